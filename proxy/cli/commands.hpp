@@ -1,0 +1,17 @@
+// The glasstape command line is assembled from command groups, one file each:
+//   run_commands.cpp     run (stdio front), serve (HTTP front)
+//   policy_commands.cpp  policy check | test | sign
+//   audit_commands.cpp   verify, tail, keys generate | show | rotate
+// Each group adds its subcommands to the app. A subcommand's callback stores its process
+// exit code in `exit_code`.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace gt::proxy::cli {
+
+void add_run_commands(CLI::App& app, int& exit_code);
+void add_policy_commands(CLI::App& app, int& exit_code);
+void add_audit_commands(CLI::App& app, int& exit_code);
+
+}  // namespace gt::proxy::cli

@@ -1,0 +1,78 @@
+// `glasstape run`: wrap one stdio MCP server. (`serve`, the HTTP front, lives here too.)
+#include <filesystem>
+
+#include <spdlog/spdlog.h>
+
+#include "proxy/cli/commands.hpp"
+#include "proxy/config.hpp"
+#include "proxy/logging.hpp"
+#include "proxy/stdio_front.hpp"
+
+namespace gt::proxy::cli {
+
+namespace {
+
+struct RunArgs {
+  std::string config;
+  std::string tenant;
+  std::string server;
+  std::vector<std::string> deny_tools;
+  std::size_t max_message_bytes = 0;
+  std::string log_level;
+  bool debug = false;
+  std::vector<std::string> command;
+};
+
+Config load_for_run(const RunArgs& a) {
+  Config c = a.config.empty() ? parse_config("", std::filesystem::current_path())
+                              : load_config(a.config);
+  if (!a.command.empty()) {
+    // `-- cmd args`: the server to wrap. It takes the place of the config's server of the
+    // same name (keeping that server's restart settings), or of its only server.
+    std::string name = a.server;
+    if (name.empty()) name = c.servers.size() == 1 ? c.servers.front().name : "server";
+    ServerConfig s;
+    s.name = name;
+    for (const auto& existing : c.servers) {
+      if (existing.name == name) s = existing;
+    }
+    s.command = a.command;
+    s.url.clear();
+    c.servers.clear();
+    c.servers.push_back(s);
+  }
+  if (a.max_message_bytes) c.max_message_bytes = a.max_message_bytes;
+  if (!a.log_level.empty()) c.log_level = a.log_level;
+  if (a.debug) c.log_level = "debug";
+  if (!a.deny_tools.empty()) {
+    for (auto& t : c.tenants) {
+      for (const auto& d : a.deny_tools) t.governance["deny_tools"].push_back(d);
+    }
+  }
+  return c;
+}
+
+}  // namespace
+
+void add_run_commands(CLI::App& app, int& exit_code) {
+  auto args = std::make_shared<RunArgs>();
+  auto* run = app.add_subcommand(
+      "run", "wrap a stdio MCP server: glasstape run [options] -- <server command> [args...]");
+  run->add_option("-c,--config", args->config, "config file (YAML)")->check(CLI::ExistingFile);
+  run->add_option("--tenant", args->tenant, "tenant whose identity, policies and log apply");
+  run->add_option("--server", args->server, "which configured server to run");
+  run->add_option("--deny-tool", args->deny_tools, "deny this tool (name or glob); repeatable");
+  run->add_option("--max-message-bytes", args->max_message_bytes,
+                  "largest JSON-RPC message accepted (default 16 MiB)");
+  run->add_option("--log-level", args->log_level, "trace, debug, info, warn, error");
+  run->add_flag("--debug", args->debug, "log each evaluation step");
+  run->add_option("command", args->command, "the server command, after --");
+  run->callback([args, &exit_code]() {
+    Config config = load_for_run(*args);
+    setup_logging(config.log_level);
+    StdioFrontOptions o{args->tenant, args->command.empty() ? args->server : "", args->debug};
+    exit_code = run_stdio_front(config, o);
+  });
+}
+
+}  // namespace gt::proxy::cli

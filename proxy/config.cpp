@@ -1,0 +1,276 @@
+#include "proxy/config.hpp"
+
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace gt::proxy {
+
+namespace {
+
+[[noreturn]] void fail(const std::string& where, const std::string& msg) {
+  throw ConfigError(where + ": " + msg);
+}
+
+void check_keys(const YAML::Node& node, const std::string& where,
+                const std::set<std::string>& allowed) {
+  if (!node.IsMap()) fail(where, "must be a mapping");
+  for (const auto& kv : node) {
+    auto key = kv.first.as<std::string>();
+    if (!allowed.count(key)) fail(where, "unknown key `" + key + "`");
+  }
+}
+
+// Expands ${VAR} from the environment. An unset variable is a config error: a header such
+// as `Authorization: Bearer ${TOKEN}` must never be sent half-filled.
+std::string expand_env(const std::string& s, const std::string& where) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '$' && i + 1 < s.size() && s[i + 1] == '{') {
+      auto end = s.find('}', i + 2);
+      if (end == std::string::npos) fail(where, "unterminated `${` in `" + s + "`");
+      std::string name = s.substr(i + 2, end - i - 2);
+      const char* v = std::getenv(name.c_str());
+      if (!v) fail(where, "environment variable `" + name + "` is not set");
+      out += v;
+      i = end;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+std::string scalar(const YAML::Node& n, const std::string& where) {
+  if (!n.IsScalar()) fail(where, "must be a scalar");
+  return n.as<std::string>();
+}
+
+long long integer(const YAML::Node& n, const std::string& where, long long lo, long long hi) {
+  try {
+    auto v = n.as<long long>();
+    if (v < lo || v > hi) {
+      fail(where, "must be between " + std::to_string(lo) + " and " + std::to_string(hi));
+    }
+    return v;
+  } catch (const YAML::Exception&) {
+    fail(where, "must be an integer");
+  }
+}
+
+std::vector<std::string> string_list(const YAML::Node& n, const std::string& where) {
+  std::vector<std::string> out;
+  if (n.IsScalar()) {
+    out.push_back(n.as<std::string>());
+    return out;
+  }
+  if (!n.IsSequence()) fail(where, "must be a list of strings");
+  for (std::size_t i = 0; i < n.size(); ++i) out.push_back(scalar(n[i], where + "[" + std::to_string(i) + "]"));
+  return out;
+}
+
+nlohmann::json to_json(const YAML::Node& n) {
+  switch (n.Type()) {
+    case YAML::NodeType::Map: {
+      auto o = nlohmann::json::object();
+      for (const auto& kv : n) o[kv.first.as<std::string>()] = to_json(kv.second);
+      return o;
+    }
+    case YAML::NodeType::Sequence: {
+      auto a = nlohmann::json::array();
+      for (const auto& v : n) a.push_back(to_json(v));
+      return a;
+    }
+    case YAML::NodeType::Scalar: {
+      const auto& s = n.Scalar();
+      if (n.Tag() == "!") return s;  // quoted
+      if (s == "true") return true;
+      if (s == "false") return false;
+      if (s == "null" || s == "~") return nullptr;
+      try {
+        std::size_t pos = 0;
+        long long v = std::stoll(s, &pos);
+        if (pos == s.size()) return v;
+        double d = std::stod(s, &pos);
+        if (pos == s.size()) return d;
+      } catch (...) {
+      }
+      return s;
+    }
+    default:
+      return nullptr;
+  }
+}
+
+gov::Principal parse_identity(const YAML::Node& n, const std::string& where,
+                              const std::string& tenant) {
+  gov::Principal p;
+  p.tenant = tenant;
+  p.id = "glasstape-agent";
+  if (!n) return p;
+  check_keys(n, where, {"agent_id", "tenant", "roles", "attributes"});
+  if (n["agent_id"]) p.id = scalar(n["agent_id"], where + ".agent_id");
+  if (n["tenant"]) p.tenant = scalar(n["tenant"], where + ".tenant");
+  if (n["roles"]) p.roles = string_list(n["roles"], where + ".roles");
+  if (n["attributes"]) {
+    if (!n["attributes"].IsMap()) fail(where + ".attributes", "must be a mapping");
+    p.attributes = to_json(n["attributes"]);
+  }
+  // Key and log paths are built from these names: keep them to a safe alphabet.
+  for (const auto* s : {&p.id, &p.tenant}) {
+    if (s->empty() || s->find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                           "0123456789._-") != std::string::npos ||
+        *s == "." || *s == "..") {
+      fail(where, "`" + *s + "` must be non-empty and use only letters, digits, `.`, `_`, `-`");
+    }
+  }
+  return p;
+}
+
+ServerConfig parse_server(const std::string& name, const YAML::Node& n) {
+  std::string where = "servers." + name;
+  ServerConfig s;
+  s.name = name;
+  check_keys(n, where,
+             {"command", "args", "env", "cwd", "url", "headers", "restart", "sharing",
+              "timeout_ms", "max_timeout_ms"});
+  if (n["command"]) {
+    s.command = string_list(n["command"], where + ".command");
+    if (n["args"]) {
+      for (auto& a : string_list(n["args"], where + ".args")) s.command.push_back(a);
+    }
+  }
+  if (n["url"]) s.url = expand_env(scalar(n["url"], where + ".url"), where + ".url");
+  if (s.command.empty() == s.url.empty()) fail(where, "needs exactly one of `command` and `url`");
+  if (n["env"]) {
+    if (!n["env"].IsMap()) fail(where + ".env", "must be a mapping");
+    for (const auto& kv : n["env"]) {
+      auto k = kv.first.as<std::string>();
+      s.env[k] = expand_env(scalar(kv.second, where + ".env." + k), where + ".env." + k);
+    }
+  }
+  if (n["cwd"]) s.cwd = scalar(n["cwd"], where + ".cwd");
+  if (n["headers"]) {
+    if (!n["headers"].IsMap()) fail(where + ".headers", "must be a mapping");
+    for (const auto& kv : n["headers"]) {
+      auto k = kv.first.as<std::string>();
+      s.headers[k] = expand_env(scalar(kv.second, where + ".headers." + k), where + ".headers." + k);
+    }
+  }
+  if (auto r = n["restart"]) {
+    check_keys(r, where + ".restart", {"max", "backoff_ms"});
+    if (r["max"]) s.restart_max = static_cast<int>(integer(r["max"], where + ".restart.max", 0, 1000));
+    if (r["backoff_ms"]) {
+      s.restart_backoff = std::chrono::milliseconds(
+          integer(r["backoff_ms"], where + ".restart.backoff_ms", 0, 600000));
+    }
+  }
+  if (n["sharing"]) {
+    s.sharing = scalar(n["sharing"], where + ".sharing");
+    if (s.sharing != "isolated" && s.sharing != "shared") {
+      fail(where + ".sharing", "must be `isolated` or `shared`, not `" + s.sharing + "`");
+    }
+  }
+  if (n["timeout_ms"]) {
+    s.request_timeout =
+        std::chrono::milliseconds(integer(n["timeout_ms"], where + ".timeout_ms", 1, 86400000));
+  }
+  if (n["max_timeout_ms"]) {
+    s.max_timeout = std::chrono::milliseconds(
+        integer(n["max_timeout_ms"], where + ".max_timeout_ms", 1, 86400000));
+  }
+  return s;
+}
+
+}  // namespace
+
+const TenantConfig& Config::tenant(const std::string& id) const {
+  for (const auto& t : tenants)
+    if (t.id == id) return t;
+  throw ConfigError("no tenant `" + id + "` in the config");
+}
+
+std::filesystem::path Config::resolve(const std::string& path) const {
+  std::filesystem::path p(path);
+  if (!path.empty() && path[0] == '~') {
+    const char* home = std::getenv("HOME");
+    p = std::filesystem::path(home ? home : "/") / path.substr(path.size() > 1 ? 2 : 1);
+  }
+  return p.is_absolute() ? p : base_dir / p;
+}
+
+Config parse_config(const std::string& yaml_text, const std::filesystem::path& base_dir) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    throw ConfigError("line " + std::to_string(e.mark.line + 1) + ", column " +
+                      std::to_string(e.mark.column + 1) + ": " + e.msg);
+  }
+  Config c;
+  c.base_dir = base_dir;
+  if (!root || root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
+  check_keys(root, "config",
+             {"servers", "identity", "governance", "tenants", "http", "max_message_bytes",
+              "shutdown_grace_ms", "log_level"});
+  if (auto s = root["servers"]) {
+    if (!s.IsMap()) fail("servers", "must be a mapping of server name to settings");
+    for (const auto& kv : s) c.servers.push_back(parse_server(kv.first.as<std::string>(), kv.second));
+  }
+  if (root["max_message_bytes"]) {
+    c.max_message_bytes = static_cast<std::size_t>(
+        integer(root["max_message_bytes"], "max_message_bytes", 1024, 1ll << 30));
+  }
+  if (root["shutdown_grace_ms"]) {
+    c.shutdown_grace = std::chrono::milliseconds(
+        integer(root["shutdown_grace_ms"], "shutdown_grace_ms", 0, 600000));
+  }
+  if (root["log_level"]) c.log_level = scalar(root["log_level"], "log_level");
+  c.http = root["http"] ? root["http"] : YAML::Node(YAML::NodeType::Map);
+
+  // The default tenant is the top-level identity + governance; `tenants` adds more, each
+  // with its own identity, policies and audit log.
+  TenantConfig def;
+  def.principal = parse_identity(root["identity"], "identity", "default");
+  def.id = def.principal.tenant;
+  def.governance = root["governance"] ? root["governance"] : YAML::Node(YAML::NodeType::Map);
+  c.tenants.push_back(def);
+  if (auto ts = root["tenants"]) {
+    if (!ts.IsMap()) fail("tenants", "must be a mapping of tenant id to settings");
+    for (const auto& kv : ts) {
+      TenantConfig t;
+      t.id = kv.first.as<std::string>();
+      std::string where = "tenants." + t.id;
+      check_keys(kv.second, where, {"identity", "governance"});
+      t.principal = parse_identity(kv.second["identity"], where + ".identity", t.id);
+      if (t.principal.tenant != t.id) fail(where + ".identity.tenant", "must match the tenant id");
+      t.governance = kv.second["governance"] ? kv.second["governance"]
+                                             : YAML::Node(YAML::NodeType::Map);
+      for (const auto& other : c.tenants) {
+        if (other.id == t.id) fail(where, "tenant `" + t.id + "` is defined twice");
+      }
+      c.tenants.push_back(t);
+    }
+  }
+  for (const auto& t : c.tenants) {
+    if (!t.governance.IsMap()) fail("tenant `" + t.id + "` governance", "must be a mapping");
+  }
+  return c;
+}
+
+Config load_config(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  if (!in) throw ConfigError(file.string() + ": cannot read the config file");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  try {
+    Config c = parse_config(ss.str(), std::filesystem::absolute(file).parent_path());
+    c.file = file;
+    return c;
+  } catch (const ConfigError& e) {
+    throw ConfigError(file.string() + ": " + e.what());
+  }
+}
+
+}  // namespace gt::proxy

@@ -1,0 +1,74 @@
+// The glasstape configuration file (YAML), parsed once into an immutable Config.
+// Interceptor sections are kept as YAML nodes and parsed by each interceptor's factory
+// (proxy/chain.cpp), so a bad section fails at load with that interceptor's exact message.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <filesystem>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+#include "governance/principal.hpp"
+
+namespace gt::proxy {
+
+struct ConfigError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct ServerConfig {
+  std::string name;
+  // stdio upstream
+  std::vector<std::string> command;       // argv; empty for HTTP upstreams
+  std::map<std::string, std::string> env; // extra environment for the child
+  std::string cwd;
+  // HTTP upstream (Streamable HTTP / legacy SSE)
+  std::string url;
+  std::map<std::string, std::string> headers;  // values may be ${ENV_VAR}
+  // lifecycle
+  int restart_max = 3;                     // restarts after a crash; 0 disables
+  std::chrono::milliseconds restart_backoff{200};  // doubles per consecutive restart
+  std::string sharing = "isolated";        // HTTP front: "isolated" or "shared"
+  std::chrono::milliseconds request_timeout{60000};
+  std::chrono::milliseconds max_timeout{600000};  // progress may extend up to this
+};
+
+// One tenant: its own identity, policy directory and audit log.
+struct TenantConfig {
+  std::string id = "default";
+  gov::Principal principal;
+  YAML::Node governance;  // deny_tools, schema, policies, audit sections
+};
+
+struct Config {
+  std::filesystem::path file;       // where it was loaded from
+  std::filesystem::path base_dir;   // relative paths in the config resolve against this
+  std::vector<ServerConfig> servers;
+  std::vector<TenantConfig> tenants;  // at least one
+  YAML::Node http;                    // HTTP front settings (glasstape serve)
+  std::size_t max_message_bytes = 16u << 20;
+  std::chrono::milliseconds shutdown_grace{2000};
+  std::string log_level = "info";
+
+  const TenantConfig& tenant(const std::string& id) const;  // throws ConfigError
+  std::filesystem::path resolve(const std::string& path) const;  // against base_dir
+};
+
+// Parses a config file. Throws ConfigError with "file: message" on any problem.
+Config load_config(const std::filesystem::path& file);
+// Parses YAML text (for tests and inline configs); base_dir resolves relative paths.
+Config parse_config(const std::string& yaml_text, const std::filesystem::path& base_dir);
+
+// What an interceptor factory gets besides its own config section.
+struct InterceptorEnv {
+  const Config& config;
+  const TenantConfig& tenant;
+  bool debug = false;  // --debug: log each evaluation step
+};
+
+}  // namespace gt::proxy

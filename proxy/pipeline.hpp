@@ -1,0 +1,121 @@
+// The interception pipeline: every tools/call passes through an ordered chain of
+// interceptors, then one recorder, before it is forwarded or answered.
+//
+//   tools/call ──► [deny_tools] ──► [schema] ──► [policy] ──► recorder ──► forward / block
+//                     each: Continue or Deny(reason)        (signs + logs the final decision)
+//
+// Life cycle of one call, written once here (Envoy's filter-chain model):
+//  1. The session builds a CallContext from the request and calls Pipeline::decide().
+//  2. Interceptors run in config order. Continue passes the call on; Deny fills
+//     ctx.decision and stops the chain. An exception inside an interceptor is a Deny
+//     (fail closed) with the exception text as the reason.
+//  3. The recorder runs for every call, allowed or denied. It may complete later (group
+//     commit waits for fsync). If it cannot record, the call becomes a Deny.
+//  4. The completion handler gets the final context: the session forwards an allowed
+//     call, or answers a denied one with an isError result.
+//  5. When an allowed call's response comes back, Pipeline::on_result() lets
+//     interceptors inspect or replace it (output schema checks) and lets the recorder
+//     write the result record.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "governance/principal.hpp"
+
+namespace gt::proxy {
+
+enum class Effect { Allow, Deny };
+
+// What the pipeline decided, and why. Interceptors fill in their parts.
+struct Decision {
+  Effect effect = Effect::Allow;
+  std::string reason;          // human-readable, shown to the model on deny
+  std::string code;            // stable error id, e.g. "GT-DENY-TOOL" (see README catalog)
+  std::string decided_by;      // interceptor name that denied, or "" when allowed
+  std::string policy_id;       // deciding policy, if any
+  std::string policy_version;
+  std::string policy_sha256;
+  std::string rule_id;         // deciding rule, if any
+  std::string schema_outcome = "skipped";  // "valid", "invalid", "unsupported", "skipped"
+  std::string mode = "enforce";            // "enforce" or "monitor"
+  bool would_deny = false;     // monitor mode: a policy would have denied; the call is forwarded
+  std::string receipt_id;      // set by the recorder
+  nlohmann::json details = nlohmann::json::object();  // extra structured detail (violations, limits)
+};
+
+// Everything an interceptor may look at for one tools/call. Inputs are read-only.
+struct CallContext {
+  std::string session_id;
+  std::string server;          // upstream name
+  std::string tool;            // params.name
+  nlohmann::json request_id;   // the client's JSON-RPC id
+  nlohmann::json arguments = nlohmann::json::object();  // params.arguments, {} when absent
+  std::string raw_arguments = "{}";  // the exact bytes of params.arguments as received
+  gov::Principal principal;
+  gov::ToolRef tool_ref;
+  std::chrono::system_clock::time_point now;
+  Decision decision;
+};
+
+enum class Verdict {
+  Continue,  // pass the call to the next interceptor
+  Deny,      // ctx.decision is filled in; stop the chain, never forward the call
+};
+
+class Interceptor {
+ public:
+  virtual ~Interceptor() = default;
+  virtual std::string_view name() const = 0;
+  // A page of a tools/list result from `server` ("tools" array). Called for every page,
+  // and again when tools change. Interceptors compile what they need here.
+  virtual void on_tools_listed(std::string_view /*server*/, const nlohmann::json& /*tools*/) {}
+  // Decide one call. Must not block on I/O.
+  virtual Verdict on_call(CallContext& ctx) = 0;
+  // The JSON-RPC response to an allowed call, before the client sees it. Return true if
+  // `response` was replaced (the proxy then re-serializes it instead of forwarding bytes).
+  virtual bool on_result(const CallContext& /*ctx*/, nlohmann::json& /*response*/) { return false; }
+};
+
+// The last stage: makes the final decision durable (signed receipt in the audit log).
+class Recorder {
+ public:
+  struct Outcome {
+    bool ok = true;
+    std::string error;       // why the record could not be written (the call is then denied)
+    std::string receipt_id;  // the id of the decision record
+  };
+  virtual ~Recorder() = default;
+  // Record the decision. `done` may be called on another thread; the pipeline hops back.
+  virtual void record_decision(const CallContext& ctx, std::function<void(Outcome)> done) = 0;
+  // Record what came back for an allowed (or monitor-forwarded) call.
+  virtual void record_result(const CallContext& ctx, const nlohmann::json& response) = 0;
+};
+
+class Pipeline {
+ public:
+  using Post = std::function<void(std::function<void()>)>;  // run on the session's executor
+  using Done = std::function<void(std::shared_ptr<CallContext>)>;
+
+  Pipeline(std::vector<std::unique_ptr<Interceptor>> chain, std::unique_ptr<Recorder> recorder);
+
+  void on_tools_listed(std::string_view server, const nlohmann::json& tools);
+  // Runs the chain, then the recorder, then `done` (through `post` when the recorder
+  // completes asynchronously). `ctx` must stay alive until `done` runs.
+  void decide(std::shared_ptr<CallContext> ctx, const Post& post, Done done);
+  bool on_result(const CallContext& ctx, nlohmann::json& response);
+  const std::vector<std::unique_ptr<Interceptor>>& chain() const { return chain_; }
+
+ private:
+  std::vector<std::unique_ptr<Interceptor>> chain_;
+  std::unique_ptr<Recorder> recorder_;
+};
+
+}  // namespace gt::proxy

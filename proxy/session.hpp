@@ -1,0 +1,95 @@
+// One client session joined to one upstream server. Transport-agnostic: the front (stdio
+// or HTTP) feeds it client lines and gives it a function to answer with; the upstream
+// (a child process or a remote server) feeds it server lines and lifecycle events.
+//
+//   client line ─► parse/classify ─► tools/call? ─► Pipeline::decide ─► forward | isError
+//                                  └► anything else ─► forward (byte for byte)
+//   server line ─► parse/classify ─► response to tools/list? remember the tools
+//                                  ├► response to tools/call? Pipeline::on_result
+//                                  └► forward (byte for byte unless replaced)
+//
+// Everything runs on one executor; the pipeline's recorder may complete later, through
+// `post`.
+#pragma once
+
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include <nlohmann/json.hpp>
+
+#include "governance/principal.hpp"
+#include "proxy/pipeline.hpp"
+
+namespace gt::proxy {
+
+// What a session needs from its upstream.
+class Upstream {
+ public:
+  virtual ~Upstream() = default;
+  virtual void send(std::string_view line) = 0;
+  virtual bool up() const = 0;
+};
+
+struct SessionOptions {
+  std::string session_id = "stdio";
+  std::string server;                    // upstream name
+  gov::Principal principal;              // from the config: never from the client
+  std::size_t max_message_bytes = 16u << 20;
+  std::size_t max_depth = 512;           // JSON nesting refused beyond this
+};
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  using Send = std::function<void(std::string_view line)>;
+
+  Session(SessionOptions opts, std::shared_ptr<Pipeline> pipeline, Upstream& upstream,
+          Send to_client, Pipeline::Post post);
+
+  // From the client.
+  void on_client_line(std::string_view line);
+  void on_client_oversize(std::string_view prefix, std::size_t size);
+  // From the server.
+  void on_server_line(std::string_view line);
+  void on_server_oversize(std::string_view prefix, std::size_t size);
+  void on_server_down(const std::string& why, bool restarting);
+  void on_server_restarted();
+
+  std::size_t pending_requests() const { return pending_.size(); }
+  const SessionOptions& options() const { return opts_; }
+
+ private:
+  struct Pending {
+    std::string method;
+    std::shared_ptr<CallContext> call;  // tools/call only
+  };
+
+  void handle_client(nlohmann::json body, std::string_view raw);
+  void handle_tools_call(nlohmann::json body, const nlohmann::json& id, std::string_view raw);
+  void forward_to_server(const nlohmann::json& id, const std::string& method, std::string_view raw,
+                         std::shared_ptr<CallContext> call = nullptr);
+  void send_to_server(std::string_view raw);
+  void answer_denied(const CallContext& ctx);
+  void fail_pending(const std::string& why);
+  void replay_initialize();
+
+  SessionOptions opts_;
+  std::shared_ptr<Pipeline> pipeline_;
+  Upstream& upstream_;
+  Send to_client_;
+  Pipeline::Post post_;
+  std::unordered_map<std::string, Pending> pending_;  // by the id's JSON text
+  std::unordered_map<std::string, nlohmann::json> tool_annotations_;
+  std::string initialize_;        // the client's initialize request, replayed after a restart
+  std::string replay_id_;         // id of the replayed initialize in flight
+  std::deque<std::string> held_;  // client lines held while the server restarts
+  enum class Upstate { Up, Restarting, Down } upstate_ = Upstate::Up;
+  std::string down_reason_;
+  unsigned replay_count_ = 0;
+};
+
+}  // namespace gt::proxy

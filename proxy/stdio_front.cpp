@@ -1,0 +1,98 @@
+#include "proxy/stdio_front.hpp"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <spdlog/spdlog.h>
+
+#include "proxy/chain.hpp"
+#include "proxy/session.hpp"
+#include "proxy/stdio_upstream.hpp"
+#include "transport/line_channel.hpp"
+
+namespace gt::proxy {
+
+int run_stdio_front(const Config& config, const StdioFrontOptions& opts) {
+  const TenantConfig& tenant =
+      opts.tenant.empty() ? config.tenants.front() : config.tenant(opts.tenant);
+  const ServerConfig* server = nullptr;
+  for (const auto& s : config.servers) {
+    if (opts.server.empty() || s.name == opts.server) {
+      if (server) throw ConfigError("the config has several servers: choose one with --server");
+      server = &s;
+    }
+  }
+  if (!server) {
+    throw ConfigError(opts.server.empty() ? "no server to run: give one after `--`"
+                                          : "no server `" + opts.server + "` in the config");
+  }
+  if (server->command.empty()) {
+    throw ConfigError("server `" + server->name + "` has no command (HTTP upstreams need `serve`)");
+  }
+
+  ::signal(SIGPIPE, SIG_IGN);  // a closed pipe is an error code, not a death
+  boost::asio::io_context ioc(1);
+  auto ex = ioc.get_executor();
+
+  InterceptorEnv env{config, tenant, opts.debug};
+  std::shared_ptr<Pipeline> pipeline = build_pipeline(env);
+
+  auto client = std::make_shared<transport::LineChannel>(ex, ::dup(0), ::dup(1),
+                                                         config.max_message_bytes);
+  auto upstream = std::make_shared<StdioUpstream>(ex, *server, config.max_message_bytes,
+                                                  config.shutdown_grace);
+  SessionOptions so;
+  so.session_id = "stdio-" + std::to_string(::getpid());
+  so.server = server->name;
+  so.principal = tenant.principal;
+  so.max_message_bytes = config.max_message_bytes;
+  auto session = std::make_shared<Session>(
+      so, pipeline, *upstream, [client](std::string_view line) { client->send(line); },
+      [ex](std::function<void()> f) { boost::asio::post(ex, std::move(f)); });
+
+  boost::asio::signal_set stop_signals(ex, SIGTERM, SIGINT, SIGHUP);
+  bool stopping = false;
+  auto stop = [&](const char* why) {
+    if (stopping) return;
+    stopping = true;
+    spdlog::info("{}; stopping server `{}`", why, server->name);
+    upstream->shutdown();
+  };
+
+  StdioUpstream::Events ev;
+  ev.on_line = [session](std::string_view line) { session->on_server_line(line); };
+  ev.on_oversize = [session](std::string_view p, std::size_t n) { session->on_server_oversize(p, n); };
+  ev.on_down = [session](const std::string& why, bool restarting) {
+    session->on_server_down(why, restarting);
+  };
+  ev.on_restarted = [session]() { session->on_server_restarted(); };
+  ev.on_stopped = [&]() {
+    boost::system::error_code ec;
+    stop_signals.cancel(ec);
+    client->close_write();  // flush what the server said last, then let the loop end
+  };
+  upstream->start(std::move(ev));  // throws when the server cannot be started
+
+  transport::LineChannel::Handlers ch;
+  ch.on_line = [session](std::string_view line) { session->on_client_line(line); };
+  ch.on_oversize = [session](std::string_view p, std::size_t n) {
+    session->on_client_oversize(p, n);
+  };
+  ch.on_close = [&](const boost::system::error_code& ec) {
+    if (ec == boost::asio::error::operation_aborted) return;
+    stop("the client closed stdin");
+  };
+  client->start(std::move(ch));
+  stop_signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+    if (!ec) stop(sig == SIGINT ? "SIGINT" : sig == SIGHUP ? "SIGHUP" : "SIGTERM");
+  });
+
+  ioc.run();
+  client->close();
+  return 0;
+}
+
+}  // namespace gt::proxy

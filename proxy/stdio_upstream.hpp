@@ -1,0 +1,70 @@
+// A stdio MCP server the proxy keeps running: spawn, notice its end, restart with backoff,
+// and shut down gracefully (close stdin → grace → SIGTERM → grace → SIGKILL, whole group).
+// The session decides what a restart means for the protocol (replaying initialize).
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "proxy/config.hpp"
+#include "proxy/session.hpp"
+#include "transport/child_process.hpp"
+
+namespace gt::proxy {
+
+class StdioUpstream : public Upstream, public std::enable_shared_from_this<StdioUpstream> {
+ public:
+  struct Events {
+    std::function<void(std::string_view line)> on_line;        // a line from the server
+    std::function<void(std::string_view prefix, std::size_t size)> on_oversize;
+    // The server ended. `restarting` tells whether a new one is on its way.
+    std::function<void(const std::string& why, bool restarting)> on_down;
+    std::function<void()> on_restarted;  // a new child is up (not yet initialized)
+    std::function<void()> on_stopped;    // shutdown() finished: no child is left
+  };
+
+  StdioUpstream(boost::asio::any_io_executor ex, ServerConfig cfg, std::size_t max_line,
+                std::chrono::milliseconds grace);
+  ~StdioUpstream() override;
+
+  // Spawns the first child. Throws std::system_error when it cannot be started.
+  void start(Events events);
+  void send(std::string_view line) override;
+  bool up() const override { return child_ != nullptr && !down_; }
+  pid_t pid() const { return child_ ? child_->pid() : -1; }
+  const ServerConfig& config() const { return cfg_; }
+  // Graceful stop; on_stopped fires when the process group is gone.
+  void shutdown();
+
+ private:
+  void spawn();
+  void wire(const std::shared_ptr<transport::ChildProcess>& child);
+  void watch_sigchld();
+  void child_gone(const std::string& why);
+  void schedule_restart();
+  void shutdown_step(int step);
+  void shutdown_poll(int step, std::chrono::steady_clock::time_point deadline);
+  void finish_stop();
+
+  boost::asio::any_io_executor ex_;
+  ServerConfig cfg_;
+  std::size_t max_line_;
+  std::chrono::milliseconds grace_;
+  Events ev_;
+  std::shared_ptr<transport::ChildProcess> child_;
+  boost::asio::signal_set sigchld_;
+  boost::asio::steady_timer timer_;
+  bool down_ = false;
+  bool stopping_ = false;
+  bool stopped_ = false;
+  int restarts_ = 0;  // consecutive restarts; reset once a child has lived long enough
+  std::chrono::steady_clock::time_point started_at_;
+};
+
+}  // namespace gt::proxy

@@ -1,0 +1,57 @@
+// JSON-RPC 2.0 framing helpers: classify a message, build error responses, and find the
+// exact bytes of a member without re-serializing. Knows nothing of MCP policy.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+namespace gt::transport {
+
+// JSON-RPC error codes used by the proxy.
+namespace rpc_error {
+inline constexpr int kParseError = -32700;
+inline constexpr int kInvalidRequest = -32600;
+inline constexpr int kMethodNotFound = -32601;
+inline constexpr int kInvalidParams = -32602;
+inline constexpr int kInternalError = -32603;
+inline constexpr int kUpstreamUnavailable = -32001;  // the server exited or cannot be reached
+inline constexpr int kUpstreamTimeout = -32002;      // the server did not answer in time
+inline constexpr int kRequestCancelled = -32800;     // LSP convention, used by MCP SDKs
+}  // namespace rpc_error
+
+enum class MessageKind { Request, Notification, Response, Invalid };
+
+struct Message {
+  MessageKind kind = MessageKind::Invalid;
+  nlohmann::json id;           // null unless Request/Response (or recovered for Invalid)
+  std::string method;          // Request/Notification
+  nlohmann::json body;         // the parsed message
+  std::string invalid_reason;  // Invalid: why
+};
+
+// Classifies one parsed JSON value that is not an array. A value that is not a well-formed
+// JSON-RPC 2.0 object is Invalid, with the id recovered when it has a usable one.
+Message classify(nlohmann::json body);
+
+// A JSON-RPC error response. `id` null when it could not be recovered.
+std::string error_response(const nlohmann::json& id, int code, std::string_view message,
+                           const nlohmann::json& data = nullptr);
+
+// Best effort: finds a top-level "id" member (number or string) in bytes that may be
+// truncated or malformed, so an error can still be addressed. Scans at most `limit` bytes.
+std::optional<nlohmann::json> recover_id(std::string_view bytes, std::size_t limit = 64 * 1024);
+
+// Returns the exact bytes of the value at `path` (object member names, outermost first)
+// inside a syntactically valid JSON text, or nullopt when a member is absent.
+// Example: member_span(line, {"params", "arguments"}).
+std::optional<std::string_view> member_span(std::string_view json,
+                                            std::initializer_list<std::string_view> path);
+
+// Parses without throwing. Returns discarded on error; `error` gets nlohmann's message.
+// Nesting deeper than `max_depth` is rejected before nlohmann's recursive parser sees it.
+nlohmann::json parse(std::string_view text, std::string* error, std::size_t max_depth = 512);
+
+}  // namespace gt::transport
