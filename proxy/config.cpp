@@ -66,7 +66,8 @@ std::vector<std::string> string_list(const YAML::Node& n, const std::string& whe
     return out;
   }
   if (!n.IsSequence()) fail(where, "must be a list of strings");
-  for (std::size_t i = 0; i < n.size(); ++i) out.push_back(scalar(n[i], where + "[" + std::to_string(i) + "]"));
+  for (std::size_t i = 0; i < n.size(); ++i)
+    out.push_back(scalar(n[i], where + "[" + std::to_string(i) + "]"));
   return out;
 }
 
@@ -74,12 +75,14 @@ nlohmann::json to_json(const YAML::Node& n) {
   switch (n.Type()) {
     case YAML::NodeType::Map: {
       auto o = nlohmann::json::object();
-      for (const auto& kv : n) o[kv.first.as<std::string>()] = to_json(kv.second);
+      for (const auto& kv : n)
+        o[kv.first.as<std::string>()] = to_json(kv.second);
       return o;
     }
     case YAML::NodeType::Sequence: {
       auto a = nlohmann::json::array();
-      for (const auto& v : n) a.push_back(to_json(v));
+      for (const auto& v : n)
+        a.push_back(to_json(v));
       return a;
     }
     case YAML::NodeType::Scalar: {
@@ -119,8 +122,9 @@ gov::Principal parse_identity(const YAML::Node& n, const std::string& where,
   }
   // Key and log paths are built from these names: keep them to a safe alphabet.
   for (const auto* s : {&p.id, &p.tenant}) {
-    if (s->empty() || s->find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                           "0123456789._-") != std::string::npos ||
+    if (s->empty() ||
+        s->find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                             "0123456789._-") != std::string::npos ||
         *s == "." || *s == "..") {
       fail(where, "`" + *s + "` must be non-empty and use only letters, digits, `.`, `_`, `-`");
     }
@@ -133,12 +137,13 @@ ServerConfig parse_server(const std::string& name, const YAML::Node& n) {
   ServerConfig s;
   s.name = name;
   check_keys(n, where,
-             {"command", "args", "env", "cwd", "url", "headers", "restart", "sharing",
-              "timeout_ms", "max_timeout_ms"});
+             {"command", "args", "env", "cwd", "url", "headers", "restart", "sharing", "timeout_ms",
+              "max_timeout_ms"});
   if (n["command"]) {
     s.command = string_list(n["command"], where + ".command");
     if (n["args"]) {
-      for (auto& a : string_list(n["args"], where + ".args")) s.command.push_back(a);
+      for (auto& a : string_list(n["args"], where + ".args"))
+        s.command.push_back(a);
     }
   }
   if (n["url"]) s.url = expand_env(scalar(n["url"], where + ".url"), where + ".url");
@@ -155,12 +160,14 @@ ServerConfig parse_server(const std::string& name, const YAML::Node& n) {
     if (!n["headers"].IsMap()) fail(where + ".headers", "must be a mapping");
     for (const auto& kv : n["headers"]) {
       auto k = kv.first.as<std::string>();
-      s.headers[k] = expand_env(scalar(kv.second, where + ".headers." + k), where + ".headers." + k);
+      s.headers[k] =
+          expand_env(scalar(kv.second, where + ".headers." + k), where + ".headers." + k);
     }
   }
   if (auto r = n["restart"]) {
     check_keys(r, where + ".restart", {"max", "backoff_ms"});
-    if (r["max"]) s.restart_max = static_cast<int>(integer(r["max"], where + ".restart.max", 0, 1000));
+    if (r["max"])
+      s.restart_max = static_cast<int>(integer(r["max"], where + ".restart.max", 0, 1000));
     if (r["backoff_ms"]) {
       s.restart_backoff = std::chrono::milliseconds(
           integer(r["backoff_ms"], where + ".restart.backoff_ms", 0, 600000));
@@ -216,7 +223,8 @@ Config parse_config(const std::string& yaml_text, const std::filesystem::path& b
               "shutdown_grace_ms", "log_level"});
   if (auto s = root["servers"]) {
     if (!s.IsMap()) fail("servers", "must be a mapping of server name to settings");
-    for (const auto& kv : s) c.servers.push_back(parse_server(kv.first.as<std::string>(), kv.second));
+    for (const auto& kv : s)
+      c.servers.push_back(parse_server(kv.first.as<std::string>(), kv.second));
   }
   if (root["max_message_bytes"]) {
     c.max_message_bytes = static_cast<std::size_t>(
@@ -245,8 +253,8 @@ Config parse_config(const std::string& yaml_text, const std::filesystem::path& b
       check_keys(kv.second, where, {"identity", "governance"});
       t.principal = parse_identity(kv.second["identity"], where + ".identity", t.id);
       if (t.principal.tenant != t.id) fail(where + ".identity.tenant", "must match the tenant id");
-      t.governance = kv.second["governance"] ? kv.second["governance"]
-                                             : YAML::Node(YAML::NodeType::Map);
+      t.governance =
+          kv.second["governance"] ? kv.second["governance"] : YAML::Node(YAML::NodeType::Map);
       for (const auto& other : c.tenants) {
         if (other.id == t.id) fail(where, "tenant `" + t.id + "` is defined twice");
       }

@@ -24,16 +24,16 @@ struct ConfigError : std::runtime_error {
 struct ServerConfig {
   std::string name;
   // stdio upstream
-  std::vector<std::string> command;       // argv; empty for HTTP upstreams
-  std::map<std::string, std::string> env; // extra environment for the child
+  std::vector<std::string> command;        // argv; empty for HTTP upstreams
+  std::map<std::string, std::string> env;  // extra environment for the child
   std::string cwd;
   // HTTP upstream (Streamable HTTP / legacy SSE)
   std::string url;
   std::map<std::string, std::string> headers;  // values may be ${ENV_VAR}
   // lifecycle
-  int restart_max = 3;                     // restarts after a crash; 0 disables
+  int restart_max = 3;                             // restarts after a crash; 0 disables
   std::chrono::milliseconds restart_backoff{200};  // doubles per consecutive restart
-  std::string sharing = "isolated";        // HTTP front: "isolated" or "shared"
+  std::string sharing = "isolated";                // HTTP front: "isolated" or "shared"
   std::chrono::milliseconds request_timeout{60000};
   std::chrono::milliseconds max_timeout{600000};  // progress may extend up to this
 };
@@ -46,8 +46,8 @@ struct TenantConfig {
 };
 
 struct Config {
-  std::filesystem::path file;       // where it was loaded from
-  std::filesystem::path base_dir;   // relative paths in the config resolve against this
+  std::filesystem::path file;      // where it was loaded from
+  std::filesystem::path base_dir;  // relative paths in the config resolve against this
   std::vector<ServerConfig> servers;
   std::vector<TenantConfig> tenants;  // at least one
   YAML::Node http;                    // HTTP front settings (glasstape serve)
@@ -55,7 +55,7 @@ struct Config {
   std::chrono::milliseconds shutdown_grace{2000};
   std::string log_level = "info";
 
-  const TenantConfig& tenant(const std::string& id) const;  // throws ConfigError
+  const TenantConfig& tenant(const std::string& id) const;       // throws ConfigError
   std::filesystem::path resolve(const std::string& path) const;  // against base_dir
 };
 

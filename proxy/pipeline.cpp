@@ -34,7 +34,8 @@ void Pipeline::decide(std::shared_ptr<CallContext> ctx, const Post& post, Done d
     if (v == Verdict::Deny) {
       ctx->decision.effect = Effect::Deny;
       if (ctx->decision.decided_by.empty()) ctx->decision.decided_by = std::string(i->name());
-      if (ctx->decision.reason.empty()) ctx->decision.reason = "denied by " + std::string(i->name());
+      if (ctx->decision.reason.empty())
+        ctx->decision.reason = "denied by " + std::string(i->name());
       break;
     }
   }
@@ -55,9 +56,12 @@ void Pipeline::decide(std::shared_ptr<CallContext> ctx, const Post& post, Done d
     done(std::move(ctx));
   };
   try {
-    recorder_->record_decision(*ctx, [post, finish = std::move(finish)](Recorder::Outcome out) mutable {
-      post([finish = std::move(finish), out = std::move(out)]() mutable { finish(std::move(out)); });
-    });
+    recorder_->record_decision(*ctx,
+                               [post, finish = std::move(finish)](Recorder::Outcome out) mutable {
+                                 post([finish = std::move(finish), out = std::move(out)]() mutable {
+                                   finish(std::move(out));
+                                 });
+                               });
   } catch (const std::exception& e) {
     finish(Recorder::Outcome{false, e.what(), {}});
   }

@@ -37,26 +37,27 @@ enum class Effect { Allow, Deny };
 // What the pipeline decided, and why. Interceptors fill in their parts.
 struct Decision {
   Effect effect = Effect::Allow;
-  std::string reason;          // human-readable, shown to the model on deny
-  std::string code;            // stable error id, e.g. "GT-DENY-TOOL" (see README catalog)
-  std::string decided_by;      // interceptor name that denied, or "" when allowed
-  std::string policy_id;       // deciding policy, if any
+  std::string reason;      // human-readable, shown to the model on deny
+  std::string code;        // stable error id, e.g. "GT-DENY-TOOL" (see README catalog)
+  std::string decided_by;  // interceptor name that denied, or "" when allowed
+  std::string policy_id;   // deciding policy, if any
   std::string policy_version;
   std::string policy_sha256;
-  std::string rule_id;         // deciding rule, if any
+  std::string rule_id;                     // deciding rule, if any
   std::string schema_outcome = "skipped";  // "valid", "invalid", "unsupported", "skipped"
   std::string mode = "enforce";            // "enforce" or "monitor"
-  bool would_deny = false;     // monitor mode: a policy would have denied; the call is forwarded
-  std::string receipt_id;      // set by the recorder
-  nlohmann::json details = nlohmann::json::object();  // extra structured detail (violations, limits)
+  bool would_deny = false;  // monitor mode: a policy would have denied; the call is forwarded
+  std::string receipt_id;   // set by the recorder
+  nlohmann::json details =
+      nlohmann::json::object();  // extra structured detail (violations, limits)
 };
 
 // Everything an interceptor may look at for one tools/call. Inputs are read-only.
 struct CallContext {
   std::string session_id;
-  std::string server;          // upstream name
-  std::string tool;            // params.name
-  nlohmann::json request_id;   // the client's JSON-RPC id
+  std::string server;                                   // upstream name
+  std::string tool;                                     // params.name
+  nlohmann::json request_id;                            // the client's JSON-RPC id
   nlohmann::json arguments = nlohmann::json::object();  // params.arguments, {} when absent
   std::string raw_arguments = "{}";  // the exact bytes of params.arguments as received
   gov::Principal principal;

@@ -11,7 +11,9 @@ using gt::transport::MessageKind;
 
 namespace {
 
-std::string key_of(const nlohmann::json& id) { return id.dump(); }
+std::string key_of(const nlohmann::json& id) {
+  return id.dump();
+}
 
 std::string shorten(std::string_view s, std::size_t n = 120) {
   return s.size() <= n ? std::string(s) : std::string(s.substr(0, n)) + "…";
@@ -21,8 +23,11 @@ std::string shorten(std::string_view s, std::size_t n = 120) {
 
 Session::Session(SessionOptions opts, std::shared_ptr<Pipeline> pipeline, Upstream& upstream,
                  Send to_client, Pipeline::Post post)
-    : opts_(std::move(opts)), pipeline_(std::move(pipeline)), upstream_(upstream),
-      to_client_(std::move(to_client)), post_(std::move(post)) {}
+    : opts_(std::move(opts)),
+      pipeline_(std::move(pipeline)),
+      upstream_(upstream),
+      to_client_(std::move(to_client)),
+      post_(std::move(post)) {}
 
 // ---------------------------------------------------------------- client → server
 
@@ -39,8 +44,8 @@ void Session::on_client_line(std::string_view line) {
   if (body.is_array()) {
     // A JSON-RPC batch (2025-03-26 clients): each element is handled on its own.
     if (body.empty()) {
-      to_client_(transport::error_response(nullptr, rpc::kInvalidRequest,
-                                           "Invalid Request: empty batch"));
+      to_client_(
+          transport::error_response(nullptr, rpc::kInvalidRequest, "Invalid Request: empty batch"));
       return;
     }
     for (auto& element : body) {
@@ -56,10 +61,10 @@ void Session::on_client_oversize(std::string_view prefix, std::size_t size) {
   auto id = transport::recover_id(prefix).value_or(nullptr);
   spdlog::warn("session {}: dropped a {}-byte message from the client (limit {} bytes)",
                opts_.session_id, size, opts_.max_message_bytes);
-  to_client_(transport::error_response(
-      id, rpc::kInvalidRequest,
-      "Invalid Request: message of " + std::to_string(size) + " bytes exceeds the limit of " +
-          std::to_string(opts_.max_message_bytes) + " bytes"));
+  to_client_(transport::error_response(id, rpc::kInvalidRequest,
+                                       "Invalid Request: message of " + std::to_string(size) +
+                                           " bytes exceeds the limit of " +
+                                           std::to_string(opts_.max_message_bytes) + " bytes"));
 }
 
 void Session::handle_client(nlohmann::json body, std::string_view raw) {
@@ -133,8 +138,8 @@ void Session::forward_to_server(const nlohmann::json& id, const std::string& met
     to_client_(transport::error_response(id, rpc::kUpstreamUnavailable,
                                          "server unavailable: " + down_reason_));
     if (call) {
-      auto err = nlohmann::json::parse(transport::error_response(id, rpc::kUpstreamUnavailable,
-                                                                 "server unavailable"));
+      auto err = nlohmann::json::parse(
+          transport::error_response(id, rpc::kUpstreamUnavailable, "server unavailable"));
       pipeline_->on_result(*call, err);
     }
     return;
@@ -168,13 +173,12 @@ void Session::answer_denied(const CallContext& ctx) {
   if (!d.details.empty()) meta["details"] = d.details;
   std::string text = "GlassTape denied this call to `" + ctx.tool + "`: " + d.reason;
   if (!d.receipt_id.empty()) text += " (receipt " + d.receipt_id + ")";
-  nlohmann::json msg = {
-      {"jsonrpc", "2.0"},
-      {"id", ctx.request_id},
-      {"result",
-       {{"content", nlohmann::json::array({{{"type", "text"}, {"text", text}}})},
-        {"isError", true},
-        {"_meta", {{"dev.glasstape/decision", std::move(meta)}}}}}};
+  nlohmann::json msg = {{"jsonrpc", "2.0"},
+                        {"id", ctx.request_id},
+                        {"result",
+                         {{"content", nlohmann::json::array({{{"type", "text"}, {"text", text}}})},
+                          {"isError", true},
+                          {"_meta", {{"dev.glasstape/decision", std::move(meta)}}}}}};
   to_client_(msg.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 

@@ -37,10 +37,10 @@ class Upstream {
 
 struct SessionOptions {
   std::string session_id = "stdio";
-  std::string server;                    // upstream name
-  gov::Principal principal;              // from the config: never from the client
+  std::string server;        // upstream name
+  gov::Principal principal;  // from the config: never from the client
   std::size_t max_message_bytes = 16u << 20;
-  std::size_t max_depth = 512;           // JSON nesting refused beyond this
+  std::size_t max_depth = 512;  // JSON nesting refused beyond this
 };
 
 class Session : public std::enable_shared_from_this<Session> {

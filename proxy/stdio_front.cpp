@@ -3,10 +3,10 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
-#include <spdlog/spdlog.h>
 
 #include "proxy/chain.hpp"
 #include "proxy/session.hpp"
@@ -40,10 +40,10 @@ int run_stdio_front(const Config& config, const StdioFrontOptions& opts) {
   InterceptorEnv env{config, tenant, opts.debug};
   std::shared_ptr<Pipeline> pipeline = build_pipeline(env);
 
-  auto client = std::make_shared<transport::LineChannel>(ex, ::dup(0), ::dup(1),
-                                                         config.max_message_bytes);
-  auto upstream = std::make_shared<StdioUpstream>(ex, *server, config.max_message_bytes,
-                                                  config.shutdown_grace);
+  auto client =
+      std::make_shared<transport::LineChannel>(ex, ::dup(0), ::dup(1), config.max_message_bytes);
+  auto upstream =
+      std::make_shared<StdioUpstream>(ex, *server, config.max_message_bytes, config.shutdown_grace);
   SessionOptions so;
   so.session_id = "stdio-" + std::to_string(::getpid());
   so.server = server->name;
@@ -64,7 +64,9 @@ int run_stdio_front(const Config& config, const StdioFrontOptions& opts) {
 
   StdioUpstream::Events ev;
   ev.on_line = [session](std::string_view line) { session->on_server_line(line); };
-  ev.on_oversize = [session](std::string_view p, std::size_t n) { session->on_server_oversize(p, n); };
+  ev.on_oversize = [session](std::string_view p, std::size_t n) {
+    session->on_server_oversize(p, n);
+  };
   ev.on_down = [session](const std::string& why, bool restarting) {
     session->on_server_down(why, restarting);
   };

@@ -8,8 +8,8 @@
 namespace gt::proxy {
 
 struct StdioFrontOptions {
-  std::string tenant;   // empty: the config's default tenant
-  std::string server;   // upstream name; empty: the only server in the config
+  std::string tenant;  // empty: the config's default tenant
+  std::string server;  // upstream name; empty: the only server in the config
   bool debug = false;
 };
 

@@ -14,7 +14,11 @@ constexpr auto kReapPoll = std::chrono::milliseconds(20);
 
 StdioUpstream::StdioUpstream(boost::asio::any_io_executor ex, ServerConfig cfg,
                              std::size_t max_line, std::chrono::milliseconds grace)
-    : ex_(ex), cfg_(std::move(cfg)), max_line_(max_line), grace_(grace), sigchld_(ex, SIGCHLD),
+    : ex_(ex),
+      cfg_(std::move(cfg)),
+      max_line_(max_line),
+      grace_(grace),
+      sigchld_(ex, SIGCHLD),
       timer_(ex) {}
 
 StdioUpstream::~StdioUpstream() = default;
@@ -38,9 +42,8 @@ void StdioUpstream::spawn() {
 void StdioUpstream::wire(const std::shared_ptr<transport::ChildProcess>& child) {
   std::weak_ptr<StdioUpstream> weak = shared_from_this();
   std::weak_ptr<transport::ChildProcess> wchild = child;
-  child->start_stderr([name = cfg_.name](std::string_view line) {
-    spdlog::info("[{}] {}", name, line);
-  });
+  child->start_stderr(
+      [name = cfg_.name](std::string_view line) { spdlog::info("[{}] {}", name, line); });
   transport::LineChannel::Handlers h;
   h.on_line = [weak, wchild](std::string_view line) {
     auto self = weak.lock();

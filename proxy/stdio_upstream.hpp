@@ -21,7 +21,7 @@ namespace gt::proxy {
 class StdioUpstream : public Upstream, public std::enable_shared_from_this<StdioUpstream> {
  public:
   struct Events {
-    std::function<void(std::string_view line)> on_line;        // a line from the server
+    std::function<void(std::string_view line)> on_line;  // a line from the server
     std::function<void(std::string_view prefix, std::size_t size)> on_oversize;
     // The server ended. `restarting` tells whether a new one is on its way.
     std::function<void(const std::string& why, bool restarting)> on_down;

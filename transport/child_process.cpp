@@ -19,7 +19,8 @@ namespace {
 struct Pipe {
   int fd[2] = {-1, -1};
   Pipe() {
-    if (::pipe2(fd, O_CLOEXEC) != 0) throw std::system_error(errno, std::generic_category(), "pipe");
+    if (::pipe2(fd, O_CLOEXEC) != 0)
+      throw std::system_error(errno, std::generic_category(), "pipe");
   }
   ~Pipe() {
     for (int f : fd)
@@ -40,7 +41,8 @@ std::vector<std::string> build_env(const std::map<std::string, std::string>& ext
     std::string key(kv.substr(0, eq));
     if (!extra.count(key)) out.emplace_back(kv);
   }
-  for (auto& [k, v] : extra) out.push_back(k + "=" + v);
+  for (auto& [k, v] : extra)
+    out.push_back(k + "=" + v);
   return out;
 }
 
@@ -63,19 +65,22 @@ ChildProcess::ChildProcess(boost::asio::any_io_executor ex, const ChildSpec& spe
   sigset_t none, defaults;
   sigemptyset(&none);
   sigemptyset(&defaults);
-  for (int s : {SIGPIPE, SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT}) sigaddset(&defaults, s);
+  for (int s : {SIGPIPE, SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT})
+    sigaddset(&defaults, s);
   posix_spawnattr_setsigmask(&attr, &none);
   posix_spawnattr_setsigdefault(&attr, &defaults);
   posix_spawnattr_setpgroup(&attr, 0);  // its own process group: we signal the whole tree
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                      POSIX_SPAWN_SETSIGDEF);
+  posix_spawnattr_setflags(&attr,
+                           POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 
   std::vector<char*> argv;
-  for (auto& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  for (auto& a : spec.argv)
+    argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   auto env_strings = build_env(spec.env);
   std::vector<char*> envp;
-  for (auto& e : env_strings) envp.push_back(e.data());
+  for (auto& e : env_strings)
+    envp.push_back(e.data());
   envp.push_back(nullptr);
 
   int rc = posix_spawnp(&pid_, argv[0], &fa, &attr, argv.data(), envp.data());

@@ -20,9 +20,9 @@
 namespace gt::transport {
 
 struct ChildSpec {
-  std::vector<std::string> argv;            // argv[0] is looked up on PATH
-  std::map<std::string, std::string> env;   // added to (or replacing in) the inherited env
-  std::string cwd;                          // empty: inherit
+  std::vector<std::string> argv;           // argv[0] is looked up on PATH
+  std::map<std::string, std::string> env;  // added to (or replacing in) the inherited env
+  std::string cwd;                         // empty: inherit
 };
 
 class ChildProcess {

@@ -69,7 +69,8 @@ struct Scanner {
   std::size_t i = 0;
 
   void ws() {
-    while (i < s.size() && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) ++i;
+    while (i < s.size() && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
+      ++i;
   }
   bool string() {  // at '"'; leaves i after the closing quote
     if (i >= s.size() || s[i] != '"') return false;
@@ -166,10 +167,12 @@ std::optional<nlohmann::json> recover_id(std::string_view bytes, std::size_t lim
       if (i >= bytes.size()) return std::nullopt;
       if (depth == 1 && bytes.substr(start, i - start) == "id") {
         std::size_t j = i + 1;
-        while (j < bytes.size() && std::isspace(static_cast<unsigned char>(bytes[j]))) ++j;
+        while (j < bytes.size() && std::isspace(static_cast<unsigned char>(bytes[j])))
+          ++j;
         if (j >= bytes.size() || bytes[j] != ':') continue;
         ++j;
-        while (j < bytes.size() && std::isspace(static_cast<unsigned char>(bytes[j]))) ++j;
+        while (j < bytes.size() && std::isspace(static_cast<unsigned char>(bytes[j])))
+          ++j;
         std::size_t k = j;
         if (k < bytes.size() && bytes[k] == '"') {
           ++k;
@@ -180,9 +183,9 @@ std::optional<nlohmann::json> recover_id(std::string_view bytes, std::size_t lim
           if (k >= bytes.size()) return std::nullopt;
           ++k;
         } else {
-          while (k < bytes.size() && (std::isdigit(static_cast<unsigned char>(bytes[k])) ||
-                                      bytes[k] == '-' || bytes[k] == '.' || bytes[k] == 'e' ||
-                                      bytes[k] == 'E' || bytes[k] == '+'))
+          while (k < bytes.size() &&
+                 (std::isdigit(static_cast<unsigned char>(bytes[k])) || bytes[k] == '-' ||
+                  bytes[k] == '.' || bytes[k] == 'e' || bytes[k] == 'E' || bytes[k] == '+'))
             ++k;
         }
         std::string err;

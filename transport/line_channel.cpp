@@ -71,9 +71,12 @@ void LineChannel::on_read(const boost::system::error_code& ec, std::size_t n) {
       discarded_size_ += piece.size();
     } else if (partial_.size() + piece.size() > max_line_) {
       // Keep a prefix for id recovery and drop the rest of this line.
-      std::size_t keep = kOversizePrefix > partial_.size() ? kOversizePrefix - partial_.size() : 0;
-      partial_.append(piece.substr(0, std::min(keep, piece.size())));
-      discarded_size_ = partial_.size() + (piece.size() - std::min(keep, piece.size()));
+      discarded_size_ = partial_.size() + piece.size();
+      if (partial_.size() < kOversizePrefix) {
+        partial_.append(piece.substr(0, std::min(kOversizePrefix - partial_.size(), piece.size())));
+      } else {
+        partial_.resize(kOversizePrefix);
+      }
       discarding_ = true;
     } else if (nl != std::string_view::npos && partial_.empty()) {
       deliver(piece);  // fast path: the whole line is inside this read

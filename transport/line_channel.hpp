@@ -61,12 +61,12 @@ class LineChannel : public std::enable_shared_from_this<LineChannel> {
   boost::asio::posix::stream_descriptor out_fd_;
   std::size_t max_line_;
   Handlers h_;
-  std::string rbuf_;      // read buffer
-  std::string partial_;   // an incomplete line carried between reads
+  std::string rbuf_;     // read buffer
+  std::string partial_;  // an incomplete line carried between reads
   bool discarding_ = false;
   std::size_t discarded_size_ = 0;
-  std::string out_;       // queued, not yet being written
-  std::string writing_;   // being written now
+  std::string out_;      // queued, not yet being written
+  std::string writing_;  // being written now
   bool write_in_flight_ = false;
   bool write_open_ = true;
   bool close_after_write_ = false;

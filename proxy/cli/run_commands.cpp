@@ -24,8 +24,8 @@ struct RunArgs {
 };
 
 Config load_for_run(const RunArgs& a) {
-  Config c = a.config.empty() ? parse_config("", std::filesystem::current_path())
-                              : load_config(a.config);
+  Config c =
+      a.config.empty() ? parse_config("", std::filesystem::current_path()) : load_config(a.config);
   if (!a.command.empty()) {
     // `-- cmd args`: the server to wrap. It takes the place of the config's server of the
     // same name (keeping that server's restart settings), or of its only server.
@@ -46,7 +46,8 @@ Config load_for_run(const RunArgs& a) {
   if (a.debug) c.log_level = "debug";
   if (!a.deny_tools.empty()) {
     for (auto& t : c.tenants) {
-      for (const auto& d : a.deny_tools) t.governance["deny_tools"].push_back(d);
+      for (const auto& d : a.deny_tools)
+        t.governance["deny_tools"].push_back(d);
     }
   }
   return c;

@@ -18,7 +18,8 @@ bool glob_match(std::string_view p, std::string_view t) {
       return false;
     }
   }
-  while (pi < p.size() && p[pi] == '*') ++pi;
+  while (pi < p.size() && p[pi] == '*')
+    ++pi;
   return pi == p.size();
 }
 
@@ -28,12 +29,14 @@ DenyToolsInterceptor::DenyToolsInterceptor(std::vector<std::string> patterns)
 Verdict DenyToolsInterceptor::on_call(CallContext& ctx) {
   std::string qualified = ctx.server + "/" + ctx.tool;
   for (const auto& p : patterns_) {
-    bool hit = p.find('/') != std::string::npos ? glob_match(p, qualified) : glob_match(p, ctx.tool);
+    bool hit =
+        p.find('/') != std::string::npos ? glob_match(p, qualified) : glob_match(p, ctx.tool);
     if (hit) {
       ctx.decision.effect = Effect::Deny;
       ctx.decision.code = "GT-DENY-TOOL";
       ctx.decision.rule_id = "deny_tools:" + p;
-      ctx.decision.reason = "tool `" + ctx.tool + "` is disabled by the operator (deny_tools `" + p + "`)";
+      ctx.decision.reason =
+          "tool `" + ctx.tool + "` is disabled by the operator (deny_tools `" + p + "`)";
       return Verdict::Deny;
     }
   }
@@ -44,10 +47,12 @@ std::unique_ptr<Interceptor> make_deny_tools_interceptor(const InterceptorEnv& /
                                                          const YAML::Node& section) {
   std::vector<std::string> patterns;
   if (section && !section.IsNull()) {
-    if (!section.IsSequence()) throw ConfigError("governance.deny_tools: must be a list of tool names");
+    if (!section.IsSequence())
+      throw ConfigError("governance.deny_tools: must be a list of tool names");
     for (const auto& n : section) {
       if (!n.IsScalar() || n.Scalar().empty()) {
-        throw ConfigError("governance.deny_tools: every entry must be a non-empty tool name or glob");
+        throw ConfigError(
+            "governance.deny_tools: every entry must be a non-empty tool name or glob");
       }
       patterns.push_back(n.Scalar());
     }

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The whole test suite: a release build and an ASan+UBSan build, each running every ctest
+# test (unit tests, conformance runners, fuzz corpora), then the end-to-end tests with real
+# MCP clients and servers from npm. Ends with one "N passed, N failed" line.
+set -uo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+docker/install-deps.sh --test || exit 1
+jobs=$(nproc)
+passed=0
+failed=0
+failures=()
+
+step() {  # step NAME COMMAND...
+  local name=$1
+  shift
+  echo "=== $name"
+  if "$@"; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    failures+=("$name")
+  fi
+}
+
+build() {  # build DIR [cmake args...]
+  local dir=$1
+  shift
+  cmake -S . -B "$dir" "$@" >/dev/null && cmake --build "$dir" -j "$jobs"
+}
+
+step "build (release)" build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+step "ctest (release)" ctest --test-dir build --output-on-failure -j "$jobs"
+step "build (asan+ubsan)" build build-asan -DCMAKE_BUILD_TYPE=Debug -DGT_SANITIZE=ON
+step "ctest (asan+ubsan)" env ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --test-dir build-asan --output-on-failure -j "$jobs"
+if [[ -x tests/e2e/run.sh ]]; then
+  step "e2e" env GLASSTAPE_BIN="$root/build/proxy/glasstape" \
+    GT_EXAMPLE_SERVER="$root/build/tests/glasstape-example-server" tests/e2e/run.sh
+fi
+
+echo
+for f in "${failures[@]}"; do echo "FAILED: $f"; done
+echo "suite: $passed passed, $failed failed"
+[[ $failed -eq 0 ]]

@@ -1,0 +1,228 @@
+#include "proxy/session.hpp"
+
+#include <catch2/catch.hpp>
+
+#include "proxy/interceptors/deny_tools.hpp"
+
+using namespace gt::proxy;
+using nlohmann::json;
+
+namespace {
+
+struct FakeUpstream : Upstream {
+  std::vector<std::string> sent;
+  bool is_up = true;
+  void send(std::string_view line) override { sent.emplace_back(line); }
+  bool up() const override { return is_up; }
+};
+
+// Records decisions synchronously; can be told to fail.
+struct FakeRecorder : Recorder {
+  std::vector<std::string> decisions;
+  std::vector<json> results;
+  bool fail = false;
+  void record_decision(const CallContext& ctx, std::function<void(Outcome)> done) override {
+    decisions.push_back(ctx.tool + ":" + (ctx.decision.effect == Effect::Allow ? "allow" : "deny"));
+    done(Outcome{!fail, fail ? "disk full" : "", "r-" + std::to_string(decisions.size())});
+  }
+  void record_result(const CallContext&, const json& response) override {
+    results.push_back(response);
+  }
+};
+
+struct Harness {
+  FakeUpstream up;
+  FakeRecorder* rec = nullptr;
+  std::vector<std::string> to_client;
+  std::shared_ptr<Session> session;
+
+  explicit Harness(std::vector<std::string> deny = {}) {
+    std::vector<std::unique_ptr<Interceptor>> chain;
+    chain.push_back(std::make_unique<DenyToolsInterceptor>(std::move(deny)));
+    auto r = std::make_unique<FakeRecorder>();
+    rec = r.get();
+    auto pipeline = std::make_shared<Pipeline>(std::move(chain), std::move(r));
+    SessionOptions o;
+    o.server = "srv";
+    o.principal.id = "agent-1";
+    session = std::make_shared<Session>(
+        o, pipeline, up, [this](std::string_view l) { to_client.emplace_back(l); },
+        [](std::function<void()> f) { f(); });
+  }
+  json last_client() const { return json::parse(to_client.back()); }
+};
+
+}  // namespace
+
+TEST_CASE("session forwards unchanged messages byte for byte", "[session]") {
+  Harness h;
+  std::string req =
+      R"({"jsonrpc":"2.0", "id":1,"method":"resources/read","params":{"uri":"x://y"}})";
+  h.session->on_client_line(req);
+  REQUIRE(h.up.sent.size() == 1);
+  CHECK(h.up.sent[0] == req);
+  std::string resp = R"({"jsonrpc":"2.0","id":1,  "result":{"contents":[]}})";
+  h.session->on_server_line(resp);
+  REQUIRE(h.to_client.size() == 1);
+  CHECK(h.to_client[0] == resp);
+  // Server-to-client requests and the client's answers pass through too.
+  std::string sampling =
+      R"({"jsonrpc":"2.0","id":"s1","method":"sampling/createMessage","params":{}})";
+  h.session->on_server_line(sampling);
+  CHECK(h.to_client.back() == sampling);
+  std::string answer = R"({"jsonrpc":"2.0","id":"s1","result":{"role":"assistant"}})";
+  h.session->on_client_line(answer);
+  CHECK(h.up.sent.back() == answer);
+  CHECK(h.session->pending_requests() == 0);
+}
+
+TEST_CASE("session splits batches into single messages", "[session]") {
+  Harness h;
+  h.session->on_client_line(
+      R"([{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","method":"notifications/x"},{"id":3}])");
+  REQUIRE(h.up.sent.size() == 2);
+  CHECK(json::parse(h.up.sent[0])["method"] == "ping");
+  CHECK(json::parse(h.up.sent[1])["method"] == "notifications/x");
+  REQUIRE(h.to_client.size() == 1);
+  CHECK(h.last_client()["error"]["code"] == -32600);
+  CHECK(h.last_client()["id"] == 3);
+}
+
+TEST_CASE("session answers bad input with JSON-RPC errors and goes on", "[session]") {
+  Harness h;
+  h.session->on_client_line(R"({"jsonrpc":"2.0","id":44,"method":)");
+  CHECK(h.last_client()["error"]["code"] == -32700);
+  CHECK(h.last_client()["id"] == 44);
+  h.session->on_client_line(R"({"jsonrpc":"2.0","id":7})");
+  CHECK(h.last_client()["error"]["code"] == -32600);
+  CHECK(h.last_client()["id"] == 7);
+  h.session->on_client_oversize(
+      R"({"jsonrpc":"2.0","id":"big","method":"tools/call","params":{"x":")", 99999999);
+  CHECK(h.last_client()["error"]["code"] == -32600);
+  CHECK(h.last_client()["id"] == "big");
+  h.session->on_client_line(R"({"jsonrpc":"2.0","id":8,"method":"tools/call","params":{}})");
+  CHECK(h.last_client()["error"]["code"] == -32602);
+  h.session->on_client_line(R"({"jsonrpc":"2.0","id":9,"method":"ping"})");
+  CHECK(h.up.sent.size() == 1);
+}
+
+TEST_CASE("a denied call is answered with isError and never forwarded", "[session]") {
+  Harness h({"delete_*"});
+  h.session->on_client_line(
+      R"({"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"delete_file","arguments":{"path":"/x"}}})");
+  CHECK(h.up.sent.empty());
+  auto r = h.last_client();
+  CHECK(r["id"] == 5);
+  CHECK(r["result"]["isError"] == true);
+  auto text = r["result"]["content"][0]["text"].get<std::string>();
+  CHECK(text.find("delete_file") != std::string::npos);
+  CHECK(text.find("deny_tools") != std::string::npos);
+  auto meta = r["result"]["_meta"]["dev.glasstape/decision"];
+  CHECK(meta["decision"] == "deny");
+  CHECK(meta["code"] == "GT-DENY-TOOL");
+  CHECK(meta["receipt_id"] == "r-1");
+  CHECK(h.rec->decisions == std::vector<std::string>{"delete_file:deny"});
+}
+
+TEST_CASE("an allowed call is forwarded as received and its result recorded", "[session]") {
+  Harness h({"delete_*"});
+  std::string call =
+      R"({"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"echo","arguments":{"message":"hi"}}})";
+  h.session->on_client_line(call);
+  REQUIRE(h.up.sent.size() == 1);
+  CHECK(h.up.sent[0] == call);
+  std::string result =
+      R"({"jsonrpc":"2.0","id":6,"result":{"content":[{"type":"text","text":"hi"}]}})";
+  h.session->on_server_line(result);
+  CHECK(h.to_client.back() == result);
+  REQUIRE(h.rec->results.size() == 1);
+  CHECK(h.rec->results[0]["id"] == 6);
+}
+
+TEST_CASE("a decision that cannot be recorded is a denial", "[session]") {
+  Harness h;
+  h.rec->fail = true;
+  h.session->on_client_line(
+      R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{}}})");
+  CHECK(h.up.sent.empty());
+  auto meta = h.last_client()["result"]["_meta"]["dev.glasstape/decision"];
+  CHECK(meta["code"] == "GT-AUDIT-WRITE");
+  CHECK(meta["reason"].get<std::string>().find("disk full") != std::string::npos);
+}
+
+TEST_CASE("a server crash fails pending requests; restart replays initialize", "[session]") {
+  Harness h;
+  std::string init =
+      R"({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"c","version":"1"}}})";
+  h.session->on_client_line(init);
+  h.session->on_server_line(
+      R"({"jsonrpc":"2.0","id":0,"result":{"protocolVersion":"2025-06-18"}})");
+  h.session->on_client_line(
+      R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"slow"}})");
+  h.session->on_client_line(R"({"jsonrpc":"2.0","id":2,"method":"ping"})");
+  h.to_client.clear();
+  h.session->on_server_down("server `srv` killed by signal 9", true);
+  REQUIRE(h.to_client.size() == 2);
+  for (auto& m : h.to_client) {
+    auto j = json::parse(m);
+    CHECK(j["error"]["code"] == -32001);
+    CHECK(j["error"]["message"].get<std::string>().find("killed by signal 9") != std::string::npos);
+  }
+  CHECK(h.rec->results.size() == 1);  // the failed call's outcome is recorded too
+  // Messages sent while restarting are held, then delivered after the replayed handshake.
+  h.session->on_client_line(R"({"jsonrpc":"2.0","id":3,"method":"ping"})");
+  h.up.sent.clear();
+  h.session->on_server_restarted();
+  REQUIRE(h.up.sent.size() == 1);
+  auto replay = json::parse(h.up.sent[0]);
+  CHECK(replay["method"] == "initialize");
+  CHECK(replay["id"].is_string());
+  CHECK(replay["params"]["clientInfo"]["name"] == "c");
+  h.session->on_server_line(
+      json({{"jsonrpc", "2.0"}, {"id", replay["id"]}, {"result", json::object()}}).dump());
+  REQUIRE(h.up.sent.size() == 3);
+  CHECK(json::parse(h.up.sent[1])["method"] == "notifications/initialized");
+  CHECK(json::parse(h.up.sent[2])["id"] == 3);
+  CHECK(h.to_client.size() == 2);  // the client never saw the replay
+}
+
+TEST_CASE("a server that is down for good answers requests at once", "[session]") {
+  Harness h;
+  h.session->on_server_down("server `srv` exited with status 1", false);
+  h.session->on_client_line(R"({"jsonrpc":"2.0","id":1,"method":"ping"})");
+  CHECK(h.up.sent.empty());
+  CHECK(h.last_client()["error"]["code"] == -32001);
+}
+
+TEST_CASE("tools/list results reach the pipeline, with annotations for calls", "[session]") {
+  struct Spy : Interceptor {
+    json* listed;
+    json* seen_annotations;
+    std::string_view name() const override { return "spy"; }
+    void on_tools_listed(std::string_view, const json& tools) override { listed->push_back(tools); }
+    Verdict on_call(CallContext& ctx) override {
+      *seen_annotations = ctx.tool_ref.annotations;
+      return Verdict::Continue;
+    }
+  };
+  json listed = json::array(), ann;
+  auto spy = std::make_unique<Spy>();
+  spy->listed = &listed;
+  spy->seen_annotations = &ann;
+  std::vector<std::unique_ptr<Interceptor>> chain;
+  chain.push_back(std::move(spy));
+  FakeUpstream up;
+  std::vector<std::string> out;
+  auto s = std::make_shared<Session>(
+      SessionOptions{}, std::make_shared<Pipeline>(std::move(chain), nullptr), up,
+      [&](std::string_view l) { out.emplace_back(l); }, [](std::function<void()> f) { f(); });
+  s->on_client_line(R"({"jsonrpc":"2.0","id":1,"method":"tools/list"})");
+  s->on_server_line(
+      R"({"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"a","annotations":{"readOnlyHint":true}}],"nextCursor":"p2"}})");
+  s->on_client_line(R"({"jsonrpc":"2.0","id":2,"method":"tools/list","params":{"cursor":"p2"}})");
+  s->on_server_line(R"({"jsonrpc":"2.0","id":2,"result":{"tools":[{"name":"b"}]}})");
+  REQUIRE(listed.size() == 2);
+  CHECK(listed[1][0]["name"] == "b");
+  s->on_client_line(R"({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"a"}})");
+  CHECK(ann["readOnlyHint"] == true);
+}
