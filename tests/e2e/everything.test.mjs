@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
-import { McpError } from '@modelcontextprotocol/sdk/types.js';
+import { LoggingMessageNotificationSchema, McpError } from '@modelcontextprotocol/sdk/types.js';
 
 import {
   EVERYTHING,
@@ -179,7 +179,7 @@ for (const mode of modes()) {
       assert.match(text, /root-three\s+URI: file:\/\/\/tmp\/gt-e2e-root-three/);
     });
 
-    test('resources, templates, completion and prompts', T, async (t) => {
+    test('resources, templates, completion, prompts and logging', T, async (t) => {
       const s = await connect(mode, EVERYTHING, { capabilities: {} });
       t.after(() => s.close());
       const { resources } = await s.client.listResources();
@@ -212,6 +212,16 @@ for (const mode of modes()) {
       assert.equal(p.messages[0].content.text, "What's weather in Lyon, ARA?");
       const simple = await s.client.getPrompt({ name: 'simple-prompt' });
       assert.equal(simple.messages[0].content.text, 'This is a simple prompt without arguments.');
+
+      // logging/setLevel, then a log notification from the server.
+      const logged = signal();
+      s.client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => logged.fire(n.params));
+      await s.client.setLoggingLevel('debug');
+      const on = await s.client.callTool({ name: 'toggle-simulated-logging', arguments: {} });
+      assert.equal(on.isError ?? false, false, textOf(on));
+      const log = await withTimeout(logged.promise, 10_000, 'a notifications/message');
+      assert.match(String(log.data), /-level message|level-message/);
+      await s.client.callTool({ name: 'toggle-simulated-logging', arguments: {} });
     });
 
     test('a cancelled call: the client aborts, the server drops it, the session goes on', T, async (t) => {
