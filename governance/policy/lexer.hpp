@@ -1,0 +1,37 @@
+// Stage 1 of the condition language: text → tokens.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "governance/policy/ast.hpp"
+
+namespace gt::gov::policy {
+
+struct Token {
+  enum class Kind {
+    End,
+    Ident,
+    Int,
+    Double,
+    String,
+    Punct,  // ( ) [ ] { } . , : ? ! && || == != < <= > >= + - * / %
+  };
+  Kind kind = Kind::End;
+  std::string text;  // identifier, punctuation, or decoded string value
+  int64_t i = 0;
+  double d = 0;
+  int line = 1;
+  int column = 1;
+};
+
+// Maps a position inside the expression to a position in its file.
+SourceLoc locate(const Origin& origin, int line, int column);
+
+// Tokenizes `text`. On error returns nullopt and fills `err` (stage Lex).
+std::optional<std::vector<Token>> lex(std::string_view text, const Origin& origin, LangError& err);
+
+}  // namespace gt::gov::policy

@@ -1,0 +1,183 @@
+// Policies: the file format, the loaded PolicySet, and which tools each policy governs.
+//
+// One policy per file (YAML or JSON), e.g.
+//   policy_id: payments.spending_limit
+//   version: "1.0"
+//   tools: [make_payment]            # names or globs, optionally "server/tool"
+//   mode: enforce                    # or monitor
+//   extraction_bindings: {...}       # GlassTape SDK bare names (optional)
+//   limits: [...]                    # rate limits and spend budgets (optional)
+//   rules:
+//     deny:  [{id, condition, reason}]
+//     allow: [{id, condition, reason}]
+// See the README section "Policies" for the complete reference.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "governance/policy/program.hpp"
+#include "governance/policy/timezone.hpp"
+
+namespace gt::gov::policy {
+
+enum class Mode { Inherit, Enforce, Monitor };
+const char* mode_name(Mode m);
+
+// How evaluation errors are handled. A named choice even with one value (as in Cedar):
+// an error in a deny rule denies; an error in an allow rule never allows.
+enum class ErrorHandling { FailClosed };
+
+// `*` matches any run of characters, `?` one character.
+bool glob_match(std::string_view pattern, std::string_view text);
+
+// "tool", "glob*", "server/tool", "server/*"; server empty = any server.
+struct ToolPattern {
+  std::string server;
+  std::string tool;
+  std::string text;  // as written
+  bool matches(std::string_view server_name, std::string_view tool_name) const;
+  bool exact() const;  // no server, no wildcard in tool
+  static ToolPattern parse(const std::string& text);
+};
+
+// GlassTape SDK extraction bindings: bare names used by conditions.
+struct BindingSource {
+  enum class Kind { Arg, Context, Literal };
+  Kind kind = Kind::Arg;
+  std::string name;  // Arg: argument name (dots descend into objects); Context: attribute name
+  json value;        // Literal
+};
+struct Transform {
+  enum class Kind { ToNumber, CurrencyNormalize };
+  Kind kind = Kind::ToNumber;
+  std::string default_currency = "USD";
+};
+struct ExtractionBinding {
+  std::string name;  // last segment of path: the bare name
+  std::string path;
+  std::vector<BindingSource> sources;
+  std::vector<Transform> transforms;
+  bool required = false;
+};
+
+struct Rule {
+  std::string id;
+  std::string reason;
+  Program condition;
+  SourceLoc loc;
+};
+
+struct Limit {
+  enum class Kind { Rate, Spend };
+  enum class Per { Principal, Tool, PrincipalTool, Global };
+  std::string id;
+  Kind kind = Kind::Rate;
+  double max = 0;               // calls (rate) or total amount (spend) per window
+  int64_t window_seconds = 60;  // fixed windows aligned to the unix epoch (UTC)
+  std::string window_text;      // as written, e.g. "1m"
+  Per per = Per::Principal;
+  Program amount;  // spend: the amount expression, e.g. args.amount
+  Program when;    // optional: only calls where this holds are limited and counted
+  SourceLoc loc;
+};
+const char* per_name(Limit::Per p);
+
+struct Policy {
+  std::string id;
+  std::string version;
+  std::string description;
+  std::string file;    // path relative to the policy directory
+  std::string sha256;  // of the file's bytes, hex
+  std::vector<ToolPattern> tools;
+  Mode mode = Mode::Inherit;
+  std::vector<ExtractionBinding> bindings;
+  std::vector<Rule> deny;
+  std::vector<Rule> allow;
+  std::vector<Limit> limits;
+  // Non-empty: the file was rejected (unsigned or altered while signatures are required).
+  // Every call this policy would govern is denied with this reason.
+  std::string rejected;
+};
+
+// Config-side binding of tools to policies.
+struct ConfigBinding {
+  ToolPattern pattern;
+  std::vector<std::string> policies;
+};
+
+struct SetOptions {
+  std::vector<ConfigBinding> bindings;
+  std::string default_policy;  // governs tools that nothing else governs ("" = none: deny)
+  Mode mode =
+      Mode::Enforce;  // global mode; a policy's own `mode` overrides it unless global is monitor
+  std::shared_ptr<const TimeZone> tz = TimeZone::utc();
+  bool require_signed = false;
+  std::string public_key;  // raw 32-byte Ed25519 public key (required when require_signed)
+};
+
+struct Diagnostic {
+  std::string file;
+  int line = 0;  // 0 = whole file
+  int column = 0;
+  std::string message;
+  std::string str() const;  // "file:line:column: message"
+};
+
+class PolicySet {
+ public:
+  std::vector<std::shared_ptr<const Policy>> policies;  // sorted by file
+  SetOptions options;
+  std::string dir;
+  std::vector<Diagnostic> warnings;
+  std::vector<std::string> rejected_files;  // "file: reason"
+
+  const Policy* find(std::string_view id) const;
+  // The policies governing server/tool: config bindings first, then policies' own `tools`
+  // (deduplicated, in order). Policy ids bound in the config but not loaded go to `missing`.
+  void governing(std::string_view server, std::string_view tool, std::vector<const Policy*>& out,
+                 std::vector<std::string>& missing) const;
+  void build_index();  // after filling `policies`
+
+ private:
+  std::unordered_map<std::string, size_t> by_id_;
+  std::unordered_map<std::string, std::vector<size_t>> by_exact_tool_;
+  std::vector<std::pair<ToolPattern, size_t>> globbed_;
+};
+
+// Parses one policy file's text. `file` is the label used in diagnostics. Returns null and
+// appends to `errors` on any error (all errors found are reported).
+std::shared_ptr<Policy> parse_policy(const std::string& text, const std::string& file,
+                                     std::vector<Diagnostic>& errors);
+
+struct LoadReport {
+  std::shared_ptr<PolicySet> set;  // null when any error
+  std::vector<Diagnostic> errors;
+  std::vector<Diagnostic> warnings;
+  size_t files = 0;
+};
+
+// Is this path (relative to the policy dir) a policy file? (*.yaml|*.yml|*.json, not hidden,
+// not a *_test.yaml test file, not the signed manifest).
+bool is_policy_file(const std::filesystem::path& rel);
+bool is_test_file(const std::filesystem::path& rel);
+// Policy files under dir, relative, sorted.
+std::vector<std::filesystem::path> list_policy_files(const std::filesystem::path& dir,
+                                                     std::string& error);
+
+// Loads every policy file in `dir`. Any parse/compile error fails the whole load (so a bad
+// edit never half-applies). With require_signed, unsigned/altered files are not loaded but
+// replaced by denying placeholders (see Policy::rejected).
+LoadReport load_policy_dir(const std::filesystem::path& dir, const SetOptions& options);
+
+std::string sha256_hex(std::string_view data);
+
+}  // namespace gt::gov::policy
