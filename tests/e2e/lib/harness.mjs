@@ -5,7 +5,6 @@
 //   proxy:  the SDK client spawns `glasstape run [options] -- <server command>`.
 // GT_E2E_MODE=direct|proxy|both (default both) picks the modes; GLASSTAPE_BIN names the
 // binary (default <repo>/build/proxy/glasstape). A missing binary fails the proxy tests.
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -313,12 +312,4 @@ export function assertDenied(assert, result, tool) {
   assert.ok(String(decision.reason).includes(tool), `decision reason names the tool: ${JSON.stringify(decision)}`);
   assert.ok(decision.code, `decision has a stable code: ${JSON.stringify(decision)}`);
   return decision;
-}
-
-// Which version of a package is installed (for diagnostics).
-export function installedVersion(pkg) {
-  const r = spawnSync(NODE, ['-p', `require('${pkg}/package.json').version`], {
-    cwd: TESTS_DIR, encoding: 'utf8',
-  });
-  return r.stdout.trim();
 }
