@@ -72,13 +72,9 @@ std::string LangError::str() const {
 SourceLoc locate(const Origin& origin, int line, int column) {
   SourceLoc l;
   l.file = origin.file;
-  if (line <= 1) {
-    l.line = origin.line;
-    l.column = origin.column + column - 1;
-  } else {
-    l.line = origin.line + line - 1;
-    l.column = column;
-  }
+  // Only block scalars (`|`, `>`) keep newlines; their lines share the first line's indent.
+  l.line = origin.line + (line > 1 ? line - 1 : 0);
+  l.column = origin.column + column - 1;
   return l;
 }
 

@@ -177,7 +177,7 @@ TEST_CASE("syntax errors carry file, line and column", "[language][errors]") {
   CHECK(compile_error("(1 + 2") ==
         "p.yaml:3:22: parse error: expected `)` to close `(`, found end of expression");
   CHECK(compile_error("a.b c") == "p.yaml:3:20: parse error: unexpected `c` after expression");
-  CHECK(compile_error("1 +\n  # x") == "p.yaml:4:3: syntax error: unexpected character `#`");
+  CHECK(compile_error("1 +\n  # x") == "p.yaml:4:18: syntax error: unexpected character `#`");
   CHECK(compile_error("99999999999999999999") ==
         "p.yaml:3:16: syntax error: integer literal `99999999999999999999` is out of range");
   std::string deep(200, '(');
