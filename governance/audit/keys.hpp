@@ -1,0 +1,149 @@
+// Ed25519 signing keys (libsodium), key files, and the public keyring.
+//
+// Where an agent's key comes from, in order:
+//   1. GT_ED25519_PRIVATE_KEY: base64 of a 32-byte seed or a 64-byte libsodium secret key
+//      (seed || public key). One key for every tenant and agent of the process. A malformed
+//      value is an error (never a silent fallback).
+//   2. <root>/<tenant>/<agent>/agent.key, where <root> is $GT_KEYS_DIR or
+//      ~/.glasstape/keys. The file holds the base64 seed; it must be a regular file owned
+//      by the current user and not accessible by group or others (like ssh). Directories are
+//      created 0700, the file 0600, exactly once (an O_EXCL temp file linked into place).
+// The key id is the lowercase hex of the first 8 bytes of SHA-256(32-byte public key).
+//
+// The keyring, <root>/<tenant>/keyring.json (public, 0644), lists every public key the
+// tenant's agents have used, with validity windows. `keys rotate` closes the old key's
+// window and opens the new one's, so old receipts stay verifiable. Private keys are never
+// logged, never put into a receipt, and exist on disk only as agent.key.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace gt::gov::audit {
+
+struct KeyError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+inline constexpr const char* kKeyEnvVar = "GT_ED25519_PRIVATE_KEY";
+inline constexpr const char* kKeysDirEnvVar = "GT_KEYS_DIR";
+
+struct PublicKey {
+  std::array<std::uint8_t, 32> bytes{};
+  std::string base64() const;
+  bool operator==(const PublicKey&) const = default;
+};
+
+std::string key_id_of(const PublicKey& pk);
+std::optional<PublicKey> public_key_from_base64(std::string_view b64);
+// `sig` is the raw 64-byte signature.
+bool ed25519_verify(const PublicKey& pk, std::string_view message, std::string_view sig);
+
+class SigningKey {
+ public:
+  static SigningKey generate();
+  static SigningKey from_seed(const std::uint8_t* seed32);
+  // base64 of a 32-byte seed or a 64-byte secret key; `what` names the source in errors.
+  // The value itself never appears in an error message.
+  static SigningKey parse(std::string_view base64_text, const std::string& what);
+
+  SigningKey(SigningKey&& o) noexcept;
+  SigningKey& operator=(SigningKey&& o) noexcept;
+  SigningKey(const SigningKey&) = delete;
+  SigningKey& operator=(const SigningKey&) = delete;
+  ~SigningKey();
+
+  const PublicKey& public_key() const { return pk_; }
+  const std::string& key_id() const { return id_; }
+  void sign(std::string_view message, std::uint8_t sig[64]) const;
+  std::string sign(std::string_view message) const;  // 64 raw bytes
+  // For writing agent.key only.
+  std::string seed_base64() const;
+
+ private:
+  SigningKey() = default;
+  void wipe();
+  std::array<std::uint8_t, 64> sk_{};
+  PublicKey pk_;
+  std::string id_;
+};
+
+// Tenant and agent names become path components: letters, digits, `.`, `_`, `-`, not `.`/`..`.
+void check_key_name(const std::string& what, const std::string& name);
+
+std::filesystem::path default_keys_root();  // $GT_KEYS_DIR or $HOME/.glasstape/keys
+std::filesystem::path agent_key_path(const std::filesystem::path& root, const std::string& tenant,
+                                     const std::string& agent);
+std::filesystem::path keyring_path(const std::filesystem::path& root, const std::string& tenant);
+
+// Reads a key file, refusing one that is not a regular file owned by us with mode 0600 or
+// stricter.
+SigningKey read_key_file(const std::filesystem::path& file);
+
+enum class KeySource { Env, File, Generated };
+
+struct AgentKey {
+  SigningKey key;
+  KeySource source;
+  std::filesystem::path file;  // empty for Env
+};
+
+// The env key when GT_ED25519_PRIVATE_KEY is set; else the agent's key file, generated when
+// missing and `create` is true. Records a keyring entry for a key seen for the first time.
+AgentKey load_agent_key(const std::filesystem::path& root, const std::string& tenant,
+                        const std::string& agent, bool create);
+// The env key, when the variable is set (throws KeyError when malformed).
+std::optional<SigningKey> env_key();
+
+struct KeyringEntry {
+  std::string key_id;
+  PublicKey public_key;
+  std::string tenant = "*";  // "*" = any
+  std::string agent = "*";
+  std::string not_before;  // RFC 3339; "" = since always
+  std::string not_after;   // RFC 3339; "" = still valid
+};
+
+// Seconds before `not_before` during which a key is still accepted: records queued just
+// before a rotation may be signed with the new key a moment later.
+inline constexpr std::int64_t kNotBeforeGraceSeconds = 60;
+
+struct Keyring {
+  std::vector<KeyringEntry> entries;
+
+  static Keyring parse(std::string_view json_text, const std::string& where);  // throws KeyError
+  static Keyring load(const std::filesystem::path& file);                      // throws KeyError
+  std::string to_json() const;
+  void merge(const Keyring& other);
+  // Entries for this key id (a key may be listed for several agents).
+  std::vector<const KeyringEntry*> find(std::string_view key_id) const;
+};
+
+// Why a key may not sign a record at time `ts_micros` for tenant/agent (empty = it may).
+std::string key_window_error(const KeyringEntry& e, std::int64_t ts_micros);
+bool key_covers(const KeyringEntry& e, const std::string& tenant, const std::string& agent);
+
+// Read-modify-write of a tenant keyring under an exclusive lock, written atomically.
+void keyring_add(const std::filesystem::path& file, const KeyringEntry& entry);
+void keyring_retire(const std::filesystem::path& file, const std::string& key_id,
+                    const std::string& not_after);
+
+struct Rotation {
+  std::string old_key_id;
+  AgentKey new_key;
+};
+// Replaces the agent's key file with a new key and updates the keyring. Refused when the key
+// comes from GT_ED25519_PRIVATE_KEY.
+Rotation rotate_agent_key(const std::filesystem::path& root, const std::string& tenant,
+                          const std::string& agent);
+// Creates the agent's key; KeyError when one exists already.
+AgentKey generate_agent_key(const std::filesystem::path& root, const std::string& tenant,
+                            const std::string& agent);
+
+}  // namespace gt::gov::audit

@@ -1,0 +1,772 @@
+#include "governance/audit/log_writer.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <system_error>
+
+#include <spdlog/spdlog.h>
+
+#include "governance/audit/checkpoint.hpp"
+#include "governance/audit/dsse.hpp"
+
+namespace gt::gov::audit {
+
+namespace fs = std::filesystem;
+using SteadyClock = std::chrono::steady_clock;
+
+std::optional<FsyncMode> parse_fsync_mode(std::string_view s) {
+  if (s == "always") return FsyncMode::Always;
+  if (s == "group") return FsyncMode::Group;
+  if (s == "off") return FsyncMode::Off;
+  return std::nullopt;
+}
+
+std::string_view to_string(FsyncMode m) {
+  switch (m) {
+    case FsyncMode::Always:
+      return "always";
+    case FsyncMode::Group:
+      return "group";
+    case FsyncMode::Off:
+      return "off";
+  }
+  return "group";
+}
+
+namespace {
+
+// The largest tail we examine for torn or unparseable lines at startup.
+constexpr std::uint64_t kTailWindow = 64ull << 20;
+// How many unparseable complete lines at the very end count as torn (a crash can leave a
+// few lines of zeros on some file systems); more than that is damage, not a crash.
+constexpr int kMaxTornLines = 16;
+
+std::string compact_stamp() {
+  std::string t = rfc3339_utc(Clock::now());  // 2025-06-01T12:34:56.789012Z
+  std::string out;
+  for (char c : t.substr(0, 19)) {
+    if (c != '-' && c != ':') out += c;
+  }
+  return out + "Z";
+}
+
+std::string err_text(int err, const std::string& what) {
+  return what + ": " + fsutil::errno_text(err);
+}
+
+}  // namespace
+
+// --- construction and recovery -------------------------------------------------------------
+
+AuditLog::AuditLog(LogOptions opts, std::shared_ptr<KeyProvider> keys, std::string log_agent)
+    : opts_(std::move(opts)), keys_(std::move(keys)), log_agent_(std::move(log_agent)) {
+  if (opts_.group_records == 0) opts_.group_records = 1;
+  check_key_name("tenant", opts_.tenant);
+  origin_ = checkpoint_origin(opts_.tenant);
+  try {
+    fsutil::make_dirs(opts_.dir, 0700);
+  } catch (const std::system_error& e) {
+    throw AuditError(std::string("cannot create the audit directory: ") + e.what());
+  }
+  try {
+    lock_ = std::make_unique<fsutil::FileLock>(opts_.dir / ".lock", false);
+  } catch (const std::system_error& e) {
+    throw AuditError(std::string("cannot lock the audit directory: ") + e.what());
+  }
+  if (!lock_->locked()) {
+    throw AuditError("audit log `" + opts_.dir.string() +
+                     "` is in use by another glasstape process (one writer per directory)");
+  }
+  active_ = opts_.dir / kActiveLogName;
+  keys_->key_for(log_agent_);  // fail now, not at the first call, if the key is unusable
+
+  std::vector<Item> startup;
+  open_existing_or_create(startup);
+  Item start = system_item("start");
+  start.payload.set_string("version", opts_.version);
+  start.payload.set_int("pid", static_cast<std::int64_t>(::getpid()));
+  start.payload.set_string("fsync", to_string(opts_.fsync));
+  startup.push_back(std::move(start));
+  std::string err;
+  if (!commit(startup, false, &err)) {
+    throw AuditError("cannot write the audit log `" + active_.string() + "`: " + err);
+  }
+  {
+    std::lock_guard lk(mu_);
+    stats_.next_seq = state_.seq;
+  }
+  last_checkpoint_ = SteadyClock::now();
+  writer_ = std::thread([this] { writer_loop(); });
+}
+
+AuditLog::~AuditLog() {
+  {
+    std::lock_guard lk(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (writer_.joinable()) writer_.join();
+  if (fd_ >= 0) {
+    ::fsync(fd_);
+    ::close(fd_);
+  }
+  if (!backlog_.empty()) {
+    spdlog::error("audit: {} record(s) of tenant `{}` could not be written before shutdown",
+                  backlog_.size(), opts_.tenant);
+  }
+}
+
+fs::path AuditLog::active_file() const {
+  return active_;
+}
+
+AuditLog::Item AuditLog::system_item(const std::string& kind) {
+  Item it;
+  it.kind = Kind::System;
+  it.agent = log_agent_;
+  it.payload.set_string("format", kReceiptFormat);
+  it.payload.set_string("kind", kind);
+  it.payload.set_string("id", new_receipt_id());
+  it.payload.set_string("ts", rfc3339_utc(Clock::now()));
+  it.payload.set_string("tenant", opts_.tenant);
+  it.payload.set_string("agent", log_agent_);
+  return it;
+}
+
+AuditLog::Tail AuditLog::scan_tail(const fs::path& file) {
+  Tail t;
+  int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw AuditError(err_text(errno, "cannot read `" + file.string() + "`"));
+  struct stat st {};
+  ::fstat(fd, &st);
+  t.size = static_cast<std::uint64_t>(st.st_size);
+  std::uint64_t from = t.size > kTailWindow ? t.size - kTailWindow : 0;
+  std::string buf(t.size - from, '\0');
+  std::size_t got = 0;
+  while (got < buf.size()) {
+    ssize_t n = ::pread(fd, buf.data() + got, buf.size() - got, static_cast<off_t>(from + got));
+    if (n <= 0) {
+      if (n < 0 && errno == EINTR) continue;
+      ::close(fd);
+      throw AuditError("cannot read `" + file.string() + "`");
+    }
+    got += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  // Bytes after the last newline are an incomplete line.
+  auto last_nl = buf.rfind('\n');
+  std::uint64_t good = last_nl == std::string::npos ? from : from + last_nl + 1;
+  if (last_nl == std::string::npos && from > 0) {
+    throw AuditError("`" + file.string() +
+                     "` ends with a line longer than 64 MiB; run `glasstape verify`");
+  }
+  // Complete lines at the end that do not parse as records (zeros after a crash) are part
+  // of the torn tail, up to kMaxTornLines.
+  for (int i = 0; i < kMaxTornLines && good > from; ++i) {
+    std::size_t end = static_cast<std::size_t>(good - from) - 1;  // index of the '\n'
+    std::size_t start = buf.rfind('\n', end == 0 ? std::string::npos : end - 1);
+    if (end == 0) start = std::string::npos;
+    std::size_t line_start = start == std::string::npos ? 0 : start + 1;
+    if (start == std::string::npos && from > 0) break;  // the window cut this line
+    if (parse_record(std::string_view(buf).substr(line_start, end - line_start))) break;
+    good = from + line_start;
+  }
+  t.good_end = good;
+  return t;
+}
+
+AuditLog::Item AuditLog::move_aside(const fs::path& file, const Tail& tail,
+                                    const std::string& event) {
+  std::uint64_t len = tail.size - tail.good_end;
+  std::string bytes(len, '\0');
+  int fd = ::open(file.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) throw AuditError(err_text(errno, "cannot open `" + file.string() + "`"));
+  std::size_t got = 0;
+  while (got < len) {
+    ssize_t n = ::pread(fd, bytes.data() + got, len - got, static_cast<off_t>(tail.good_end + got));
+    if (n <= 0) {
+      if (n < 0 && errno == EINTR) continue;
+      ::close(fd);
+      throw AuditError("cannot read the torn tail of `" + file.string() + "`");
+    }
+    got += static_cast<std::size_t>(n);
+  }
+  std::string evidence =
+      file.filename().string() + ".torn-" + compact_stamp() + "-" + std::to_string(tail.good_end);
+  fs::path ev = file.parent_path() / evidence;
+  int efd = ::open(ev.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (efd < 0) {
+    int err = errno;
+    ::close(fd);
+    throw AuditError(err_text(err, "cannot keep the torn tail as `" + ev.string() + "`"));
+  }
+  try {
+    fsutil::write_all(efd, bytes, "cannot write `" + ev.string() + "`");
+    if (::fsync(efd) != 0) throw AuditError(err_text(errno, "cannot sync `" + ev.string() + "`"));
+  } catch (const std::system_error& e) {
+    ::close(efd);
+    ::close(fd);
+    ::unlink(ev.c_str());
+    throw AuditError(e.what());
+  } catch (...) {
+    ::close(efd);
+    ::close(fd);
+    ::unlink(ev.c_str());
+    throw;
+  }
+  ::close(efd);
+  // Only now, with the evidence safe, cut the bytes that were never part of the chain.
+  if (::ftruncate(fd, static_cast<off_t>(tail.good_end)) != 0 || ::fsync(fd) != 0) {
+    int err = errno;
+    ::close(fd);
+    throw AuditError(err_text(err, "cannot truncate the torn tail of `" + file.string() + "`"));
+  }
+  ::close(fd);
+  fsutil::fsync_dir(file.parent_path());
+  Item rec = system_item("recovery");
+  rec.payload.set_string("event", event);
+  rec.payload.set_string("file", file.filename().string());
+  rec.payload.set_int("offset", static_cast<std::int64_t>(tail.good_end));
+  rec.payload.set_int("bytes", static_cast<std::int64_t>(len));
+  rec.payload.set_string("sha256", sha256_hex(bytes));
+  rec.payload.set_string("evidence", evidence);
+  spdlog::warn("audit: `{}` had {} byte(s) of torn or failed writes at offset {}; kept as `{}`",
+               file.string(), len, tail.good_end, evidence);
+  return rec;
+}
+
+void AuditLog::replay(const fs::path& file, std::uint64_t end) {
+  int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw AuditError(err_text(errno, "cannot read `" + file.string() + "`"));
+  std::string carry;
+  std::string chunk(1 << 20, '\0');
+  std::uint64_t off = 0, lines = 0, first_seq = 0;
+  std::string last_line;
+  auto on_line = [&](std::string_view line) {
+    if (lines == 0) {
+      std::string err;
+      auto r = parse_record(line, &err);
+      if (!r || r->kind != "open") {
+        throw AuditError("`" + file.string() +
+                         "` does not start with an `open` record (damaged, or not a glasstape "
+                         "audit log); run `glasstape verify`; refusing to append to it");
+      }
+      std::vector<Digest> frontier;
+      for (const auto& h : r->payload.value("frontier", nlohmann::json::array())) {
+        Digest d{};
+        if (!h.is_string() || !digest_from_base64(h.get<std::string>(), d)) {
+          throw AuditError("`" + file.string() + "`: the `open` record has a malformed frontier");
+        }
+        frontier.push_back(d);
+      }
+      auto size = r->payload.value("tree_size", std::uint64_t{0});
+      if (size != r->seq || !state_.tree.restore(size, std::move(frontier))) {
+        throw AuditError("`" + file.string() +
+                         "`: the `open` record's tree does not match its seq");
+      }
+      first_seq = r->seq;
+    }
+    state_.tree.append(merkle_leaf_hash(line));
+    state_.prev_hex = to_hex(sha256(line));
+    ++lines;
+    last_line.assign(line);
+  };
+  while (off < end) {
+    ssize_t n = ::pread(fd, chunk.data(), std::min<std::uint64_t>(chunk.size(), end - off),
+                        static_cast<off_t>(off));
+    if (n <= 0) {
+      if (n < 0 && errno == EINTR) continue;
+      ::close(fd);
+      throw AuditError("cannot read `" + file.string() + "`");
+    }
+    off += static_cast<std::uint64_t>(n);
+    std::string_view data(chunk.data(), static_cast<std::size_t>(n));
+    std::size_t pos = 0;
+    for (;;) {
+      auto nl = data.find('\n', pos);
+      if (nl == std::string_view::npos) {
+        carry.append(data.substr(pos));
+        break;
+      }
+      if (carry.empty()) {
+        on_line(data.substr(pos, nl - pos));
+      } else {
+        carry.append(data.substr(pos, nl - pos));
+        on_line(carry);
+        carry.clear();
+      }
+      pos = nl + 1;
+    }
+  }
+  ::close(fd);
+  if (lines == 0) return;
+  auto last = parse_record(last_line);
+  if (!last || last->seq != first_seq + lines - 1) {
+    throw AuditError("`" + file.string() +
+                     "` is damaged: its last record's seq does not follow from "
+                     "its first; run `glasstape verify`; refusing to append to it");
+  }
+  state_.seq = last->seq + 1;
+  state_.file_size = end;
+  state_.since_checkpoint = last->kind == "checkpoint" ? 0 : 1;
+  file_first_seq_ = first_seq;
+}
+
+void AuditLog::open_existing_or_create(std::vector<Item>& startup) {
+  struct stat st {};
+  bool active_exists = ::stat(active_.c_str(), &st) == 0;
+  if (active_exists && st.st_size > 0) {
+    Tail t = scan_tail(active_);
+    if (t.good_end < t.size) startup.push_back(move_aside(active_, t, "torn-tail"));
+    if (t.good_end > 0) {
+      replay(active_, t.good_end);
+      open_active(false);
+      return;
+    }
+  }
+  // No usable active file: continue from the newest rotated file, if any.
+  std::vector<fs::path> rotated;
+  for (const auto& f : log_files_in(opts_.dir)) {
+    if (f.filename() != kActiveLogName) rotated.push_back(f);
+  }
+  if (!rotated.empty()) {
+    const fs::path& last = rotated.back();
+    Tail t = scan_tail(last);
+    if (t.good_end != t.size) {
+      throw AuditError("rotated file `" + last.string() +
+                       "` ends with an incomplete record; run `glasstape verify`");
+    }
+    replay(last, t.size);
+    last_rotated_ = last.filename().string();
+  }
+  open_active(true);
+  state_.file_size = 0;
+  file_first_seq_ = state_.seq;
+  // commit() starts an empty file with its `open` record.
+}
+
+void AuditLog::open_active(bool create) {
+  if (int e = fault(IoOp::Open))
+    throw AuditError(err_text(e, "cannot open `" + active_.string() + "`"));
+  int flags = O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW | (create ? O_CREAT : 0);
+  fd_ = ::open(active_.c_str(), flags, 0600);
+  if (fd_ < 0) throw AuditError(err_text(errno, "cannot open `" + active_.string() + "`"));
+  struct stat st {};
+  ::fstat(fd_, &st);
+  state_.file_size = static_cast<std::uint64_t>(st.st_size);
+}
+
+// --- the write path ------------------------------------------------------------------------
+
+void AuditLog::append_record(Item& item, const SigningKey& key) {
+  payload_.clear();
+  item.payload.finish_into(payload_, state_.seq, state_.prev_hex, key.key_id());
+  std::size_t start = buf_.size();
+  append_envelope(buf_, scratch_, kReceiptPayloadType, payload_, key);
+  std::string_view line(buf_.data() + start, buf_.size() - start);
+  state_.prev_hex = to_hex(sha256(line));
+  state_.tree.append(merkle_leaf_hash(line));
+  buf_ += '\n';
+  item.seq = state_.seq++;
+}
+
+bool AuditLog::checkpoint_due(SteadyClock::time_point now) const {
+  if (state_.since_checkpoint == 0) return false;
+  if (want_checkpoint_) return true;
+  if (opts_.checkpoint_every > 0 && state_.since_checkpoint >= opts_.checkpoint_every) return true;
+  return opts_.checkpoint_interval.count() > 0 &&
+         now - last_checkpoint_ >= opts_.checkpoint_interval;
+}
+
+bool AuditLog::commit(std::vector<Item>& items, bool allow_checkpoint, std::string* error) {
+  if (fd_ < 0) {
+    try {
+      open_active(true);
+    } catch (const AuditError& e) {
+      *error = e.what();
+      return false;
+    }
+  }
+  ChainState snapshot = state_;
+  buf_.clear();
+  const SigningKey* log_key = nullptr;
+  try {
+    log_key = &keys_->key_for(log_agent_);
+  } catch (const std::exception& e) {
+    *error = std::string("cannot load the log key: ") + e.what();
+    return false;
+  }
+  Item open;
+  bool wrote_open = false;
+  if (state_.file_size == 0) {
+    // A new file starts with the tree frontier so it can be resumed and verified alone.
+    open = system_item("open");
+    nlohmann::json frontier = nlohmann::json::array();
+    for (const auto& d : state_.tree.frontier())
+      frontier.push_back(to_base64(d));
+    open.payload.set_int("tree_size", static_cast<std::int64_t>(state_.seq));
+    open.payload.set("frontier", frontier);
+    open.payload.set_string("prev_file", last_rotated_);
+    append_record(open, *log_key);
+    wrote_open = true;
+  }
+  for (auto& item : items) {
+    const SigningKey* key = log_key;
+    if (item.kind != Kind::System) {
+      try {
+        key = &keys_->key_for(item.agent);
+      } catch (const std::exception& e) {
+        // Without the agent's key the decision cannot be signed as that agent: record the
+        // denial the client gets, signed with the log key.
+        item.error =
+            std::string("cannot load the signing key of agent `") + item.agent + "`: " + e.what();
+        if (item.kind == Kind::Decision && !item.late) {
+          item.payload = late_denial_payload(item.payload, item.error, Clock::now());
+          item.payload.set_string("code", "GT-AUDIT-KEY");
+          item.payload.erase("late");
+          item.payload.erase("decided_at");
+        }
+        item.payload.set_string("signed_by", log_agent_);
+        key = log_key;
+      }
+    }
+    append_record(item, *key);
+    ++state_.since_checkpoint;
+  }
+  if (wrote_open) ++state_.since_checkpoint;
+  std::string note;
+  if (allow_checkpoint && checkpoint_due(SteadyClock::now())) {
+    Checkpoint cp{origin_, state_.seq, state_.tree.root()};
+    note = sign_checkpoint(cp, *log_key);
+    Item c = system_item("checkpoint");
+    c.payload.set_string("origin", origin_);
+    c.payload.set_int("tree_size", static_cast<std::int64_t>(cp.size));
+    c.payload.set_string("root", to_base64(cp.root));
+    c.payload.set_string("note", note);
+    append_record(c, *log_key);
+    state_.since_checkpoint = 0;
+  }
+  if (buf_.empty()) return true;
+  int err = fault(IoOp::Write);
+  if (err == 0) {
+    try {
+      fsutil::write_all(fd_, buf_, "write");
+    } catch (const std::system_error& e) {
+      err = e.code().value();
+    }
+  }
+  if (err == 0 && opts_.fsync != FsyncMode::Off) {
+    err = fault(IoOp::Sync);
+    if (err == 0 && ::fdatasync(fd_) != 0) err = errno;
+    if (err == 0) {
+      std::lock_guard lk(mu_);
+      ++stats_.syncs;
+    }
+  }
+  if (err != 0) {
+    state_ = std::move(snapshot);
+    *error = err_text(err, "cannot write `" + active_.string() + "`");
+    return false;
+  }
+  state_.file_size += buf_.size();
+  if (!note.empty()) {
+    last_checkpoint_ = SteadyClock::now();
+    want_checkpoint_ = false;
+    try {
+      // A convenience copy for operators to ship elsewhere; the signed record in the log
+      // is authoritative, so this file is replaced atomically but not synced.
+      fsutil::atomic_write(opts_.dir / kCheckpointFileName, note, 0644, false);
+    } catch (const std::exception& e) {
+      spdlog::warn("audit: cannot update `{}`: {}", (opts_.dir / kCheckpointFileName).string(),
+                   e.what());
+    }
+    std::lock_guard lk(mu_);
+    ++stats_.checkpoints;
+  }
+  return true;
+}
+
+bool AuditLog::repair(std::string* error) {
+  if (fd_ < 0) return true;  // commit() reopens
+  struct stat st {};
+  if (::fstat(fd_, &st) != 0) {
+    *error = err_text(errno, "cannot stat `" + active_.string() + "`");
+    return false;
+  }
+  auto size = static_cast<std::uint64_t>(st.st_size);
+  if (size < state_.file_size) {
+    *error = "`" + active_.string() + "` shrank from " + std::to_string(state_.file_size) + " to " +
+             std::to_string(size) + " bytes while open (truncated by someone else)";
+    return false;
+  }
+  if (size > state_.file_size) {
+    try {
+      failure_evidence_ = move_aside(active_, Tail{size, state_.file_size}, "failed-write");
+    } catch (const std::exception& e) {
+      *error = e.what();
+      return false;
+    }
+  }
+  return true;
+}
+
+void AuditLog::fail_items(std::vector<Item>& items, const std::string& error) {
+  auto now = Clock::now();
+  for (auto& item : items) {
+    if (item.kind == Kind::System) continue;  // open/recovery/checkpoint are made again
+    bool keep = backlog_.size() < opts_.backlog_max;
+    if (item.late) {
+      if (keep)
+        backlog_.push_back(std::move(item));
+      else
+        ++failure_dropped_;
+      continue;
+    }
+    AppendCallback done = std::move(item.done);
+    if (item.kind == Kind::Decision) {
+      ++failure_denied_;
+      if (keep) {
+        Item late;
+        late.kind = Kind::Decision;
+        late.agent = item.agent;
+        late.payload = late_denial_payload(item.payload, error, now);
+        late.late = true;
+        backlog_.push_back(std::move(late));
+      } else {
+        ++failure_dropped_;
+      }
+    } else if (keep) {
+      item.late = true;
+      item.payload.set_bool("late", true);
+      backlog_.push_back(std::move(item));
+    } else {
+      ++failure_dropped_;
+    }
+    if (done) done(AppendResult{false, error, 0});
+  }
+}
+
+void AuditLog::process(std::vector<Item>& batch) {
+  keys_->refresh();
+  std::string err;
+  std::vector<Item> items;
+  bool recovering = false;
+  if (failing_) {
+    if (!repair(&err)) {
+      fail_items(batch, err);
+      return;
+    }
+    recovering = true;
+    if (failure_evidence_) items.push_back(std::move(*failure_evidence_));
+    failure_evidence_.reset();
+    Item rec = system_item("recovery");
+    rec.payload.set_string("event", "write-failure");
+    rec.payload.set_string("error", failure_error_);
+    rec.payload.set_string("since", failure_since_);
+    rec.payload.set_int("denied", static_cast<std::int64_t>(failure_denied_));
+    rec.payload.set_int("late_records", static_cast<std::int64_t>(backlog_.size()));
+    rec.payload.set_int("dropped", static_cast<std::int64_t>(failure_dropped_));
+    items.push_back(std::move(rec));
+    while (!backlog_.empty()) {
+      items.push_back(std::move(backlog_.front()));
+      backlog_.pop_front();
+    }
+  }
+  std::size_t late_count = 0;
+  for (const auto& it : items)
+    late_count += it.late ? 1 : 0;
+  for (auto& b : batch)
+    items.push_back(std::move(b));
+  batch.clear();
+  if (commit(items, true, &err)) {
+    if (recovering) {
+      spdlog::warn(
+          "audit: the log of tenant `{}` is writable again; {} denied call(s) recorded late, "
+          "{} dropped",
+          opts_.tenant, failure_denied_, failure_dropped_);
+      failing_ = false;
+      failure_denied_ = failure_dropped_ = 0;
+    }
+    std::uint64_t written = 0;
+    for (auto& item : items) {
+      ++written;
+      if (item.done) item.done(AppendResult{item.error.empty(), item.error, item.seq});
+    }
+    {
+      std::lock_guard lk(mu_);
+      stats_.records += written;
+      stats_.late_written += late_count;
+      ++stats_.batches;
+      stats_.next_seq = state_.seq;
+      stats_.failing = false;
+    }
+    if (opts_.rotate_bytes > 0 && state_.file_size >= opts_.rotate_bytes) rotate();
+    return;
+  }
+  if (!failing_) {
+    // The one loud line an operator sees; the calls themselves are denied quietly after it.
+    spdlog::error(
+        "audit: CANNOT WRITE the audit log of tenant `{}`: {}; calls are denied until it "
+        "can be written (denials are kept in memory and recorded when it recovers)",
+        opts_.tenant, err);
+    failing_ = true;
+    failure_error_ = err;
+    failure_since_ = rfc3339_utc(Clock::now());
+  }
+  fail_items(items, err);
+  std::lock_guard lk(mu_);
+  ++stats_.failed_batches;
+  stats_.dropped = failure_dropped_;
+  stats_.failing = true;
+}
+
+void AuditLog::rotate() {
+  // Close the file with a checkpoint, so every rotated file ends with a signed tree head.
+  want_checkpoint_ = true;
+  std::vector<Item> none;
+  std::string err;
+  if (!commit(none, true, &err)) {
+    spdlog::warn("audit: rotation of `{}` postponed: {}", active_.string(), err);
+    return;
+  }
+  if (int e = fault(IoOp::Rotate)) {
+    spdlog::warn("audit: rotation of `{}` postponed: {}", active_.string(), fsutil::errno_text(e));
+    return;
+  }
+  fs::path rotated = opts_.dir / rotated_log_name(file_first_seq_);
+  ::fsync(fd_);
+  if (::rename(active_.c_str(), rotated.c_str()) != 0) {
+    spdlog::warn("audit: rotation of `{}` postponed: {}", active_.string(),
+                 fsutil::errno_text(errno));
+    return;
+  }
+  ::close(fd_);
+  fd_ = -1;
+  try {
+    fsutil::fsync_dir(opts_.dir);
+  } catch (const std::exception& e) {
+    spdlog::warn("audit: {}", e.what());
+  }
+  last_rotated_ = rotated.filename().string();
+  file_first_seq_ = state_.seq;
+  state_.file_size = 0;
+  {
+    std::lock_guard lk(mu_);
+    ++stats_.rotations;
+  }
+  // Start the new file now (its `open` record), so a reader sees it at once.
+  if (!commit(none, false, &err)) {
+    spdlog::error("audit: CANNOT WRITE the audit log of tenant `{}`: {}", opts_.tenant, err);
+    failing_ = true;
+    failure_error_ = err;
+    failure_since_ = rfc3339_utc(Clock::now());
+  }
+}
+
+void AuditLog::writer_loop() {
+  const std::size_t max_batch = opts_.fsync == FsyncMode::Always ? 1 : opts_.group_records;
+  for (;;) {
+    std::vector<Item> batch;
+    bool stopping = false;
+    {
+      std::unique_lock lk(mu_);
+      for (;;) {
+        if (!queue_.empty() || stop_ || (want_checkpoint_ && state_.since_checkpoint > 0)) break;
+        if (state_.since_checkpoint > 0 && opts_.checkpoint_interval.count() > 0) {
+          auto due = last_checkpoint_ + opts_.checkpoint_interval;
+          if (cv_.wait_until(lk, due) == std::cv_status::timeout && queue_.empty() && !stop_) {
+            break;  // write the timed checkpoint
+          }
+        } else if (failing_ && !backlog_.empty()) {
+          // Retry the backlog now and then even when no new call arrives.
+          if (cv_.wait_for(lk, std::chrono::seconds(1)) == std::cv_status::timeout) break;
+        } else {
+          cv_.wait(lk);
+        }
+      }
+      stopping = stop_;
+      auto take = [&](std::size_t n) {
+        while (n-- > 0 && !queue_.empty()) {
+          batch.push_back(std::move(queue_.front()));
+          queue_.pop_front();
+        }
+      };
+      take(max_batch);
+      if (opts_.fsync == FsyncMode::Group && !stopping && !batch.empty() &&
+          batch.size() < max_batch) {
+        auto deadline = batch.front().enqueued + opts_.group_window;
+        while (batch.size() < max_batch) {
+          auto now = SteadyClock::now();
+          if (now >= deadline) break;
+          auto until = std::min(deadline, now + kGroupIdleGap);
+          if (!cv_.wait_until(lk, until, [&] { return !queue_.empty() || stop_; })) break;
+          take(max_batch - batch.size());
+          if (stop_) break;
+        }
+      }
+    }
+    std::size_t n = batch.size();
+    if (stopping) {
+      std::lock_guard lk(mu_);
+      if (queue_.empty()) want_checkpoint_ = true;  // a final checkpoint covers everything
+    }
+    process(batch);
+    {
+      std::lock_guard lk(mu_);
+      completed_ += n;
+    }
+    idle_cv_.notify_all();
+    if (stopping) {
+      std::lock_guard lk(mu_);
+      if (queue_.empty()) return;
+    }
+  }
+}
+
+void AuditLog::append(std::string agent, PayloadBuilder payload, Kind kind, AppendCallback done) {
+  Item it;
+  it.kind = kind;
+  it.agent = std::move(agent);
+  it.payload = std::move(payload);
+  it.done = std::move(done);
+  it.enqueued = SteadyClock::now();
+  {
+    std::unique_lock lk(mu_);
+    if (stop_ || queue_.size() >= opts_.queue_max) {
+      lk.unlock();
+      std::string why = stop_ ? "the audit log is shutting down" : "the audit writer is overloaded";
+      spdlog::error("audit: record for tenant `{}` refused: {}", opts_.tenant, why);
+      if (it.done) it.done(AppendResult{false, why, 0});
+      return;
+    }
+    queue_.push_back(std::move(it));
+    ++enqueued_;
+  }
+  cv_.notify_one();
+}
+
+void AuditLog::flush() {
+  std::unique_lock lk(mu_);
+  std::uint64_t target = enqueued_;
+  idle_cv_.wait(lk, [&] { return completed_ >= target; });
+}
+
+void AuditLog::request_checkpoint() {
+  {
+    std::lock_guard lk(mu_);
+    want_checkpoint_ = true;
+  }
+  cv_.notify_one();
+}
+
+LogStats AuditLog::stats() const {
+  std::lock_guard lk(mu_);
+  return stats_;
+}
+
+}  // namespace gt::gov::audit

@@ -1,0 +1,218 @@
+// The append-only audit log of one tenant: JSON Lines of DSSE envelopes, hash-chained,
+// with signed Merkle checkpoints, group commit, crash recovery and size rotation.
+//
+// Files in `dir`:
+//   audit.jsonl                the active file; its first record is an `open` record
+//   audit-<first seq>.jsonl    rotated files (12 digits), in chain order by name
+//   checkpoint                 the latest signed checkpoint (copy it elsewhere)
+//   audit.jsonl.torn-<time>-<offset>   bytes of a torn last line found at startup
+//   .lock                      flock: one writer per directory
+//
+// Every record's payload carries `seq` (0, 1, 2, ... across files) and `prev` (lowercase hex
+// SHA-256 of the previous line's bytes, without its newline; 64 zeros for seq 0). Every line
+// is also a leaf of the RFC 6962 tree that checkpoints sign.
+//
+// One writer thread owns the file. append() only queues; the writer takes a batch, chains and
+// signs each record, writes the batch with one write(2), syncs it per the fsync mode, and
+// then runs each record's callback. So a callback that reports ok means: written (off), or
+// written and on stable storage (group, always).
+//
+// A failed write or sync (disk full, permissions, I/O error) fails that batch's callbacks;
+// the chain state rolls back, and the failed decisions are kept in memory (up to
+// backlog_max) as the denials the clients got. When a later batch succeeds, the log first
+// gets a `recovery` record (event `write-failure`), then those late denials, then the batch.
+// Bytes a failed write left behind are moved aside like a torn tail, never chained.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "governance/audit/fsutil.hpp"
+#include "governance/audit/keys.hpp"
+#include "governance/audit/merkle.hpp"
+#include "governance/audit/receipt.hpp"
+#include "governance/audit/records.hpp"
+
+namespace gt::gov::audit {
+
+struct AuditError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+enum class FsyncMode { Always, Group, Off };
+std::optional<FsyncMode> parse_fsync_mode(std::string_view s);
+std::string_view to_string(FsyncMode m);
+
+// Operations a test can make fail through LogOptions::fault.
+enum class IoOp { Open, Write, Sync, Rotate };
+
+struct LogOptions {
+  std::filesystem::path dir;
+  std::string tenant = "default";
+  FsyncMode fsync = FsyncMode::Group;
+  // Group commit: a batch closes at group_records, or group_window after its first record,
+  // or as soon as no new record arrives for kGroupIdleGap (so a lone call is not held back).
+  std::chrono::microseconds group_window{5000};
+  std::size_t group_records = 256;
+  std::uint64_t checkpoint_every = 1000;                 // records; 0 = by time only
+  std::chrono::milliseconds checkpoint_interval{10000};  // 0 = by count only
+  std::uint64_t rotate_bytes = 64ull << 20;              // 0 = never rotate
+  std::size_t backlog_max = 10000;                       // failed records kept in memory for later
+  std::size_t queue_max = 100000;  // queued records; beyond, appends fail (fail closed)
+  std::string version = "0.1.0";   // written into `start` records
+  std::function<int(IoOp)> fault;  // tests: return an errno to fail that operation
+};
+
+inline constexpr std::chrono::microseconds kGroupIdleGap{200};
+
+// Signing keys by agent. key_for() runs on the writer thread and may load or create a key.
+class KeyProvider {
+ public:
+  virtual ~KeyProvider() = default;
+  virtual const SigningKey& key_for(const std::string& agent) = 0;  // throws KeyError
+  // Before each batch: reload keys whose files were replaced (`glasstape keys rotate`).
+  virtual void refresh() {}
+};
+
+// A fixed map of keys (tests, benchmarks, the env key).
+class StaticKeys : public KeyProvider {
+ public:
+  explicit StaticKeys(SigningKey fallback) : fallback_(std::move(fallback)) {}
+  const SigningKey& key_for(const std::string&) override { return fallback_; }
+
+ private:
+  SigningKey fallback_;
+};
+
+struct AppendResult {
+  bool ok = true;
+  std::string error;
+  std::uint64_t seq = 0;
+};
+using AppendCallback = std::function<void(const AppendResult&)>;
+
+struct LogStats {
+  std::uint64_t next_seq = 0;
+  std::uint64_t records = 0;  // written by this process
+  std::uint64_t batches = 0;
+  std::uint64_t syncs = 0;
+  std::uint64_t failed_batches = 0;
+  std::uint64_t late_written = 0;  // backlog records written after a failure
+  std::uint64_t dropped = 0;       // failed records that did not fit the backlog
+  std::uint64_t checkpoints = 0;
+  std::uint64_t rotations = 0;
+  bool failing = false;
+};
+
+class AuditLog {
+ public:
+  enum class Kind { Decision, Result, System };
+
+  // Opens or creates the log, recovers a torn tail, writes `open`/`start` records and starts
+  // the writer thread. `log_agent` names the key that signs system records and checkpoints.
+  // Throws AuditError (or KeyError) with a one-line message.
+  AuditLog(LogOptions opts, std::shared_ptr<KeyProvider> keys, std::string log_agent);
+  ~AuditLog();  // drains the queue, writes a final checkpoint, joins the writer
+  AuditLog(const AuditLog&) = delete;
+  AuditLog& operator=(const AuditLog&) = delete;
+
+  // Queues a record signed with `agent`'s key. `done` (may be empty) runs on the writer
+  // thread when the record is durable per the fsync mode, or has failed.
+  void append(std::string agent, PayloadBuilder payload, Kind kind, AppendCallback done);
+  // Blocks until everything queued before the call is written or failed.
+  void flush();
+  // Queues a checkpoint now (it is written with the next batch).
+  void request_checkpoint();
+
+  LogStats stats() const;
+  const LogOptions& options() const { return opts_; }
+  std::filesystem::path active_file() const;
+
+ private:
+  struct Item {
+    Kind kind = Kind::System;
+    std::string agent;
+    PayloadBuilder payload;
+    AppendCallback done;
+    bool late = false;      // from the backlog: already failed once
+    std::string error;      // set when the record was written but the call must fail
+    std::uint64_t seq = 0;  // assigned when chained
+    std::chrono::steady_clock::time_point enqueued;
+  };
+  struct ChainState {
+    std::uint64_t seq = 0;
+    std::string prev_hex = std::string(kGenesisPrev);
+    CompactRange tree;
+    std::uint64_t file_size = 0;
+    std::uint64_t since_checkpoint = 0;
+  };
+  struct Tail {
+    std::uint64_t size = 0;      // file size
+    std::uint64_t good_end = 0;  // end of the last complete, parseable line
+  };
+
+  void open_existing_or_create(std::vector<Item>& startup);
+  Tail scan_tail(const std::filesystem::path& file);
+  Item move_aside(const std::filesystem::path& file, const Tail& tail, const std::string& event);
+  void replay(const std::filesystem::path& file, std::uint64_t end);
+  void open_active(bool create);
+  Item system_item(const std::string& kind);
+  void writer_loop();
+  void process(std::vector<Item>& batch);
+  bool commit(std::vector<Item>& items, bool allow_checkpoint, std::string* error);
+  bool repair(std::string* error);
+  void rotate();
+  void append_record(Item& item, const SigningKey& key);
+  void fail_items(std::vector<Item>& items, const std::string& error);
+  int fault(IoOp op) const { return opts_.fault ? opts_.fault(op) : 0; }
+  bool checkpoint_due(std::chrono::steady_clock::time_point now) const;
+
+  LogOptions opts_;
+  std::shared_ptr<KeyProvider> keys_;
+  std::string log_agent_;
+  std::string origin_;
+  std::filesystem::path active_;
+  std::unique_ptr<fsutil::FileLock> lock_;
+  int fd_ = -1;
+  std::uint64_t file_first_seq_ = 0;
+  std::string last_rotated_;
+
+  ChainState state_;
+  std::chrono::steady_clock::time_point last_checkpoint_;
+  std::atomic<bool> want_checkpoint_{false};
+
+  // Failure handling (writer thread only).
+  bool failing_ = false;
+  std::string failure_error_;
+  std::string failure_since_;
+  std::uint64_t failure_denied_ = 0;
+  std::uint64_t failure_dropped_ = 0;
+  std::optional<Item> failure_evidence_;  // bytes a failed write left, moved aside
+  std::deque<Item> backlog_;
+
+  // Reused buffers (writer thread only).
+  std::string buf_, payload_, scratch_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;       // the writer waits for work
+  std::condition_variable idle_cv_;  // flush() waits for progress
+  std::deque<Item> queue_;
+  std::uint64_t enqueued_ = 0, completed_ = 0;
+  bool stop_ = false;
+  LogStats stats_;
+  std::thread writer_;
+};
+
+}  // namespace gt::gov::audit

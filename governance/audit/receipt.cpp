@@ -1,0 +1,347 @@
+#include "governance/audit/receipt.hpp"
+
+#include <sodium.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <stdexcept>
+
+#include "governance/audit/encoding.hpp"
+#include "governance/audit/jcs.hpp"
+#include "governance/audit/sha256.hpp"
+
+namespace gt::gov::audit {
+
+std::string_view to_string(ArgsMode m) {
+  switch (m) {
+    case ArgsMode::Full:
+      return "full";
+    case ArgsMode::Redact:
+      return "redact";
+    case ArgsMode::HashOnly:
+      return "hash-only";
+  }
+  return "hash-only";
+}
+
+std::optional<ArgsMode> parse_args_mode(std::string_view s) {
+  if (s == "full") return ArgsMode::Full;
+  if (s == "redact") return ArgsMode::Redact;
+  if (s == "hash-only") return ArgsMode::HashOnly;
+  return std::nullopt;
+}
+
+// --- PayloadBuilder -------------------------------------------------------------------------
+
+void PayloadBuilder::set_raw(std::string_view key, std::string value) {
+  if (key == "key_id" || key == "prev" || key == "seq") {
+    throw std::logic_error("payload member `" + std::string(key) + "` is set by the log writer");
+  }
+  auto it = std::lower_bound(members_.begin(), members_.end(), key,
+                             [](const auto& m, std::string_view k) { return m.first < k; });
+  if (it != members_.end() && it->first == key) {
+    it->second = std::move(value);
+  } else {
+    members_.emplace(it, std::string(key), std::move(value));
+  }
+}
+
+void PayloadBuilder::set(std::string_view key, const nlohmann::json& value) {
+  set_raw(key, canonicalize(value));
+}
+
+void PayloadBuilder::set_string(std::string_view key, std::string_view value) {
+  std::string out;
+  out.reserve(value.size() + 2);
+  try {
+    jcs_string_into(value, out);
+  } catch (const JcsError&) {
+    out.clear();
+    jcs_string_into(sanitize_utf8(value), out);
+  }
+  set_raw(key, std::move(out));
+}
+
+void PayloadBuilder::set_int(std::string_view key, std::int64_t value) {
+  set(key, nlohmann::json(value));
+}
+
+void PayloadBuilder::set_bool(std::string_view key, bool value) {
+  set_raw(key, value ? "true" : "false");
+}
+
+void PayloadBuilder::set_null(std::string_view key) {
+  set_raw(key, "null");
+}
+
+void PayloadBuilder::erase(std::string_view key) {
+  members_.erase(std::remove_if(members_.begin(), members_.end(),
+                                [&](const auto& m) { return m.first == key; }),
+                 members_.end());
+}
+
+const std::string* PayloadBuilder::raw(std::string_view key) const {
+  auto it = std::lower_bound(members_.begin(), members_.end(), key,
+                             [](const auto& m, std::string_view k) { return m.first < k; });
+  return it != members_.end() && it->first == key ? &it->second : nullptr;
+}
+
+std::string PayloadBuilder::get_string(std::string_view key) const {
+  const std::string* r = raw(key);
+  if (!r || r->empty() || (*r)[0] != '"') return {};
+  auto j = nlohmann::json::parse(*r, nullptr, false);
+  return j.is_string() ? j.get<std::string>() : std::string();
+}
+
+void PayloadBuilder::finish_into(std::string& out, std::uint64_t seq, std::string_view prev_hex,
+                                 std::string_view key_id) const {
+  // The chain members, in their sorted order: key_id < prev < seq.
+  struct Extra {
+    std::string_view name;
+    int kind;
+  };
+  static constexpr Extra extras[] = {{"key_id", 0}, {"prev", 1}, {"seq", 2}};
+  std::size_t next_extra = 0;
+  bool first = true;
+  auto emit_extra = [&](int kind) {
+    if (!first) out += ',';
+    first = false;
+    switch (kind) {
+      case 0:
+        out += "\"key_id\":\"";
+        out += key_id;
+        out += '"';
+        break;
+      case 1:
+        out += "\"prev\":\"";
+        out += prev_hex;
+        out += '"';
+        break;
+      default:
+        out += "\"seq\":";
+        out += std::to_string(seq);
+    }
+  };
+  out += '{';
+  for (const auto& [name, value] : members_) {
+    while (next_extra < 3 && extras[next_extra].name < name)
+      emit_extra(extras[next_extra++].kind);
+    if (!first) out += ',';
+    first = false;
+    out += '"';
+    out += name;  // ASCII member names need no escaping
+    out += "\":";
+    out += value;
+  }
+  while (next_extra < 3)
+    emit_extra(extras[next_extra++].kind);
+  out += '}';
+}
+
+std::string PayloadBuilder::finish(std::uint64_t seq, std::string_view prev_hex,
+                                   std::string_view key_id) const {
+  std::string out;
+  finish_into(out, seq, prev_hex, key_id);
+  return out;
+}
+
+// --- helpers --------------------------------------------------------------------------------
+
+std::string sanitize_utf8(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  std::size_t i = 0;
+  while (i < s.size()) {
+    auto b0 = static_cast<unsigned char>(s[i]);
+    int len = b0 < 0x80             ? 1
+              : (b0 & 0xE0) == 0xC0 ? 2
+              : (b0 & 0xF0) == 0xE0 ? 3
+              : (b0 & 0xF8) == 0xF0 ? 4
+                                    : 0;
+    bool ok = len > 0 && i + len <= s.size();
+    long cp = len == 1 ? b0 : len == 2 ? (b0 & 0x1F) : len == 3 ? (b0 & 0x0F) : (b0 & 0x07);
+    for (int k = 1; ok && k < len; ++k) {
+      auto b = static_cast<unsigned char>(s[i + k]);
+      ok = (b & 0xC0) == 0x80;
+      cp = (cp << 6) | (b & 0x3F);
+    }
+    if (ok) {
+      static const long mins[] = {0, 0, 0x80, 0x800, 0x10000};
+      ok = cp >= mins[len] && cp <= 0x10FFFF && !(cp >= 0xD800 && cp <= 0xDFFF);
+    }
+    if (ok) {
+      out.append(s.data() + i, static_cast<std::size_t>(len));
+      i += static_cast<std::size_t>(len);
+    } else {
+      out += "\xEF\xBF\xBD";  // U+FFFD
+      ++i;
+    }
+  }
+  return out;
+}
+
+std::string new_receipt_id() {
+  ensure_sodium();
+  std::uint8_t b[16];
+  randombytes_buf(b, sizeof b);
+  auto ms = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch())
+          .count());
+  for (int i = 0; i < 6; ++i)
+    b[i] = static_cast<std::uint8_t>(ms >> (40 - 8 * i));
+  b[6] = static_cast<std::uint8_t>(0x70 | (b[6] & 0x0F));
+  b[8] = static_cast<std::uint8_t>(0x80 | (b[8] & 0x3F));
+  std::string h = hex_encode(b, sizeof b);
+  return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) +
+         "-" + h.substr(20);
+}
+
+namespace {
+
+void redact_names(nlohmann::json& v, const std::vector<std::string>& names, int depth) {
+  if (depth > kJcsMaxDepth) return;
+  if (v.is_object()) {
+    for (auto& [k, child] : v.items()) {
+      if (std::find(names.begin(), names.end(), k) != names.end()) {
+        child = "[redacted]";
+      } else {
+        redact_names(child, names, depth + 1);
+      }
+    }
+  } else if (v.is_array()) {
+    for (auto& child : v)
+      redact_names(child, names, depth + 1);
+  }
+}
+
+}  // namespace
+
+nlohmann::json redact_arguments(const nlohmann::json& args,
+                                const std::vector<std::string>& fields) {
+  nlohmann::json out = args;
+  std::vector<std::string> names;
+  for (const auto& f : fields) {
+    if (!f.empty() && f[0] == '/') {
+      try {
+        nlohmann::json::json_pointer p(f);
+        if (out.contains(p)) out[p] = "[redacted]";
+      } catch (const std::exception&) {
+        // Not a valid pointer into this value (e.g. an array index that is not a number).
+      }
+    } else {
+      names.push_back(f);
+    }
+  }
+  if (!names.empty()) redact_names(out, names, 0);
+  return out;
+}
+
+PayloadBuilder decision_payload(const DecisionInput& in) {
+  PayloadBuilder p;
+  p.set_string("format", kReceiptFormat);
+  p.set_string("kind", "decision");
+  p.set_string("id", in.receipt_id);
+  p.set_string("ts", rfc3339_utc(in.ts));
+  p.set_string("tenant", in.tenant);
+  p.set_string("agent", in.agent);
+  p.set_string("session", in.session);
+  p.set_string("server", in.server);
+  p.set_string("tool", in.tool);
+  try {
+    p.set("request_id", in.request_id);
+  } catch (const JcsError&) {
+    p.set_null("request_id");
+  }
+  p.set_string("args_sha256", sha256_hex(in.raw_arguments));
+  ArgsMode mode = in.args_mode;
+  if (mode != ArgsMode::HashOnly && in.arguments) {
+    try {
+      if (mode == ArgsMode::Full) {
+        p.set("args", *in.arguments);
+      } else {
+        static const std::vector<std::string> none;
+        p.set("args", redact_arguments(*in.arguments, in.redact ? *in.redact : none));
+      }
+    } catch (const JcsError& e) {
+      mode = ArgsMode::HashOnly;
+      p.set_string("args_note", std::string("arguments not recorded: ") + e.what());
+    }
+  }
+  p.set_string("args_mode", to_string(mode));
+  p.set_string("decision", in.allowed ? "allow" : "deny");
+  p.set_bool("would_deny", in.would_deny);
+  p.set_string("mode", in.mode);
+  p.set_string("reason", in.reason);
+  p.set_string("code", in.code);
+  p.set_string("decided_by", in.decided_by);
+  nlohmann::json policy = {{"id", sanitize_utf8(in.policy_id)},
+                           {"version", sanitize_utf8(in.policy_version)},
+                           {"sha256", sanitize_utf8(in.policy_sha256)}};
+  p.set("policy", policy);
+  p.set_string("rule_id", in.rule_id);
+  p.set_string("schema_outcome", in.schema_outcome);
+  return p;
+}
+
+PayloadBuilder result_payload(const ResultInput& in) {
+  PayloadBuilder p;
+  p.set_string("format", kReceiptFormat);
+  p.set_string("kind", "result");
+  p.set_string("id", in.receipt_id);
+  p.set_string("decision_id", in.decision_id);
+  p.set_string("ts", rfc3339_utc(in.ts));
+  p.set_string("tenant", in.tenant);
+  p.set_string("agent", in.agent);
+  p.set_string("session", in.session);
+  p.set_string("server", in.server);
+  p.set_string("tool", in.tool);
+  bool rpc_error = false;
+  bool is_error = false;
+  const nlohmann::json* hashed = nullptr;
+  if (in.response && in.response->is_object()) {
+    auto r = in.response->find("result");
+    auto e = in.response->find("error");
+    if (r != in.response->end()) {
+      hashed = &*r;
+      if (r->is_object()) {
+        auto ie = r->find("isError");
+        is_error = ie != r->end() && ie->is_boolean() && ie->get<bool>();
+      }
+    } else if (e != in.response->end()) {
+      hashed = &*e;
+      rpc_error = true;
+      is_error = true;
+    }
+  }
+  p.set_bool("rpc_error", rpc_error);
+  p.set_bool("is_error", is_error);
+  if (hashed) {
+    try {
+      p.set_string("result_sha256", sha256_hex(canonicalize(*hashed)));
+    } catch (const JcsError& e) {
+      p.set_null("result_sha256");
+      p.set_string("result_note", std::string("result not hashed: ") + e.what());
+    }
+  } else {
+    p.set_null("result_sha256");
+    p.set_string("result_note", "the response has neither `result` nor `error`");
+  }
+  return p;
+}
+
+PayloadBuilder late_denial_payload(const PayloadBuilder& original, const std::string& error,
+                                   Clock::time_point now) {
+  PayloadBuilder p = original;
+  if (const std::string* d = original.raw("decision")) p.set_raw("intended_decision", *d);
+  if (const std::string* t = original.raw("ts")) p.set_raw("decided_at", *t);
+  p.set_string("ts", rfc3339_utc(now));
+  p.set_string("decision", "deny");
+  p.set_bool("would_deny", false);
+  p.set_bool("late", true);
+  p.set_string("code", "GT-AUDIT-WRITE");
+  p.set_string("decided_by", "audit");
+  p.set_string("reason", "the audit log cannot be written: " + error);
+  return p;
+}
+
+}  // namespace gt::gov::audit

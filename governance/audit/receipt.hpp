@@ -1,0 +1,93 @@
+// Receipt payloads: what a record says, before the log chains and signs it.
+//
+// A payload is a JSON object serialized with JCS (jcs.hpp). PayloadBuilder keeps each
+// member already canonical and sorted, so the log writer only splices in the three chain
+// members it owns ("key_id", "prev", "seq") and never re-serializes on its hot path.
+// The member list of each record kind is documented in the README (section audit).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "governance/audit/time.hpp"
+
+namespace gt::gov::audit {
+
+inline constexpr std::string_view kReceiptFormat = "glasstape.receipt/1";
+
+enum class ArgsMode { Full, Redact, HashOnly };
+std::string_view to_string(ArgsMode m);
+std::optional<ArgsMode> parse_args_mode(std::string_view s);
+
+class PayloadBuilder {
+ public:
+  // Each setter replaces a member of the same name. Names are ASCII.
+  void set(std::string_view key, const nlohmann::json& value);    // canonicalizes (JcsError)
+  void set_string(std::string_view key, std::string_view value);  // invalid UTF-8 → U+FFFD
+  void set_int(std::string_view key, std::int64_t value);
+  void set_bool(std::string_view key, bool value);
+  void set_null(std::string_view key);
+  void set_raw(std::string_view key, std::string canonical_value);
+  void erase(std::string_view key);
+  // The canonical text of a member's value, or nullptr.
+  const std::string* raw(std::string_view key) const;
+  // The string value of a member (decoded), or "" when absent or not a string.
+  std::string get_string(std::string_view key) const;
+
+  // The whole payload with the chain members added, appended to `out`.
+  void finish_into(std::string& out, std::uint64_t seq, std::string_view prev_hex,
+                   std::string_view key_id) const;
+  std::string finish(std::uint64_t seq, std::string_view prev_hex, std::string_view key_id) const;
+
+ private:
+  std::vector<std::pair<std::string, std::string>> members_;  // sorted by name
+};
+
+// What the proxy decided for one tools/call (mirrors gt::proxy::Decision, without the proxy).
+struct DecisionInput {
+  std::string receipt_id;
+  Clock::time_point ts;
+  std::string tenant, agent, session, server, tool;
+  nlohmann::json request_id;                  // the client's JSON-RPC id
+  std::string_view raw_arguments = "{}";      // exact bytes of params.arguments
+  const nlohmann::json* arguments = nullptr;  // parsed, for full/redact
+  ArgsMode args_mode = ArgsMode::HashOnly;
+  const std::vector<std::string>* redact = nullptr;
+  bool allowed = true;
+  bool would_deny = false;  // monitor mode: forwarded although a policy would deny
+  std::string mode = "enforce";
+  std::string reason, code, decided_by;
+  std::string policy_id, policy_version, policy_sha256, rule_id;
+  std::string schema_outcome = "skipped";
+};
+
+struct ResultInput {
+  std::string receipt_id;
+  std::string decision_id;  // receipt id of the decision this result belongs to
+  Clock::time_point ts;
+  std::string tenant, agent, session, server, tool;
+  const nlohmann::json* response = nullptr;  // the JSON-RPC response object
+};
+
+PayloadBuilder decision_payload(const DecisionInput& in);
+PayloadBuilder result_payload(const ResultInput& in);
+// A decision that could not be written when it was made, recorded later as the denial the
+// client actually got (same receipt id; the original verdict kept as `intended_decision`).
+PayloadBuilder late_denial_payload(const PayloadBuilder& original, const std::string& error,
+                                   Clock::time_point now);
+
+// Replaces the values of the listed fields with "[redacted]". A field is a member name
+// (matched at any depth) or a JSON Pointer starting with `/`.
+nlohmann::json redact_arguments(const nlohmann::json& args, const std::vector<std::string>& fields);
+
+// A UUIDv7 (RFC 9562): time-ordered, 74 random bits.
+std::string new_receipt_id();
+std::string sanitize_utf8(std::string_view s);
+
+}  // namespace gt::gov::audit

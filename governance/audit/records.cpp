@@ -1,0 +1,88 @@
+#include "governance/audit/records.hpp"
+
+#include <algorithm>
+#include <cstdio>
+
+namespace gt::gov::audit {
+
+namespace fs = std::filesystem;
+
+std::string rotated_log_name(std::uint64_t first_seq) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "audit-%012llu.jsonl", static_cast<unsigned long long>(first_seq));
+  return buf;
+}
+
+bool is_rotated_log_name(const std::string& name) {
+  if (name.size() < 6 + 6 || name.rfind("audit-", 0) != 0) return false;
+  if (name.substr(name.size() - 6) != ".jsonl") return false;
+  std::string digits = name.substr(6, name.size() - 12);
+  return !digits.empty() &&
+         std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+std::vector<fs::path> log_files_in(const fs::path& dir) {
+  std::vector<std::pair<std::uint64_t, fs::path>> rotated;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    std::string name = e.path().filename().string();
+    if (is_rotated_log_name(name)) {
+      rotated.emplace_back(std::stoull(name.substr(6, name.size() - 12)), e.path());
+    }
+  }
+  std::sort(rotated.begin(), rotated.end());
+  std::vector<fs::path> out;
+  for (auto& r : rotated)
+    out.push_back(r.second);
+  if (fs::exists(dir / kActiveLogName)) out.push_back(dir / kActiveLogName);
+  return out;
+}
+
+std::optional<ParsedRecord> parse_record(std::string_view line, std::string* error) {
+  auto fail = [&](const std::string& why) -> std::optional<ParsedRecord> {
+    if (error) *error = why;
+    return std::nullopt;
+  };
+  std::string err;
+  auto env = parse_envelope(line, &err);
+  if (!env) return fail(err);
+  ParsedRecord r;
+  r.envelope = std::move(*env);
+  r.payload = nlohmann::json::parse(r.envelope.payload, nullptr, false);
+  if (r.payload.is_discarded() || !r.payload.is_object())
+    return fail("the payload is not a json object");
+  const auto& p = r.payload;
+  auto seq = p.find("seq");
+  auto prev = p.find("prev");
+  auto kid = p.find("key_id");
+  auto kind = p.find("kind");
+  if (seq == p.end() || !seq->is_number_unsigned()) {
+    if (!(seq != p.end() && seq->is_number_integer() && seq->get<std::int64_t>() >= 0)) {
+      return fail("the payload has no `seq`");
+    }
+  }
+  if (prev == p.end() || !prev->is_string()) return fail("the payload has no `prev`");
+  if (kid == p.end() || !kid->is_string()) return fail("the payload has no `key_id`");
+  if (kind == p.end() || !kind->is_string()) return fail("the payload has no `kind`");
+  r.seq = seq->get<std::uint64_t>();
+  r.prev = prev->get<std::string>();
+  r.key_id = kid->get<std::string>();
+  r.kind = kind->get<std::string>();
+  return r;
+}
+
+std::vector<std::string_view> split_lines(std::string_view buf) {
+  std::vector<std::string_view> out;
+  std::size_t start = 0;
+  for (;;) {
+    auto nl = buf.find('\n', start);
+    if (nl == std::string_view::npos) {
+      out.push_back(buf.substr(start));
+      return out;
+    }
+    out.push_back(buf.substr(start, nl - start));
+    start = nl + 1;
+  }
+}
+
+}  // namespace gt::gov::audit

@@ -1,0 +1,45 @@
+// Reading records back: log file naming and order, and parsing one line into its envelope
+// and payload. Shared by the writer's crash recovery, the verifier and `glasstape tail`.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "governance/audit/dsse.hpp"
+
+namespace gt::gov::audit {
+
+inline constexpr const char* kActiveLogName = "audit.jsonl";
+inline constexpr const char* kCheckpointFileName = "checkpoint";
+inline constexpr std::string_view kGenesisPrev =
+    "0000000000000000000000000000000000000000000000000000000000000000";
+
+// "audit-000000001234.jsonl": a rotated file, named after its first sequence number.
+std::string rotated_log_name(std::uint64_t first_seq);
+bool is_rotated_log_name(const std::string& name);
+// The log files of a directory in chain order: rotated files by name, then the active one.
+std::vector<std::filesystem::path> log_files_in(const std::filesystem::path& dir);
+
+struct ParsedRecord {
+  Envelope envelope;
+  nlohmann::json payload;  // the decoded, parsed payload object
+  std::uint64_t seq = 0;
+  std::string prev;
+  std::string key_id;
+  std::string kind;
+};
+
+// Parses an envelope line and its payload; checks the members every record has.
+std::optional<ParsedRecord> parse_record(std::string_view line, std::string* error = nullptr);
+
+// Splits a buffer into lines; the last element is the unterminated tail ("" when the buffer
+// ends with a newline).
+std::vector<std::string_view> split_lines(std::string_view buf);
+
+}  // namespace gt::gov::audit

@@ -1,0 +1,106 @@
+// Encodings, SHA-256, Ed25519 (RFC 8032 vectors), DSSE PAE and envelopes.
+#include <catch2/catch.hpp>
+
+#include "governance/audit/dsse.hpp"
+#include "governance/audit/encoding.hpp"
+#include "governance/audit/keys.hpp"
+#include "governance/audit/sha256.hpp"
+
+using namespace gt::gov::audit;
+
+namespace {
+std::string unhex(const char* h) {
+  return *hex_decode(h);
+}
+}  // namespace
+
+TEST_CASE("encoding: base64 and hex", "[crypto]") {
+  CHECK(base64_encode("") == "");
+  CHECK(base64_encode("f") == "Zg==");
+  CHECK(base64_encode("foobar") == "Zm9vYmFy");
+  CHECK(base64_decode("Zm9vYg==") == std::optional<std::string>("foob"));
+  CHECK_FALSE(base64_decode("Zm9vYg"));     // padding required
+  CHECK_FALSE(base64_decode("Zm9v Yg=="));  // no whitespace
+  CHECK_FALSE(base64_decode("Zm9vYg-_"));   // not the URL alphabet
+  CHECK(hex_encode(std::string("\x00\xff", 2)) == "00ff");
+  CHECK(hex_decode("00ff") == std::optional<std::string>(std::string("\x00\xff", 2)));
+  CHECK_FALSE(hex_decode("00FF"));
+  CHECK_FALSE(hex_decode("abc"));
+}
+
+TEST_CASE("sha256: known answers", "[crypto]") {
+  CHECK(sha256_hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  CHECK(sha256_hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  std::string prefixed = std::string(1, '\x00') + "abc";
+  CHECK(to_hex(sha256_prefixed(0x00, "abc")) == sha256_hex(prefixed));
+}
+
+TEST_CASE("ed25519: RFC 8032 test vectors 1 and 2", "[crypto]") {
+  struct V {
+    const char* seed;
+    const char* pk;
+    const char* msg;
+    const char* sig;
+  } vs[] = {
+      {"9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
+       "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a", "",
+       "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf"
+       "9b46b"
+       "d25bf5f0595bbe24655141438e7a100b"},
+      {"4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb",
+       "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c", "72",
+       "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f"
+       "11d8c"
+       "387b2eaeb4302aeeb00d291612bb0c00"},
+  };
+  for (const auto& v : vs) {
+    std::string seed = unhex(v.seed);
+    SigningKey k = SigningKey::from_seed(reinterpret_cast<const std::uint8_t*>(seed.data()));
+    CHECK(hex_encode(std::string(reinterpret_cast<const char*>(k.public_key().bytes.data()), 32)) ==
+          v.pk);
+    std::string msg = unhex(v.msg);
+    CHECK(hex_encode(k.sign(msg)) == v.sig);
+    CHECK(ed25519_verify(k.public_key(), msg, unhex(v.sig)));
+    CHECK_FALSE(ed25519_verify(k.public_key(), msg + "x", unhex(v.sig)));
+    // The key id: first 8 bytes of SHA-256 of the raw public key.
+    CHECK(key_id_of(k.public_key()) == sha256_hex(unhex(v.pk)).substr(0, 16));
+    // Parsing: base64 of the seed, or of the 64-byte secret key (seed || public key).
+    CHECK(SigningKey::parse(base64_encode(seed), "t").key_id() == k.key_id());
+    CHECK(SigningKey::parse(base64_encode(seed + unhex(v.pk)), "t").key_id() == k.key_id());
+  }
+}
+
+TEST_CASE("dsse: PAE matches the spec's example", "[crypto]") {
+  CHECK(pae("http://example.com/HelloWorld", "hello world") ==
+        "DSSEv1 29 http://example.com/HelloWorld 11 hello world");
+  CHECK(pae("", "") == "DSSEv1 0  0 ");
+}
+
+TEST_CASE("dsse: envelope round trip and tamper detection", "[crypto]") {
+  SigningKey k = SigningKey::generate();
+  std::string body = R"({"a":1})";
+  std::string line = make_envelope(kReceiptPayloadType, body, k);
+  CHECK(line.rfind("{\"payload\":\"eyJhIjoxfQ==\",\"payloadType\":\"application/"
+                   "vnd.glasstape.receipt+json\","
+                   "\"signatures\":[{\"keyid\":\"" +
+                       k.key_id() + "\",\"sig\":\"",
+                   0) == 0);
+  auto env = parse_envelope(line);
+  REQUIRE(env);
+  CHECK(env->payload == body);
+  CHECK(env->payload_type == kReceiptPayloadType);
+  REQUIRE(env->signatures.size() == 1);
+  CHECK(env->signatures[0].keyid == k.key_id());
+  CHECK(verify_envelope_signature(*env, env->signatures[0], k.public_key()));
+  // The payload type is authenticated too.
+  Envelope other = *env;
+  other.payload_type = "application/json";
+  CHECK_FALSE(verify_envelope_signature(other, other.signatures[0], k.public_key()));
+  other = *env;
+  other.payload = R"({"a":2})";
+  CHECK_FALSE(verify_envelope_signature(other, other.signatures[0], k.public_key()));
+  std::string err;
+  CHECK_FALSE(parse_envelope("{\"payload\":1}", &err));
+  CHECK_FALSE(err.empty());
+  CHECK_FALSE(parse_envelope("not json"));
+}

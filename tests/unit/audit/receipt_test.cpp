@@ -1,0 +1,176 @@
+// Receipt payloads: members, argument recording modes, result hashing, late denials.
+#include <regex>  // test-only, on fixed ids we generate (never on untrusted input)
+
+#include <catch2/catch.hpp>
+
+#include "governance/audit/jcs.hpp"
+#include "governance/audit/receipt.hpp"
+#include "governance/audit/sha256.hpp"
+
+using namespace gt::gov::audit;
+using nlohmann::json;
+
+namespace {
+DecisionInput sample(const json& args, const std::string& raw) {
+  DecisionInput in;
+  in.receipt_id = new_receipt_id();
+  in.ts = Clock::time_point(std::chrono::microseconds(1717245296789012));
+  in.tenant = "acme";
+  in.agent = "claude";
+  in.session = "s-1";
+  in.server = "fs";
+  in.tool = "read_file";
+  in.request_id = 7;
+  in.raw_arguments = raw;
+  in.arguments = &args;
+  in.allowed = false;
+  in.reason = "path `/etc/shadow` is denied";
+  in.code = "GT-POLICY-DENY";
+  in.decided_by = "policy";
+  in.policy_id = "fs-guard";
+  in.policy_version = "3";
+  in.policy_sha256 = std::string(64, 'a');
+  in.rule_id = "no-secrets";
+  in.schema_outcome = "valid";
+  return in;
+}
+}  // namespace
+
+TEST_CASE("receipt: a decision payload is canonical and complete", "[receipt]") {
+  json args = {{"path", "/etc/shadow"}, {"token", "s3cret"}};
+  std::string raw = R"({ "path": "/etc/shadow", "token": "s3cret" })";
+  DecisionInput in = sample(args, raw);
+  std::string text = decision_payload(in).finish(42, std::string(64, 'b'), "0123456789abcdef");
+  json p = json::parse(text);
+  CHECK(canonicalize(p) == text);  // exactly the JCS bytes
+  CHECK(p["format"] == "glasstape.receipt/1");
+  CHECK(p["kind"] == "decision");
+  CHECK(p["id"] == in.receipt_id);
+  CHECK(p["ts"] == "2024-06-01T12:34:56.789012Z");
+  CHECK(p["tenant"] == "acme");
+  CHECK(p["agent"] == "claude");
+  CHECK(p["session"] == "s-1");
+  CHECK(p["server"] == "fs");
+  CHECK(p["tool"] == "read_file");
+  CHECK(p["request_id"] == 7);
+  CHECK(p["args_sha256"] == sha256_hex(raw));  // the exact bytes received, not re-serialized
+  CHECK(p["args_mode"] == "hash-only");
+  CHECK_FALSE(p.contains("args"));
+  CHECK(p["decision"] == "deny");
+  CHECK(p["would_deny"] == false);
+  CHECK(p["mode"] == "enforce");
+  CHECK(p["reason"] == in.reason);
+  CHECK(p["code"] == "GT-POLICY-DENY");
+  CHECK(p["decided_by"] == "policy");
+  CHECK(p["policy"] ==
+        json({{"id", "fs-guard"}, {"version", "3"}, {"sha256", std::string(64, 'a')}}));
+  CHECK(p["rule_id"] == "no-secrets");
+  CHECK(p["schema_outcome"] == "valid");
+  CHECK(p["seq"] == 42);
+  CHECK(p["prev"] == std::string(64, 'b'));
+  CHECK(p["key_id"] == "0123456789abcdef");
+  CHECK(text.find("s3cret") == std::string::npos);
+}
+
+TEST_CASE("receipt: argument recording modes", "[receipt]") {
+  json args = {
+      {"path", "/x"}, {"auth", {{"token", "t"}, {"user", "u"}}}, {"list", {{{"token", "z"}}}}};
+  std::string raw = args.dump();
+  DecisionInput in = sample(args, raw);
+  SECTION("full") {
+    in.args_mode = ArgsMode::Full;
+    json p = json::parse(decision_payload(in).finish(0, std::string(64, '0'), "k"));
+    CHECK(p["args_mode"] == "full");
+    CHECK(p["args"] == args);
+  }
+  SECTION("redact by name (any depth) and by JSON pointer") {
+    in.args_mode = ArgsMode::Redact;
+    std::vector<std::string> fields = {"token", "/path", "/nope/deeper"};
+    in.redact = &fields;
+    json p = json::parse(decision_payload(in).finish(0, std::string(64, '0'), "k"));
+    CHECK(p["args_mode"] == "redact");
+    CHECK(p["args"]["path"] == "[redacted]");
+    CHECK(p["args"]["auth"]["token"] == "[redacted]");
+    CHECK(p["args"]["auth"]["user"] == "u");
+    CHECK(p["args"]["list"][0]["token"] == "[redacted]");
+    CHECK(p["args_sha256"] == sha256_hex(raw));
+  }
+  SECTION("arguments too deep to canonicalize fall back to hash-only, with a note") {
+    json deep = json::array();
+    json* cur = &deep;
+    for (int i = 0; i < kJcsMaxDepth + 2; ++i) {
+      cur->push_back(json::array());
+      cur = &(*cur)[0];
+    }
+    in.arguments = &deep;
+    in.args_mode = ArgsMode::Full;
+    json p = json::parse(decision_payload(in).finish(0, std::string(64, '0'), "k"));
+    CHECK(p["args_mode"] == "hash-only");
+    CHECK_FALSE(p.contains("args"));
+    CHECK(p["args_note"].get<std::string>().find("nesting") != std::string::npos);
+  }
+}
+
+TEST_CASE("receipt: strings with invalid utf-8 are kept readable, not fatal", "[receipt]") {
+  json args = json::object();
+  DecisionInput in = sample(args, "{}");
+  in.reason = "bad \xC0 byte";
+  json p = json::parse(decision_payload(in).finish(0, std::string(64, '0'), "k"));
+  CHECK(p["reason"] == "bad \xEF\xBF\xBD byte");
+}
+
+TEST_CASE("receipt: results link to their decision and hash the result", "[receipt]") {
+  json resp = {
+      {"jsonrpc", "2.0"}, {"id", 7}, {"result", {{"content", json::array()}, {"isError", true}}}};
+  ResultInput r;
+  r.receipt_id = new_receipt_id();
+  r.decision_id = "dec-1";
+  r.ts = Clock::now();
+  r.tenant = "acme";
+  r.agent = "claude";
+  r.tool = "read_file";
+  r.response = &resp;
+  json p = json::parse(result_payload(r).finish(1, std::string(64, '0'), "k"));
+  CHECK(p["kind"] == "result");
+  CHECK(p["decision_id"] == "dec-1");
+  CHECK(p["is_error"] == true);
+  CHECK(p["rpc_error"] == false);
+  CHECK(p["result_sha256"] == sha256_hex(canonicalize(resp["result"])));
+  json err = {{"jsonrpc", "2.0"}, {"id", 7}, {"error", {{"code", -32000}, {"message", "boom"}}}};
+  r.response = &err;
+  p = json::parse(result_payload(r).finish(1, std::string(64, '0'), "k"));
+  CHECK(p["is_error"] == true);
+  CHECK(p["rpc_error"] == true);
+  CHECK(p["result_sha256"] == sha256_hex(canonicalize(err["error"])));
+}
+
+TEST_CASE("receipt: a late denial keeps the original verdict", "[receipt]") {
+  json args = json::object();
+  DecisionInput in = sample(args, "{}");
+  in.allowed = true;
+  in.code.clear();
+  PayloadBuilder orig = decision_payload(in);
+  json p = json::parse(
+      late_denial_payload(orig, "disk full", Clock::now()).finish(0, std::string(64, '0'), "k"));
+  CHECK(p["id"] == in.receipt_id);
+  CHECK(p["decision"] == "deny");
+  CHECK(p["intended_decision"] == "allow");
+  CHECK(p["decided_at"] == "2024-06-01T12:34:56.789012Z");
+  CHECK(p["late"] == true);
+  CHECK(p["code"] == "GT-AUDIT-WRITE");
+  CHECK(p["reason"] == "the audit log cannot be written: disk full");
+}
+
+TEST_CASE("receipt: ids are UUIDv7 and the writer owns the chain members", "[receipt]") {
+  std::string id = new_receipt_id();
+  CHECK(std::regex_match(
+      id, std::regex("[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")));
+  CHECK(new_receipt_id() != id);
+  PayloadBuilder b;
+  CHECK_THROWS_AS(b.set_int("seq", 1), std::logic_error);
+  b.set_string("z", "last");
+  b.set_string("a", "first");
+  b.set_string("key", "k");  // sorts between "a" and "key_id"
+  CHECK(b.finish(5, "pp", "kk") ==
+        R"({"a":"first","key":"k","key_id":"kk","prev":"pp","seq":5,"z":"last"})");
+}
