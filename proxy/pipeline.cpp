@@ -67,11 +67,18 @@ void Pipeline::decide(std::shared_ptr<CallContext> ctx, const Post& post, Done d
   }
 }
 
-bool Pipeline::on_result(const CallContext& ctx, nlohmann::json& response) {
-  bool replaced = false;
+const nlohmann::json& Response::json() const {
+  if (!parsed_ok_) {
+    parsed_ = nlohmann::json::parse(raw_.begin(), raw_.end());
+    parsed_ok_ = true;
+  }
+  return parsed_;
+}
+
+void Pipeline::on_result(const CallContext& ctx, Response& response) {
   for (auto& i : chain_) {
     try {
-      replaced = i->on_result(ctx, response) || replaced;
+      i->on_result(ctx, response);
     } catch (const std::exception& e) {
       spdlog::error("{}: cannot process the result of `{}`: {}", i->name(), ctx.tool, e.what());
     }
@@ -83,7 +90,6 @@ bool Pipeline::on_result(const CallContext& ctx, nlohmann::json& response) {
       spdlog::error("audit: cannot record the result of `{}`: {}", ctx.tool, e.what());
     }
   }
-  return replaced;
 }
 
 }  // namespace gt::proxy

@@ -66,6 +66,30 @@ struct CallContext {
   Decision decision;
 };
 
+// The server's response to an allowed call. It is parsed only when someone asks: most
+// responses go back to the client as the exact bytes the server sent.
+class Response {
+ public:
+  explicit Response(std::string_view raw) : raw_(raw) {}
+  std::string_view raw() const { return raw_; }
+  // The whole message, parsed on first use. Throws std::runtime_error if it is not JSON.
+  const nlohmann::json& json() const;
+  // An interceptor substitutes the whole message (e.g. an isError result).
+  void replace(nlohmann::json message) {
+    replacement_ = std::move(message);
+    replaced_ = true;
+  }
+  bool replaced() const { return replaced_; }
+  const nlohmann::json& replacement() const { return replacement_; }
+
+ private:
+  std::string_view raw_;
+  mutable nlohmann::json parsed_;
+  mutable bool parsed_ok_ = false;
+  nlohmann::json replacement_;
+  bool replaced_ = false;
+};
+
 enum class Verdict {
   Continue,  // pass the call to the next interceptor
   Deny,      // ctx.decision is filled in; stop the chain, never forward the call
@@ -80,9 +104,9 @@ class Interceptor {
   virtual void on_tools_listed(std::string_view /*server*/, const nlohmann::json& /*tools*/) {}
   // Decide one call. Must not block on I/O.
   virtual Verdict on_call(CallContext& ctx) = 0;
-  // The JSON-RPC response to an allowed call, before the client sees it. Return true if
-  // `response` was replaced (the proxy then re-serializes it instead of forwarding bytes).
-  virtual bool on_result(const CallContext& /*ctx*/, nlohmann::json& /*response*/) { return false; }
+  // The JSON-RPC response to an allowed call, before the client sees it. An interceptor
+  // may inspect it (response.json()) or replace it (response.replace(...)).
+  virtual void on_result(const CallContext& /*ctx*/, Response& /*response*/) {}
 };
 
 // The last stage: makes the final decision durable (signed receipt in the audit log).
@@ -96,8 +120,9 @@ class Recorder {
   virtual ~Recorder() = default;
   // Record the decision. `done` may be called on another thread; the pipeline hops back.
   virtual void record_decision(const CallContext& ctx, std::function<void(Outcome)> done) = 0;
-  // Record what came back for an allowed (or monitor-forwarded) call.
-  virtual void record_result(const CallContext& ctx, const nlohmann::json& response) = 0;
+  // Record what came back for an allowed (or monitor-forwarded) call: the response as the
+  // client will get it (response.replaced() tells whether an interceptor replaced it).
+  virtual void record_result(const CallContext& ctx, const Response& response) = 0;
 };
 
 class Pipeline {
@@ -111,7 +136,7 @@ class Pipeline {
   // Runs the chain, then the recorder, then `done` (through `post` when the recorder
   // completes asynchronously). `ctx` must stay alive until `done` runs.
   void decide(std::shared_ptr<CallContext> ctx, const Post& post, Done done);
-  bool on_result(const CallContext& ctx, nlohmann::json& response);
+  void on_result(const CallContext& ctx, Response& response);
   const std::vector<std::unique_ptr<Interceptor>>& chain() const { return chain_; }
 
  private:

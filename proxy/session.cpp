@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "transport/inspect.hpp"
 #include "transport/jsonrpc.hpp"
 
 namespace gt::proxy {
@@ -10,10 +11,6 @@ namespace rpc = gt::transport::rpc_error;
 using gt::transport::MessageKind;
 
 namespace {
-
-std::string key_of(const nlohmann::json& id) {
-  return id.dump();
-}
 
 std::string shorten(std::string_view s, std::size_t n = 120) {
   return s.size() <= n ? std::string(s) : std::string(s.substr(0, n)) + "…";
@@ -32,29 +29,35 @@ Session::Session(SessionOptions opts, std::shared_ptr<Pipeline> pipeline, Upstre
 // ---------------------------------------------------------------- client → server
 
 void Session::on_client_line(std::string_view line) {
-  std::string err;
-  auto body = transport::parse(line, &err, opts_.max_depth);
-  if (body.is_discarded()) {
-    auto id = transport::recover_id(line).value_or(nullptr);
-    spdlog::warn("session {}: malformed JSON from the client ({}): {}", opts_.session_id, err,
-                 shorten(line));
-    to_client_(transport::error_response(id, rpc::kParseError, "Parse error: " + err));
-    return;
-  }
-  if (body.is_array()) {
-    // A JSON-RPC batch (2025-03-26 clients): each element is handled on its own.
-    if (body.empty()) {
-      to_client_(
-          transport::error_response(nullptr, rpc::kInvalidRequest, "Invalid Request: empty batch"));
+  auto ins = transport::inspect(line, opts_.max_depth);
+  switch (ins.shape) {
+    case transport::Inspection::Shape::Malformed: {
+      auto id = transport::recover_id(line).value_or(nullptr);
+      spdlog::warn("session {}: malformed JSON from the client ({}): {}", opts_.session_id,
+                   ins.error, shorten(line));
+      to_client_(transport::error_response(id, rpc::kParseError, "Parse error: " + ins.error));
       return;
     }
-    for (auto& element : body) {
-      std::string raw = element.dump();
-      handle_client(std::move(element), raw);
+    case transport::Inspection::Shape::Batch: {
+      // A JSON-RPC batch (2025-03-26 clients): each element is handled on its own, as if it
+      // had come alone. Elements are forwarded as re-serialized, i.e. as judged.
+      auto batch = nlohmann::json::parse(line.begin(), line.end());
+      if (batch.empty()) {
+        to_client_(transport::error_response(nullptr, rpc::kInvalidRequest,
+                                             "Invalid Request: empty batch"));
+        return;
+      }
+      for (const auto& element : batch) {
+        std::string raw = element.dump();
+        handle_client(raw, transport::inspect(raw, opts_.max_depth));
+      }
+      return;
     }
-    return;
+    case transport::Inspection::Shape::Other:
+    case transport::Inspection::Shape::Object:
+      handle_client(line, ins);
+      return;
   }
-  handle_client(std::move(body), line);
 }
 
 void Session::on_client_oversize(std::string_view prefix, std::size_t size) {
@@ -67,22 +70,21 @@ void Session::on_client_oversize(std::string_view prefix, std::size_t size) {
                                            std::to_string(opts_.max_message_bytes) + " bytes"));
 }
 
-void Session::handle_client(nlohmann::json body, std::string_view raw) {
-  auto m = transport::classify(std::move(body));
-  switch (m.kind) {
+void Session::handle_client(std::string_view raw, const transport::Inspection& ins) {
+  switch (ins.kind) {
     case MessageKind::Invalid:
       spdlog::warn("session {}: invalid JSON-RPC message from the client: {}", opts_.session_id,
-                   m.invalid_reason);
-      to_client_(transport::error_response(m.id, rpc::kInvalidRequest,
-                                           "Invalid Request: " + m.invalid_reason));
+                   ins.error);
+      to_client_(
+          transport::error_response(ins.id, rpc::kInvalidRequest, "Invalid Request: " + ins.error));
       return;
     case MessageKind::Request:
-      if (m.method == "tools/call") {
-        handle_tools_call(std::move(m.body), m.id, raw);
+      if (ins.method == "tools/call") {
+        handle_tools_call(raw, ins);
         return;
       }
-      if (m.method == "initialize") initialize_.assign(raw);
-      forward_to_server(m.id, m.method, raw);
+      if (ins.method == "initialize") initialize_.assign(raw);
+      forward_to_server(ins.id_key, ins.id, ins.method, raw);
       return;
     case MessageKind::Notification:
     case MessageKind::Response:  // the client answering a server request (sampling, roots…)
@@ -91,26 +93,23 @@ void Session::handle_client(nlohmann::json body, std::string_view raw) {
   }
 }
 
-void Session::handle_tools_call(nlohmann::json body, const nlohmann::json& id,
-                                std::string_view raw) {
-  auto ctx = std::make_shared<CallContext>();
-  ctx->session_id = opts_.session_id;
-  ctx->server = opts_.server;
-  ctx->request_id = id;
-  ctx->principal = opts_.principal;
-  ctx->now = std::chrono::system_clock::now();
-  const auto& params = body.contains("params") ? body["params"] : nlohmann::json();
-  auto name = params.is_object() ? params.find("name") : params.end();
-  if (!params.is_object() || name == params.end() || !name->is_string()) {
-    to_client_(transport::error_response(id, rpc::kInvalidParams,
+void Session::handle_tools_call(std::string_view raw, const transport::Inspection& ins) {
+  if (ins.tool.empty()) {
+    to_client_(transport::error_response(ins.id, rpc::kInvalidParams,
                                          "Invalid params: tools/call needs a string `name`"));
     return;
   }
-  ctx->tool = name->get<std::string>();
-  if (auto a = params.find("arguments"); a != params.end() && !a->is_null()) {
-    ctx->arguments = *a;
-    auto span = transport::member_span(raw, {"params", "arguments"});
-    ctx->raw_arguments = span ? std::string(*span) : a->dump();
+  auto ctx = std::make_shared<CallContext>();
+  ctx->session_id = opts_.session_id;
+  ctx->server = opts_.server;
+  ctx->request_id = ins.id;
+  ctx->principal = opts_.principal;
+  ctx->now = std::chrono::system_clock::now();
+  ctx->tool = ins.tool;
+  // The arguments are judged as parsed from the exact bytes that will be forwarded.
+  if (auto span = transport::member_span(raw, {"params", "arguments"}); span && *span != "null") {
+    ctx->raw_arguments = std::string(*span);
+    ctx->arguments = nlohmann::json::parse(span->begin(), span->end());
   }
   ctx->tool_ref.server = opts_.server;
   ctx->tool_ref.name = ctx->tool;
@@ -119,32 +118,35 @@ void Session::handle_tools_call(nlohmann::json body, const nlohmann::json& id,
   }
   std::string raw_copy(raw);
   std::weak_ptr<Session> weak = weak_from_this();
+  std::string key = ins.id_key;
   pipeline_->decide(std::move(ctx), post_,
-                    [weak, raw_copy = std::move(raw_copy)](std::shared_ptr<CallContext> c) {
+                    [weak, raw_copy = std::move(raw_copy),
+                     key = std::move(key)](std::shared_ptr<CallContext> c) mutable {
                       auto self = weak.lock();
                       if (!self) return;
                       if (c->decision.effect == Effect::Deny) {
                         self->answer_denied(*c);
                       } else {
                         auto id = c->request_id;
-                        self->forward_to_server(id, "tools/call", raw_copy, std::move(c));
+                        self->forward_to_server(key, id, "tools/call", raw_copy, std::move(c));
                       }
                     });
 }
 
-void Session::forward_to_server(const nlohmann::json& id, const std::string& method,
-                                std::string_view raw, std::shared_ptr<CallContext> call) {
+void Session::forward_to_server(const std::string& key, const nlohmann::json& id,
+                                std::string_view method, std::string_view raw,
+                                std::shared_ptr<CallContext> call) {
   if (upstate_ == Upstate::Down) {
-    to_client_(transport::error_response(id, rpc::kUpstreamUnavailable,
-                                         "server unavailable: " + down_reason_));
+    auto msg = transport::error_response(id, rpc::kUpstreamUnavailable,
+                                         "server unavailable: " + down_reason_);
     if (call) {
-      auto err = nlohmann::json::parse(
-          transport::error_response(id, rpc::kUpstreamUnavailable, "server unavailable"));
-      pipeline_->on_result(*call, err);
+      Response r(msg);
+      pipeline_->on_result(*call, r);
     }
+    to_client_(msg);
     return;
   }
-  pending_[key_of(id)] = Pending{method, std::move(call)};
+  pending_[key] = Pending{std::string(method), std::move(call), id};
   send_to_server(raw);
 }
 
@@ -185,30 +187,28 @@ void Session::answer_denied(const CallContext& ctx) {
 // ---------------------------------------------------------------- server → client
 
 void Session::on_server_line(std::string_view line) {
-  std::string err;
-  auto body = transport::parse(line, &err, opts_.max_depth);
-  if (body.is_discarded() || !body.is_object()) {
+  auto ins = transport::inspect(line, opts_.max_depth);
+  if (ins.shape != transport::Inspection::Shape::Object) {
     spdlog::warn("server `{}` sent a line that is not a JSON-RPC message ({}): {}", opts_.server,
-                 err.empty() ? "not an object" : err, shorten(line));
+                 ins.error.empty() ? "not an object" : ins.error, shorten(line));
     return;
   }
-  auto m = transport::classify(std::move(body));
-  if (m.kind != MessageKind::Response) {
-    if (m.kind == MessageKind::Invalid) {
-      spdlog::warn("server `{}` sent an invalid message ({}): {}", opts_.server, m.invalid_reason,
+  if (ins.kind != MessageKind::Response) {
+    if (ins.kind == MessageKind::Invalid) {
+      spdlog::warn("server `{}` sent an invalid message ({}): {}", opts_.server, ins.error,
                    shorten(line));
     }
     to_client_(line);  // requests and notifications from the server pass as they are
     return;
   }
-  auto key = key_of(m.id);
-  if (!replay_id_.empty() && m.id.is_string() && m.id.get_ref<const std::string&>() == replay_id_) {
+  if (!replay_id_.empty() && ins.id.is_string() &&
+      ins.id.get_ref<const std::string&>() == replay_id_) {
     // The new server answered the replayed initialize: finish the handshake, then let the
     // held client messages through. The client never sees this exchange.
     replay_id_.clear();
-    if (m.body.contains("error")) {
+    if (!ins.has_result) {
       spdlog::error("server `{}` rejected the replayed initialize: {}", opts_.server,
-                    m.body["error"].dump());
+                    shorten(line, 500));
     }
     upstream_.send(R"({"jsonrpc":"2.0","method":"notifications/initialized"})");
     upstate_ = Upstate::Up;
@@ -218,15 +218,16 @@ void Session::on_server_line(std::string_view line) {
     }
     return;
   }
-  auto it = pending_.find(key);
+  auto it = pending_.find(ins.id_key);
   if (it == pending_.end()) {
     to_client_(line);  // not ours to judge (e.g. a late answer); pass it on
     return;
   }
   Pending p = std::move(it->second);
   pending_.erase(it);
-  if (p.method == "tools/list") {
-    const auto& result = m.body["result"];
+  if (p.method == "tools/list" && ins.has_result) {
+    auto body = nlohmann::json::parse(line.begin(), line.end());
+    const auto& result = body["result"];
     if (result.is_object() && result.contains("tools") && result["tools"].is_array()) {
       for (const auto& t : result["tools"]) {
         if (t.is_object() && t.contains("name") && t["name"].is_string()) {
@@ -237,8 +238,10 @@ void Session::on_server_line(std::string_view line) {
       pipeline_->on_tools_listed(opts_.server, result["tools"]);
     }
   } else if (p.call) {
-    if (pipeline_->on_result(*p.call, m.body)) {
-      to_client_(m.body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    Response r(line);
+    pipeline_->on_result(*p.call, r);
+    if (r.replaced()) {
+      to_client_(r.replacement().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
       return;
     }
   }
@@ -250,7 +253,7 @@ void Session::on_server_oversize(std::string_view prefix, std::size_t size) {
   spdlog::error("server `{}` sent a {}-byte message (limit {} bytes); dropped", opts_.server, size,
                 opts_.max_message_bytes);
   if (!id) return;
-  auto it = pending_.find(key_of(*id));
+  auto it = pending_.find(transport::id_key(*id));
   if (it == pending_.end()) return;
   auto call = it->second.call;
   pending_.erase(it);
@@ -258,8 +261,8 @@ void Session::on_server_oversize(std::string_view prefix, std::size_t size) {
       *id, rpc::kInternalError,
       "the server's response of " + std::to_string(size) + " bytes exceeds the proxy's limit");
   if (call) {
-    auto j = nlohmann::json::parse(msg);
-    pipeline_->on_result(*call, j);
+    Response r(msg);
+    pipeline_->on_result(*call, r);
   }
   to_client_(msg);
 }
@@ -276,12 +279,11 @@ void Session::fail_pending(const std::string& why) {
   auto pending = std::move(pending_);
   pending_.clear();
   for (auto& [key, p] : pending) {
-    auto id = nlohmann::json::parse(key);
-    auto msg = transport::error_response(id, rpc::kUpstreamUnavailable,
+    auto msg = transport::error_response(p.id, rpc::kUpstreamUnavailable,
                                          why + " before answering `" + p.method + "`");
     if (p.call) {
-      auto j = nlohmann::json::parse(msg);
-      pipeline_->on_result(*p.call, j);
+      Response r(msg);
+      pipeline_->on_result(*p.call, r);
     }
     to_client_(msg);
   }

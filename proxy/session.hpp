@@ -24,6 +24,7 @@
 
 #include "governance/principal.hpp"
 #include "proxy/pipeline.hpp"
+#include "transport/inspect.hpp"
 
 namespace gt::proxy {
 
@@ -66,12 +67,13 @@ class Session : public std::enable_shared_from_this<Session> {
   struct Pending {
     std::string method;
     std::shared_ptr<CallContext> call;  // tools/call only
+    nlohmann::json id;
   };
 
-  void handle_client(nlohmann::json body, std::string_view raw);
-  void handle_tools_call(nlohmann::json body, const nlohmann::json& id, std::string_view raw);
-  void forward_to_server(const nlohmann::json& id, const std::string& method, std::string_view raw,
-                         std::shared_ptr<CallContext> call = nullptr);
+  void handle_client(std::string_view raw, const transport::Inspection& ins);
+  void handle_tools_call(std::string_view raw, const transport::Inspection& ins);
+  void forward_to_server(const std::string& key, const nlohmann::json& id, std::string_view method,
+                         std::string_view raw, std::shared_ptr<CallContext> call = nullptr);
   void send_to_server(std::string_view raw);
   void answer_denied(const CallContext& ctx);
   void fail_pending(const std::string& why);
@@ -82,7 +84,7 @@ class Session : public std::enable_shared_from_this<Session> {
   Upstream& upstream_;
   Send to_client_;
   Pipeline::Post post_;
-  std::unordered_map<std::string, Pending> pending_;  // by the id's JSON text
+  std::unordered_map<std::string, Pending> pending_;  // by transport::id_key()
   std::unordered_map<std::string, nlohmann::json> tool_annotations_;
   std::string initialize_;        // the client's initialize request, replayed after a restart
   std::string replay_id_;         // id of the replayed initialize in flight

@@ -62,8 +62,15 @@ int run_stdio_front(const Config& config, const StdioFrontOptions& opts) {
     upstream->shutdown();
   };
 
+  // Flow control: when one side's writes back up (a slow reader), stop reading from the
+  // other side until they drain, so memory stays bounded whatever the peers do.
+  constexpr std::size_t kHighWater = 256 * 1024;
   StdioUpstream::Events ev;
-  ev.on_line = [session](std::string_view line) { session->on_server_line(line); };
+  ev.on_line = [session, client, up = upstream.get()](std::string_view line) {
+    session->on_server_line(line);
+    if (client->queued_bytes() > kHighWater) up->pause_reading();
+  };
+  ev.on_drain = [client]() { client->resume_reading(); };
   ev.on_oversize = [session](std::string_view p, std::size_t n) {
     session->on_server_oversize(p, n);
   };
@@ -79,7 +86,11 @@ int run_stdio_front(const Config& config, const StdioFrontOptions& opts) {
   upstream->start(std::move(ev));  // throws when the server cannot be started
 
   transport::LineChannel::Handlers ch;
-  ch.on_line = [session](std::string_view line) { session->on_client_line(line); };
+  ch.on_line = [session, client, up = upstream.get()](std::string_view line) {
+    session->on_client_line(line);
+    if (up->queued_bytes() > kHighWater) client->pause_reading();
+  };
+  ch.on_drain = [up = upstream.get()]() { up->resume_reading(); };
   ch.on_oversize = [session](std::string_view p, std::size_t n) {
     session->on_client_oversize(p, n);
   };

@@ -52,6 +52,9 @@ void StdioUpstream::wire(const std::shared_ptr<transport::ChildProcess>& child) 
   h.on_oversize = [weak](std::string_view prefix, std::size_t size) {
     if (auto self = weak.lock(); self && self->ev_.on_oversize) self->ev_.on_oversize(prefix, size);
   };
+  h.on_drain = [weak]() {
+    if (auto self = weak.lock(); self && self->ev_.on_drain) self->ev_.on_drain();
+  };
   h.on_close = [weak, wchild](const boost::system::error_code& ec) {
     auto self = weak.lock();
     auto c = wchild.lock();

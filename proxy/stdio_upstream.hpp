@@ -27,6 +27,7 @@ class StdioUpstream : public Upstream, public std::enable_shared_from_this<Stdio
     std::function<void(const std::string& why, bool restarting)> on_down;
     std::function<void()> on_restarted;  // a new child is up (not yet initialized)
     std::function<void()> on_stopped;    // shutdown() finished: no child is left
+    std::function<void()> on_drain;      // everything sent to the server has been written
   };
 
   StdioUpstream(boost::asio::any_io_executor ex, ServerConfig cfg, std::size_t max_line,
@@ -38,6 +39,13 @@ class StdioUpstream : public Upstream, public std::enable_shared_from_this<Stdio
   void send(std::string_view line) override;
   bool up() const override { return child_ != nullptr && !down_; }
   pid_t pid() const { return child_ ? child_->pid() : -1; }
+  std::size_t queued_bytes() const { return up() ? child_->channel()->queued_bytes() : 0; }
+  void pause_reading() {
+    if (up()) child_->channel()->pause_reading();
+  }
+  void resume_reading() {
+    if (up()) child_->channel()->resume_reading();
+  }
   const ServerConfig& config() const { return cfg_; }
   // Graceful stop; on_stopped fires when the process group is gone.
   void shutdown();

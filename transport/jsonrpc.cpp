@@ -1,6 +1,7 @@
 #include "transport/jsonrpc.hpp"
 
 #include <cctype>
+#include <vector>
 
 namespace gt::transport {
 
@@ -149,6 +150,78 @@ std::optional<std::string_view> member_span(std::string_view json,
   std::size_t start = sc.i;
   if (!sc.value()) return std::nullopt;
   return json.substr(start, sc.i - start);
+}
+
+Peek peek(std::string_view json) {
+  Peek p;
+  Scanner sc{json};
+  sc.ws();
+  if (sc.i >= json.size() || json[sc.i] != '{') return p;
+  ++sc.i;
+  for (;;) {
+    sc.ws();
+    if (sc.i >= json.size() || json[sc.i] == '}') break;
+    std::size_t k = sc.i;
+    if (!sc.string()) return p;
+    std::string_view key = json.substr(k + 1, sc.i - k - 2);
+    sc.ws();
+    if (sc.i >= json.size() || json[sc.i] != ':') return p;
+    ++sc.i;
+    sc.ws();
+    std::size_t v = sc.i;
+    if (!sc.value()) return p;
+    std::string_view val = json.substr(v, sc.i - v);
+    std::optional<std::string_view>* slot = nullptr;
+    if (key == "jsonrpc")
+      slot = &p.jsonrpc;
+    else if (key == "id")
+      slot = &p.id;
+    else if (key == "method")
+      slot = &p.method;
+    else if (key == "params")
+      slot = &p.params;
+    else if (key == "result")
+      slot = &p.result;
+    else if (key == "error")
+      slot = &p.error;
+    else if (key.find('\\') != std::string_view::npos)
+      p.duplicate = true;  // escaped names: be safe
+    if (slot) {
+      if (*slot) p.duplicate = true;
+      *slot = val;
+    }
+    sc.ws();
+    if (sc.i < json.size() && json[sc.i] == ',') ++sc.i;
+  }
+  p.object = true;
+  return p;
+}
+
+bool unique_members(std::string_view json, std::initializer_list<std::string_view> names) {
+  Scanner sc{json};
+  sc.ws();
+  if (sc.i >= json.size() || json[sc.i] != '{') return false;
+  ++sc.i;
+  std::vector<int> seen(names.size(), 0);
+  for (;;) {
+    sc.ws();
+    if (sc.i >= json.size() || json[sc.i] == '}') return true;
+    std::size_t k = sc.i;
+    if (!sc.string()) return false;
+    std::string_view key = json.substr(k + 1, sc.i - k - 2);
+    if (key.find('\\') != std::string_view::npos) return false;  // could spell any name
+    std::size_t n = 0;
+    for (auto name : names) {
+      if (key == name && ++seen[n] > 1) return false;
+      ++n;
+    }
+    sc.ws();
+    if (sc.i >= json.size() || json[sc.i] != ':') return false;
+    ++sc.i;
+    if (!sc.value()) return false;
+    sc.ws();
+    if (sc.i < json.size() && json[sc.i] == ',') ++sc.i;
+  }
 }
 
 std::optional<nlohmann::json> recover_id(std::string_view bytes, std::size_t limit) {

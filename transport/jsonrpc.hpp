@@ -50,6 +50,20 @@ std::optional<nlohmann::json> recover_id(std::string_view bytes, std::size_t lim
 std::optional<std::string_view> member_span(std::string_view json,
                                             std::initializer_list<std::string_view> path);
 
+// The top-level members of a JSON object that routing needs, found without building the
+// object. It does not validate: callers check the text with nlohmann::json::accept() first.
+// `duplicate` is set when one of these members occurs twice: such a message is ambiguous
+// (parsers disagree on which value wins), so callers treat it as invalid.
+struct Peek {
+  bool object = false;
+  bool duplicate = false;
+  std::optional<std::string_view> jsonrpc, id, method, params, result, error;
+};
+Peek peek(std::string_view json);
+
+// False when the object `json` has any of `names` more than once (or is not an object).
+bool unique_members(std::string_view json, std::initializer_list<std::string_view> names);
+
 // Parses without throwing. Returns discarded on error; `error` gets nlohmann's message.
 // Nesting deeper than `max_depth` is rejected before nlohmann's recursive parser sees it.
 nlohmann::json parse(std::string_view text, std::string* error, std::size_t max_depth = 512);

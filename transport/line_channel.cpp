@@ -11,6 +11,7 @@ namespace gt::transport {
 namespace {
 constexpr std::size_t kReadChunk = 64 * 1024;
 constexpr std::size_t kOversizePrefix = 64 * 1024;
+constexpr std::size_t kShrinkAbove = 1024 * 1024;
 }  // namespace
 
 LineChannel::LineChannel(boost::asio::any_io_executor ex, int read_fd, int write_fd,
@@ -98,7 +99,20 @@ void LineChannel::on_read(const boost::system::error_code& ec, std::size_t n) {
     }
     if (!in_.is_open()) return;  // a handler closed us
   }
-  if (in_.is_open()) do_read();
+  if (!in_.is_open()) return;
+  if (paused_) {
+    reading_ = false;
+    return;
+  }
+  do_read();
+}
+
+void LineChannel::resume_reading() {
+  paused_ = false;
+  if (!reading_ && in_.is_open() && h_.on_line) {
+    reading_ = true;
+    do_read();
+  }
 }
 
 void LineChannel::send(std::string_view line) {
@@ -135,6 +149,7 @@ void LineChannel::do_write() {
 void LineChannel::on_write(const boost::system::error_code& ec, std::size_t /*n*/) {
   write_in_flight_ = false;
   writing_.clear();
+  if (writing_.capacity() > kShrinkAbove) writing_.shrink_to_fit();  // a burst is over
   if (ec) {
     // The peer is gone (EPIPE) or the descriptor failed: nothing more can be written.
     write_open_ = false;
@@ -143,6 +158,7 @@ void LineChannel::on_write(const boost::system::error_code& ec, std::size_t /*n*
     out_fd_.close(ignored);
     return;
   }
+  if (out_.empty() && h_.on_drain) h_.on_drain();
   do_write();
 }
 

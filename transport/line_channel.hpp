@@ -31,6 +31,8 @@ class LineChannel : public std::enable_shared_from_this<LineChannel> {
     std::function<void(std::string_view prefix, std::size_t size)> on_oversize;
     // The read side ended: end of stream (ec == eof) or an error.
     std::function<void(const boost::system::error_code& ec)> on_close;
+    // Everything queued has been written (flow control: resume whoever was paused).
+    std::function<void()> on_drain;
   };
 
   // Takes ownership of the descriptors (read_fd may equal write_fd for sockets; pass -1
@@ -47,6 +49,9 @@ class LineChannel : public std::enable_shared_from_this<LineChannel> {
   void close_write();
   // Stops reading and closes both sides now.
   void close();
+  // Flow control: stop reading after the current chunk, until resume_reading().
+  void pause_reading() { paused_ = true; }
+  void resume_reading();
   bool write_open() const { return write_open_; }
   std::size_t queued_bytes() const { return out_.size() + writing_.size(); }
 
@@ -71,6 +76,7 @@ class LineChannel : public std::enable_shared_from_this<LineChannel> {
   bool write_open_ = true;
   bool close_after_write_ = false;
   bool reading_ = false;
+  bool paused_ = false;
 };
 
 }  // namespace gt::transport

@@ -25,8 +25,8 @@ struct FakeRecorder : Recorder {
     decisions.push_back(ctx.tool + ":" + (ctx.decision.effect == Effect::Allow ? "allow" : "deny"));
     done(Outcome{!fail, fail ? "disk full" : "", "r-" + std::to_string(decisions.size())});
   }
-  void record_result(const CallContext&, const json& response) override {
-    results.push_back(response);
+  void record_result(const CallContext&, const Response& response) override {
+    results.push_back(response.json());
   }
 };
 
@@ -225,4 +225,26 @@ TEST_CASE("tools/list results reach the pipeline, with annotations for calls", "
   CHECK(listed[1][0]["name"] == "b");
   s->on_client_line(R"({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"a"}})");
   CHECK(ann["readOnlyHint"] == true);
+}
+
+TEST_CASE("ambiguous tools/call messages are refused, not judged one way and run another",
+          "[session]") {
+  Harness h({"delete_file"});
+  for (
+      const char* msg :
+      {R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","name":"delete_file"}})",
+       R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"n\u0061me":"delete_file","name":"echo"}})",
+       R"({"jsonrpc":"2.0","id":1,"method":"ping","method":"tools/call","params":{"name":"delete_file"}})"}) {
+    INFO(msg);
+    h.to_client.clear();
+    h.session->on_client_line(msg);
+    CHECK(h.up.sent.empty());
+    REQUIRE(h.to_client.size() == 1);
+    CHECK(h.last_client()["error"]["code"] == -32600);
+  }
+  // An escaped method name still goes through governance.
+  h.session->on_client_line(
+      R"({"jsonrpc":"2.0","id":2,"method":"tools\/call","params":{"name":"delete_file"}})");
+  CHECK(h.up.sent.empty());
+  CHECK(h.last_client()["result"]["isError"] == true);
 }

@@ -1,0 +1,221 @@
+// Benchmark for the stdio proxy (issue 3). In one run, the same client drives:
+//   direct:  client ──stdio──► example server
+//   proxied: client ──stdio──► glasstape run ──stdio──► example server
+// and reports, as ratios against the direct baseline:
+//   - latency at one request in flight (tools/call echo): median and p99, and the added µs;
+//   - pipelined throughput (many requests in flight);
+//   - glasstape's peak RSS (VmHWM).
+// Usage: proxy_stdio_bench --glasstape BIN --server BIN [--config FILE] [--calls N] [--pipelined N]
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Proc {
+  pid_t pid = -1;
+  int in = -1;   // we write
+  int out = -1;  // we read
+  std::string buf;
+
+  static Proc spawn(const std::vector<std::string>& argv) {
+    int a[2], b[2];
+    if (::pipe(a) || ::pipe(b)) std::perror("pipe");
+    Proc p;
+    p.pid = ::fork();
+    if (p.pid == 0) {
+      ::dup2(a[0], 0);
+      ::dup2(b[1], 1);
+      ::close(a[1]);
+      ::close(b[0]);
+      std::vector<char*> args;
+      for (auto& s : argv)
+        args.push_back(const_cast<char*>(s.c_str()));
+      args.push_back(nullptr);
+      ::execvp(args[0], args.data());
+      std::perror("exec");
+      ::_exit(127);
+    }
+    ::close(a[0]);
+    ::close(b[1]);
+    p.in = a[1];
+    p.out = b[0];
+    return p;
+  }
+  void write_all(const std::string& s) const {
+    std::size_t off = 0;
+    while (off < s.size()) {
+      auto n = ::write(in, s.data() + off, s.size() - off);
+      if (n <= 0) {
+        std::perror("write");
+        std::exit(1);
+      }
+      off += static_cast<std::size_t>(n);
+    }
+  }
+  std::string read_line() {
+    for (;;) {
+      auto nl = buf.find('\n');
+      if (nl != std::string::npos) {
+        std::string line = buf.substr(0, nl);
+        buf.erase(0, nl + 1);
+        return line;
+      }
+      char tmp[65536];
+      auto n = ::read(out, tmp, sizeof tmp);
+      if (n <= 0) {
+        std::fprintf(stderr, "unexpected end of stream\n");
+        std::exit(1);
+      }
+      buf.append(tmp, static_cast<std::size_t>(n));
+    }
+  }
+  // Counts lines without copying them (throughput mode).
+  std::size_t count_lines(std::size_t want) {
+    std::size_t got = std::count(buf.begin(), buf.end(), '\n');
+    buf.clear();
+    char tmp[1 << 16];
+    while (got < want) {
+      auto n = ::read(out, tmp, sizeof tmp);
+      if (n <= 0) break;
+      got += static_cast<std::size_t>(std::count(tmp, tmp + n, '\n'));
+    }
+    return got;
+  }
+  long peak_rss_kb() const {
+    std::ifstream st("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(st, line)) {
+      if (line.rfind("VmHWM:", 0) == 0) return std::atol(line.c_str() + 6);
+    }
+    return -1;
+  }
+  void close_and_wait() {
+    ::close(in);
+    int st;
+    ::waitpid(pid, &st, 0);
+    ::close(out);
+  }
+};
+
+std::string call(long id) {
+  return R"({"jsonrpc":"2.0","id":)" + std::to_string(id) +
+         R"(,"method":"tools/call","params":{"name":"echo","arguments":{"message":"hello from the benchmark"}}})"
+         "\n";
+}
+
+void handshake(Proc& p) {
+  p.write_all(
+      R"({"jsonrpc":"2.0","id":"init","method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}})"
+      "\n");
+  p.read_line();
+  p.write_all(R"({"jsonrpc":"2.0","method":"notifications/initialized"})"
+              "\n");
+  p.write_all(R"({"jsonrpc":"2.0","id":"list","method":"tools/list"})"
+              "\n");
+  p.read_line();
+}
+
+struct Result {
+  double p50_us, p99_us, calls_per_s;
+  long rss_kb;
+};
+
+Result measure(const std::vector<std::string>& argv, int calls, int pipelined, bool is_proxy) {
+  Proc p = Proc::spawn(argv);
+  handshake(p);
+  for (int i = 0; i < 2000; ++i) {  // warm-up
+    p.write_all(call(i));
+    p.read_line();
+  }
+  std::vector<double> lat;
+  lat.reserve(static_cast<std::size_t>(calls));
+  for (int i = 0; i < calls; ++i) {
+    auto t0 = Clock::now();
+    p.write_all(call(100000 + i));
+    auto line = p.read_line();
+    lat.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+    if (line.find("\"isError\"") != std::string::npos ||
+        line.find("hello from") == std::string::npos) {
+      std::fprintf(stderr, "bad response: %s\n", line.c_str());
+      std::exit(1);
+    }
+  }
+  std::sort(lat.begin(), lat.end());
+  // Pipelined: a writer thread keeps the pipe full while we count responses.
+  std::string batch;
+  for (int i = 0; i < pipelined; ++i)
+    batch += call(1000000 + i);
+  auto t0 = Clock::now();
+  std::thread writer([&] { p.write_all(batch); });
+  auto got = p.count_lines(static_cast<std::size_t>(pipelined));
+  double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+  writer.join();
+  if (got != static_cast<std::size_t>(pipelined)) {
+    std::fprintf(stderr, "lost responses: %zu of %d\n", got, pipelined);
+    std::exit(1);
+  }
+  long rss = is_proxy ? p.peak_rss_kb() : -1;
+  p.close_and_wait();
+  return {lat[lat.size() / 2], lat[lat.size() * 99 / 100], pipelined / secs, rss};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string glasstape, server, config;
+  int calls = 20000, pipelined = 200000;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string a = argv[i];
+    if (a == "--glasstape")
+      glasstape = argv[i + 1];
+    else if (a == "--server")
+      server = argv[i + 1];
+    else if (a == "--config")
+      config = argv[i + 1];
+    else if (a == "--calls")
+      calls = std::atoi(argv[i + 1]);
+    else if (a == "--pipelined")
+      pipelined = std::atoi(argv[i + 1]);
+  }
+  if (glasstape.empty() || server.empty()) {
+    std::fprintf(stderr, "usage: %s --glasstape BIN --server BIN [--config FILE]\n", argv[0]);
+    return 2;
+  }
+  ::signal(SIGPIPE, SIG_IGN);
+  auto direct = measure({server}, calls, pipelined, false);
+  std::vector<std::string> proxied = {glasstape, "run", "--log-level", "warn"};
+  if (!config.empty()) {
+    proxied.push_back("--config");
+    proxied.push_back(config);
+  }
+  proxied.push_back("--");
+  proxied.push_back(server);
+  auto proxy = measure(proxied, calls, pipelined, true);
+  std::printf("stdio proxy benchmark (%d sequential calls, %d pipelined)%s\n", calls, pipelined,
+              config.empty() ? "" : (" config " + config).c_str());
+  std::printf("%-10s %10s %10s %14s\n", "", "p50 µs", "p99 µs", "calls/s");
+  std::printf("%-10s %10.1f %10.1f %14.0f\n", "direct", direct.p50_us, direct.p99_us,
+              direct.calls_per_s);
+  std::printf("%-10s %10.1f %10.1f %14.0f\n", "glasstape", proxy.p50_us, proxy.p99_us,
+              proxy.calls_per_s);
+  std::printf("added latency: p50 %+.1f µs, p99 %+.1f µs (target p50 <= 30 µs)\n",
+              proxy.p50_us - direct.p50_us, proxy.p99_us - direct.p99_us);
+  std::printf(
+      "throughput: %.0f calls/s = %.0f messages/s through the proxy, %.2fx direct (target >= "
+      "100000 msg/s)\n",
+      proxy.calls_per_s, 2 * proxy.calls_per_s, proxy.calls_per_s / direct.calls_per_s);
+  std::printf("glasstape peak RSS: %.1f MB (target <= 15 MB)\n", proxy.rss_kb / 1024.0);
+  return 0;
+}

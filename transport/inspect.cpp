@@ -1,0 +1,150 @@
+#include "transport/inspect.hpp"
+
+#include <simdjson.h>
+
+namespace gt::transport {
+
+namespace {
+
+simdjson::dom::parser& parser_for(std::size_t max_depth) {
+  thread_local simdjson::dom::parser parser;
+  thread_local std::size_t depth = 0;
+  if (depth != max_depth) {
+    parser = simdjson::dom::parser();
+    if (parser.allocate(64 * 1024, max_depth) != simdjson::SUCCESS) throw std::bad_alloc();
+    depth = max_depth;
+  }
+  return parser;
+}
+
+bool id_from(simdjson::dom::element e, nlohmann::json& out) {
+  switch (e.type()) {
+    case simdjson::dom::element_type::STRING:
+      out = std::string(std::string_view(e));
+      return true;
+    case simdjson::dom::element_type::INT64:
+      out = int64_t(e);
+      return true;
+    case simdjson::dom::element_type::UINT64:
+      out = uint64_t(e);
+      return true;
+    case simdjson::dom::element_type::DOUBLE:
+      out = double(e);
+      return true;
+    case simdjson::dom::element_type::NULL_VALUE:
+      out = nullptr;
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+std::string id_key(const nlohmann::json& id) {
+  if (id.is_string()) return "s:" + id.get_ref<const std::string&>();
+  if (id.is_number_integer()) return "i:" + std::to_string(id.get<std::int64_t>());
+  if (id.is_number_unsigned()) return "i:" + std::to_string(id.get<std::uint64_t>());
+  if (id.is_null()) return "n:";
+  return "d:" + id.dump();
+}
+
+Inspection inspect(std::string_view line, std::size_t max_depth) {
+  Inspection r;
+  simdjson::dom::element doc;
+  auto err = parser_for(max_depth).parse(line.data(), line.size()).get(doc);
+  if (err) {
+    r.error = err == simdjson::DEPTH_ERROR
+                  ? "nesting deeper than " + std::to_string(max_depth) + " levels"
+                  : std::string(simdjson::error_message(err));
+    return r;
+  }
+  if (doc.is_array()) {
+    r.shape = Inspection::Shape::Batch;
+    return r;
+  }
+  if (!doc.is_object()) {
+    r.shape = Inspection::Shape::Other;
+    r.error = "a JSON-RPC message must be an object";
+    return r;
+  }
+  r.shape = Inspection::Shape::Object;
+  simdjson::dom::element jsonrpc, id, method, params, result, error;
+  bool has_jsonrpc = false, has_id = false, has_method = false, has_params = false,
+       has_error = false, duplicate = false;
+  auto take = [&](bool& has, simdjson::dom::element& slot, simdjson::dom::element v) {
+    if (has) duplicate = true;
+    has = true;
+    slot = v;
+  };
+  simdjson::dom::object top;
+  if (doc.get_object().get(top) != simdjson::SUCCESS) return r;
+  for (auto field : top) {
+    std::string_view k = field.key;
+    if (k == "jsonrpc")
+      take(has_jsonrpc, jsonrpc, field.value);
+    else if (k == "id")
+      take(has_id, id, field.value);
+    else if (k == "method")
+      take(has_method, method, field.value);
+    else if (k == "params")
+      take(has_params, params, field.value);
+    else if (k == "result")
+      take(r.has_result, result, field.value);
+    else if (k == "error")
+      take(has_error, error, field.value);
+  }
+  const bool id_ok = has_id && id_from(id, r.id);
+  if (id_ok) r.id_key = id_key(r.id);
+  if (duplicate) {
+    r.error = "a member occurs more than once";
+  } else if (!has_jsonrpc || !jsonrpc.is_string() || std::string_view(jsonrpc) != "2.0") {
+    r.error = "`jsonrpc` must be \"2.0\"";
+  } else if (has_id && !id_ok) {
+    r.error = "`id` must be a string or a number";
+  } else if (has_method) {
+    if (!method.is_string()) {
+      r.error = "`method` must be a string";
+    } else if (has_params && !params.is_object() && !params.is_array()) {
+      r.error = "`params` must be an object or an array";
+    } else {
+      r.method = std::string(std::string_view(method));
+      r.kind = has_id ? MessageKind::Request : MessageKind::Notification;
+    }
+  } else if (r.has_result || has_error) {
+    if (!has_id) {
+      r.error = "a response must carry an `id`";
+    } else if (r.has_result == has_error) {
+      r.error = "a response carries exactly one of `result` and `error`";
+    } else {
+      r.kind = MessageKind::Response;
+    }
+  } else {
+    r.error = "a message needs `method`, `result` or `error`";
+  }
+  if (r.kind == MessageKind::Request && r.method == "tools/call" && has_params &&
+      params.is_object()) {
+    bool has_name = false, has_args = false, has_meta = false;
+    simdjson::dom::element name, args, meta;
+    duplicate = false;
+    simdjson::dom::object pobj;
+    if (params.get_object().get(pobj) != simdjson::SUCCESS) return r;
+    for (auto field : pobj) {
+      if (field.key == "name")
+        take(has_name, name, field.value);
+      else if (field.key == "arguments")
+        take(has_args, args, field.value);
+      else if (field.key == "_meta")
+        take(has_meta, meta, field.value);
+    }
+    if (duplicate) {
+      r.kind = MessageKind::Invalid;
+      r.error = "a member of `params` occurs more than once";
+    } else if (has_name && name.is_string()) {
+      r.tool = std::string(std::string_view(name));
+    }
+  }
+  return r;
+}
+
+}  // namespace gt::transport
