@@ -134,15 +134,56 @@ std::vector<std::string> LogFollower::drain() {
   return out;
 }
 
+void LogFollower::note_seq(const std::vector<std::string>& lines) {
+  for (auto it = lines.rbegin(); it != lines.rend(); ++it) {
+    if (auto r = parse_record(*it)) {
+      last_seq_ = r->seq;
+      return;
+    }
+  }
+}
+
 std::vector<std::string> LogFollower::poll() {
   std::vector<std::string> out = drain();
+  note_seq(out);
   struct stat st {};
   bool replaced = ::stat(file_.c_str(), &st) == 0 && (fd_ < 0 || st.st_ino != ino_);
-  if (replaced) {
-    reopen();
-    for (auto& l : drain())
-      out.push_back(std::move(l));
+  if (!replaced) return out;
+  // Files rotated since the last poll: every record after the last one returned.
+  auto keep_after = [&](const std::string& line) {
+    if (!last_seq_) return true;
+    auto r = parse_record(line);
+    return !r || r->seq > *last_seq_;
+  };
+  if (file_.filename() == kActiveLogName && last_seq_) {
+    std::vector<std::pair<std::uint64_t, std::filesystem::path>> rotated;
+    for (const auto& f : log_files_in(file_.parent_path())) {
+      std::string name = f.filename().string();
+      if (is_rotated_log_name(name))
+        rotated.emplace_back(std::stoull(name.substr(6, name.size() - 12)), f);
+    }
+    for (std::size_t i = 0; i < rotated.size(); ++i) {
+      // A file whose successor starts at or before the next seq holds nothing new.
+      if (i + 1 < rotated.size() && rotated[i + 1].first <= *last_seq_ + 1) continue;
+      LogFollower older(rotated[i].second, false);
+      std::vector<std::string> fresh;
+      for (auto& l : older.drain()) {
+        if (keep_after(l)) fresh.push_back(std::move(l));
+      }
+      note_seq(fresh);
+      for (auto& l : fresh)
+        out.push_back(std::move(l));
+    }
   }
+  reopen();
+  auto lines = drain();
+  std::vector<std::string> fresh;
+  for (auto& l : lines) {
+    if (keep_after(l)) fresh.push_back(std::move(l));
+  }
+  note_seq(fresh);
+  for (auto& l : fresh)
+    out.push_back(std::move(l));
   return out;
 }
 

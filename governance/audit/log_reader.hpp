@@ -29,7 +29,8 @@ bool tail_matches(const nlohmann::json& payload, const TailFilter& filter);
 std::string format_tail_line(const nlohmann::json& payload, bool color);
 
 // Follows a log file: poll() returns the complete lines appended since the last call. When
-// the path is replaced (rotation), the rest of the old file is returned first.
+// the path is replaced (rotation), the rest of the old file comes first, then any files
+// rotated in between (found by seq in the same directory), then the new file.
 class LogFollower {
  public:
   // Starts at the end of the file when `from_end`, else at its beginning.
@@ -42,11 +43,13 @@ class LogFollower {
  private:
   void reopen();
   std::vector<std::string> drain();
+  void note_seq(const std::vector<std::string>& lines);
   std::filesystem::path file_;
   int fd_ = -1;
   ino_t ino_ = 0;
   std::uint64_t offset_ = 0;
   std::string partial_;
+  std::optional<std::uint64_t> last_seq_;
 };
 
 }  // namespace gt::gov::audit

@@ -196,10 +196,18 @@ AuditLog::Item AuditLog::move_aside(const fs::path& file, const Tail& tail,
     }
     got += static_cast<std::size_t>(n);
   }
-  std::string evidence =
-      file.filename().string() + ".torn-" + compact_stamp() + "-" + std::to_string(tail.good_end);
-  fs::path ev = file.parent_path() / evidence;
-  int efd = ::open(ev.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  // Named by time and offset; a failure that recurs at the same offset within a second gets
+  // a numeric suffix instead of colliding with earlier evidence.
+  std::string evidence;
+  fs::path ev;
+  int efd = -1;
+  for (int n = 0; n < 1000 && efd < 0; ++n) {
+    evidence = file.filename().string() + ".torn-" + compact_stamp() + "-" +
+               std::to_string(tail.good_end) + (n ? "-" + std::to_string(n) : "");
+    ev = file.parent_path() / evidence;
+    efd = ::open(ev.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (efd < 0 && errno != EEXIST) break;
+  }
   if (efd < 0) {
     int err = errno;
     ::close(fd);
@@ -375,6 +383,19 @@ void AuditLog::append_record(Item& item, const SigningKey& key) {
   item.seq = state_.seq++;
 }
 
+std::string AuditLog::append_checkpoint(const SigningKey& log_key) {
+  Checkpoint cp{origin_, state_.seq, state_.tree.root()};
+  std::string note = sign_checkpoint(cp, log_key);
+  Item c = system_item("checkpoint");
+  c.payload.set_string("origin", origin_);
+  c.payload.set_int("tree_size", static_cast<std::int64_t>(cp.size));
+  c.payload.set_string("root", to_base64(cp.root));
+  c.payload.set_string("note", note);
+  append_record(c, log_key);
+  state_.since_checkpoint = 0;
+  return note;
+}
+
 bool AuditLog::checkpoint_due(SteadyClock::time_point now) const {
   if (state_.since_checkpoint == 0) return false;
   if (want_checkpoint_) return true;
@@ -401,11 +422,10 @@ bool AuditLog::commit(std::vector<Item>& items, bool allow_checkpoint, std::stri
     *error = std::string("cannot load the log key: ") + e.what();
     return false;
   }
-  Item open;
-  bool wrote_open = false;
+  std::string note;  // the last checkpoint note of this batch
   if (state_.file_size == 0) {
     // A new file starts with the tree frontier so it can be resumed and verified alone.
-    open = system_item("open");
+    Item open = system_item("open");
     nlohmann::json frontier = nlohmann::json::array();
     for (const auto& d : state_.tree.frontier())
       frontier.push_back(to_base64(d));
@@ -413,7 +433,7 @@ bool AuditLog::commit(std::vector<Item>& items, bool allow_checkpoint, std::stri
     open.payload.set("frontier", frontier);
     open.payload.set_string("prev_file", last_rotated_);
     append_record(open, *log_key);
-    wrote_open = true;
+    ++state_.since_checkpoint;
   }
   for (auto& item : items) {
     const SigningKey* key = log_key;
@@ -437,20 +457,13 @@ bool AuditLog::commit(std::vector<Item>& items, bool allow_checkpoint, std::stri
     }
     append_record(item, *key);
     ++state_.since_checkpoint;
+    // Every checkpoint_every records, even in the middle of a batch.
+    if (allow_checkpoint && opts_.checkpoint_every > 0 &&
+        state_.since_checkpoint >= opts_.checkpoint_every) {
+      note = append_checkpoint(*log_key);
+    }
   }
-  if (wrote_open) ++state_.since_checkpoint;
-  std::string note;
-  if (allow_checkpoint && checkpoint_due(SteadyClock::now())) {
-    Checkpoint cp{origin_, state_.seq, state_.tree.root()};
-    note = sign_checkpoint(cp, *log_key);
-    Item c = system_item("checkpoint");
-    c.payload.set_string("origin", origin_);
-    c.payload.set_int("tree_size", static_cast<std::int64_t>(cp.size));
-    c.payload.set_string("root", to_base64(cp.root));
-    c.payload.set_string("note", note);
-    append_record(c, *log_key);
-    state_.since_checkpoint = 0;
-  }
+  if (allow_checkpoint && checkpoint_due(SteadyClock::now())) note = append_checkpoint(*log_key);
   if (buf_.empty()) return true;
   int err = fault(IoOp::Write);
   if (err == 0) {

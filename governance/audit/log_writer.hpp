@@ -175,6 +175,7 @@ class AuditLog {
   bool repair(std::string* error);
   void rotate();
   void append_record(Item& item, const SigningKey& key);
+  std::string append_checkpoint(const SigningKey& log_key);
   void fail_items(std::vector<Item>& items, const std::string& error);
   int fault(IoOp op) const { return opts_.fault ? opts_.fault(op) : 0; }
   bool checkpoint_due(std::chrono::steady_clock::time_point now) const;

@@ -84,11 +84,6 @@ void examine(LineInfo& li, const Keyring& ring) {
     return;
   }
   const auto& sig = env.signatures.front();
-  if (!sig.keyid.empty() && sig.keyid != li.rec.key_id) {
-    li.sig = SigStatus::KeyidMismatch;
-    li.sig_detail = "the envelope names key " + sig.keyid + " but the payload key " + li.rec.key_id;
-    return;
-  }
   std::string message = pae(env.payload_type, env.payload);
   auto cands = ring.find(li.rec.key_id);
   if (cands.empty() || !ed25519_verify(cands.front()->public_key, message, sig.sig)) {
@@ -110,6 +105,13 @@ void examine(LineInfo& li, const Keyring& ring) {
     return;
   }
   li.signer_key = li.rec.key_id;
+  if (!sig.keyid.empty() && sig.keyid != li.rec.key_id) {
+    // The envelope's keyid is an unsigned hint; a wrong one means the envelope was altered.
+    li.sig = SigStatus::KeyidMismatch;
+    li.sig_detail = "the envelope names key " + sig.keyid + " but the signed payload names key " +
+                    li.rec.key_id;
+    return;
+  }
   std::string tenant = str_member(p, "tenant");
   std::string signer =
       p.contains("signed_by") ? str_member(p, "signed_by") : str_member(p, "agent");

@@ -1,0 +1,87 @@
+// Builds real audit logs for the writer and verifier tests.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "audit_test_util.hpp"
+#include "governance/audit/log_writer.hpp"
+#include "governance/audit/verifier.hpp"
+
+namespace gt::gov::audit::test {
+
+inline SigningKey clone_key(const SigningKey& k) {
+  return SigningKey::parse(k.seed_base64(), "clone");
+}
+
+inline Keyring ring_for(const SigningKey& k, const std::string& tenant = "*",
+                        const std::string& agent = "*") {
+  Keyring r;
+  KeyringEntry e;
+  e.key_id = k.key_id();
+  e.public_key = k.public_key();
+  e.tenant = tenant;
+  e.agent = agent;
+  r.entries.push_back(e);
+  return r;
+}
+
+inline PayloadBuilder decision(int i, bool allowed = true, const std::string& agent = "agent-1",
+                               const std::string& tenant = "acme") {
+  DecisionInput in;
+  in.receipt_id = new_receipt_id();
+  in.ts = Clock::now();
+  in.tenant = tenant;
+  in.agent = agent;
+  in.session = "session-1";
+  in.server = "fs";
+  in.tool = i % 3 == 0 ? "write_file" : "read_file";
+  in.request_id = i;
+  std::string raw = R"({"path":"/tmp/)" + std::to_string(i) + R"("})";
+  in.raw_arguments = raw;
+  in.allowed = allowed;
+  if (!allowed) {
+    in.reason = "writes are not allowed";
+    in.code = "GT-POLICY-DENY";
+    in.decided_by = "policy";
+    in.rule_id = "no-writes";
+  }
+  return decision_payload(in);
+}
+
+struct LogFixture {
+  TempDir dir;
+  SigningKey key = SigningKey::generate();
+  LogOptions opts;
+
+  LogFixture() {
+    opts.dir = dir.path / "log";
+    opts.tenant = "acme";
+    opts.checkpoint_every = 16;
+  }
+  std::unique_ptr<AuditLog> open() {
+    return std::make_unique<AuditLog>(opts, std::make_shared<StaticKeys>(clone_key(key)),
+                                      "agent-1");
+  }
+  // Appends n decisions and waits for them; returns how many were acknowledged ok.
+  int write(AuditLog& log, int n, int start = 0) {
+    std::atomic<int> ok{0};
+    for (int i = start; i < start + n; ++i) {
+      log.append("agent-1", decision(i, i % 3 != 0), AuditLog::Kind::Decision,
+                 [&](const AppendResult& r) { ok += r.ok ? 1 : 0; });
+    }
+    log.flush();
+    return ok.load();
+  }
+  VerifyReport verify(std::optional<std::string> checkpoint = std::nullopt, bool partial = false) {
+    VerifyOptions vo;
+    vo.keyring = ring_for(key);
+    vo.checkpoint_note = std::move(checkpoint);
+    vo.partial = partial;
+    return verify_log(log_files_in(opts.dir), vo);
+  }
+  std::filesystem::path active() const { return opts.dir / kActiveLogName; }
+};
+
+}  // namespace gt::gov::audit::test

@@ -1,0 +1,461 @@
+// The audit log writer: chaining, signing, group commit, checkpoints, rotation, restart,
+// crash recovery (torn tails, kill -9) and write failures (fault hook and a real EFBIG).
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include <catch2/catch.hpp>
+
+#include "governance/audit/checkpoint.hpp"
+#include "governance/audit/key_store.hpp"
+#include "governance/audit/records.hpp"
+#include "governance/audit/sha256.hpp"
+#include "log_fixture.hpp"
+
+using namespace gt::gov::audit;
+using namespace gt::gov::audit::test;
+using nlohmann::json;
+
+namespace {
+std::vector<ParsedRecord> records_of(const std::filesystem::path& dir) {
+  std::vector<ParsedRecord> out;
+  for (const auto& f : log_files_in(dir)) {
+    for (const auto& l : lines_of(slurp(f))) {
+      auto r = parse_record(l);
+      REQUIRE(r);
+      out.push_back(std::move(*r));
+    }
+  }
+  return out;
+}
+
+int count_kind(const std::vector<ParsedRecord>& rs, const std::string& kind) {
+  int n = 0;
+  for (const auto& r : rs)
+    n += r.kind == kind ? 1 : 0;
+  return n;
+}
+}  // namespace
+
+TEST_CASE("log: records are chained, signed, checkpointed and verify", "[log]") {
+  LogFixture f;
+  {
+    auto log = f.open();
+    CHECK(f.write(*log, 50) == 50);
+  }
+  auto lines = lines_of(slurp(f.active()));
+  REQUIRE(lines.size() > 52);
+  std::string prev(64, '0');
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    auto r = parse_record(lines[i]);
+    REQUIRE(r);
+    CHECK(r->seq == i);
+    CHECK(r->prev == prev);
+    CHECK(r->key_id == f.key.key_id());
+    prev = sha256_hex(lines[i]);
+  }
+  auto rs = records_of(f.opts.dir);
+  CHECK(rs.front().kind == "open");
+  CHECK(rs[1].kind == "start");
+  CHECK(rs.back().kind == "checkpoint");  // the final checkpoint at shutdown
+  CHECK(count_kind(rs, "decision") == 50);
+  CHECK(count_kind(rs, "checkpoint") >= 3);  // every 16 records, and at the end
+  auto rep = f.verify();
+  INFO(rep.first.message);
+  CHECK(rep.ok);
+  CHECK(rep.decisions == 50);
+  CHECK(rep.records == lines.size());
+  CHECK(rep.checkpoints == static_cast<std::uint64_t>(count_kind(rs, "checkpoint")));
+  // The checkpoint file next to the log is the last signed tree head.
+  auto cp = verify_checkpoint_note(slurp(f.opts.dir / kCheckpointFileName), ring_for(f.key));
+  REQUIRE(cp.ok);
+  CHECK(cp.checkpoint.origin == "glasstape/audit/acme");
+  CHECK(cp.checkpoint.size == lines.size() - 1);
+}
+
+TEST_CASE("log: group commit acknowledges only after the sync, and batches", "[log]") {
+  LogFixture f;
+  std::mutex mu;
+  std::vector<IoOp> ops;
+  f.opts.fault = [&](IoOp op) {
+    std::lock_guard lk(mu);
+    ops.push_back(op);
+    return 0;
+  };
+  auto log = f.open();
+  std::atomic<int> bad{0}, acked{0};
+  std::vector<std::thread> producers;
+  for (int t = 0; t < 8; ++t) {
+    producers.emplace_back([&, t] {
+      for (int i = 0; i < 250; ++i) {
+        log->append("agent-1", decision(t * 1000 + i), AuditLog::Kind::Decision,
+                    [&](const AppendResult& r) {
+                      std::lock_guard lk(mu);
+                      // The last I/O before an acknowledgement is the sync of its batch.
+                      if (!r.ok || ops.empty() || ops.back() != IoOp::Sync) ++bad;
+                      ++acked;
+                    });
+      }
+    });
+  }
+  for (auto& p : producers)
+    p.join();
+  log->flush();
+  CHECK(acked == 2000);
+  CHECK(bad == 0);
+  auto st = log->stats();
+  CHECK(st.syncs < 2000);  // grouped
+  CHECK(st.syncs >= 2000 / 256);
+  CHECK(st.batches < 2000);
+}
+
+TEST_CASE("log: fsync modes", "[log]") {
+  LogFixture f;
+  SECTION("always: one sync per record") {
+    f.opts.fsync = FsyncMode::Always;
+    auto log = f.open();
+    f.write(*log, 20);
+    CHECK(log->stats().syncs >= 20);
+  }
+  SECTION("off: no sync") {
+    f.opts.fsync = FsyncMode::Off;
+    auto log = f.open();
+    f.write(*log, 20);
+    CHECK(log->stats().syncs == 0);
+  }
+  CHECK(f.verify().ok);
+}
+
+TEST_CASE("log: a restart continues the chain", "[log]") {
+  LogFixture f;
+  for (int round = 0; round < 3; ++round) {
+    auto log = f.open();
+    CHECK(f.write(*log, 10, round * 10) == 10);
+  }
+  auto rs = records_of(f.opts.dir);
+  CHECK(count_kind(rs, "start") == 3);
+  CHECK(count_kind(rs, "open") == 1);
+  auto rep = f.verify();
+  INFO(rep.first.message);
+  CHECK(rep.ok);
+  CHECK(rep.decisions == 30);
+}
+
+TEST_CASE("log: rotation by size keeps the chain across files", "[log]") {
+  LogFixture f;
+  f.opts.rotate_bytes = 8192;
+  {
+    auto log = f.open();
+    for (int i = 0; i < 10; ++i)
+      f.write(*log, 12, i * 12);
+    CHECK(log->stats().rotations >= 3);
+  }
+  {
+    auto log = f.open();  // restart after rotations
+    f.write(*log, 5, 500);
+  }
+  auto files = log_files_in(f.opts.dir);
+  REQUIRE(files.size() >= 4);
+  CHECK(files.back().filename() == "audit.jsonl");
+  for (std::size_t i = 0; i + 1 < files.size(); ++i) {
+    auto ls = lines_of(slurp(files[i]));
+    CHECK(parse_record(ls.front())->kind == "open");
+    CHECK(parse_record(ls.back())->kind == "checkpoint");  // every rotated file is closed by one
+    // Named after its first seq.
+    CHECK(files[i].filename() == rotated_log_name(parse_record(ls.front())->seq));
+  }
+  auto rep = f.verify();
+  INFO(rep.first.message);
+  CHECK(rep.ok);
+  CHECK(rep.decisions == 125);
+  // Without the first file the log is missing its beginning...
+  VerifyOptions vo;
+  vo.keyring = ring_for(f.key);
+  std::vector<std::filesystem::path> tail(files.begin() + 1, files.end());
+  auto cut = verify_log(tail, vo);
+  CHECK(cut.first.damage == Damage::Deleted);
+  // ...which --partial accepts, resuming the tree from the file's `open` record.
+  vo.partial = true;
+  auto partial = verify_log(tail, vo);
+  INFO(partial.first.message);
+  CHECK(partial.ok);
+  CHECK(partial.root == rep.root);
+}
+
+TEST_CASE("log: a torn last line is kept as evidence, recorded, and the chain continues", "[log]") {
+  LogFixture f;
+  { f.write(*f.open(), 10); }
+  std::string torn = R"({"payload":"eyJ0b3JuIjp0cnVl)";  // a write cut short by a crash
+  SECTION("an incomplete line") {
+    spit(f.active(), slurp(f.active()) + torn);
+  }
+  SECTION("complete lines of zeros (delayed allocation after a power cut)") {
+    torn = std::string(100, '\0') + "\n" + std::string(50, '\0');
+    spit(f.active(), slurp(f.active()) + torn);
+  }
+  auto before = f.verify();
+  CHECK(before.first.damage == (torn[0] == '\0' ? Damage::Edited : Damage::Truncated));
+  std::string good = slurp(f.active());
+  good.resize(good.size() - torn.size());
+  {
+    auto log = f.open();
+    f.write(*log, 3, 100);
+  }
+  std::filesystem::path evidence;
+  for (const auto& e : std::filesystem::directory_iterator(f.opts.dir)) {
+    if (e.path().filename().string().find(".torn-") != std::string::npos) evidence = e.path();
+  }
+  REQUIRE_FALSE(evidence.empty());
+  CHECK(slurp(evidence) == torn);
+  // History before the tear is untouched, byte for byte.
+  CHECK(slurp(f.active()).substr(0, good.size()) == good);
+  auto rs = records_of(f.opts.dir);
+  auto rec = std::find_if(rs.begin(), rs.end(),
+                          [](const ParsedRecord& r) { return r.kind == "recovery"; });
+  REQUIRE(rec != rs.end());
+  CHECK(rec->payload["event"] == "torn-tail");
+  CHECK(rec->payload["bytes"] == torn.size());
+  CHECK(rec->payload["offset"] == good.size());
+  CHECK(rec->payload["sha256"] == sha256_hex(torn));
+  CHECK(rec->payload["evidence"] == evidence.filename().string());
+  auto rep = f.verify();
+  INFO(rep.first.message);
+  CHECK(rep.ok);
+  CHECK(rep.recoveries == 1);
+}
+
+TEST_CASE("log: kill -9 under load loses no acknowledged record", "[log][crash]") {
+  LogFixture f;
+  { f.open(); }  // create the log (and its key use) before forking
+  int pipefd[2];
+  REQUIRE(::pipe(pipefd) == 0);
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::close(pipefd[0]);
+    try {
+      auto log = f.open();
+      std::atomic<std::uint64_t> counter{0};
+      for (int i = 0;; ++i) {
+        log->append("agent-1", decision(i), AuditLog::Kind::Decision, [&](const AppendResult& r) {
+          if (r.ok) {
+            std::uint64_t s = r.seq;
+            (void)!::write(pipefd[1], &s, sizeof s);  // acknowledged: report its seq
+          }
+        });
+        if (++counter % 64 == 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
+      }
+    } catch (...) {
+    }
+    ::_exit(3);
+  }
+  ::close(pipefd[1]);
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  CHECK(WIFSIGNALED(status));
+  std::uint64_t s = 0, max_acked = 0, acked = 0;
+  while (::read(pipefd[0], &s, sizeof s) == sizeof s) {
+    max_acked = std::max(max_acked, s);
+    ++acked;
+  }
+  ::close(pipefd[0]);
+  CHECK(acked > 100);
+  {
+    auto log = f.open();  // recovers a torn tail if the kill left one
+    f.write(*log, 5, 1000000);
+  }
+  auto rep = f.verify();
+  INFO(rep.first.message);
+  CHECK(rep.ok);
+  // Every acknowledged record is in the log.
+  CHECK(rep.next_seq > max_acked);
+  auto rs = records_of(f.opts.dir);
+  REQUIRE(rs.size() > max_acked);
+  CHECK(rs[max_acked].seq == max_acked);
+  CHECK(rs[max_acked].kind == "decision");
+}
+
+TEST_CASE("log: a failed write denies, says so once, keeps serving, and records the denials",
+          "[log]") {
+  LogFixture f;
+  std::atomic<int> fail_writes{0};
+  f.opts.fault = [&](IoOp op) { return op == IoOp::Write && fail_writes.load() ? ENOSPC : 0; };
+  auto log = f.open();
+  CHECK(f.write(*log, 5) == 5);
+  fail_writes = 1;
+  std::vector<std::string> failed_ids;
+  std::mutex mu;
+  std::vector<std::string> errors;
+  for (int i = 0; i < 7; ++i) {
+    PayloadBuilder p = decision(100 + i);
+    failed_ids.push_back(p.get_string("id"));
+    log->append("agent-1", std::move(p), AuditLog::Kind::Decision, [&](const AppendResult& r) {
+      std::lock_guard lk(mu);
+      errors.push_back(r.ok ? std::string("ok") : r.error);
+    });
+  }
+  log->flush();
+  REQUIRE(errors.size() == 7);
+  for (const auto& e : errors)
+    CHECK_THAT(e, Catch::Contains("No space left on device"));
+  CHECK(log->stats().failing);
+  fail_writes = 0;
+  CHECK(f.write(*log, 4, 200) == 4);  // serving again
+  CHECK_FALSE(log->stats().failing);
+  log.reset();
+  auto rs = records_of(f.opts.dir);
+  auto rec = std::find_if(rs.begin(), rs.end(),
+                          [](const ParsedRecord& r) { return r.kind == "recovery"; });
+  REQUIRE(rec != rs.end());
+  CHECK(rec->payload["event"] == "write-failure");
+  CHECK(rec->payload["denied"] == 7);
+  CHECK(rec->payload["dropped"] == 0);
+  CHECK_THAT(rec->payload["error"].get<std::string>(), Catch::Contains("No space left"));
+  for (const auto& id : failed_ids) {
+    int n = 0;
+    for (const auto& r : rs) {
+      if (r.payload.value("id", "") != id) continue;
+      ++n;
+      CHECK(r.payload["decision"] == "deny");
+      CHECK(r.payload["code"] == "GT-AUDIT-WRITE");
+      CHECK(r.payload["late"] == true);
+      CHECK(r.payload.contains("intended_decision"));
+    }
+    CHECK(n == 1);  // each denied call has exactly one decision record
+  }
+  auto rep = f.verify();
+  INFO(rep.first.message);
+  CHECK(rep.ok);
+}
+
+TEST_CASE("log: bytes of a write whose sync failed are moved aside, never chained", "[log]") {
+  LogFixture f;
+  std::atomic<int> fail_sync{0};
+  f.opts.fault = [&](IoOp op) { return op == IoOp::Sync && fail_sync.exchange(0) ? EIO : 0; };
+  auto log = f.open();
+  f.write(*log, 3);
+  fail_sync = 1;
+  PayloadBuilder p = decision(50);
+  std::string id = p.get_string("id");
+  std::atomic<bool> ok{true};
+  log->append("agent-1", std::move(p), AuditLog::Kind::Decision,
+              [&](const AppendResult& r) { ok = r.ok; });
+  log->flush();
+  CHECK_FALSE(ok);
+  f.write(*log, 3, 60);
+  log.reset();
+  auto rs = records_of(f.opts.dir);
+  int n = 0;
+  for (const auto& r : rs) {
+    if (r.payload.value("id", "") == id) {
+      ++n;
+      CHECK(r.payload["decision"] == "deny");  // the denial the client got, not the allow
+    }
+  }
+  CHECK(n == 1);
+  int evidence = 0;
+  for (const auto& r : rs)
+    evidence += r.kind == "recovery" && r.payload["event"] == "failed-write";
+  CHECK(evidence == 1);
+  CHECK(f.verify().ok);
+}
+
+TEST_CASE("log: a real kernel write failure (file size limit) is survived", "[log]") {
+  LogFixture f;
+  f.opts.fsync = FsyncMode::Off;
+  auto log = f.open();
+  f.write(*log, 3);
+  struct rlimit old {};
+  ::getrlimit(RLIMIT_FSIZE, &old);
+  auto old_handler = ::signal(SIGXFSZ, SIG_IGN);
+  struct rlimit lim = old;
+  lim.rlim_cur = std::filesystem::file_size(f.active()) + 3000;
+  REQUIRE(::setrlimit(RLIMIT_FSIZE, &lim) == 0);
+  int ok = f.write(*log, 20, 100);
+  ::setrlimit(RLIMIT_FSIZE, &old);
+  ::signal(SIGXFSZ, old_handler);
+  CHECK(ok < 20);
+  CHECK(f.write(*log, 5, 200) == 5);
+  log.reset();
+  auto rep = f.verify();
+  INFO(rep.first.message);
+  CHECK(rep.ok);
+  CHECK(rep.recoveries >= 1);
+}
+
+TEST_CASE("log: one writer per directory", "[log]") {
+  LogFixture f;
+  auto log = f.open();
+  CHECK_THROWS_WITH(f.open(), Catch::Contains("in use by another glasstape process"));
+}
+
+TEST_CASE("log: timed checkpoints", "[log]") {
+  LogFixture f;
+  f.opts.checkpoint_every = 0;
+  f.opts.checkpoint_interval = std::chrono::milliseconds(30);
+  auto log = f.open();
+  f.write(*log, 2);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  CHECK(log->stats().checkpoints >= 1);
+  auto rs = records_of(f.opts.dir);
+  CHECK(rs.back().kind == "checkpoint");
+}
+
+TEST_CASE("log: keys rotated while running, and an agent whose key cannot be loaded",
+          "[log][keys]") {
+  LogFixture f;
+  ScopedEnv env(kKeyEnvVar, nullptr);
+  auto root = f.dir.path / "keys";
+  auto store = std::make_shared<AgentKeyStore>(root, "acme");
+  auto log = std::make_unique<AuditLog>(f.opts, store, "agent-1");
+  std::atomic<int> ok{0};
+  auto write = [&](const std::string& agent, int n) {
+    for (int i = 0; i < n; ++i) {
+      log->append(agent, decision(i, true, agent), AuditLog::Kind::Decision,
+                  [&](const AppendResult& r) { ok += r.ok; });
+    }
+    log->flush();
+  };
+  write("agent-1", 5);
+  write("agent-2", 5);
+  std::string old_id = store->key_for("agent-1").key_id();
+  Rotation rot = rotate_agent_key(root, "acme", "agent-1");
+  write("agent-1", 5);
+  CHECK(ok == 15);
+  // agent-3's key file is readable by others: its call fails, and the log says why.
+  auto bad = agent_key_path(root, "acme", "agent-3");
+  std::filesystem::create_directories(bad.parent_path());
+  spit(bad, SigningKey::generate().seed_base64());
+  std::string err;
+  log->append("agent-3", decision(1, true, "agent-3"), AuditLog::Kind::Decision,
+              [&](const AppendResult& r) { err = r.ok ? "ok" : r.error; });
+  log->flush();
+  CHECK_THAT(err, Catch::Contains("accessible by group or others"));
+  log.reset();
+  auto rs = records_of(f.opts.dir);
+  std::set<std::string> ids;
+  for (const auto& r : rs)
+    ids.insert(r.key_id);
+  CHECK(ids.count(old_id));
+  CHECK(ids.count(rot.new_key.key.key_id()));
+  auto key_fail = std::find_if(rs.begin(), rs.end(), [](const ParsedRecord& r) {
+    return r.payload.value("code", "") == "GT-AUDIT-KEY";
+  });
+  REQUIRE(key_fail != rs.end());
+  CHECK(key_fail->payload["agent"] == "agent-3");
+  CHECK(key_fail->payload["signed_by"] == "agent-1");
+  CHECK(key_fail->payload["decision"] == "deny");
+  VerifyOptions vo;
+  vo.keyring = Keyring::load(keyring_path(root, "acme"));
+  auto rep = verify_log(log_files_in(f.opts.dir), vo);
+  INFO(rep.first.message);
+  CHECK(rep.ok);
+  CHECK(rep.key_ids.size() == 3);  // agent-1 old and new, agent-2
+}
