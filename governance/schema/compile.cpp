@@ -124,8 +124,8 @@ class Compiler {
   }
 
   void run(const json& schema) {
+    check_depth(schema, "the schema");  // before any recursive copy or walk
     const json& root = docs_.emplace_back(schema);
-    check_depth(root, "the schema");
     Dialect d = Dialect::Draft2020;
     std::uint32_t vocab = kVAll2020;
     if (opts_.default_dialect == "draft-07") {
@@ -353,8 +353,8 @@ class Compiler {
     if (!src) src = builtin_metaschema(uri);
     if (!src) return nullptr;
     if (docs_.size() > 1000) throw CompileError("schema references more than 1000 documents");
+    check_depth(*src, "document `" + detail::quote(uri, 120) + "`");
     const json& doc = docs_.emplace_back(*src);
-    check_depth(doc, "document `" + detail::quote(uri, 120) + "`");
     Dialect d = from.dialect;
     std::uint32_t vocab =
         from.dialect == Dialect::Draft7 ? (kVApplicator | kVValidation) : kVAll2020;
