@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include <boost/container/small_vector.hpp>
+
 #include "governance/schema/compiled.hpp"
 #include "governance/schema/json_util.hpp"
 #include "governance/schema/regex.hpp"
@@ -64,10 +66,7 @@ std::string num(double d) {
 class Evaluator {
  public:
   Evaluator(const Program& p, Validator::Result* out)
-      : p_(p), lim_(p.limits), out_(out), collect_(out != nullptr) {
-    scope_.reserve(8);
-    path_.reserve(16);
-  }
+      : p_(p), lim_(p.limits), out_(out), collect_(out != nullptr) {}
 
   bool run(const json& v) { return eval(p_.root, v, nullptr); }
   bool aborted() const { return aborted_; }
@@ -702,8 +701,9 @@ class Evaluator {
   std::size_t depth_ = 0;
   bool aborted_ = false;
   std::string abort_reason_;
-  std::vector<const Resource*> scope_;
-  std::vector<PathSeg> path_;
+  // Inline storage: the happy path of a typical call allocates nothing.
+  boost::container::small_vector<const Resource*, 8> scope_;
+  boost::container::small_vector<PathSeg, 16> path_;
 };
 
 Validator::Result limit_result(std::string why) {

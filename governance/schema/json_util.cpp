@@ -3,6 +3,8 @@
 #include <cmath>
 #include <vector>
 
+#include <boost/container/small_vector.hpp>
+
 namespace gt::gov::schema::detail {
 
 using json = nlohmann::json;
@@ -110,7 +112,7 @@ Measure measure(const json& root, std::size_t max_depth, std::size_t max_nodes,
     const json* v;
     std::size_t depth;
   };
-  std::vector<Frame> stack;
+  boost::container::small_vector<Frame, 64> stack;  // no allocation for typical arguments
   stack.push_back({&root, 0});
   while (!stack.empty()) {
     Frame f = stack.back();

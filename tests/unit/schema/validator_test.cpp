@@ -248,3 +248,15 @@ TEST_CASE("violations beyond max_violations are counted, not listed") {
   CHECK(r.omitted == 2);
   CHECK(gs::summarize(r).find("and 2 more") != std::string::npos);
 }
+
+TEST_CASE("the dialects' meta-schemas are built in, so a tool may take a schema as an argument") {
+  for (const char* meta : {"https://json-schema.org/draft/2020-12/schema",
+                           "http://json-schema.org/draft-07/schema#"}) {
+    INFO(meta);
+    auto v = must_compile(json{{"type", "object"}, {"properties", {{"schema", {{"$ref", meta}}}}}});
+    CHECK(v->is_valid(json{{"schema", {{"type", "string"}, {"minLength", 1}}}}));
+    auto r = v->validate(json{{"schema", {{"minLength", -1}}}});
+    CHECK_FALSE(r.valid);
+    CHECK_FALSE(r.aborted);
+  }
+}
