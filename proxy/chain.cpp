@@ -3,6 +3,7 @@
 #include <set>
 
 #include "proxy/interceptors/deny_tools.hpp"
+#include "proxy/interceptors/schema_interceptor.hpp"
 
 namespace gt::proxy {
 
@@ -20,7 +21,7 @@ std::unique_ptr<Pipeline> build_pipeline(const InterceptorEnv& env) {
   // of the declared types.
   std::vector<std::unique_ptr<Interceptor>> chain;
   chain.push_back(make_deny_tools_interceptor(env, g["deny_tools"]));
-  // [slot: schema]   chain.push_back(make_schema_interceptor(env, g["schema"]));
+  chain.push_back(make_schema_interceptor(env, g["schema"]));
   // [slot: policies] chain.push_back(make_policy_interceptor(env, g["policies"]));
   std::unique_ptr<Recorder> recorder;
   // [slot: audit]    recorder = make_audit_recorder(env, g["audit"]);

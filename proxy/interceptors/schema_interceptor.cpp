@@ -126,16 +126,22 @@ Verdict SchemaInterceptor::on_call(CallContext& ctx) {
       "arguments of tool " + bt(ctx.tool) + " do not match its input schema: " + gs::summarize(r));
 }
 
-bool SchemaInterceptor::on_result(const CallContext& ctx, json& response) {
-  if (cfg_.output == SchemaInterceptorConfig::Output::Off) return false;
+void SchemaInterceptor::on_result(const CallContext& ctx, Response& response) {
+  if (cfg_.output == SchemaInterceptorConfig::Output::Off) return;
   auto tool = find(ctx.server, ctx.tool);
-  if (!tool || !tool->has_output) return false;
-  auto res = response.find("result");
-  if (res == response.end() || !res->is_object()) return false;  // a JSON-RPC error passes as is
-  if (auto e = res->find("isError"); e != res->end() && e->is_boolean() && e->get<bool>())
-    return false;
+  if (!tool || !tool->has_output) return;
+  const json* msg;
+  try {
+    msg = &response.json();
+  } catch (const std::exception& e) {
+    spdlog::warn("schema: result of tool {} (server {}) is not json: {}", bt(ctx.tool),
+                 bt(ctx.server), e.what());
+    return;
+  }
+  auto res = msg->find("result");
+  if (res == msg->end() || !res->is_object()) return;  // a JSON-RPC error passes as is
+  if (auto e = res->find("isError"); e != res->end() && e->is_boolean() && e->get<bool>()) return;
   std::string problem;
-  json violations = json::array();
   auto sc = res->find("structuredContent");
   if (!tool->output.validator) {
     problem = "its output schema cannot be checked: " + tool->output.error;
@@ -143,19 +149,22 @@ bool SchemaInterceptor::on_result(const CallContext& ctx, json& response) {
     problem = "the result has no structuredContent although the tool declares an outputSchema";
   } else {
     auto r = tool->output.validator->validate(*sc);
-    if (r.valid) return false;
+    if (r.valid) return;
     problem = "structuredContent does not match the output schema: " + gs::summarize(r);
-    violations = violations_json(r);
   }
   bool enforce = cfg_.output == SchemaInterceptorConfig::Output::Enforce;
   spdlog::warn("schema: result of tool {} (server {}, session {}){}: {}", bt(ctx.tool),
                bt(ctx.server), ctx.session_id, enforce ? " withheld" : "", problem);
-  if (!enforce) return false;
+  if (!enforce) return;
+  // A new message, not a copy: the server's content is not echoed back.
   json text = "glasstape withheld the result of tool " + bt(ctx.tool) +
               " [GT-SCHEMA-OUTPUT-INVALID]: " + problem;
-  (*res) =
-      json{{"content", json::array({json{{"type", "text"}, {"text", text}}})}, {"isError", true}};
-  return true;
+  json id = msg->contains("id") ? (*msg)["id"] : json(nullptr);
+  response.replace(json{
+      {"jsonrpc", "2.0"},
+      {"id", std::move(id)},
+      {"result",
+       {{"content", json::array({json{{"type", "text"}, {"text", text}}})}, {"isError", true}}}});
 }
 
 SchemaInterceptorConfig parse_schema_config(const InterceptorEnv& env, const YAML::Node& section) {

@@ -50,7 +50,9 @@ class SchemaInterceptor : public Interceptor {
   // tool whose schema cannot be compiled is logged once here and denied on every call.
   void on_tools_listed(std::string_view server, const nlohmann::json& tools) override;
   Verdict on_call(CallContext& ctx) override;
-  bool on_result(const CallContext& ctx, nlohmann::json& response) override;
+  // Checks structuredContent against outputSchema; with `output: enforce` a mismatch is
+  // replaced by an isError result. The response is parsed only for tools with an outputSchema.
+  void on_result(const CallContext& ctx, Response& response) override;
 
   struct Tool {
     gov::schema::Compiled input;
