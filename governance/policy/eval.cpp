@@ -246,6 +246,22 @@ const json& Scope::tool_json() const {
   return *tool_;
 }
 
+// Principal/tool string fields are compared in place (no JSON copy per request).
+const std::string* direct_string(const Node& n, const Scope& s) {
+  switch (n.op) {
+    case Op::PrincipalId:
+      return s.principal ? &s.principal->id : nullptr;
+    case Op::PrincipalTenant:
+      return s.principal ? &s.principal->tenant : nullptr;
+    case Op::ToolName:
+      return s.tool ? &s.tool->name : nullptr;
+    case Op::ToolServer:
+      return s.tool ? &s.tool->server : nullptr;
+    default:
+      return nullptr;
+  }
+}
+
 // ---- the evaluator ---------------------------------------------------------------------
 Value eval_node(const Node& n, Scope& s) {
   if (--s.steps_left < 0) {
@@ -398,6 +414,19 @@ Value eval_node(const Node& n, Scope& s) {
     }
     case Op::Eq:
     case Op::Ne: {
+      const std::string* ds = direct_string(n.kids[0], s);
+      int other = 1;
+      if (!ds) {
+        ds = direct_string(n.kids[1], s);
+        other = 0;
+      }
+      if (ds) {
+        --s.steps_left;
+        Value o = eval_node(n.kids[static_cast<size_t>(other)], s);
+        if (o.is_error()) return o;
+        bool eq = o.get().is_string() && o.get().get_ref<const std::string&>() == *ds;
+        return boolean(n.op == Op::Eq ? eq : !eq);
+      }
       Value a = eval_node(n.kids[0], s);
       if (a.is_error()) return a;
       Value b = eval_node(n.kids[1], s);
@@ -443,6 +472,17 @@ Value eval_node(const Node& n, Scope& s) {
     }
     case Op::In:
     case Op::NotIn: {
+      if (n.kids[1].op == Op::PrincipalRoles) {  // `x in principal.roles`, without a JSON copy
+        Value a = eval_node(n.kids[0], s);
+        if (a.is_error()) return a;
+        bool in = false;
+        if (a.get().is_string() && s.principal) {
+          const auto& needle = a.get().get_ref<const std::string&>();
+          for (const auto& role : s.principal->roles)
+            in = in || role == needle;
+        }
+        return boolean(n.op == Op::In ? in : !in);
+      }
       Value a = eval_node(n.kids[0], s);
       if (a.is_error()) return a;
       Value b = eval_node(n.kids[1], s);

@@ -299,9 +299,11 @@ Result load_failure(const std::string& why) {
 Result evaluate(const Request& req, const PolicySet& set, const EvalOptions& options) {
   Result r;
   std::vector<std::string>* trace = options.trace ? &r.trace : nullptr;
-  std::vector<const Policy*> governing;
-  std::vector<std::string> missing;
-  set.governing(req.tool.server, req.tool.name, governing, missing);
+  const PolicySet::Governing& gov = set.governing_cached(req.tool.server, req.tool.name);
+  const std::vector<std::string>& missing = gov.missing;
+  const Policy* fallback[1] = {nullptr};
+  const Policy* const* gbegin = gov.policies.data();
+  size_t gcount = gov.policies.size();
   bool global_monitor = set.options.mode == Mode::Monitor;
   auto finish_deny = [&](const char* code, std::string reason) {
     r.effect = Effect::Deny;
@@ -330,13 +332,15 @@ Result evaluate(const Request& req, const PolicySet& set, const EvalOptions& opt
     return finish_deny(codes::kNone, "policy `" + missing.front() + "` not found (bound to tool `" +
                                          req.tool.name + "`)");
   }
-  if (governing.empty()) {
+  if (gcount == 0) {
     if (!set.options.default_policy.empty()) {
       const Policy* d = set.find(set.options.default_policy);
       if (!d)
         return finish_deny(codes::kNone,
                            "default policy `" + set.options.default_policy + "` not found");
-      governing.push_back(d);
+      fallback[0] = d;
+      gbegin = fallback;
+      gcount = 1;
       if (trace)
         trace->push_back("tool `" + req.tool.name + "`: governed by the default policy `" + d->id +
                          "`");
@@ -356,8 +360,9 @@ Result evaluate(const Request& req, const PolicySet& set, const EvalOptions& opt
   scope.now = req.now;
   scope.tz = set.options.tz.get();
   std::vector<Outcome> outcomes;
-  outcomes.reserve(governing.size());
-  for (const Policy* p : governing) {
+  outcomes.reserve(gcount);
+  for (size_t gi = 0; gi < gcount; ++gi) {
+    const Policy* p = gbegin[gi];
     r.policies.push_back(p->id);
     outcomes.push_back(decide_policy(*p, req, scope, set.options, r.errors, trace));
     scope.bindings = nullptr;

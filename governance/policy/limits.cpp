@@ -330,19 +330,22 @@ double LimitStore::used(const std::string& key, int64_t window_seconds,
   return f->second.committed;
 }
 
-Result decide(const Request& request, const PolicySet& set, LimitStore* store,
-              const EvalOptions& options) {
-  Result r = evaluate(request, set, options);
-  if (r.effect == Effect::Deny || r.charges.empty()) return r;
+void apply_limits(Result& r, LimitStore* store, std::chrono::system_clock::time_point now,
+                  bool trace) {
+  if (r.effect == Effect::Deny || r.charges.empty()) return;
   if (!store) {
     r.effect = Effect::Deny;
     r.code = codes::kLimit;
     r.reason = "limit `" + r.charges.front().limit_id + "` of policy `" +
                r.charges.front().policy_id + "` cannot be counted: no limit state is available";
+    r.policy_id = r.charges.front().policy_id;
+    r.policy_version = r.charges.front().policy_version;
+    r.policy_sha256 = r.charges.front().policy_sha256;
+    r.rule_id = r.charges.front().limit_id;
     r.charges.clear();
-    return r;
+    return;
   }
-  LimitStore::Outcome o = store->acquire(r.charges, request.now);
+  LimitStore::Outcome o = store->acquire(r.charges, now);
   if (!o.ok) {
     r.effect = Effect::Deny;
     r.code = codes::kLimit;
@@ -352,8 +355,8 @@ Result decide(const Request& request, const PolicySet& set, LimitStore* store,
     r.policy_sha256 = o.denial.policy_sha256;
     r.rule_id = o.denial.limit_id;
     r.charges.clear();
-    if (options.trace) r.trace.push_back("limit: deny: " + r.reason);
-    return r;
+    if (trace) r.trace.push_back("limit: deny: " + r.reason);
+    return;
   }
   if (!o.monitor_denials.empty() && !r.would_deny) {
     const auto& d = o.monitor_denials.front();
@@ -365,8 +368,13 @@ Result decide(const Request& request, const PolicySet& set, LimitStore* store,
     r.would_deny_rule = d.limit_id;
     r.reason = "monitor mode: would deny: " + d.reason;
   }
-  if (options.trace)
-    r.trace.push_back("limit: counted " + std::to_string(r.charges.size()) + " charge(s)");
+  if (trace) r.trace.push_back("limit: counted " + std::to_string(r.charges.size()) + " charge(s)");
+}
+
+Result decide(const Request& request, const PolicySet& set, LimitStore* store,
+              const EvalOptions& options) {
+  Result r = evaluate(request, set, options);
+  apply_limits(r, store, request.now, options.trace);
   return r;
 }
 

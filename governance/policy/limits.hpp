@@ -113,6 +113,12 @@ class LimitStore {
 // RFC 3339 UTC text of a unix time, e.g. "2025-01-06T10:00:00Z".
 std::string format_utc(int64_t unix_seconds);
 
+// Applies an allowed Result's charges to `store` (counted at once: reserve + commit). An
+// exhausted enforcing limit turns the Result into a GT-LIMIT denial; an exhausted monitor
+// limit records would_deny. `store` null with charges → GT-LIMIT denial (fail closed).
+void apply_limits(Result& result, LimitStore* store, std::chrono::system_clock::time_point now,
+                  bool trace = false);
+
 // evaluate() then limits (counted at decision time). `store` may be null (limits then
 // deny: a policy with limits needs a store). This is what the proxy's interceptor calls.
 Result decide(const Request& request, const PolicySet& set, LimitStore* store,

@@ -1,15 +1,22 @@
 #include "governance/policy/policy.hpp"
 
+#include <fcntl.h>
 #include <sodium.h>
-#include <yaml-cpp/yaml.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cerrno>
 #include <cmath>
 #include <fstream>
 #include <iterator>
+#include <mutex>
 #include <set>
+#include <thread>
 
 #include "governance/policy/manifest.hpp"
+#include "governance/policy/pnode.hpp"
 #include "governance/policy/yaml_json.hpp"
 
 namespace gt::gov::policy {
@@ -158,6 +165,32 @@ void PolicySet::governing(std::string_view server, std::string_view tool,
     add(policies[i].get());
 }
 
+const PolicySet::Governing& PolicySet::governing_cached(std::string_view server,
+                                                        std::string_view tool) const {
+  std::string key;
+  key.reserve(server.size() + tool.size() + 1);
+  key.append(server).push_back('\x1f');
+  key.append(tool);
+  {
+    std::shared_lock<std::shared_mutex> g(cache_mu_);
+    auto it = cache_.find(key);
+    if (it != cache_.end()) return *it->second;
+  }
+  auto fresh = std::make_unique<Governing>();
+  governing(server, tool, fresh->policies, fresh->missing);
+  std::unique_lock<std::shared_mutex> g(cache_mu_);
+  auto it = cache_.find(key);
+  if (it != cache_.end()) return *it->second;
+  // Bounded: past the cap (many distinct tool names), keep serving without growing. The
+  // entries already cached are never erased, so returned references stay valid.
+  if (cache_.size() >= kMaxCachedTools) {
+    thread_local Governing scratch;
+    scratch = std::move(*fresh);
+    return scratch;
+  }
+  return *cache_.emplace(std::move(key), std::move(fresh)).first->second;
+}
+
 // ---- parsing -------------------------------------------------------------------------------
 namespace {
 
@@ -191,15 +224,14 @@ class PolicyParser {
       : text_(text), file_(file), errors_(errors), start_(errors.size()) {}
 
   std::shared_ptr<Policy> run() {
-    YAML::Node root;
-    try {
-      root = YAML::Load(text_);
-    } catch (const YAML::Exception& e) {
+    PNode root;
+    PNodeError perr;
+    if (!parse_pnode(text_, root, perr)) {
       Diagnostic d;
       d.file = file_;
-      d.line = e.mark.line + 1;
-      d.column = e.mark.column + 1;
-      d.message = "invalid yaml/json: " + e.msg;
+      d.line = static_cast<int>(perr.line);
+      d.column = static_cast<int>(perr.column);
+      d.message = "invalid yaml/json: " + perr.message;
       errors_.push_back(std::move(d));
       return nullptr;
     }
@@ -212,7 +244,7 @@ class PolicyParser {
     static const std::set<std::string> known = {
         "policy_id",           "version",    "description", "tools",  "mode",
         "extraction_bindings", "icp_schema", "rules",       "limits", "metadata"};
-    for (const auto& kv : root) {
+    for (const auto& kv : root.entries()) {
       std::string k = kv.first.Scalar();
       if (!known.count(k)) {
         err(kv.first,
@@ -226,7 +258,7 @@ class PolicyParser {
       err(root["policy_id"], "invalid policy_id `" + p->id + "` (letters, digits and `_-.:/@`)");
     if (root["version"]) scalar(root["version"], p->version, "version", root);
     if (root["description"]) scalar(root["description"], p->description, "description", root);
-    if (const auto m = root["mode"]) {
+    if (const auto& m = root["mode"]) {
       std::string mode;
       if (scalar(m, mode, "mode", root)) {
         if (mode == "enforce") {
@@ -238,16 +270,16 @@ class PolicyParser {
         }
       }
     }
-    if (const auto t = root["tools"]) parse_tools(t, *p);
-    if (const auto b = root["extraction_bindings"]) parse_bindings(b, *p);
+    if (const auto& t = root["tools"]) parse_tools(t, *p);
+    if (const auto& b = root["extraction_bindings"]) parse_bindings(b, *p);
     CompileEnv cenv;
     for (const auto& b : p->bindings)
       cenv.bindings.push_back(b.name);
-    if (const auto r = root["rules"]) {
+    if (const auto& r = root["rules"]) {
       if (!r.IsMap()) {
         err(r, "`rules` must be a mapping with `deny` and/or `allow` lists");
       } else {
-        for (const auto& kv : r) {
+        for (const auto& kv : r.entries()) {
           std::string k = kv.first.Scalar();
           if (k != "deny" && k != "allow")
             err(kv.first, "unknown key `" + k + "` in rules (use `deny` and `allow`)");
@@ -259,7 +291,7 @@ class PolicyParser {
     } else {
       err(root, "policy `" + p->id + "` has no `rules`");
     }
-    if (const auto l = root["limits"]) parse_limits(l, *p, cenv);
+    if (const auto& l = root["limits"]) parse_limits(l, *p, cenv);
     if (errors_.size() != start_) return nullptr;
     return p;
   }
@@ -270,10 +302,10 @@ class PolicyParser {
   std::vector<Diagnostic>& errors_;
   size_t start_;
 
-  void err(const YAML::Node& at, std::string msg) {
+  void err(const PNode& at, std::string msg) {
     Diagnostic d;
     d.file = file_;
-    auto m = at.Mark();
+    auto m = at.GetMark();
     if (m.line >= 0) {
       d.line = m.line + 1;
       d.column = m.column + 1;
@@ -294,8 +326,7 @@ class PolicyParser {
     errors_.push_back(std::move(d));
   }
 
-  bool scalar(const YAML::Node& n, std::string& out, const std::string& what,
-              const YAML::Node& parent) {
+  bool scalar(const PNode& n, std::string& out, const std::string& what, const PNode& parent) {
     if (!n) {
       err(parent, "missing `" + what + "`");
       return false;
@@ -309,10 +340,10 @@ class PolicyParser {
   }
 
   // Where a scalar's text starts in the file (after an opening quote / block indicator).
-  Origin origin_of(const YAML::Node& n) {
+  Origin origin_of(const PNode& n) {
     Origin o;
     o.file = file_;
-    auto m = n.Mark();
+    auto m = n.GetMark();
     if (m.pos < 0) return o;
     size_t pos = static_cast<size_t>(m.pos);
     o.line = m.line + 1;
@@ -335,8 +366,8 @@ class PolicyParser {
     return o;
   }
 
-  void parse_tools(const YAML::Node& t, Policy& p) {
-    auto one = [&](const YAML::Node& n) {
+  void parse_tools(const PNode& t, Policy& p) {
+    auto one = [&](const PNode& n) {
       if (n.IsScalar()) {
         if (n.Scalar().empty()) {
           err(n, "empty tool pattern");
@@ -347,7 +378,7 @@ class PolicyParser {
         ToolPattern tp;
         if (n["server"]) tp.server = n["server"].Scalar();
         if (tp.server == "*") tp.server.clear();
-        const auto name = n["tool"] ? n["tool"] : n["name"];
+        const auto& name = n["tool"] ? n["tool"] : n["name"];
         if (!name || !name.IsScalar() || name.Scalar().empty()) {
           err(n, "a tool entry needs `tool` (name or glob)");
           return;
@@ -360,23 +391,23 @@ class PolicyParser {
       }
     };
     if (t.IsSequence()) {
-      for (const auto& n : t)
+      for (const auto& n : t.items())
         one(n);
     } else {
       one(t);
     }
   }
 
-  void parse_bindings(const YAML::Node& eb, Policy& p) {
-    YAML::Node list = eb;
-    if (eb.IsMap()) list = eb["bindings"];
-    if (!list) return;
-    if (!list.IsSequence()) {
+  void parse_bindings(const PNode& eb, Policy& p) {
+    const PNode* list = &eb;
+    if (eb.IsMap()) list = &eb["bindings"];
+    if (!*list) return;
+    if (!list->IsSequence()) {
       err(eb, "`extraction_bindings` must be a list, or a mapping with a `bindings` list");
       return;
     }
     std::set<std::string> names;
-    for (const auto& bn : list) {
+    for (const auto& bn : list->items()) {
       if (!bn.IsMap()) {
         err(bn, "a binding must be a mapping with `path` and `sources`");
         continue;
@@ -402,19 +433,19 @@ class PolicyParser {
         continue;
       }
       if (bn["required"]) {
-        auto r = yaml_to_json(bn["required"]);
+        auto r = pnode_to_json(bn["required"]);
         if (!r.is_boolean()) {
           err(bn["required"], "`required` must be true or false");
         } else {
           b.required = r.get<bool>();
         }
       }
-      const auto srcs = bn["sources"];
+      const auto& srcs = bn["sources"];
       if (!srcs || !srcs.IsSequence() || srcs.size() == 0) {
         err(bn, "binding `" + b.name + "` needs a non-empty `sources` list");
         continue;
       }
-      for (const auto& sn : srcs) {
+      for (const auto& sn : srcs.items()) {
         BindingSource s;
         std::string type = sn.IsMap() && sn["type"] ? sn["type"].Scalar() : "";
         if (type == "arg" || type == "context") {
@@ -430,15 +461,15 @@ class PolicyParser {
             err(sn, "a `literal` source needs a `value`");
             continue;
           }
-          s.value = yaml_to_json(sn["value"]);
+          s.value = pnode_to_json(sn["value"]);
         } else {
           err(sn, "source type must be `arg`, `context` or `literal`, not `" + type + "`");
           continue;
         }
         b.sources.push_back(std::move(s));
       }
-      if (const auto tr = bn["transform"] ? bn["transform"] : bn["transforms"]) {
-        auto one = [&](const YAML::Node& tn) {
+      if (const PNode& tr = bn["transform"] ? bn["transform"] : bn["transforms"]) {
+        auto one = [&](const PNode& tn) {
           std::string name =
               tn.IsScalar() ? tn.Scalar() : (tn.IsMap() && tn["name"] ? tn["name"].Scalar() : "");
           Transform t;
@@ -455,7 +486,7 @@ class PolicyParser {
           b.transforms.push_back(std::move(t));
         };
         if (tr.IsSequence()) {
-          for (const auto& tn : tr)
+          for (const auto& tn : tr.items())
             one(tn);
         } else {
           one(tr);
@@ -465,7 +496,7 @@ class PolicyParser {
     }
   }
 
-  void parse_rules(const YAML::Node& list, const char* kind, std::vector<Rule>& out,
+  void parse_rules(const PNode& list, const char* kind, std::vector<Rule>& out,
                    const CompileEnv& cenv, std::set<std::string>& ids) {
     if (!list) return;
     if (list.IsNull()) return;
@@ -473,12 +504,12 @@ class PolicyParser {
       err(list, std::string("`rules.") + kind + "` must be a list of rules");
       return;
     }
-    for (const auto& rn : list) {
+    for (const auto& rn : list.items()) {
       if (!rn.IsMap()) {
         err(rn, "a rule must be a mapping with `id`, `condition` and `reason`");
         continue;
       }
-      for (const auto& kv : rn) {
+      for (const auto& kv : rn.entries()) {
         std::string k = kv.first.Scalar();
         if (k != "id" && k != "condition" && k != "reason" && k != "description") {
           err(kv.first, "unknown key `" + k + "` in rule (use id, condition, reason)");
@@ -489,7 +520,7 @@ class PolicyParser {
       if (!valid_id(r.id)) err(rn["id"], "invalid rule id `" + r.id + "`");
       if (!ids.insert(r.id).second) err(rn["id"], "duplicate rule id `" + r.id + "`");
       if (rn["reason"]) scalar(rn["reason"], r.reason, "reason", rn);
-      const auto c = rn["condition"];
+      const auto& c = rn["condition"];
       if (!c) {
         err(rn, "rule `" + r.id + "` has no `condition` (use \"\" to match every call)");
         continue;
@@ -534,27 +565,27 @@ class PolicyParser {
     return secs > 0 && secs <= 366 * 86400;
   }
 
-  void parse_limits(const YAML::Node& list, Policy& p, const CompileEnv& cenv) {
+  void parse_limits(const PNode& list, Policy& p, const CompileEnv& cenv) {
     if (!list.IsSequence()) {
       err(list, "`limits` must be a list");
       return;
     }
     std::set<std::string> ids;
-    for (const auto& ln : list) {
+    for (const auto& ln : list.items()) {
       if (!ln.IsMap()) {
         err(ln, "a limit must be a mapping with `id`, `type`, `max`, `window` and `per`");
         continue;
       }
       static const std::set<std::string> known = {"id",  "type",   "max",  "window",
                                                   "per", "amount", "when", "description"};
-      for (const auto& kv : ln) {
+      for (const auto& kv : ln.entries()) {
         if (!known.count(kv.first.Scalar())) {
           err(kv.first, "unknown key `" + kv.first.Scalar() +
                             "` in limit (use id, type, max, window, per, amount, when)");
         }
       }
       Limit l;
-      auto m = ln.Mark();
+      auto m = ln.GetMark();
       l.loc = {file_, m.line + 1, m.column + 1};
       if (!scalar(ln["id"], l.id, "id", ln)) continue;
       if (!valid_id(l.id)) err(ln["id"], "invalid limit id `" + l.id + "`");
@@ -569,7 +600,7 @@ class PolicyParser {
         err(ln["type"], "limit type must be `rate` or `spend`, not `" + type + "`");
         continue;
       }
-      auto mx = ln["max"] ? yaml_to_json(ln["max"]) : json();
+      auto mx = ln["max"] ? pnode_to_json(ln["max"]) : json();
       if (!mx.is_number() || !(mx.get<double>() > 0) || !std::isfinite(mx.get<double>())) {
         err(ln["max"] ? ln["max"] : ln, "limit `" + l.id + "` needs a positive number `max`");
         continue;
@@ -601,7 +632,7 @@ class PolicyParser {
         continue;
       }
       if (l.kind == Limit::Kind::Spend) {
-        const auto a = ln["amount"];
+        const auto& a = ln["amount"];
         if (!a || !a.IsScalar() || a.Scalar().empty()) {
           err(ln, "spend limit `" + l.id + "` needs an `amount` expression such as `args.amount`");
           continue;
@@ -622,7 +653,7 @@ class PolicyParser {
         err(ln["amount"], "a rate limit counts calls and takes no `amount`");
         continue;
       }
-      if (const auto w = ln["when"]) {
+      if (const auto& w = ln["when"]) {
         LangError le;
         auto prog =
             compile(w.IsScalar() ? w.Scalar() : std::string(), origin_of(w), cenv, le, true);
@@ -638,10 +669,23 @@ class PolicyParser {
 };
 
 bool read_file(const fs::path& p, std::string& out) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) return false;
-  out.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  return !in.bad();
+  int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && st.st_size > 0) out.reserve(static_cast<size_t>(st.st_size));
+  char buf[16384];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      ::close(fd);
+      return false;
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return true;
 }
 
 bool ends_with(const std::string& s, const char* suffix) {
@@ -732,11 +776,42 @@ LoadReport load_policy_dir(const fs::path& dir, const SetOptions& options) {
     manifest = verify_manifest(dir, pk);
   }
 
+  // Phase 1, in parallel: read, hash and parse every file (each file is independent).
+  struct Parsed {
+    bool read = false;
+    std::string sha256;
+    std::shared_ptr<Policy> policy;
+    std::vector<Diagnostic> errors;
+  };
+  std::vector<Parsed> parsed(files.size());
+  {
+    std::atomic<size_t> next{0};
+    auto work = [&] {
+      for (size_t i = next++; i < files.size(); i = next++) {
+        std::string text;
+        Parsed& out = parsed[i];
+        if (!read_file(dir / files[i], text)) continue;
+        out.read = true;
+        out.policy = parse_policy(text, files[i].generic_string(), out.errors);
+        out.sha256 = out.policy ? out.policy->sha256 : sha256_hex(text);
+      }
+    };
+    size_t hw = std::max(1u, std::thread::hardware_concurrency());
+    size_t nthreads = std::min<size_t>({hw, 8, files.size() / 32 + 1});
+    std::vector<std::thread> pool;
+    for (size_t t = 1; t < nthreads; ++t)
+      pool.emplace_back(work);
+    work();
+    for (auto& t : pool)
+      t.join();
+  }
+  // Phase 2, in file order: signatures, duplicates, assembly (deterministic).
   std::set<std::string> seen_ids;
-  for (const auto& rel : files) {
+  for (size_t fi = 0; fi < files.size(); ++fi) {
+    const auto& rel = files[fi];
     std::string label = rel.generic_string();
-    std::string text;
-    if (!read_file(dir / rel, text)) {
+    Parsed& pf = parsed[fi];
+    if (!pf.read) {
       rep.errors.push_back({label, 0, 0, "cannot read file"});
       continue;
     }
@@ -748,19 +823,19 @@ LoadReport load_policy_dir(const fs::path& dir, const SetOptions& options) {
         auto it = manifest.files.find(label);
         if (it == manifest.files.end()) {
           rejected = "policy file `" + label + "` is not in the signed manifest";
-        } else if (it->second != sha256_hex(text)) {
+        } else if (it->second != pf.sha256) {
           rejected = "policy file `" + label + "` was altered after signing (sha256 mismatch)";
         }
       }
     }
-    std::vector<Diagnostic> errs;
-    auto pol = parse_policy(text, label, errs);
+    std::vector<Diagnostic>& errs = pf.errors;
+    std::shared_ptr<Policy> pol = std::move(pf.policy);
     if (!rejected.empty()) {
       // Not loaded. If it parses, keep a placeholder with its id and tools that denies
       // every call it would govern; otherwise only the file name is known.
       auto ph = std::make_shared<Policy>();
       ph->file = label;
-      ph->sha256 = sha256_hex(text);
+      ph->sha256 = pf.sha256;
       ph->rejected = rejected;
       if (pol) {
         ph->id = pol->id;

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -145,9 +146,19 @@ class PolicySet {
   // (deduplicated, in order). Policy ids bound in the config but not loaded go to `missing`.
   void governing(std::string_view server, std::string_view tool, std::vector<const Policy*>& out,
                  std::vector<std::string>& missing) const;
+  // Same, memoized per server/tool (the set is immutable once built). The reference stays
+  // valid for the set's lifetime.
+  struct Governing {
+    std::vector<const Policy*> policies;
+    std::vector<std::string> missing;
+  };
+  const Governing& governing_cached(std::string_view server, std::string_view tool) const;
   void build_index();  // after filling `policies`
 
  private:
+  static constexpr size_t kMaxCachedTools = 4096;
+  mutable std::shared_mutex cache_mu_;
+  mutable std::unordered_map<std::string, std::unique_ptr<Governing>> cache_;
   std::unordered_map<std::string, size_t> by_id_;
   std::unordered_map<std::string, std::vector<size_t>> by_exact_tool_;
   std::vector<std::pair<ToolPattern, size_t>> globbed_;

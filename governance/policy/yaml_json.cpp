@@ -64,6 +64,10 @@ nlohmann::json plain_scalar(const std::string& s) {
 
 }  // namespace
 
+nlohmann::json yaml_plain_scalar(const std::string& text) {
+  return plain_scalar(text);
+}
+
 nlohmann::json yaml_to_json(const YAML::Node& node) {
   switch (node.Type()) {
     case YAML::NodeType::Undefined:

@@ -8,5 +8,7 @@
 namespace gt::gov::policy {
 
 nlohmann::json yaml_to_json(const YAML::Node& node);
+// The typing of one plain (unquoted) scalar: null, bool, int, float, else string.
+nlohmann::json yaml_plain_scalar(const std::string& text);
 
 }  // namespace gt::gov::policy

@@ -1,0 +1,156 @@
+#include "proxy/interceptors/policy_interceptor.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <set>
+
+#include "governance/policy/evaluate.hpp"
+#include "governance/policy/options.hpp"
+#include "governance/policy/yaml_json.hpp"
+
+namespace gt::proxy {
+
+namespace pol = gov::policy;
+
+PolicyInterceptorConfig parse_policy_config(const InterceptorEnv& env, const YAML::Node& section) {
+  PolicyInterceptorConfig c;
+  c.debug = env.debug;
+  if (!section || section.IsNull()) {
+    c.enabled = false;
+    return c;
+  }
+  const std::string where = "governance.policies";
+  if (!section.IsMap()) throw ConfigError(where + ": must be a mapping with at least `dir`");
+  static const std::set<std::string> known = {
+      "dir",       "bindings",       "default_policy",          "mode",
+      "timezone",  "require_signed", "require_signed_policies", "public_key",
+      "state_dir", "reload",         "reload_interval_ms"};
+  for (const auto& kv : section) {
+    std::string k = kv.first.Scalar();
+    if (!known.count(k)) throw ConfigError(where + ": unknown key `" + k + "`");
+  }
+  if (!section["dir"] || !section["dir"].IsScalar() || section["dir"].Scalar().empty()) {
+    throw ConfigError(where + ": `dir` (the policy directory) is required");
+  }
+  c.dir = env.config.resolve(section["dir"].Scalar());
+  std::string err;
+  if (!pol::parse_set_options(section, c.options, err, [&](const std::string& p) {
+        return env.config.resolve(p).string();
+      })) {
+    throw ConfigError(where + ": " + err);
+  }
+  c.state_dir = section["state_dir"] && section["state_dir"].IsScalar()
+                    ? env.config.resolve(section["state_dir"].Scalar())
+                    : env.config.resolve(".glasstape/state/" + env.tenant.id);
+  if (const auto r = section["reload"]) {
+    auto j = pol::yaml_to_json(r);
+    if (!j.is_boolean()) throw ConfigError(where + ": `reload` must be true or false");
+    c.reload = j.get<bool>();
+  }
+  if (const auto r = section["reload_interval_ms"]) {
+    auto j = pol::yaml_to_json(r);
+    if (!j.is_number_integer() || j.get<int64_t>() < 10 || j.get<int64_t>() > 3600000) {
+      throw ConfigError(where + ": `reload_interval_ms` must be a whole number from 10 to 3600000");
+    }
+    c.reload_interval = std::chrono::milliseconds(j.get<int64_t>());
+  }
+  return c;
+}
+
+PolicyInterceptor::PolicyInterceptor(PolicyInterceptorConfig config) : config_(std::move(config)) {
+  if (!config_.enabled) return;
+  store_ = std::make_unique<pol::PolicyStore>(config_.dir, config_.options);
+  store_->reload();  // a failure is logged and every call is denied until a good version loads
+  if (config_.reload) store_->start_watching(config_.reload_interval);
+}
+
+PolicyInterceptor::~PolicyInterceptor() {
+  if (store_) store_->stop_watching();
+}
+
+pol::PolicyStore::Status PolicyInterceptor::status() const {
+  if (!store_) return {};
+  return store_->status();
+}
+
+pol::LimitStore* PolicyInterceptor::limits() {
+  std::lock_guard<std::mutex> g(limits_mu_);
+  if (limits_) return limits_.get();
+  auto now = std::chrono::steady_clock::now();
+  if (!limits_error_.empty() && now < limits_retry_) return nullptr;
+  std::string err;
+  limits_ = pol::LimitStore::open(config_.state_dir / "limits.jsonl", err);
+  if (!limits_) {
+    limits_error_ = err;
+    limits_retry_ = now + std::chrono::seconds(5);
+    spdlog::error("policy: {}", err);
+    return nullptr;
+  }
+  limits_error_.clear();
+  return limits_.get();
+}
+
+Verdict PolicyInterceptor::on_call(CallContext& ctx) {
+  if (!config_.enabled) return Verdict::Continue;
+  auto now = ctx.now.time_since_epoch().count() == 0 ? std::chrono::system_clock::now() : ctx.now;
+  // The tool as the proxy knows it; server and name come from the routed call itself.
+  gov::ToolRef tool = ctx.tool_ref;
+  tool.server = ctx.server;
+  tool.name = ctx.tool;
+  static const nlohmann::json kEmpty = nlohmann::json::object();
+  const nlohmann::json& args = ctx.arguments.is_object() ? ctx.arguments : kEmpty;
+
+  pol::Result r;
+  auto set = store_->current();
+  if (!set) {
+    auto st = store_->status();
+    r = pol::load_failure(st.last_error.empty() ? "not loaded yet" : st.last_error);
+  } else {
+    pol::EvalOptions eo;
+    eo.trace = config_.debug;
+    r = pol::evaluate(pol::Request{ctx.principal, tool, args, now}, *set, eo);
+    if (r.effect == pol::Effect::Allow && !r.charges.empty())
+      pol::apply_limits(r, limits(), now, eo.trace);
+  }
+  for (const auto& step : r.trace)
+    spdlog::debug("policy: {}/{}: {}", ctx.server, ctx.tool, step);
+
+  Decision& d = ctx.decision;
+  d.policy_id = r.policy_id;
+  d.policy_version = r.policy_version;
+  d.policy_sha256 = r.policy_sha256;
+  d.rule_id = r.rule_id;
+  if (!r.policies.empty()) d.details["policies"] = r.policies;
+  if (!r.errors.empty()) d.details["policy_errors"] = r.errors;
+  if (r.effect == pol::Effect::Deny) {
+    d.effect = Effect::Deny;
+    d.code = r.code;
+    d.reason = r.reason;
+    d.decided_by = "policy";
+    return Verdict::Deny;
+  }
+  if (r.monitor) d.mode = "monitor";
+  if (r.would_deny) {
+    d.would_deny = true;
+    d.details["would_deny"] = {{"code", r.would_deny_code},
+                               {"reason", r.would_deny_reason},
+                               {"policy_id", r.would_deny_policy},
+                               {"rule_id", r.would_deny_rule}};
+    spdlog::warn("policy: monitor mode: would deny {}/{}: {} ({})", ctx.server, ctx.tool,
+                 r.would_deny_reason, r.would_deny_code);
+  }
+  return Verdict::Continue;
+}
+
+std::unique_ptr<Interceptor> make_policy_interceptor(const InterceptorEnv& env,
+                                                     const YAML::Node& section) {
+  PolicyInterceptorConfig c = parse_policy_config(env, section);
+  if (!c.enabled) {
+    spdlog::warn(
+        "tenant `{}` has no governance.policies section: no policy is applied to its calls",
+        env.tenant.id);
+  }
+  return std::make_unique<PolicyInterceptor>(std::move(c));
+}
+
+}  // namespace gt::proxy

@@ -1,0 +1,84 @@
+// policies: judges every tools/call against the tenant's policy directory (gt::gov::policy).
+// The engine is pure (evaluate); this interceptor only adapts the CallContext, counts limits,
+// and keeps the directory loaded (hot reload).
+//
+//   governance:
+//     policies:
+//       dir: policies/                 # required: the policy directory (relative to the config)
+//       bindings:                      # optional: tools → policies, besides each policy's `tools:`
+//         make_payment: [payments.spending_limit, office_hours]
+//         - {tools: ["fs/*"], policies: filesystem.read_only}      # (list form)
+//       default_policy: ""             # governs tools no policy names; unset → deny "no policy for
+//       tool" mode: enforce                  # enforce | monitor (monitor forwards, records
+//       would-deny) timezone: UTC                  # IANA zone for env.time_of_day/hour/weekday, or
+//       "+02:00" require_signed: false          # only load files listed in a manifest signed by
+//       public_key public_key: keys/policy.pub    # base64/hex Ed25519 public key, or a file
+//       holding it state_dir: .glasstape/state/<tenant>   # where limit counters persist
+//       (limits.jsonl) reload: true                   # watch `dir` and reload on change
+//       reload_interval_ms: 1000
+//
+// Decisions (ctx.decision.code): GT-POLICY-DENY, GT-POLICY-NOMATCH, GT-POLICY-NONE,
+// GT-POLICY-ERROR, GT-POLICY-UNSIGNED, GT-POLICY-LOAD, GT-LIMIT. Allowed calls still carry
+// policy_id/version/sha256/rule_id. Monitor mode: decision.mode = "monitor",
+// decision.would_deny = true, details.would_deny = {code, reason, policy_id, rule_id}.
+//
+// Limits are counted when this interceptor allows the call (it runs last in the chain). A
+// call denied afterwards by the recorder still counts: the conservative direction.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include <yaml-cpp/yaml.h>
+
+#include "governance/policy/limits.hpp"
+#include "governance/policy/store.hpp"
+#include "proxy/config.hpp"
+#include "proxy/pipeline.hpp"
+
+namespace gt::proxy {
+
+struct PolicyInterceptorConfig {
+  std::filesystem::path dir;
+  gov::policy::SetOptions options;
+  std::filesystem::path state_dir;
+  bool reload = true;
+  std::chrono::milliseconds reload_interval{1000};
+  bool debug = false;
+  bool enabled = true;  // false when the tenant has no `policies` section
+};
+
+// Parses the section. Throws ConfigError("governance.policies: ...") on any problem.
+PolicyInterceptorConfig parse_policy_config(const InterceptorEnv& env, const YAML::Node& section);
+
+class PolicyInterceptor : public Interceptor {
+ public:
+  explicit PolicyInterceptor(PolicyInterceptorConfig config);
+  ~PolicyInterceptor() override;
+  std::string_view name() const override { return "policy"; }
+  Verdict on_call(CallContext& ctx) override;
+
+  // For the health output: load status, last load error and its time, rejected files.
+  gov::policy::PolicyStore::Status status() const;
+  const PolicyInterceptorConfig& config() const { return config_; }
+
+ private:
+  gov::policy::LimitStore* limits();
+
+  PolicyInterceptorConfig config_;
+  std::unique_ptr<gov::policy::PolicyStore> store_;
+  std::mutex limits_mu_;
+  std::unique_ptr<gov::policy::LimitStore> limits_;
+  std::string limits_error_;
+  std::chrono::steady_clock::time_point limits_retry_{};
+};
+
+// Factory (proxy/chain.cpp). `section` = the tenant's governance.policies node; when it is
+// undefined the interceptor is disabled (Continue for every call) and a warning is logged.
+std::unique_ptr<Interceptor> make_policy_interceptor(const InterceptorEnv& env,
+                                                     const YAML::Node& section);
+
+}  // namespace gt::proxy
