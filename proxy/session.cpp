@@ -39,18 +39,16 @@ void Session::on_client_line(std::string_view line) {
       return;
     }
     case transport::Inspection::Shape::Batch: {
-      // A JSON-RPC batch (2025-03-26 clients): each element is handled on its own, as if it
-      // had come alone. Elements are forwarded as re-serialized, i.e. as judged.
-      auto batch = nlohmann::json::parse(line.begin(), line.end());
-      if (batch.empty()) {
+      // A JSON-RPC batch (2025-03-26 clients): each element is handled on its own, exactly
+      // as if it had come alone, and forwarded as its own bytes.
+      auto elements = transport::array_elements(line);
+      if (elements.empty()) {
         to_client_(transport::error_response(nullptr, rpc::kInvalidRequest,
                                              "Invalid Request: empty batch"));
         return;
       }
-      for (const auto& element : batch) {
-        std::string raw = element.dump();
-        handle_client(raw, transport::inspect(raw, opts_.max_depth));
-      }
+      for (auto element : elements)
+        handle_client(element, transport::inspect(element, opts_.max_depth));
       return;
     }
     case transport::Inspection::Shape::Other:

@@ -66,11 +66,11 @@ int run_stdio_front(const Config& config, const StdioFrontOptions& opts) {
   // other side until they drain, so memory stays bounded whatever the peers do.
   constexpr std::size_t kHighWater = 256 * 1024;
   StdioUpstream::Events ev;
-  ev.on_line = [session, client, up = upstream.get()](std::string_view line) {
+  ev.on_line = [session, client = client.get(), up = upstream.get()](std::string_view line) {
     session->on_server_line(line);
     if (client->queued_bytes() > kHighWater) up->pause_reading();
   };
-  ev.on_drain = [client]() { client->resume_reading(); };
+  ev.on_drain = [client = client.get()]() { client->resume_reading(); };
   ev.on_oversize = [session](std::string_view p, std::size_t n) {
     session->on_server_oversize(p, n);
   };
@@ -81,17 +81,21 @@ int run_stdio_front(const Config& config, const StdioFrontOptions& opts) {
   ev.on_stopped = [&]() {
     boost::system::error_code ec;
     stop_signals.cancel(ec);
-    client->close_write();  // flush what the server said last, then let the loop end
+    client->stop_reading();  // e.g. after SIGTERM, stdin may still be open
+    client->close_write();   // flush what the server said last, then let the loop end
   };
   upstream->start(std::move(ev));  // throws when the server cannot be started
 
   transport::LineChannel::Handlers ch;
-  ch.on_line = [session, client, up = upstream.get()](std::string_view line) {
+  // The client channel's handlers hold the session by plain pointer: the session holds the
+  // channel (to answer), and both live until this function returns.
+  ch.on_line = [session = session.get(), client = client.get(),
+                up = upstream.get()](std::string_view line) {
     session->on_client_line(line);
     if (up->queued_bytes() > kHighWater) client->pause_reading();
   };
   ch.on_drain = [up = upstream.get()]() { up->resume_reading(); };
-  ch.on_oversize = [session](std::string_view p, std::size_t n) {
+  ch.on_oversize = [session = session.get()](std::string_view p, std::size_t n) {
     session->on_client_oversize(p, n);
   };
   ch.on_close = [&](const boost::system::error_code& ec) {

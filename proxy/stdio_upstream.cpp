@@ -10,6 +10,9 @@ namespace {
 // A child that lived this long is considered healthy: its crash starts a fresh backoff.
 constexpr auto kHealthyUptime = std::chrono::seconds(30);
 constexpr auto kReapPoll = std::chrono::milliseconds(20);
+// After stdout closes, how long to wait for the exit status before reporting the end anyway
+// (pending requests must get their errors well within 100 ms).
+constexpr auto kEofGrace = std::chrono::milliseconds(40);
 }  // namespace
 
 StdioUpstream::StdioUpstream(boost::asio::any_io_executor ex, ServerConfig cfg,
@@ -19,7 +22,8 @@ StdioUpstream::StdioUpstream(boost::asio::any_io_executor ex, ServerConfig cfg,
       max_line_(max_line),
       grace_(grace),
       sigchld_(ex, SIGCHLD),
-      timer_(ex) {}
+      timer_(ex),
+      eof_timer_(ex) {}
 
 StdioUpstream::~StdioUpstream() = default;
 
@@ -59,12 +63,26 @@ void StdioUpstream::wire(const std::shared_ptr<transport::ChildProcess>& child) 
     auto self = weak.lock();
     auto c = wchild.lock();
     if (!self || !c || self->child_ != c) return;
-    if (ec == boost::asio::error::operation_aborted) return;
-    // stdout closed: the server is gone or going. Reap it if we can, describe it either way.
-    c->try_reap();
-    self->child_gone(c->exited() ? c->describe_exit() : "closed its stdout");
+    if (ec == boost::asio::error::operation_aborted || self->stopping_) return;
+    // stdout closed: the server is gone or going. Its exit status usually follows within a
+    // few ms (SIGCHLD); wait for it briefly so the log and the errors can say what happened.
+    self->eof_poll(c, std::chrono::steady_clock::now() + kEofGrace);
   };
   child->channel()->start(std::move(h));
+}
+
+void StdioUpstream::eof_poll(const std::shared_ptr<transport::ChildProcess>& c,
+                             std::chrono::steady_clock::time_point deadline) {
+  if (child_ != c || down_ || stopping_) return;
+  if (c->try_reap() || std::chrono::steady_clock::now() >= deadline) {
+    child_gone(c->exited() ? c->describe_exit() : "closed its stdout");
+    return;
+  }
+  eof_timer_.expires_after(std::chrono::milliseconds(5));
+  eof_timer_.async_wait(
+      [weak = weak_from_this(), c, deadline](const boost::system::error_code& ec) {
+        if (auto self = weak.lock(); self && !ec) self->eof_poll(c, deadline);
+      });
 }
 
 void StdioUpstream::watch_sigchld() {
@@ -159,9 +177,11 @@ void StdioUpstream::shutdown_poll(int step, std::chrono::steady_clock::time_poin
     return;
   }
   timer_.expires_after(kReapPoll);
-  timer_.async_wait([weak = weak_from_this(), step, deadline](const boost::system::error_code& ec) {
-    if (auto self = weak.lock(); self && !ec) self->shutdown_poll(step, deadline);
-  });
+  // The pending wait holds the upstream: a shutdown finishes even if its owner is gone.
+  timer_.async_wait(
+      [self = shared_from_this(), step, deadline](const boost::system::error_code& ec) {
+        if (!ec) self->shutdown_poll(step, deadline);
+      });
 }
 
 void StdioUpstream::finish_stop() {
@@ -170,6 +190,7 @@ void StdioUpstream::finish_stop() {
   boost::system::error_code ec;
   sigchld_.cancel(ec);
   timer_.cancel();
+  eof_timer_.cancel();
   if (child_) {
     child_->signal_group(SIGKILL);  // nothing of the group may outlive the proxy
     child_.reset();

@@ -54,6 +54,8 @@ class StdioUpstream : public Upstream, public std::enable_shared_from_this<Stdio
   void spawn();
   void wire(const std::shared_ptr<transport::ChildProcess>& child);
   void watch_sigchld();
+  void eof_poll(const std::shared_ptr<transport::ChildProcess>& c,
+                std::chrono::steady_clock::time_point deadline);
   void child_gone(const std::string& why);
   void schedule_restart();
   void shutdown_step(int step);
@@ -68,6 +70,7 @@ class StdioUpstream : public Upstream, public std::enable_shared_from_this<Stdio
   std::shared_ptr<transport::ChildProcess> child_;
   boost::asio::signal_set sigchld_;
   boost::asio::steady_timer timer_;
+  boost::asio::steady_timer eof_timer_;
   bool down_ = false;
   bool stopping_ = false;
   bool stopped_ = false;

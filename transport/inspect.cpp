@@ -49,10 +49,50 @@ std::string id_key(const nlohmann::json& id) {
   return "d:" + id.dump();
 }
 
+// The slow path, for JSON that simdjson does not represent: integers beyond 64 bits
+// (which JSON allows and nlohmann reads as doubles). Same rules, on the parsed message.
+Inspection inspect_with_nlohmann(std::string_view line, std::size_t max_depth) {
+  Inspection r;
+  auto body = parse(line, &r.error, max_depth);
+  if (body.is_discarded()) return r;
+  if (body.is_array()) {
+    r.shape = Inspection::Shape::Batch;
+    return r;
+  }
+  r.shape = body.is_object() ? Inspection::Shape::Object : Inspection::Shape::Other;
+  const bool unique = body.is_object() && unique_members(line, {"jsonrpc", "id", "method", "params",
+                                                                "result", "error"});
+  auto m = classify(std::move(body));
+  r.kind = m.kind;
+  r.id = m.id;
+  r.error = m.invalid_reason;
+  r.method = m.method;
+  if (!r.id.is_null() || (m.body.is_object() && m.body.contains("id"))) r.id_key = id_key(r.id);
+  r.has_result = m.body.is_object() && m.body.contains("result");
+  if (!unique) {
+    r.kind = MessageKind::Invalid;
+    r.error = "a member occurs more than once";
+    return r;
+  }
+  if (r.kind == MessageKind::Request && r.method == "tools/call" && m.body["params"].is_object()) {
+    auto params = member_span(line, {"params"});
+    if (!params || !unique_members(*params, {"name", "arguments", "_meta"})) {
+      r.kind = MessageKind::Invalid;
+      r.error = "a member of `params` occurs more than once";
+    } else if (auto n = m.body["params"].find("name");
+               n != m.body["params"].end() && n->is_string()) {
+      r.tool = n->get<std::string>();
+    }
+  }
+  return r;
+}
+
 Inspection inspect(std::string_view line, std::size_t max_depth) {
   Inspection r;
   simdjson::dom::element doc;
   auto err = parser_for(max_depth).parse(line.data(), line.size()).get(doc);
+  // simdjson 3.0 reports integers beyond 64 bits as NUMBER_ERROR; nlohmann decides.
+  if (err == simdjson::NUMBER_ERROR) return inspect_with_nlohmann(line, max_depth);
   if (err) {
     r.error = err == simdjson::DEPTH_ERROR
                   ? "nesting deeper than " + std::to_string(max_depth) + " levels"

@@ -197,6 +197,23 @@ Peek peek(std::string_view json) {
   return p;
 }
 
+std::vector<std::string_view> array_elements(std::string_view json) {
+  std::vector<std::string_view> out;
+  Scanner sc{json};
+  sc.ws();
+  if (sc.i >= json.size() || json[sc.i] != '[') return out;
+  ++sc.i;
+  for (;;) {
+    sc.ws();
+    if (sc.i >= json.size() || json[sc.i] == ']') return out;
+    std::size_t start = sc.i;
+    if (!sc.value()) return out;
+    out.push_back(json.substr(start, sc.i - start));
+    sc.ws();
+    if (sc.i < json.size() && json[sc.i] == ',') ++sc.i;
+  }
+}
+
 bool unique_members(std::string_view json, std::initializer_list<std::string_view> names) {
   Scanner sc{json};
   sc.ws();

@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -60,6 +61,9 @@ struct Peek {
   std::optional<std::string_view> jsonrpc, id, method, params, result, error;
 };
 Peek peek(std::string_view json);
+
+// The exact bytes of each element of a JSON array (already validated), in order.
+std::vector<std::string_view> array_elements(std::string_view json);
 
 // False when the object `json` has any of `names` more than once (or is not an object).
 bool unique_members(std::string_view json, std::initializer_list<std::string_view> names);

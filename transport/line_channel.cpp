@@ -168,6 +168,13 @@ void LineChannel::close_write() {
   if (!write_in_flight_) do_write();
 }
 
+void LineChannel::stop_reading() {
+  h_.on_close = nullptr;
+  boost::system::error_code ec;
+  in_.cancel(ec);
+  in_.close(ec);
+}
+
 void LineChannel::close() {
   boost::system::error_code ec;
   in_.cancel(ec);

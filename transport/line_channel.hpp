@@ -47,6 +47,8 @@ class LineChannel : public std::enable_shared_from_this<LineChannel> {
   void send_raw(std::string_view framed);
   // Closes the write side once everything queued has been written.
   void close_write();
+  // Stops reading now (the read side is closed; on_close is not called).
+  void stop_reading();
   // Stops reading and closes both sides now.
   void close();
   // Flow control: stop reading after the current chunk, until resume_reading().

@@ -5,6 +5,7 @@
 
 #include "proxy/cli/commands.hpp"
 #include "proxy/config.hpp"
+#include "proxy/http_front.hpp"
 #include "proxy/logging.hpp"
 #include "proxy/stdio_front.hpp"
 
@@ -55,7 +56,10 @@ Config load_for_run(const RunArgs& a) {
 
 }  // namespace
 
+void add_serve_command(CLI::App& app, int& exit_code);
+
 void add_run_commands(CLI::App& app, int& exit_code) {
+  add_serve_command(app, exit_code);
   auto args = std::make_shared<RunArgs>();
   auto* run = app.add_subcommand(
       "run", "wrap a stdio MCP server: glasstape run [options] -- <server command> [args...]");
@@ -73,6 +77,30 @@ void add_run_commands(CLI::App& app, int& exit_code) {
     setup_logging(config.log_level);
     StdioFrontOptions o{args->tenant, args->command.empty() ? args->server : "", args->debug};
     exit_code = run_stdio_front(config, o);
+  });
+}
+
+void add_serve_command(CLI::App& app, int& exit_code) {
+  struct ServeArgs {
+    std::string config, tenant, listen, log_level;
+    bool debug = false;
+  };
+  auto args = std::make_shared<ServeArgs>();
+  auto* serve = app.add_subcommand(
+      "serve", "serve MCP over Streamable HTTP in front of the configured servers");
+  serve->add_option("-c,--config", args->config, "config file (YAML)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  serve->add_option("--tenant", args->tenant, "tenant whose identity, policies and log apply");
+  serve->add_option("--listen", args->listen, "host:port (overrides http.listen)");
+  serve->add_option("--log-level", args->log_level, "trace, debug, info, warn, error");
+  serve->add_flag("--debug", args->debug, "log each evaluation step");
+  serve->callback([args, &exit_code]() {
+    Config config = load_config(args->config);
+    if (!args->log_level.empty()) config.log_level = args->log_level;
+    if (args->debug) config.log_level = "debug";
+    setup_logging(config.log_level);
+    exit_code = run_http_front(config, HttpFrontOptions{args->tenant, args->debug, args->listen});
   });
 }
 

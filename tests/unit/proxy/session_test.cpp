@@ -81,7 +81,7 @@ TEST_CASE("session splits batches into single messages", "[session]") {
   h.session->on_client_line(
       R"([{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","method":"notifications/x"},{"id":3}])");
   REQUIRE(h.up.sent.size() == 2);
-  CHECK(json::parse(h.up.sent[0])["method"] == "ping");
+  CHECK(h.up.sent[0] == R"({"jsonrpc":"2.0","id":1,"method":"ping"})");
   CHECK(json::parse(h.up.sent[1])["method"] == "notifications/x");
   REQUIRE(h.to_client.size() == 1);
   CHECK(h.last_client()["error"]["code"] == -32600);
@@ -246,5 +246,17 @@ TEST_CASE("ambiguous tools/call messages are refused, not judged one way and run
   h.session->on_client_line(
       R"({"jsonrpc":"2.0","id":2,"method":"tools\/call","params":{"name":"delete_file"}})");
   CHECK(h.up.sent.empty());
+  CHECK(h.last_client()["result"]["isError"] == true);
+}
+
+TEST_CASE("integers beyond 64 bits pass through untouched", "[session]") {
+  Harness h({"delete_file"});
+  std::string msg = R"({"jsonrpc":"2.0","id":1,"method":"x/y","params":{"big":123456789012345678901234567890,"f":1.50}})";
+  h.session->on_client_line(msg);
+  REQUIRE(h.up.sent.size() == 1);
+  CHECK(h.up.sent[0] == msg);
+  h.session->on_client_line(
+      R"({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"delete_file","arguments":{"n":123456789012345678901234567890}}})");
+  CHECK(h.up.sent.size() == 1);
   CHECK(h.last_client()["result"]["isError"] == true);
 }

@@ -1,0 +1,672 @@
+#include "proxy/http_front.hpp"
+
+#include <openssl/rand.h>
+#include <signal.h>
+
+#include <deque>
+#include <map>
+#include <set>
+#include <unordered_map>
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "proxy/chain.hpp"
+#include "proxy/session.hpp"
+#include "proxy/stdio_upstream.hpp"
+#include "transport/http_server.hpp"
+#include "transport/inspect.hpp"
+
+namespace gt::proxy {
+
+namespace asio = boost::asio;
+namespace web = gt::transport::http;
+using transport::MessageKind;
+
+namespace {
+
+const std::set<std::string> kProtocolVersions = {"2024-11-05", "2025-03-26", "2025-06-18",
+                                                 "2025-11-25"};
+
+struct HttpSettings {
+  std::string host = "127.0.0.1";
+  unsigned short port = 8787;
+  std::string path = "/mcp";
+  std::vector<std::string> allowed_hosts;    // empty: loopback names when bound to loopback
+  std::vector<std::string> allowed_origins;  // empty: loopback origins
+  std::chrono::seconds session_idle{600};
+  std::chrono::seconds keepalive{15};
+  std::size_t replay_events = 256;
+  std::size_t max_sessions = 2000;
+};
+
+std::vector<std::string> strings(const YAML::Node& n, const std::string& where) {
+  std::vector<std::string> out;
+  if (!n.IsSequence()) throw ConfigError(where + ": must be a list of strings");
+  for (const auto& v : n)
+    out.push_back(v.as<std::string>());
+  return out;
+}
+
+HttpSettings parse_http(const YAML::Node& n, const std::string& listen_override) {
+  HttpSettings s;
+  static const std::set<std::string> keys = {"listen",          "path",           "allowed_hosts",
+                                             "allowed_origins", "session_idle_s", "keepalive_s",
+                                             "replay_events",   "max_sessions"};
+  for (const auto& kv : n) {
+    if (!keys.count(kv.first.as<std::string>())) {
+      throw ConfigError("http: unknown key `" + kv.first.as<std::string>() + "`");
+    }
+  }
+  std::string listen =
+      listen_override.empty() && n["listen"] ? n["listen"].as<std::string>() : listen_override;
+  if (!listen.empty()) {
+    auto colon = listen.rfind(':');
+    if (colon == std::string::npos)
+      throw ConfigError("http.listen: expected `host:port`, got `" + listen + "`");
+    s.host = listen.substr(0, colon);
+    if (s.host.size() > 2 && s.host.front() == '[') s.host = s.host.substr(1, s.host.size() - 2);
+    try {
+      s.port = static_cast<unsigned short>(std::stoul(listen.substr(colon + 1)));
+    } catch (...) {
+      throw ConfigError("http.listen: bad port in `" + listen + "`");
+    }
+  }
+  if (n["path"]) s.path = n["path"].as<std::string>();
+  if (s.path.empty() || s.path[0] != '/') throw ConfigError("http.path: must start with `/`");
+  if (n["allowed_hosts"]) s.allowed_hosts = strings(n["allowed_hosts"], "http.allowed_hosts");
+  if (n["allowed_origins"])
+    s.allowed_origins = strings(n["allowed_origins"], "http.allowed_origins");
+  if (n["session_idle_s"]) s.session_idle = std::chrono::seconds(n["session_idle_s"].as<long>());
+  if (n["keepalive_s"]) s.keepalive = std::chrono::seconds(n["keepalive_s"].as<long>());
+  if (n["replay_events"]) s.replay_events = n["replay_events"].as<std::size_t>();
+  if (n["max_sessions"]) s.max_sessions = n["max_sessions"].as<std::size_t>();
+  return s;
+}
+
+std::string random_session_id() {
+  unsigned char bytes[16];
+  if (RAND_bytes(bytes, sizeof bytes) != 1)
+    throw std::runtime_error("no randomness for a session id");
+  static const char* hexd = "0123456789abcdef";
+  std::string id;
+  for (unsigned char b : bytes) {
+    id += hexd[b >> 4];
+    id += hexd[b & 15];
+  }
+  return id;
+}
+
+std::string lower(std::string s) {
+  for (auto& c : s)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+bool accepts(std::string_view accept, std::string_view type) {
+  auto a = lower(std::string(accept));
+  return a.find(type) != std::string::npos || a.find("*/*") != std::string::npos;
+}
+
+// Host header without the port ("localhost:8787" → "localhost", "[::1]:80" → "[::1]").
+std::string host_name(std::string_view host) {
+  std::string h = lower(std::string(host));
+  if (!h.empty() && h[0] == '[') {
+    auto end = h.find(']');
+    return end == std::string::npos ? h : h.substr(0, end + 1);
+  }
+  auto colon = h.find(':');
+  return colon == std::string::npos ? h : h.substr(0, colon);
+}
+
+}  // namespace
+
+// One MCP session over HTTP: the core Session, its own server process, and the routing of
+// server messages onto the HTTP exchanges that are waiting for them.
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
+ public:
+  struct Post {
+    std::shared_ptr<web::Exchange> ex;
+    std::size_t remaining = 0;         // requests of this POST still unanswered
+    std::vector<std::string> answers;  // JSON mode: the responses so far
+    bool batch = false;
+  };
+
+  HttpSession(std::string id, asio::any_io_executor ex, const Config& config,
+              const ServerConfig& server, const TenantConfig& tenant,
+              std::shared_ptr<Pipeline> pipeline, const HttpSettings& settings)
+      : id_(std::move(id)), settings_(settings) {
+    upstream_ = std::make_shared<StdioUpstream>(ex, server, config.max_message_bytes,
+                                                config.shutdown_grace);
+    SessionOptions so;
+    so.session_id = id_;
+    so.server = server.name;
+    so.principal = tenant.principal;
+    so.max_message_bytes = config.max_message_bytes;
+    session_ = std::make_shared<Session>(
+        so, std::move(pipeline), *upstream_, [this](std::string_view line) { deliver(line); },
+        [ex](std::function<void()> f) { asio::post(ex, std::move(f)); });
+    // The server may outlive this session while it shuts down: it holds the session weakly.
+    StdioUpstream::Events ev;
+    std::weak_ptr<Session> ws = session_;
+    ev.on_line = [ws](std::string_view l) {
+      if (auto s = ws.lock()) s->on_server_line(l);
+    };
+    ev.on_oversize = [ws](std::string_view p, std::size_t n) {
+      if (auto s = ws.lock()) s->on_server_oversize(p, n);
+    };
+    ev.on_down = [ws](const std::string& why, bool restarting) {
+      if (auto s = ws.lock()) s->on_server_down(why, restarting);
+    };
+    ev.on_restarted = [ws]() {
+      if (auto s = ws.lock()) s->on_server_restarted();
+    };
+    upstream_->start(std::move(ev));
+    touch();
+  }
+
+  ~HttpSession() { close(); }
+
+  const std::string& id() const { return id_; }
+
+  void touch() { last_active_ = std::chrono::steady_clock::now(); }
+  bool idle_for(std::chrono::seconds d) const {
+    return !get_ && posts_.empty() && std::chrono::steady_clock::now() - last_active_ > d;
+  }
+
+  // A POST's messages. Requests answer on `ex`; with none, 202 is sent by the caller.
+  void post(std::vector<std::string_view> lines, const std::vector<transport::Inspection>& ins,
+            std::shared_ptr<web::Exchange> ex, bool batch) {
+    touch();
+    auto p = std::make_shared<Post>();
+    p->ex = ex;
+    p->batch = batch;
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+      if (ins[i].kind == MessageKind::Request) {
+        ++p->remaining;
+        posts_[ins[i].id_key] = p;
+        order_.push_back(ins[i].id_key);
+        if (lines[i].find("progressToken") != std::string_view::npos)
+          remember_token(lines[i], ins[i].id_key);
+      }
+    }
+    if (p->remaining == 0) ex->respond(202, "", "", headers());
+    std::weak_ptr<Post> wp = p;
+    ex->on_close([wp, self = weak_from_this()]() {
+      // The client dropped the POST's stream: its answers go nowhere (a later GET with
+      // Last-Event-ID can replay what was sent on it).
+      auto s = self.lock();
+      auto post = wp.lock();
+      if (!s || !post) return;
+      for (auto it = s->posts_.begin(); it != s->posts_.end();) {
+        it = it->second == post ? s->posts_.erase(it) : std::next(it);
+      }
+    });
+    for (auto line : lines)
+      session_->on_client_line(line);
+  }
+
+  // GET: the stream for server messages not tied to a POST.
+  void open_stream(std::shared_ptr<web::Exchange> ex, const std::string& last_event_id) {
+    touch();
+    get_ = ex;
+    ex->start_stream(headers());
+    if (!last_event_id.empty()) replay_after(last_event_id, ex);
+    while (!unsent_.empty()) {
+      emit(ex, "get", unsent_.front());
+      unsent_.pop_front();
+    }
+    ex->on_close([self = weak_from_this(), wex = std::weak_ptr<web::Exchange>(ex)]() {
+      auto s = self.lock();
+      if (s && s->get_ == wex.lock()) s->get_.reset();
+    });
+  }
+  bool has_stream() const { return get_ && !get_->done() && !get_->closed(); }
+
+  void keepalive() {
+    if (has_stream()) get_->comment("keep-alive");
+    for (auto& [k, p] : posts_) {
+      if (p->ex->streaming()) p->ex->comment("keep-alive");
+    }
+  }
+
+  void close() {
+    if (closed_) return;
+    closed_ = true;
+    if (get_) get_->end_stream();
+    for (auto& [k, p] : posts_) {
+      if (p->ex->streaming()) p->ex->end_stream();
+    }
+    posts_.clear();
+    upstream_->shutdown();
+  }
+
+  std::vector<web::Header> headers() const { return {{"Mcp-Session-Id", id_}}; }
+
+ private:
+  void remember_token(std::string_view line, const std::string& key) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_discarded()) return;
+    auto params = j.find("params");
+    if (params == j.end() || !params->is_object()) return;
+    auto meta = params->find("_meta");
+    if (meta != params->end() && meta->is_object() && meta->contains("progressToken")) {
+      tokens_[transport::id_key((*meta)["progressToken"])] = key;
+    }
+  }
+
+  // A message from the server (via the core Session) for this client.
+  void deliver(std::string_view line) {
+    auto ins = transport::inspect(line, 512);
+    if (ins.kind == MessageKind::Response) {
+      auto it = posts_.find(ins.id_key);
+      if (it != posts_.end()) {
+        auto p = it->second;
+        posts_.erase(it);
+        std::erase(order_, ins.id_key);
+        --p->remaining;
+        if (p->ex->streaming()) {
+          emit(p->ex, "post", std::string(line));
+          if (p->remaining == 0) p->ex->end_stream();
+        } else {
+          p->answers.emplace_back(line);
+          if (p->remaining == 0) {
+            std::string body;
+            if (p->batch) {
+              body = "[";
+              for (std::size_t i = 0; i < p->answers.size(); ++i)
+                body += (i ? "," : "") + p->answers[i];
+              body += "]";
+            } else {
+              body = p->answers.front();
+            }
+            p->ex->respond(200, std::move(body), "application/json", headers());
+          }
+        }
+        return;
+      }
+    }
+    // Not an answer to a waiting POST: progress goes to the POST that asked for it; other
+    // messages to the newest waiting POST (they are about the call in flight), else to the
+    // GET stream, else they wait for one.
+    std::shared_ptr<Post> target;
+    if (ins.method == "notifications/progress") {
+      auto j = nlohmann::json::parse(line, nullptr, false);
+      if (!j.is_discarded() && j["params"].is_object() && j["params"].contains("progressToken")) {
+        auto t = tokens_.find(transport::id_key(j["params"]["progressToken"]));
+        if (t != tokens_.end()) {
+          if (auto p = posts_.find(t->second); p != posts_.end()) target = p->second;
+        }
+      }
+    }
+    if (!target && !order_.empty()) {
+      if (auto p = posts_.find(order_.back()); p != posts_.end()) target = p->second;
+    }
+    if (target && !target->ex->closed()) {
+      if (!target->ex->streaming()) {
+        // The first message before the answer: this POST becomes an SSE stream, and any
+        // answers already collected for it go first.
+        target->ex->start_stream(headers());
+        for (auto& a : target->answers)
+          emit(target->ex, "post", a);
+        target->answers.clear();
+      }
+      emit(target->ex, "post", std::string(line));
+      return;
+    }
+    if (has_stream()) {
+      emit(get_, "get", std::string(line));
+      return;
+    }
+    if (unsent_.size() < settings_.replay_events) unsent_.emplace_back(line);
+  }
+
+  void emit(const std::shared_ptr<web::Exchange>& ex, const char* stream, std::string data) {
+    std::string eid = std::to_string(++event_seq_);
+    ex->event(eid, data);
+    replay_.push_back({event_seq_, ex.get(), stream, std::move(data)});
+    if (replay_.size() > settings_.replay_events) replay_.pop_front();
+  }
+
+  void replay_after(const std::string& last, const std::shared_ptr<web::Exchange>& ex) {
+    unsigned long n = 0;
+    try {
+      n = std::stoul(last);
+    } catch (...) {
+      return;
+    }
+    const void* stream = nullptr;
+    for (auto& e : replay_) {
+      if (e.seq == n) stream = e.stream;
+    }
+    std::vector<std::string> again;
+    for (auto& e : replay_) {
+      if (e.seq > n && (stream == nullptr || e.stream == stream)) again.push_back(e.data);
+    }
+    for (auto& d : again)
+      emit(ex, "get", d);
+  }
+
+  struct Event {
+    unsigned long seq;
+    const void* stream;
+    const char* kind;
+    std::string data;
+  };
+
+  std::string id_;
+  const HttpSettings& settings_;
+  std::shared_ptr<StdioUpstream> upstream_;
+  std::shared_ptr<Session> session_;
+  std::unordered_map<std::string, std::shared_ptr<Post>> posts_;  // by request id key
+  std::vector<std::string> order_;                       // waiting request keys, oldest first
+  std::unordered_map<std::string, std::string> tokens_;  // progress token → request key
+  std::shared_ptr<web::Exchange> get_;
+  std::deque<std::string> unsent_;
+  std::deque<Event> replay_;
+  unsigned long event_seq_ = 0;
+  std::chrono::steady_clock::time_point last_active_;
+  bool closed_ = false;
+};
+
+class HttpFront {
+ public:
+  HttpFront(asio::io_context& ioc, const Config& config, const HttpFrontOptions& opts)
+      : ioc_(ioc),
+        config_(config),
+        tenant_(opts.tenant.empty() ? config.tenants.front() : config.tenant(opts.tenant)),
+        settings_(parse_http(config.http, opts.listen)),
+        sweep_(ioc) {
+    if (config.servers.empty()) throw ConfigError("serve: the config has no `servers`");
+    for (const auto& s : config.servers) {
+      if (!s.url.empty()) {
+        throw ConfigError("servers." + s.name + ": HTTP upstreams are not supported yet by serve");
+      }
+      if (s.sharing == "shared") {
+        throw ConfigError("servers." + s.name +
+                          ": `sharing: shared` is not supported yet; use `isolated`");
+      }
+      std::string path =
+          config.servers.size() == 1 ? settings_.path : settings_.path + "/" + s.name;
+      routes_[path] = &s;
+    }
+    InterceptorEnv env{config, tenant_, opts.debug};
+    pipeline_ = build_pipeline(env);
+    auto addr = asio::ip::make_address(settings_.host);
+    loopback_ = addr.is_loopback();
+    if (settings_.allowed_hosts.empty()) {
+      if (!loopback_) {
+        throw ConfigError("http.allowed_hosts: required when listening on a non-loopback address");
+      }
+      settings_.allowed_hosts = {"localhost", "127.0.0.1", "[::1]"};
+    }
+    web::Limits limits;
+    limits.body_limit = config.max_message_bytes;
+    server_ =
+        std::make_shared<web::Server>(ioc, asio::ip::tcp::endpoint(addr, settings_.port), limits,
+                                      [this](web::Request&& r, std::shared_ptr<web::Exchange> ex) {
+                                        handle(std::move(r), std::move(ex));
+                                      });
+  }
+
+  void start() {
+    server_->start();
+    for (auto& [path, s] : routes_) {
+      spdlog::info("serving MCP at http://{}:{}{} for server `{}` (tenant `{}`)",
+                   settings_.host.find(':') != std::string::npos ? "[" + settings_.host + "]"
+                                                                 : settings_.host,
+                   server_->port(), path, s->name, tenant_.id);
+    }
+    sweep();
+  }
+
+  void stop() {
+    server_->stop();
+    sweep_.cancel();
+    for (auto& [id, s] : sessions_)
+      s->close();
+  }
+
+ private:
+  void sweep() {
+    auto every = settings_.keepalive.count() > 0
+                     ? std::min<std::chrono::seconds>(settings_.keepalive, std::chrono::seconds(5))
+                     : std::chrono::seconds(5);
+    sweep_.expires_after(every);
+    sweep_.async_wait([this](const boost::system::error_code& ec) {
+      if (ec) return;
+      auto now = std::chrono::steady_clock::now();
+      bool ka = settings_.keepalive.count() > 0 && now - last_keepalive_ >= settings_.keepalive;
+      if (ka) last_keepalive_ = now;
+      for (auto it = sessions_.begin(); it != sessions_.end();) {
+        if (it->second->idle_for(settings_.session_idle)) {
+          spdlog::info("http: session {} idle for {} s; closing", it->first,
+                       settings_.session_idle.count());
+          it->second->close();
+          it = sessions_.erase(it);
+        } else {
+          if (ka) it->second->keepalive();
+          ++it;
+        }
+      }
+      sweep();
+    });
+  }
+
+  static void reject(const std::shared_ptr<web::Exchange>& ex, unsigned status,
+                     const std::string& msg, int code = -32600,
+                     std::vector<web::Header> headers = {}) {
+    nlohmann::json body = {
+        {"jsonrpc", "2.0"}, {"id", nullptr}, {"error", {{"code", code}, {"message", msg}}}};
+    ex->respond(status, body.dump(), "application/json", headers);
+  }
+
+  bool origin_allowed(std::string_view origin) const {
+    if (origin.empty()) return true;  // non-browser clients send none
+    std::string o = lower(std::string(origin));
+    if (!settings_.allowed_origins.empty()) {
+      for (const auto& a : settings_.allowed_origins) {
+        if (a == "*" || lower(a) == o) return true;
+      }
+      return false;
+    }
+    for (const char* prefix : {"http://localhost", "https://localhost", "http://127.0.0.1",
+                               "https://127.0.0.1", "http://[::1]", "https://[::1]"}) {
+      std::string_view p(prefix);
+      if (o.compare(0, p.size(), p) == 0 && (o.size() == p.size() || o[p.size()] == ':'))
+        return true;
+    }
+    return false;
+  }
+
+  bool host_allowed(std::string_view host) const {
+    auto h = host_name(host);
+    for (const auto& a : settings_.allowed_hosts) {
+      if (a == "*" || lower(a) == h || lower(a) == lower(std::string(host))) return true;
+    }
+    return false;
+  }
+
+  void handle(web::Request&& req, std::shared_ptr<web::Exchange> ex) {
+    namespace bh = boost::beast::http;
+    std::string target(req.target());
+    auto q = target.find('?');
+    auto route = routes_.find(q == std::string::npos ? target : target.substr(0, q));
+    if (route == routes_.end()) {
+      ex->respond(404, "not found\n", "text/plain");
+      return;
+    }
+    // DNS-rebinding protection: a browser page on another origin, or a request for another
+    // host name, never reaches a session.
+    if (!host_allowed(req[bh::field::host])) {
+      spdlog::warn("http: refused Host `{}` (not in http.allowed_hosts)",
+                   std::string(req[bh::field::host]));
+      reject(ex, 403, "Forbidden: host not allowed");
+      return;
+    }
+    if (!origin_allowed(req[bh::field::origin])) {
+      spdlog::warn("http: refused Origin `{}` (not in http.allowed_origins)",
+                   std::string(req[bh::field::origin]));
+      reject(ex, 403, "Forbidden: origin not allowed");
+      return;
+    }
+    std::string sid(req["Mcp-Session-Id"]);
+    std::string version(req["MCP-Protocol-Version"]);
+    if (!version.empty() && !kProtocolVersions.count(version)) {
+      reject(ex, 400, "Bad Request: unsupported MCP-Protocol-Version `" + version + "`");
+      return;
+    }
+    switch (req.method()) {
+      case bh::verb::post:
+        handle_post(std::move(req), ex, sid, *route->second);
+        return;
+      case bh::verb::get: {
+        if (!accepts(req[bh::field::accept], "text/event-stream")) {
+          reject(ex, 406, "Not Acceptable: GET needs Accept: text/event-stream");
+          return;
+        }
+        auto s = find_session(ex, sid);
+        if (!s) return;
+        if (s->has_stream()) {
+          reject(ex, 409, "Conflict: this session already has a GET stream");
+          return;
+        }
+        s->open_stream(ex, std::string(req["Last-Event-ID"]));
+        return;
+      }
+      case bh::verb::delete_: {
+        auto s = find_session(ex, sid);
+        if (!s) return;
+        s->close();
+        sessions_.erase(sid);
+        spdlog::info("http: session {} ended by the client", sid);
+        ex->respond(200, "", "", {});
+        return;
+      }
+      default:
+        ex->respond(405, "method not allowed\n", "text/plain", {{"Allow", "GET, POST, DELETE"}});
+    }
+  }
+
+  std::shared_ptr<HttpSession> find_session(const std::shared_ptr<web::Exchange>& ex,
+                                            const std::string& sid) {
+    if (sid.empty()) {
+      reject(ex, 400, "Bad Request: Mcp-Session-Id header is required");
+      return nullptr;
+    }
+    auto it = sessions_.find(sid);
+    if (it == sessions_.end()) {
+      reject(ex, 404, "Session not found", -32001);
+      return nullptr;
+    }
+    return it->second;
+  }
+
+  void handle_post(web::Request&& req, std::shared_ptr<web::Exchange> ex, const std::string& sid,
+                   const ServerConfig& server) {
+    namespace bh = boost::beast::http;
+    auto accept = req[bh::field::accept];
+    if (!accepts(accept, "application/json") || !accepts(accept, "text/event-stream")) {
+      reject(ex, 406, "Not Acceptable: Accept must list application/json and text/event-stream");
+      return;
+    }
+    auto ctype = lower(std::string(req[bh::field::content_type]));
+    if (ctype.rfind("application/json", 0) != 0) {
+      reject(ex, 415, "Unsupported Media Type: Content-Type must be application/json");
+      return;
+    }
+    std::string& body = req.body();
+    auto top = transport::inspect(body, 512);
+    std::vector<std::string_view> lines;
+    bool batch = false;
+    if (top.shape == transport::Inspection::Shape::Malformed) {
+      reject(ex, 400, "Parse error: " + top.error, -32700);
+      return;
+    }
+    if (top.shape == transport::Inspection::Shape::Batch) {
+      lines = transport::array_elements(body);
+      batch = true;
+      if (lines.empty()) {
+        reject(ex, 400, "Invalid Request: empty batch");
+        return;
+      }
+    } else {
+      lines.push_back(body);
+    }
+    std::vector<transport::Inspection> ins;
+    bool has_init = false;
+    for (auto l : lines) {
+      ins.push_back(l.data() == body.data() && !batch ? top : transport::inspect(l, 512));
+      if (ins.back().kind == MessageKind::Invalid) {
+        reject(ex, 400, "Invalid Request: " + ins.back().error);
+        return;
+      }
+      if (ins.back().method == "initialize") has_init = true;
+    }
+    std::shared_ptr<HttpSession> s;
+    if (has_init) {
+      if (!sid.empty()) {
+        reject(ex, 400, "Bad Request: initialize must not carry Mcp-Session-Id");
+        return;
+      }
+      if (lines.size() != 1) {
+        reject(ex, 400, "Invalid Request: initialize must be sent alone");
+        return;
+      }
+      if (sessions_.size() >= settings_.max_sessions) {
+        reject(ex, 503, "Service Unavailable: too many sessions", -32000);
+        return;
+      }
+      try {
+        s = std::make_shared<HttpSession>(random_session_id(), ioc_.get_executor(), config_, server,
+                                          tenant_, pipeline_, settings_);
+      } catch (const std::exception& e) {
+        spdlog::error("http: cannot start server `{}`: {}", server.name, e.what());
+        reject(ex, 502, std::string("cannot start the server: ") + e.what(), -32001);
+        return;
+      }
+      sessions_[s->id()] = s;
+      spdlog::info("http: session {} started", s->id());
+    } else {
+      s = find_session(ex, sid);
+      if (!s) return;
+    }
+    s->post(std::move(lines), ins, ex, batch);
+  }
+
+  asio::io_context& ioc_;
+  const Config& config_;
+  const TenantConfig& tenant_;
+  HttpSettings settings_;
+  bool loopback_ = true;
+  std::map<std::string, const ServerConfig*> routes_;
+  std::shared_ptr<Pipeline> pipeline_;
+  std::shared_ptr<web::Server> server_;
+  std::unordered_map<std::string, std::shared_ptr<HttpSession>> sessions_;
+  asio::steady_timer sweep_;
+  std::chrono::steady_clock::time_point last_keepalive_ = std::chrono::steady_clock::now();
+};
+
+int run_http_front(const Config& config, const HttpFrontOptions& opts) {
+  ::signal(SIGPIPE, SIG_IGN);
+  asio::io_context ioc(1);
+  HttpFront front(ioc, config, opts);
+  front.start();
+  asio::signal_set stop_signals(ioc, SIGTERM, SIGINT);
+  stop_signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    spdlog::info("{}; stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    front.stop();
+    // Give servers their grace period, then stop the loop.
+    auto t = std::make_shared<asio::steady_timer>(
+        ioc, config.shutdown_grace * 2 + std::chrono::milliseconds(200));
+    t->async_wait([&ioc, t](const boost::system::error_code&) { ioc.stop(); });
+  });
+  ioc.run();
+  return 0;
+}
+
+}  // namespace gt::proxy

@@ -1,0 +1,20 @@
+// `glasstape serve`: the MCP Streamable HTTP front (MCP 2025-11-25 transport). Each client
+// session gets its own Session and, for stdio servers, its own child process (`isolated`).
+#pragma once
+
+#include <string>
+
+#include "proxy/config.hpp"
+
+namespace gt::proxy {
+
+struct HttpFrontOptions {
+  std::string tenant;  // empty: the config's default tenant
+  bool debug = false;
+  std::string listen;  // overrides http.listen ("host:port")
+};
+
+// Serves until SIGTERM/SIGINT. Returns the exit code; throws ConfigError for bad settings.
+int run_http_front(const Config& config, const HttpFrontOptions& opts);
+
+}  // namespace gt::proxy
