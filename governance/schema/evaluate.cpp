@@ -514,9 +514,10 @@ class Evaluator {
         if (stop) return false;
       }
     }
-    for (const auto& [prop, names] : s->dependent_required) {
+    for (const auto& dep : s->dependent_required) {
+      const std::string& prop = dep.first;  // not a structured binding: lambdas capture it
       if (v.find(prop) == v.end()) continue;
-      for (const auto& name : names) {
+      for (const auto& name : dep.second) {
         if (v.find(name) == v.end()) {
           ok = fail(s, "dependentRequired", [&] {
             return "missing property `" + detail::quote(name) + "`, required when `" +
