@@ -1,6 +1,6 @@
 // Byte encodings used by receipts, keys and checkpoints: standard base64 (RFC 4648 §4, with
-// padding) and lowercase hex. Both come from libsodium, which already links here (its
-// decoders are constant-time and strict), so nothing is written by hand.
+// padding) and lowercase hex. Public data goes through OpenSSL's fast table coder (after a
+// strict alphabet check); private keys through libsodium's constant-time one.
 #pragma once
 
 #include <cstdint>
@@ -17,6 +17,10 @@ std::string base64_encode(std::string_view bytes);
 std::string base64_encode(const std::uint8_t* data, std::size_t size);
 // Strict: standard alphabet, padding required, no whitespace. nullopt on any defect.
 std::optional<std::string> base64_decode(std::string_view text);
+
+// Constant-time variants (libsodium) for private key material.
+std::string base64_encode_secret(const std::uint8_t* data, std::size_t size);
+std::optional<std::string> base64_decode_secret(std::string_view text);
 
 std::string hex_encode(std::string_view bytes);
 std::string hex_encode(const std::uint8_t* data, std::size_t size);

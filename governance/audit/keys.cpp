@@ -73,7 +73,7 @@ SigningKey SigningKey::parse(std::string_view text, const std::string& what) {
     text.remove_suffix(1);
   while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front())))
     text.remove_prefix(1);
-  auto raw = base64_decode(text);
+  auto raw = base64_decode_secret(text);
   if (!raw)
     throw KeyError(what + ": not valid base64 (expected a 32-byte seed or a 64-byte secret key)");
   if (raw->size() != 32 && raw->size() != 64) {
@@ -126,7 +126,7 @@ std::string SigningKey::sign(std::string_view message) const {
 }
 
 std::string SigningKey::seed_base64() const {
-  return base64_encode(sk_.data(), 32);
+  return base64_encode_secret(sk_.data(), 32);
 }
 
 // --- key files ------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ std::optional<ArgsMode> parse_args_mode(std::string_view s) {
 // --- PayloadBuilder -------------------------------------------------------------------------
 
 void PayloadBuilder::set_raw(std::string_view key, std::string value) {
+  if (members_.empty()) members_.reserve(32);
   if (key == "key_id" || key == "prev" || key == "seq") {
     throw std::logic_error("payload member `" + std::string(key) + "` is set by the log writer");
   }

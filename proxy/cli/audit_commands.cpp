@@ -1,8 +1,365 @@
-// Placeholder: the audit command group is being written (see commands.hpp). Registers nothing yet.
+// `glasstape verify`, `glasstape tail` and `glasstape keys generate | show | rotate`: the
+// audit log's offline tooling (governance/audit does the work; this file is the shell).
+//
+// Exit codes: 0 = intact / done; 1 = damage found or a key problem; 2 = cannot run (bad
+// arguments, unreadable files, no keyring).
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "governance/audit/checkpoint.hpp"
+#include "governance/audit/fsutil.hpp"
+#include "governance/audit/keys.hpp"
+#include "governance/audit/log_reader.hpp"
+#include "governance/audit/records.hpp"
+#include "governance/audit/verifier.hpp"
 #include "proxy/cli/commands.hpp"
 
 namespace gt::proxy::cli {
 
-void add_audit_commands(CLI::App& /*app*/, int& /*exit_code*/) {}
+namespace {
+
+namespace audit = gov::audit;
+namespace fs = std::filesystem;
+
+constexpr const char* kDefaultAgent = "glasstape-agent";
+
+void err(const std::string& msg) {
+  std::fprintf(stderr, "glasstape: %s\n", msg.c_str());
+}
+
+fs::path default_audit_dir(const std::string& tenant) {
+  const char* home = std::getenv("HOME");
+  return fs::path(home && *home ? home : "/") / ".glasstape" / "audit" / tenant;
+}
+
+// --- verify ---------------------------------------------------------------------------------
+
+struct VerifyArgs {
+  std::vector<std::string> logs;
+  std::vector<std::string> keyrings;
+  std::string checkpoint;
+  bool partial = false;
+  bool json = false;
+};
+
+int run_verify(const VerifyArgs& a) {
+  std::vector<fs::path> files;
+  fs::path auto_checkpoint;
+  for (const auto& l : a.logs) {
+    std::error_code ec;
+    if (fs::is_directory(l, ec)) {
+      auto in_dir = audit::log_files_in(l);
+      if (in_dir.empty()) {
+        err("no audit log files (audit.jsonl, audit-*.jsonl) in `" + l + "`");
+        return 2;
+      }
+      files.insert(files.end(), in_dir.begin(), in_dir.end());
+      if (fs::exists(fs::path(l) / audit::kCheckpointFileName))
+        auto_checkpoint = fs::path(l) / audit::kCheckpointFileName;
+    } else if (fs::exists(l, ec)) {
+      files.emplace_back(l);
+    } else {
+      err("`" + l + "` does not exist");
+      return 2;
+    }
+  }
+  audit::VerifyOptions vo;
+  vo.partial = a.partial;
+  try {
+    if (!a.keyrings.empty()) {
+      for (const auto& k : a.keyrings)
+        vo.keyring.merge(audit::Keyring::load(k));
+    } else {
+      // The tenant's own keyring, found from the first record.
+      std::string tenant;
+      std::string first = audit::fsutil::read_file(files.front());
+      auto r = audit::parse_record(first.substr(0, first.find('\n')));
+      if (r) tenant = r->payload.value("tenant", "");
+      fs::path ring =
+          tenant.empty() ? fs::path() : audit::keyring_path(audit::default_keys_root(), tenant);
+      if (ring.empty() || !fs::exists(ring)) {
+        err("no keyring: pass --keyring FILE" +
+            (ring.empty() ? std::string() : " (looked for `" + ring.string() + "`)"));
+        return 2;
+      }
+      vo.keyring = audit::Keyring::load(ring);
+      if (!a.json) std::printf("keyring: %s\n", ring.c_str());
+    }
+    fs::path cp = a.checkpoint.empty() ? auto_checkpoint : fs::path(a.checkpoint);
+    if (!cp.empty()) {
+      vo.checkpoint_note = audit::fsutil::read_file(cp);
+      vo.checkpoint_name = cp.string();
+    }
+  } catch (const std::exception& e) {
+    err(e.what());
+    return 2;
+  }
+  auto rep = audit::verify_log(files, vo);
+  if (a.json) {
+    nlohmann::json j = {{"ok", rep.ok},
+                        {"files", rep.files},
+                        {"records", rep.records},
+                        {"decisions", rep.decisions},
+                        {"denials", rep.denials},
+                        {"results", rep.results},
+                        {"checkpoints", rep.checkpoints},
+                        {"recoveries", rep.recoveries},
+                        {"first_seq", rep.first_seq},
+                        {"next_seq", rep.next_seq},
+                        {"tenant", rep.tenant},
+                        {"key_ids", rep.key_ids},
+                        {"warnings", rep.warnings}};
+    if (!rep.ok) {
+      j["damage"] = {{"kind", audit::to_string(rep.first.damage)},
+                     {"file", rep.first.file},
+                     {"line", rep.first.line},
+                     {"seq", rep.first.seq ? nlohmann::json(*rep.first.seq) : nlohmann::json()},
+                     {"message", rep.first.message}};
+    }
+    if (rep.external)
+      j["checkpoint"] = {{"file", vo.checkpoint_name}, {"size", rep.external->size}};
+    std::printf("%s\n", j.dump(2).c_str());
+    return rep.ok ? 0 : 1;
+  }
+  for (const auto& w : rep.warnings)
+    std::printf("note: %s\n", w.c_str());
+  if (!rep.ok) {
+    std::string where = rep.first.file;
+    if (rep.first.line) where += ":" + std::to_string(rep.first.line);
+    if (rep.first.seq) where += " (seq " + std::to_string(*rep.first.seq) + ")";
+    std::printf("DAMAGED: %s at %s: %s\n", std::string(audit::to_string(rep.first.damage)).c_str(),
+                where.c_str(), rep.first.message.c_str());
+    return 1;
+  }
+  std::printf(
+      "ok: %llu records intact in %llu file(s), seq %llu..%llu: %llu decisions (%llu denied), %llu "
+      "results, %llu checkpoints verified, %llu recovery event(s)\n",
+      static_cast<unsigned long long>(rep.records), static_cast<unsigned long long>(rep.files),
+      static_cast<unsigned long long>(rep.first_seq),
+      static_cast<unsigned long long>(rep.next_seq ? rep.next_seq - 1 : 0),
+      static_cast<unsigned long long>(rep.decisions), static_cast<unsigned long long>(rep.denials),
+      static_cast<unsigned long long>(rep.results),
+      static_cast<unsigned long long>(rep.checkpoints),
+      static_cast<unsigned long long>(rep.recoveries));
+  std::string keys;
+  for (const auto& k : rep.key_ids)
+    keys += (keys.empty() ? "" : ", ") + k;
+  std::printf("tenant: %s; signed by key(s): %s\n", rep.tenant.c_str(), keys.c_str());
+  std::printf("merkle root at size %llu: %s\n", static_cast<unsigned long long>(rep.next_seq),
+              audit::to_base64(rep.root).c_str());
+  if (rep.external) {
+    std::printf("checkpoint %s (size %llu): consistent\n", vo.checkpoint_name.c_str(),
+                static_cast<unsigned long long>(rep.external->size));
+  } else {
+    std::printf(
+        "note: no checkpoint kept elsewhere was given (--checkpoint): records cut from the end "
+        "cannot be detected\n");
+  }
+  return 0;
+}
+
+// --- tail -----------------------------------------------------------------------------------
+
+struct TailArgs {
+  std::string log;
+  std::string tenant = "default";
+  std::string tool;
+  bool follow = false;
+  bool denied = false;
+  bool json = false;
+  bool no_color = false;
+  long lines = 20;
+};
+
+void print_record(const nlohmann::json& p, const TailArgs& a, bool color) {
+  if (a.json) {
+    std::printf("%s\n", p.dump().c_str());
+  } else {
+    std::printf("%s\n", audit::format_tail_line(p, color).c_str());
+  }
+}
+
+int run_tail(const TailArgs& a) {
+  fs::path target = a.log.empty() ? default_audit_dir(a.tenant) : fs::path(a.log);
+  std::error_code ec;
+  std::vector<fs::path> files;
+  fs::path active;
+  if (fs::is_directory(target, ec)) {
+    files = audit::log_files_in(target);
+    active = target / audit::kActiveLogName;
+  } else {
+    files = {target};
+    active = target;
+  }
+  if (files.empty() && !a.follow) {
+    err("no audit log at `" + target.string() + "`");
+    return 2;
+  }
+  bool color = !a.json && !a.no_color && ::isatty(STDOUT_FILENO) && !std::getenv("NO_COLOR");
+  audit::TailFilter filter{a.denied, a.tool};
+  // The last N matching records, newest files first until there are enough.
+  std::vector<nlohmann::json> shown;
+  for (auto it = files.rbegin(); it != files.rend(); ++it) {
+    std::string content;
+    try {
+      content = audit::fsutil::read_file(*it);
+    } catch (const std::exception& e) {
+      err(e.what());
+      return 2;
+    }
+    std::vector<nlohmann::json> here;
+    for (auto line : audit::split_lines(content)) {
+      auto p = audit::decode_payload(line);
+      if (p && audit::tail_matches(*p, filter)) here.push_back(std::move(*p));
+    }
+    shown.insert(shown.begin(), std::make_move_iterator(here.begin()),
+                 std::make_move_iterator(here.end()));
+    if (a.lines > 0 && shown.size() >= static_cast<std::size_t>(a.lines)) break;
+  }
+  if (a.lines > 0 && shown.size() > static_cast<std::size_t>(a.lines)) {
+    shown.erase(shown.begin(), shown.end() - a.lines);
+  }
+  for (const auto& p : shown)
+    print_record(p, a, color);
+  std::fflush(stdout);
+  if (!a.follow) return 0;
+  audit::LogFollower follow(active, true);
+  for (;;) {
+    for (const auto& line : follow.poll()) {
+      auto p = audit::decode_payload(line);
+      if (p && audit::tail_matches(*p, filter)) print_record(*p, a, color);
+    }
+    std::fflush(stdout);
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
+
+// --- keys -----------------------------------------------------------------------------------
+
+struct KeysArgs {
+  std::string tenant = "default";
+  std::string agent = kDefaultAgent;
+  std::string keys_dir;
+  bool json = false;
+};
+
+fs::path keys_root(const KeysArgs& a) {
+  return a.keys_dir.empty() ? audit::default_keys_root() : fs::path(a.keys_dir);
+}
+
+void print_key(const audit::SigningKey& k, const KeysArgs& a, const std::string& source,
+               const fs::path& file) {
+  fs::path ring = audit::keyring_path(keys_root(a), a.tenant);
+  if (a.json) {
+    // A keyring document for this key, ready for `glasstape verify --keyring`.
+    audit::Keyring r;
+    audit::KeyringEntry e;
+    e.key_id = k.key_id();
+    e.public_key = k.public_key();
+    e.tenant = a.tenant;
+    e.agent = source == "env" ? "*" : a.agent;
+    r.entries.push_back(e);
+    std::printf("%s", r.to_json().c_str());
+    return;
+  }
+  std::printf("tenant:      %s\nagent:       %s\nkey id:      %s\npublic key:  %s\n",
+              a.tenant.c_str(), a.agent.c_str(), k.key_id().c_str(),
+              k.public_key().base64().c_str());
+  std::printf("checkpoint verifier key: %s\n",
+              audit::note_verifier_key(audit::checkpoint_origin(a.tenant), k.public_key()).c_str());
+  if (source == "env") {
+    std::printf("source:      %s\n", audit::kKeyEnvVar);
+  } else {
+    std::printf("key file:    %s\n", file.c_str());
+  }
+  std::printf("keyring:     %s\n", ring.c_str());
+}
+
+int run_keys(const std::string& action, const KeysArgs& a) {
+  try {
+    audit::check_key_name("tenant", a.tenant);
+    audit::check_key_name("agent", a.agent);
+    fs::path root = keys_root(a);
+    if (action == "generate") {
+      auto k = audit::generate_agent_key(root, a.tenant, a.agent);
+      if (!a.json) std::printf("generated a new key\n");
+      print_key(k.key, a, "file", k.file);
+    } else if (action == "show") {
+      auto k = audit::load_agent_key(root, a.tenant, a.agent, false);
+      print_key(k.key, a, k.source == audit::KeySource::Env ? "env" : "file", k.file);
+    } else {
+      auto r = audit::rotate_agent_key(root, a.tenant, a.agent);
+      if (!a.json) {
+        std::printf(
+            "rotated: key %s retired (kept in the keyring, so its receipts stay verifiable); "
+            "a running proxy switches at its next write\n",
+            r.old_key_id.c_str());
+      }
+      print_key(r.new_key.key, a, "file", r.new_key.file);
+    }
+  } catch (const std::exception& e) {
+    err(e.what());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+void add_audit_commands(CLI::App& app, int& exit_code) {
+  auto va = std::make_shared<VerifyArgs>();
+  auto* verify = app.add_subcommand(
+      "verify", "Verify audit logs offline: signatures, hash chain, seq, checkpoints, key windows");
+  verify->add_option("log", va->logs, "Log files in chain order, or log directories")->required();
+  verify->add_option("--keyring", va->keyrings,
+                     "Public keyring (repeatable); default: <keys dir>/<tenant>/keyring.json");
+  verify->add_option(
+      "--checkpoint", va->checkpoint,
+      "A signed checkpoint kept elsewhere (detects records cut from the end); default: "
+      "the `checkpoint` file of a log directory");
+  verify->add_flag("--partial", va->partial, "Accept a log whose older files are not given");
+  verify->add_flag("--json", va->json, "Print the report as JSON");
+  verify->callback([va, &exit_code] { exit_code = run_verify(*va); });
+
+  auto ta = std::make_shared<TailArgs>();
+  auto* tail = app.add_subcommand("tail", "Show decisions from an audit log as they happen");
+  tail->add_option("log", ta->log, "Log file or directory (default ~/.glasstape/audit/<tenant>)");
+  tail->add_flag("-f,--follow", ta->follow, "Keep watching for new records");
+  tail->add_flag("--denied", ta->denied, "Only denials (and monitor-mode would-denies)");
+  tail->add_option("--tool", ta->tool, "Only tools matching this glob (tool or server/tool)");
+  tail->add_flag("--json", ta->json, "One JSON payload per line");
+  tail->add_option("-n,--lines", ta->lines, "How many past records to show first (0 = all)");
+  tail->add_option("--tenant", ta->tenant, "Tenant whose default log to read");
+  tail->add_flag("--no-color", ta->no_color, "No colours (also: NO_COLOR)");
+  tail->callback([ta, &exit_code] { exit_code = run_tail(*ta); });
+
+  auto* keys = app.add_subcommand("keys", "Manage Ed25519 signing keys");
+  keys->require_subcommand(1);
+  for (const char* action : {"generate", "show", "rotate"}) {
+    auto ka = std::make_shared<KeysArgs>();
+    const char* what =
+        std::string(action) == "generate" ? "Create the agent's key (refused if it exists)"
+        : std::string(action) == "show"   ? "Print the agent's public key and key id"
+                                          : "Replace the agent's key; keep the old public key";
+    auto* sub = keys->add_subcommand(action, what);
+    sub->add_option("--tenant", ka->tenant, "Tenant (default `default`)");
+    sub->add_option("--agent", ka->agent, "Agent id (default `glasstape-agent`)");
+    sub->add_option("--keys-dir", ka->keys_dir,
+                    "Keys root (default $GT_KEYS_DIR or ~/.glasstape/keys)");
+    sub->add_flag("--json", ka->json, "Print a keyring document for the key");
+    std::string act = action;
+    sub->callback([ka, act, &exit_code] { exit_code = run_keys(act, *ka); });
+  }
+}
 
 }  // namespace gt::proxy::cli

@@ -1,0 +1,243 @@
+#include "proxy/interceptors/audit_recorder.hpp"
+
+#include <map>
+#include <mutex>
+#include <set>
+
+#include <spdlog/spdlog.h>
+
+#include "governance/audit/key_store.hpp"
+#include "governance/audit/receipt.hpp"
+
+namespace gt::proxy {
+
+namespace audit = gov::audit;
+namespace fs = std::filesystem;
+
+namespace {
+
+[[noreturn]] void fail(const std::string& where, const std::string& msg) {
+  throw ConfigError(where + ": " + msg);
+}
+
+long long integer(const YAML::Node& n, const std::string& where, long long lo, long long hi) {
+  long long v = 0;
+  try {
+    v = n.as<long long>();
+  } catch (const YAML::Exception&) {
+    fail(where, "must be an integer");
+  }
+  if (v < lo || v > hi)
+    fail(where, "must be between " + std::to_string(lo) + " and " + std::to_string(hi));
+  return v;
+}
+
+std::string scalar(const YAML::Node& n, const std::string& where) {
+  if (!n.IsScalar()) fail(where, "must be a string");
+  return n.as<std::string>();
+}
+
+// One writer per directory in the process: pipelines of the same tenant share it.
+struct Registry {
+  std::mutex mu;
+  std::map<std::string, std::pair<std::string, std::weak_ptr<audit::AuditLog>>>
+      logs;  // dir → tenant, log
+};
+
+Registry& registry() {
+  static Registry r;
+  return r;
+}
+
+}  // namespace
+
+AuditSettings parse_audit_settings(const InterceptorEnv& env, const YAML::Node& section) {
+  const std::string where = "tenant `" + env.tenant.id + "` governance.audit";
+  AuditSettings s;
+  s.log.tenant = env.tenant.id;
+  s.log.dir = env.config.resolve("~/.glasstape/audit/" + env.tenant.id);
+  s.keys_dir = audit::default_keys_root();
+  if (!section || section.IsNull()) return s;
+  if (!section.IsMap()) fail(where, "must be a mapping");
+  static const std::set<std::string> known = {
+      "dir",           "fsync",        "group_ms",    "group_records", "checkpoint_every",
+      "checkpoint_ms", "rotate_bytes", "record_args", "redact",        "keys_dir",
+      "backlog_max"};
+  for (const auto& kv : section) {
+    auto key = kv.first.as<std::string>();
+    if (!known.count(key)) fail(where, "unknown key `" + key + "`");
+  }
+  if (auto n = section["dir"]) s.log.dir = env.config.resolve(scalar(n, where + ".dir"));
+  if (auto n = section["fsync"]) {
+    auto v = scalar(n, where + ".fsync");
+    auto m = audit::parse_fsync_mode(v);
+    if (!m) fail(where + ".fsync", "must be `always`, `group` or `off`, not `" + v + "`");
+    s.log.fsync = *m;
+  }
+  if (auto n = section["group_ms"]) {
+    s.log.group_window = std::chrono::milliseconds(integer(n, where + ".group_ms", 0, 1000));
+  }
+  if (auto n = section["group_records"]) {
+    s.log.group_records = static_cast<std::size_t>(integer(n, where + ".group_records", 1, 100000));
+  }
+  if (auto n = section["checkpoint_every"]) {
+    s.log.checkpoint_every =
+        static_cast<std::uint64_t>(integer(n, where + ".checkpoint_every", 0, 1ll << 40));
+  }
+  if (auto n = section["checkpoint_ms"]) {
+    s.log.checkpoint_interval =
+        std::chrono::milliseconds(integer(n, where + ".checkpoint_ms", 0, 86400000));
+  }
+  if (s.log.checkpoint_every == 0 && s.log.checkpoint_interval.count() == 0) {
+    fail(where, "`checkpoint_every` and `checkpoint_ms` cannot both be 0");
+  }
+  if (auto n = section["rotate_bytes"]) {
+    s.log.rotate_bytes =
+        static_cast<std::uint64_t>(integer(n, where + ".rotate_bytes", 0, 1ll << 50));
+    if (s.log.rotate_bytes != 0 && s.log.rotate_bytes < 4096) {
+      fail(where + ".rotate_bytes", "must be 0 (never) or at least 4096");
+    }
+  }
+  if (auto n = section["record_args"]) {
+    auto v = scalar(n, where + ".record_args");
+    auto m = audit::parse_args_mode(v);
+    if (!m)
+      fail(where + ".record_args", "must be `full`, `redact` or `hash-only`, not `" + v + "`");
+    s.record_args = *m;
+  }
+  if (auto n = section["redact"]) {
+    if (!n.IsSequence()) fail(where + ".redact", "must be a list of member names or JSON Pointers");
+    for (std::size_t i = 0; i < n.size(); ++i) {
+      auto f = scalar(n[i], where + ".redact[" + std::to_string(i) + "]");
+      if (f.empty()) fail(where + ".redact[" + std::to_string(i) + "]", "must not be empty");
+      s.redact.push_back(f);
+    }
+  }
+  if (s.record_args == audit::ArgsMode::Redact && s.redact.empty()) {
+    fail(where, "`record_args: redact` needs a non-empty `redact` list");
+  }
+  if (s.record_args != audit::ArgsMode::Redact && !s.redact.empty()) {
+    fail(where, "`redact` is only used with `record_args: redact`");
+  }
+  if (auto n = section["keys_dir"]) s.keys_dir = env.config.resolve(scalar(n, where + ".keys_dir"));
+  if (auto n = section["backlog_max"]) {
+    s.log.backlog_max = static_cast<std::size_t>(integer(n, where + ".backlog_max", 0, 10000000));
+  }
+  return s;
+}
+
+AuditRecorder::AuditRecorder(std::shared_ptr<audit::AuditLog> log, AuditSettings settings,
+                             std::string tenant, std::string default_agent)
+    : log_(std::move(log)),
+      settings_(std::move(settings)),
+      tenant_(std::move(tenant)),
+      default_agent_(std::move(default_agent)) {}
+
+void AuditRecorder::record_decision(const CallContext& ctx, std::function<void(Outcome)> done) {
+  const Decision& d = ctx.decision;
+  std::string agent = ctx.principal.id.empty() ? default_agent_ : ctx.principal.id;
+  std::string id = audit::new_receipt_id();
+  if (!ctx.principal.tenant.empty() && ctx.principal.tenant != tenant_) {
+    // A call judged as another tenant must never land in this tenant's log (nor be forwarded).
+    done(Outcome{false,
+                 "the call's tenant `" + ctx.principal.tenant + "` is not this log's tenant `" +
+                     tenant_ + "`",
+                 {}});
+    return;
+  }
+  audit::DecisionInput in;
+  in.receipt_id = id;
+  in.ts = ctx.now.time_since_epoch().count() == 0 ? audit::Clock::now() : ctx.now;
+  in.tenant = tenant_;
+  in.agent = agent;
+  in.session = ctx.session_id;
+  in.server = ctx.server;
+  in.tool = ctx.tool;
+  in.request_id = ctx.request_id;
+  in.raw_arguments = ctx.raw_arguments;
+  in.arguments = &ctx.arguments;
+  in.args_mode = settings_.record_args;
+  in.redact = &settings_.redact;
+  in.allowed = d.effect == Effect::Allow;
+  in.would_deny = d.would_deny;
+  in.mode = d.mode;
+  in.reason = d.reason;
+  in.code = d.code;
+  in.decided_by = d.decided_by;
+  in.policy_id = d.policy_id;
+  in.policy_version = d.policy_version;
+  in.policy_sha256 = d.policy_sha256;
+  in.rule_id = d.rule_id;
+  in.schema_outcome = d.schema_outcome;
+  audit::PayloadBuilder payload = audit::decision_payload(in);
+  // The proxy's own log: one line per denial (and per monitor-mode would-deny).
+  if (!in.allowed) {
+    spdlog::warn("deny {}/{} {}/{} {}{}: {} (receipt {})", tenant_, agent, ctx.server, ctx.tool,
+                 d.code.empty() ? "-" : d.code, d.rule_id.empty() ? "" : " rule " + d.rule_id,
+                 d.reason, id);
+  } else if (d.would_deny) {
+    spdlog::warn("would deny (monitor) {}/{} {}/{} {}{}: {} (receipt {})", tenant_, agent,
+                 ctx.server, ctx.tool, d.code.empty() ? "-" : d.code,
+                 d.rule_id.empty() ? "" : " rule " + d.rule_id, d.reason, id);
+  }
+  log_->append(agent, std::move(payload), audit::AuditLog::Kind::Decision,
+               [done = std::move(done), id](const audit::AppendResult& r) {
+                 done(Outcome{r.ok, r.error, id});
+               });
+}
+
+void AuditRecorder::record_result(const CallContext& ctx, const Response& response) {
+  audit::ResultInput r;
+  r.receipt_id = audit::new_receipt_id();
+  r.decision_id = ctx.decision.receipt_id;
+  r.ts = audit::Clock::now();
+  r.tenant = tenant_;
+  r.agent = ctx.principal.id.empty() ? default_agent_ : ctx.principal.id;
+  r.session = ctx.session_id;
+  r.server = ctx.server;
+  r.tool = ctx.tool;
+  // What the client gets: the replacement when an interceptor replaced the response.
+  const nlohmann::json* message = nullptr;
+  try {
+    message = response.replaced() ? &response.replacement() : &response.json();
+  } catch (const std::exception&) {
+    message = nullptr;  // not JSON: recorded with a null hash and a note
+  }
+  r.response = message;
+  log_->append(r.agent, audit::result_payload(r), audit::AuditLog::Kind::Result, nullptr);
+}
+
+std::unique_ptr<Recorder> make_audit_recorder(const InterceptorEnv& env,
+                                              const YAML::Node& section) {
+  AuditSettings s = parse_audit_settings(env, section);
+  const std::string where = "tenant `" + env.tenant.id + "` governance.audit";
+  std::string agent = env.tenant.principal.id.empty() ? "glasstape-agent" : env.tenant.principal.id;
+  std::string dir = fs::weakly_canonical(s.log.dir).string();
+  std::shared_ptr<audit::AuditLog> log;
+  {
+    auto& reg = registry();
+    std::lock_guard lk(reg.mu);
+    auto it = reg.logs.find(dir);
+    if (it != reg.logs.end()) {
+      if (it->second.first != env.tenant.id) {
+        fail(where + ".dir", "`" + dir + "` is already the audit log of tenant `" +
+                                 it->second.first + "`; each tenant needs its own");
+      }
+      log = it->second.second.lock();
+    }
+    if (!log) {
+      try {
+        auto keys = std::make_shared<audit::AgentKeyStore>(s.keys_dir, env.tenant.id);
+        log = std::make_shared<audit::AuditLog>(s.log, keys, agent);
+      } catch (const std::exception& e) {
+        fail(where, e.what());
+      }
+      reg.logs[dir] = {env.tenant.id, log};
+      spdlog::info("audit: tenant `{}` logs to `{}` (fsync {}, arguments {})", env.tenant.id, dir,
+                   audit::to_string(s.log.fsync), audit::to_string(s.record_args));
+    }
+  }
+  return std::make_unique<AuditRecorder>(std::move(log), std::move(s), env.tenant.id, agent);
+}
+
+}  // namespace gt::proxy
