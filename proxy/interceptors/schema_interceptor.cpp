@@ -52,7 +52,11 @@ void SchemaInterceptor::on_tools_listed(std::string_view server, const json& too
     } else {
       entry->input = gs::compile(*in, cfg_.options);
     }
-    if (!entry->input.error.empty()) {
+    // One log line per tool and problem: a re-listing (every session lists tools) with the
+    // same error stays quiet.
+    auto previous = find(std::string(server), name);
+    bool same_input = previous && previous->input.error == entry->input.error;
+    if (!entry->input.error.empty() && !same_input) {
       spdlog::error(
           "schema: tool {} of server {} has an unsupported input schema; every call will be "
           "denied: {}",
@@ -61,7 +65,8 @@ void SchemaInterceptor::on_tools_listed(std::string_view server, const json& too
     if (auto out = t.find("outputSchema"); out != t.end()) {
       entry->has_output = true;
       entry->output = gs::compile(*out, cfg_.options);
-      if (!entry->output.error.empty()) {
+      bool same_output = previous && previous->output.error == entry->output.error;
+      if (!entry->output.error.empty() && !same_output) {
         spdlog::warn("schema: tool {} of server {} has an unsupported output schema{}: {}",
                      bt(name), bt(std::string(server)),
                      cfg_.output == SchemaInterceptorConfig::Output::Enforce
