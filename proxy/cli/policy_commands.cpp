@@ -71,8 +71,13 @@ int run_check(const PolicyArgs& a) {
     o.public_key.assign(reinterpret_cast<const char*>(pk.data()), pk.size());
   }
   auto rep = pol::load_policy_dir(a.dir, o);
-  for (const auto& e : rep.errors)
-    std::printf("%s: error: %s\n", where(a.dir, e).c_str(), e.message.c_str());
+  for (const auto& e : rep.errors) {
+    // Language errors already name their stage ("parse error: ...", "type error: ...").
+    bool staged = e.message.rfind("parse error: ", 0) == 0 ||
+                  e.message.rfind("syntax error: ", 0) == 0 ||
+                  e.message.rfind("type error: ", 0) == 0;
+    std::printf("%s: %s%s\n", where(a.dir, e).c_str(), staged ? "" : "error: ", e.message.c_str());
+  }
   size_t rejected = rep.set ? rep.set->rejected_files.size() : 0;
   for (const auto& w : rep.warnings) {
     bool is_rejection = w.message.find("signed manifest") != std::string::npos ||
