@@ -101,17 +101,22 @@ std::string read_file(const std::filesystem::path& file) {
   return out;
 }
 
-FileLock::FileLock(const std::filesystem::path& file, bool wait) {
+FileLock::FileLock(const std::filesystem::path& file) : file_(file) {
   fd_ = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd_ < 0) fail(errno, "cannot open lock file `" + file.string() + "`");
+}
+
+bool FileLock::lock(bool wait) {
   while (::flock(fd_, LOCK_EX | (wait ? 0 : LOCK_NB)) != 0) {
     if (errno == EINTR) continue;
-    int err = errno;
-    ::close(fd_);
-    fd_ = -1;
-    if (err == EWOULDBLOCK) return;
-    fail(err, "cannot lock `" + file.string() + "`");
+    if (errno == EWOULDBLOCK) return false;
+    fail(errno, "cannot lock `" + file_.string() + "`");
   }
+  return true;
+}
+
+void FileLock::unlock() {
+  ::flock(fd_, LOCK_UN);
 }
 
 FileLock::~FileLock() {

@@ -18,17 +18,33 @@ void atomic_write(const std::filesystem::path& file, std::string_view data, unsi
 std::string read_file(const std::filesystem::path& file);  // throws std::system_error
 std::string errno_text(int err);
 
-// An exclusive flock on `file` (created 0600 when missing), released by the destructor.
+// An flock(2) on `file` (created 0600 when missing). lock() takes it exclusively (waiting,
+// or not); the destructor releases it. Locks of two FileLock objects conflict even within one
+// process, since each has its own open file description.
 class FileLock {
  public:
-  FileLock(const std::filesystem::path& file, bool wait);
+  explicit FileLock(const std::filesystem::path& file);
   ~FileLock();
   FileLock(const FileLock&) = delete;
   FileLock& operator=(const FileLock&) = delete;
-  bool locked() const { return fd_ >= 0; }
+  bool lock(bool wait);  // false only when !wait and another holder has it
+  void unlock();
 
  private:
   int fd_ = -1;
+  std::filesystem::path file_;
+};
+
+// Holds a FileLock for a scope.
+class LockGuard {
+ public:
+  explicit LockGuard(FileLock& l) : l_(l) { l_.lock(true); }
+  ~LockGuard() { l_.unlock(); }
+  LockGuard(const LockGuard&) = delete;
+  LockGuard& operator=(const LockGuard&) = delete;
+
+ private:
+  FileLock& l_;
 };
 
 }  // namespace gt::gov::audit::fsutil

@@ -471,7 +471,8 @@ void keyring_update(const fs::path& file, F&& change) {
   fs::path lock_file = file;
   lock_file += ".lock";
   try {
-    fsutil::FileLock lock(lock_file, true);
+    fsutil::FileLock lock(lock_file);
+    fsutil::LockGuard held(lock);
     Keyring ring;
     struct stat st {};
     if (::stat(file.c_str(), &st) == 0) ring = Keyring::load(file);

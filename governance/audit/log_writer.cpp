@@ -74,17 +74,17 @@ AuditLog::AuditLog(LogOptions opts, std::shared_ptr<KeyProvider> keys, std::stri
     throw AuditError(std::string("cannot create the audit directory: ") + e.what());
   }
   try {
-    lock_ = std::make_unique<fsutil::FileLock>(opts_.dir / ".lock", false);
+    lock_ = std::make_unique<fsutil::FileLock>(opts_.dir / ".lock");
   } catch (const std::system_error& e) {
     throw AuditError(std::string("cannot lock the audit directory: ") + e.what());
-  }
-  if (!lock_->locked()) {
-    throw AuditError("audit log `" + opts_.dir.string() +
-                     "` is in use by another glasstape process (one writer per directory)");
   }
   active_ = opts_.dir / kActiveLogName;
   keys_->key_for(log_agent_);  // fail now, not at the first call, if the key is unusable
 
+  // Several processes may share the directory (e.g. one proxy per MCP server for the same
+  // tenant): every batch is appended under an exclusive flock, after catching up with what
+  // the others wrote (sync()).
+  fsutil::LockGuard held(*lock_);
   std::vector<Item> startup;
   open_existing_or_create(startup);
   Item start = system_item("start");
@@ -278,6 +278,11 @@ void AuditLog::replay(const fs::path& file, std::uint64_t end) {
                          "`: the `open` record's tree does not match its seq");
       }
       first_seq = r->seq;
+      std::string tenant = r->payload.value("tenant", "");
+      if (tenant != opts_.tenant) {
+        throw AuditError("`" + file.string() + "` is the audit log of tenant `" + tenant +
+                         "`, not of `" + opts_.tenant + "`; each tenant needs its own directory");
+      }
     }
     state_.tree.append(merkle_leaf_hash(line));
     state_.prev_hex = to_hex(sha256(line));
@@ -361,12 +366,133 @@ void AuditLog::open_existing_or_create(std::vector<Item>& startup) {
 void AuditLog::open_active(bool create) {
   if (int e = fault(IoOp::Open))
     throw AuditError(err_text(e, "cannot open `" + active_.string() + "`"));
-  int flags = O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW | (create ? O_CREAT : 0);
+  // Read-write: sync() reads what other processes appended through the same descriptor.
+  int flags = O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW | (create ? O_CREAT : 0);
   fd_ = ::open(active_.c_str(), flags, 0600);
   if (fd_ < 0) throw AuditError(err_text(errno, "cannot open `" + active_.string() + "`"));
   struct stat st {};
   ::fstat(fd_, &st);
   state_.file_size = static_cast<std::uint64_t>(st.st_size);
+  ino_ = st.st_ino;
+}
+
+std::uint64_t AuditLog::absorb(int fd, const fs::path& path, std::uint64_t from, std::uint64_t to,
+                               std::vector<Item>& recovered) {
+  std::string buf(to - from, '\0');
+  std::size_t got = 0;
+  while (got < buf.size()) {
+    ssize_t n = ::pread(fd, buf.data() + got, buf.size() - got, static_cast<off_t>(from + got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw AuditError(err_text(errno, "cannot read `" + path.string() + "`"));
+    if (n == 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  buf.resize(got);
+  auto last_nl = buf.rfind('\n');
+  std::size_t complete = last_nl == std::string::npos ? 0 : last_nl + 1;
+  std::string_view last;
+  std::uint64_t lines = 0;
+  for (std::size_t pos = 0; pos < complete;) {
+    auto nl = buf.find('\n', pos);
+    std::string_view line(buf.data() + pos, nl - pos);
+    if (lines == 0) {
+      auto first = parse_record(line);
+      if (!first || first->seq != state_.seq) {
+        throw AuditError("`" + path.string() +
+                         "`: records written by another process do not continue the " +
+                         "chain at seq " + std::to_string(state_.seq) + "; run `glasstape verify`");
+      }
+    }
+    state_.tree.append(merkle_leaf_hash(line));
+    state_.prev_hex = to_hex(sha256(line));
+    last = line;
+    ++lines;
+    pos = nl + 1;
+  }
+  if (lines > 0) {
+    auto r = parse_record(last);
+    if (!r) {
+      throw AuditError("`" + path.string() +
+                       "`: a record written by another process does not parse; run "
+                       "`glasstape verify`");
+    }
+    state_.seq = r->seq + 1;
+    state_.since_checkpoint = r->kind == "checkpoint" ? 0 : state_.since_checkpoint + lines;
+  }
+  state_.file_size = from + complete;
+  if (complete < buf.size() && !path.empty() && path.filename() == kActiveLogName) {
+    // Bytes without a newline while we hold the lock: a writer died in the middle of a batch.
+    recovered.push_back(move_aside(path, Tail{from + buf.size(), state_.file_size}, "torn-tail"));
+  }
+  return lines;
+}
+
+void AuditLog::absorb_rotated(std::vector<Item>& recovered) {
+  // Files other processes filled and rotated since: each is named after its first seq, so
+  // the next one is always audit-<our next seq>.jsonl.
+  for (;;) {
+    fs::path next = opts_.dir / rotated_log_name(state_.seq);
+    int fd = ::open(next.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    struct stat st {};
+    ::fstat(fd, &st);
+    std::uint64_t lines = 0;
+    try {
+      lines = absorb(fd, next, 0, static_cast<std::uint64_t>(st.st_size), recovered);
+    } catch (...) {
+      ::close(fd);
+      throw;
+    }
+    ::close(fd);
+    last_rotated_ = next.filename().string();
+    if (lines == 0) return;
+  }
+}
+
+void AuditLog::sync(std::vector<Item>& recovered) {
+  struct stat st {};
+  if (::stat(active_.c_str(), &st) != 0) {
+    if (errno != ENOENT)
+      throw AuditError(err_text(errno, "cannot stat `" + active_.string() + "`"));
+    // Another process rotated the file away and has not created the next one yet (it
+    // died): take what it appended to the old file, then commit() starts a new one.
+    if (fd_ >= 0) {
+      struct stat old {};
+      ::fstat(fd_, &old);
+      absorb(fd_, {}, state_.file_size, static_cast<std::uint64_t>(old.st_size), recovered);
+      ::close(fd_);
+      fd_ = -1;
+      absorb_rotated(recovered);
+    }
+    state_.file_size = 0;
+    file_first_seq_ = state_.seq;
+    return;
+  }
+  if (fd_ >= 0 && st.st_ino == ino_) {
+    auto size = static_cast<std::uint64_t>(st.st_size);
+    if (size < state_.file_size) {
+      throw AuditError("`" + active_.string() + "` shrank from " +
+                       std::to_string(state_.file_size) + " to " + std::to_string(size) +
+                       " bytes (truncated by someone else)");
+    }
+    if (size > state_.file_size) absorb(fd_, active_, state_.file_size, size, recovered);
+    return;
+  }
+  // A new active file: another process rotated. Finish the old one, then read the new one.
+  if (fd_ >= 0) {
+    struct stat old {};
+    ::fstat(fd_, &old);
+    absorb(fd_, {}, state_.file_size, static_cast<std::uint64_t>(old.st_size), recovered);
+    ::close(fd_);
+    fd_ = -1;
+  }
+  absorb_rotated(recovered);
+  open_active(false);
+  std::uint64_t size = state_.file_size;
+  std::uint64_t seq_before = state_.seq;
+  state_.file_size = 0;
+  absorb(fd_, active_, 0, size, recovered);
+  file_first_seq_ = seq_before;
 }
 
 // --- the write path ------------------------------------------------------------------------
@@ -484,6 +610,7 @@ bool AuditLog::commit(std::vector<Item>& items, bool allow_checkpoint, std::stri
   if (err != 0) {
     state_ = std::move(snapshot);
     *error = err_text(err, "cannot write `" + active_.string() + "`");
+    undo_failed_write();
     return false;
   }
   state_.file_size += buf_.size();
@@ -504,28 +631,21 @@ bool AuditLog::commit(std::vector<Item>& items, bool allow_checkpoint, std::stri
   return true;
 }
 
-bool AuditLog::repair(std::string* error) {
-  if (fd_ < 0) return true;  // commit() reopens
+void AuditLog::undo_failed_write() {
+  // Still under the lock: bytes of the failed batch (a partial write, or a written batch
+  // whose sync failed) are moved aside before anyone chains onto them.
   struct stat st {};
-  if (::fstat(fd_, &st) != 0) {
-    *error = err_text(errno, "cannot stat `" + active_.string() + "`");
-    return false;
-  }
+  if (fd_ < 0 || ::fstat(fd_, &st) != 0) return;
   auto size = static_cast<std::uint64_t>(st.st_size);
-  if (size < state_.file_size) {
-    *error = "`" + active_.string() + "` shrank from " + std::to_string(state_.file_size) + " to " +
-             std::to_string(size) + " bytes while open (truncated by someone else)";
-    return false;
+  if (size <= state_.file_size) return;
+  try {
+    failure_evidence_ = move_aside(active_, Tail{size, state_.file_size}, "failed-write");
+  } catch (const std::exception& e) {
+    // Disk full may forbid the evidence file too: the next lock holder (this process or
+    // another) sees the bytes and recovers them like a crashed writer's torn tail.
+    spdlog::error("audit: cannot move the failed write of `{}` aside: {}", active_.string(),
+                  e.what());
   }
-  if (size > state_.file_size) {
-    try {
-      failure_evidence_ = move_aside(active_, Tail{size, state_.file_size}, "failed-write");
-    } catch (const std::exception& e) {
-      *error = e.what();
-      return false;
-    }
-  }
-  return true;
 }
 
 void AuditLog::fail_items(std::vector<Item>& items, const std::string& error) {
@@ -565,15 +685,28 @@ void AuditLog::fail_items(std::vector<Item>& items, const std::string& error) {
 }
 
 void AuditLog::process(std::vector<Item>& batch) {
+  fsutil::LockGuard held(*lock_);
   keys_->refresh();
   std::string err;
   std::vector<Item> items;
+  try {
+    sync(items);
+  } catch (const std::exception& e) {
+    err = e.what();
+    if (!failing_) {
+      spdlog::error(
+          "audit: CANNOT WRITE the audit log of tenant `{}`: {}; calls are denied until it can be "
+          "written",
+          opts_.tenant, err);
+      failing_ = true;
+      failure_error_ = err;
+      failure_since_ = rfc3339_utc(Clock::now());
+    }
+    fail_items(batch, err);
+    return;
+  }
   bool recovering = false;
   if (failing_) {
-    if (!repair(&err)) {
-      fail_items(batch, err);
-      return;
-    }
     recovering = true;
     if (failure_evidence_) items.push_back(std::move(*failure_evidence_));
     failure_evidence_.reset();

@@ -6,7 +6,11 @@
 //   audit-<first seq>.jsonl    rotated files (12 digits), in chain order by name
 //   checkpoint                 the latest signed checkpoint (copy it elsewhere)
 //   audit.jsonl.torn-<time>-<offset>   bytes of a torn last line found at startup
-//   .lock                      flock: one writer per directory
+//   .lock                      flock held while a batch is appended
+//
+// Several processes may append to one directory (e.g. a proxy per MCP server, all for the
+// same tenant): each batch is written under the exclusive flock, after reading what the
+// others appended since (their records join this process's view of the chain and tree).
 //
 // Every record's payload carries `seq` (0, 1, 2, ... across files) and `prev` (lowercase hex
 // SHA-256 of the previous line's bytes, without its newline; 64 zeros for seq 0). Every line
@@ -23,6 +27,8 @@
 // gets a `recovery` record (event `write-failure`), then those late denials, then the batch.
 // Bytes a failed write left behind are moved aside like a torn tail, never chained.
 #pragma once
+
+#include <sys/types.h>
 
 #include <atomic>
 #include <chrono>
@@ -172,7 +178,11 @@ class AuditLog {
   void writer_loop();
   void process(std::vector<Item>& batch);
   bool commit(std::vector<Item>& items, bool allow_checkpoint, std::string* error);
-  bool repair(std::string* error);
+  void undo_failed_write();
+  void sync(std::vector<Item>& recovered);
+  void absorb_rotated(std::vector<Item>& recovered);
+  std::uint64_t absorb(int fd, const std::filesystem::path& path, std::uint64_t from,
+                       std::uint64_t to, std::vector<Item>& recovered);
   void rotate();
   void append_record(Item& item, const SigningKey& key);
   std::string append_checkpoint(const SigningKey& log_key);
@@ -187,6 +197,7 @@ class AuditLog {
   std::filesystem::path active_;
   std::unique_ptr<fsutil::FileLock> lock_;
   int fd_ = -1;
+  ino_t ino_ = 0;  // of the active file fd_ refers to
   std::uint64_t file_first_seq_ = 0;
   std::string last_rotated_;
 
