@@ -97,6 +97,14 @@ void Session::handle_tools_call(std::string_view raw, const transport::Inspectio
                                          "Invalid params: tools/call needs a string `name`"));
     return;
   }
+  if (!tool_annotations_.count(ins.tool) && !listed_) {
+    // A call for a tool the proxy has not seen listed (the client never asked, or the list
+    // changed since): fetch the list itself first, so the call is judged against the
+    // server's real definition, then decide. Calls wait in order meanwhile.
+    awaiting_list_.emplace_back(std::string(raw), ins);
+    if (list_id_.empty()) request_tools_list(nullptr);
+    return;
+  }
   auto ctx = std::make_shared<CallContext>();
   ctx->session_id = opts_.session_id;
   ctx->server = opts_.server;
@@ -129,6 +137,33 @@ void Session::handle_tools_call(std::string_view raw, const transport::Inspectio
                         self->forward_to_server(key, id, "tools/call", raw_copy, std::move(c));
                       }
                     });
+}
+
+void Session::request_tools_list(const nlohmann::json& cursor) {
+  list_id_ = "glasstape:list:" + std::to_string(++list_count_);
+  nlohmann::json req = {{"jsonrpc", "2.0"}, {"id", list_id_}, {"method", "tools/list"}};
+  if (!cursor.is_null()) req["params"] = {{"cursor", cursor}};
+  send_to_server(req.dump());
+}
+
+void Session::remember_tools(const nlohmann::json& result) {
+  if (!result.is_object() || !result.contains("tools") || !result["tools"].is_array()) return;
+  for (const auto& t : result["tools"]) {
+    if (t.is_object() && t.contains("name") && t["name"].is_string()) {
+      tool_annotations_[t["name"].get<std::string>()] =
+          t.contains("annotations") ? t["annotations"] : nlohmann::json::object();
+    }
+  }
+  pipeline_->on_tools_listed(opts_.server, result["tools"]);
+}
+
+void Session::finish_own_listing() {
+  list_id_.clear();
+  listed_ = true;
+  auto waiting = std::move(awaiting_list_);
+  awaiting_list_.clear();
+  for (auto& [raw, ins] : waiting)
+    handle_tools_call(raw, ins);
 }
 
 void Session::forward_to_server(const std::string& key, const nlohmann::json& id,
@@ -196,7 +231,25 @@ void Session::on_server_line(std::string_view line) {
       spdlog::warn("server `{}` sent an invalid message ({}): {}", opts_.server, ins.error,
                    shorten(line));
     }
+    if (ins.method == "notifications/tools/list_changed") listed_ = false;
     to_client_(line);  // requests and notifications from the server pass as they are
+    return;
+  }
+  if (!list_id_.empty() && ins.id.is_string() && ins.id.get_ref<const std::string&>() == list_id_) {
+    // A page of the proxy's own tools/list: the client never sees it.
+    auto body = nlohmann::json::parse(line.begin(), line.end());
+    if (!ins.has_result) {
+      spdlog::warn("server `{}` refused tools/list: {}", opts_.server, shorten(line, 300));
+      finish_own_listing();
+      return;
+    }
+    remember_tools(body["result"]);
+    if (body["result"].is_object() && body["result"].contains("nextCursor") &&
+        body["result"]["nextCursor"].is_string()) {
+      request_tools_list(body["result"]["nextCursor"]);
+    } else {
+      finish_own_listing();
+    }
     return;
   }
   if (!replay_id_.empty() && ins.id.is_string() &&
@@ -225,16 +278,8 @@ void Session::on_server_line(std::string_view line) {
   pending_.erase(it);
   if (p.method == "tools/list" && ins.has_result) {
     auto body = nlohmann::json::parse(line.begin(), line.end());
-    const auto& result = body["result"];
-    if (result.is_object() && result.contains("tools") && result["tools"].is_array()) {
-      for (const auto& t : result["tools"]) {
-        if (t.is_object() && t.contains("name") && t["name"].is_string()) {
-          tool_annotations_[t["name"].get<std::string>()] =
-              t.contains("annotations") ? t["annotations"] : nlohmann::json::object();
-        }
-      }
-      pipeline_->on_tools_listed(opts_.server, result["tools"]);
-    }
+    remember_tools(body["result"]);
+    if (!body["result"].is_object() || !body["result"].contains("nextCursor")) listed_ = true;
   } else if (p.call) {
     Response r(line);
     pipeline_->on_result(*p.call, r);
@@ -270,6 +315,14 @@ void Session::on_server_down(const std::string& why, bool restarting) {
   down_reason_ = why;
   replay_id_.clear();
   fail_pending(why);
+  // Calls that waited for the proxy's own tools/list were never sent: they fail too.
+  list_id_.clear();
+  auto waiting = std::move(awaiting_list_);
+  awaiting_list_.clear();
+  for (auto& [raw, ins] : waiting) {
+    to_client_(transport::error_response(ins.id, rpc::kUpstreamUnavailable,
+                                         why + " before answering `tools/call`"));
+  }
   if (!restarting) held_.clear();
 }
 

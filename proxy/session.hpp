@@ -19,6 +19,8 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -75,6 +77,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void forward_to_server(const std::string& key, const nlohmann::json& id, std::string_view method,
                          std::string_view raw, std::shared_ptr<CallContext> call = nullptr);
   void send_to_server(std::string_view raw);
+  void request_tools_list(const nlohmann::json& cursor);
+  void remember_tools(const nlohmann::json& result);
+  void finish_own_listing();
   void answer_denied(const CallContext& ctx);
   void fail_pending(const std::string& why);
   void replay_initialize();
@@ -86,8 +91,12 @@ class Session : public std::enable_shared_from_this<Session> {
   Pipeline::Post post_;
   std::unordered_map<std::string, Pending> pending_;  // by transport::id_key()
   std::unordered_map<std::string, nlohmann::json> tool_annotations_;
-  std::string initialize_;        // the client's initialize request, replayed after a restart
-  std::string replay_id_;         // id of the replayed initialize in flight
+  std::string initialize_;  // the client's initialize request, replayed after a restart
+  std::string replay_id_;   // id of the replayed initialize in flight
+  bool listed_ = false;     // a complete tools/list was seen since the last list_changed
+  std::string list_id_;     // id of the proxy's own tools/list in flight
+  unsigned list_count_ = 0;
+  std::vector<std::pair<std::string, transport::Inspection>> awaiting_list_;
   std::deque<std::string> held_;  // client lines held while the server restarts
   enum class Upstate { Up, Restarting, Down } upstate_ = Upstate::Up;
   std::string down_reason_;

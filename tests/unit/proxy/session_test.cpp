@@ -48,6 +48,12 @@ struct Harness {
     session = std::make_shared<Session>(
         o, pipeline, up, [this](std::string_view l) { to_client.emplace_back(l); },
         [](std::function<void()> f) { f(); });
+    // The client lists the tools first, as real clients do.
+    session->on_client_line(R"({"jsonrpc":"2.0","id":"list","method":"tools/list"})");
+    session->on_server_line(
+        R"({"jsonrpc":"2.0","id":"list","result":{"tools":[{"name":"echo"},{"name":"delete_file"},{"name":"slow"}]}})");
+    up.sent.clear();
+    to_client.clear();
   }
   json last_client() const { return json::parse(to_client.back()); }
 };
@@ -251,7 +257,8 @@ TEST_CASE("ambiguous tools/call messages are refused, not judged one way and run
 
 TEST_CASE("integers beyond 64 bits pass through untouched", "[session]") {
   Harness h({"delete_file"});
-  std::string msg = R"({"jsonrpc":"2.0","id":1,"method":"x/y","params":{"big":123456789012345678901234567890,"f":1.50}})";
+  std::string msg =
+      R"({"jsonrpc":"2.0","id":1,"method":"x/y","params":{"big":123456789012345678901234567890,"f":1.50}})";
   h.session->on_client_line(msg);
   REQUIRE(h.up.sent.size() == 1);
   CHECK(h.up.sent[0] == msg);
@@ -259,4 +266,54 @@ TEST_CASE("integers beyond 64 bits pass through untouched", "[session]") {
       R"({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"delete_file","arguments":{"n":123456789012345678901234567890}}})");
   CHECK(h.up.sent.size() == 1);
   CHECK(h.last_client()["result"]["isError"] == true);
+}
+
+TEST_CASE("a call for a tool never listed makes the proxy list the tools first", "[session]") {
+  Harness h;
+  // After the server says its tools changed, a call for a tool not seen yet waits for a listing.
+  h.session->on_server_line(R"({"jsonrpc":"2.0","method":"notifications/tools/list_changed"})");
+  h.to_client.clear();
+  h.session->on_client_line(
+      R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"fresh","arguments":{}}})");
+  REQUIRE(h.up.sent.size() == 1);
+  auto list = json::parse(h.up.sent[0]);
+  CHECK(list["method"] == "tools/list");
+  // Two pages; the call is sent only after the last one, and the client sees neither.
+  h.session->on_server_line(
+      json({{"jsonrpc", "2.0"},
+            {"id", list["id"]},
+            {"result", {{"tools", json::array({{{"name", "a"}}})}, {"nextCursor", "c2"}}}})
+          .dump());
+  REQUIRE(h.up.sent.size() == 2);
+  auto page2 = json::parse(h.up.sent[1]);
+  CHECK(page2["params"]["cursor"] == "c2");
+  h.session->on_server_line(json({{"jsonrpc", "2.0"},
+                                  {"id", page2["id"]},
+                                  {"result", {{"tools", json::array({{{"name", "fresh"}}})}}}})
+                                .dump());
+  REQUIRE(h.up.sent.size() == 3);
+  CHECK(json::parse(h.up.sent[2])["id"] == 1);
+  CHECK(h.to_client.empty());
+  // Known now: the next call goes straight through; list_changed makes it list again.
+  h.session->on_client_line(
+      R"({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"fresh"}})");
+  CHECK(h.up.sent.size() == 4);
+  h.session->on_server_line(R"({"jsonrpc":"2.0","method":"notifications/tools/list_changed"})");
+  h.session->on_client_line(
+      R"({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"new_tool"}})");
+  CHECK(json::parse(h.up.sent.back())["method"] == "tools/list");
+}
+
+TEST_CASE("a session that never listed lists before its first call", "[session]") {
+  FakeUpstream up;
+  std::vector<std::string> out;
+  std::vector<std::unique_ptr<Interceptor>> chain;
+  chain.push_back(std::make_unique<DenyToolsInterceptor>(std::vector<std::string>{}));
+  auto s = std::make_shared<Session>(
+      SessionOptions{}, std::make_shared<Pipeline>(std::move(chain), nullptr), up,
+      [&](std::string_view l) { out.emplace_back(l); }, [](std::function<void()> f) { f(); });
+  s->on_client_line(R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"}})");
+  REQUIRE(up.sent.size() == 1);
+  CHECK(json::parse(up.sent.back())["method"] == "tools/list");
+  CHECK(out.empty());
 }
