@@ -2,8 +2,10 @@
 
 #include <set>
 
+#include "proxy/interceptors/audit_recorder.hpp"
 #include "proxy/interceptors/deny_tools.hpp"
 #include "proxy/interceptors/schema_interceptor.hpp"
+#include "proxy/interceptors/policy_interceptor.hpp"
 
 namespace gt::proxy {
 
@@ -22,9 +24,9 @@ std::unique_ptr<Pipeline> build_pipeline(const InterceptorEnv& env) {
   std::vector<std::unique_ptr<Interceptor>> chain;
   chain.push_back(make_deny_tools_interceptor(env, g["deny_tools"]));
   chain.push_back(make_schema_interceptor(env, g["schema"]));
-  // [slot: policies] chain.push_back(make_policy_interceptor(env, g["policies"]));
+  chain.push_back(make_policy_interceptor(env, g["policies"]));
   std::unique_ptr<Recorder> recorder;
-  // [slot: audit]    recorder = make_audit_recorder(env, g["audit"]);
+  recorder = make_audit_recorder(env, g["audit"]);
   return std::make_unique<Pipeline>(std::move(chain), std::move(recorder));
 }
 
