@@ -19,7 +19,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view in(reinterpret_cast<const char*>(data), size);
   auto nl = in.find('\n');
   std::string_view schema_text = in.substr(0, nl);
-  std::string_view inst_text = nl == std::string_view::npos ? std::string_view("null") : in.substr(nl + 1);
+  std::string_view inst_text =
+      nl == std::string_view::npos ? std::string_view("null") : in.substr(nl + 1);
 
   gs::detail::compile_ecma_regex(schema_text, 1 << 20);
 
