@@ -133,6 +133,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     std::size_t remaining = 0;         // requests of this POST still unanswered
     std::vector<std::string> answers;  // JSON mode: the responses so far
     bool batch = false;
+    std::unordered_map<std::string, nlohmann::json> ids;  // request key → its JSON-RPC id
   };
 
   HttpSession(std::string id, asio::any_io_executor ex, const Config& config,
@@ -187,6 +188,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     for (std::size_t i = 0; i < lines.size(); ++i) {
       if (ins[i].kind == MessageKind::Request) {
         ++p->remaining;
+        p->ids[ins[i].id_key] = ins[i].id;
         posts_[ins[i].id_key] = p;
         order_.push_back(ins[i].id_key);
         if (lines[i].find("progressToken") != std::string_view::npos)
@@ -202,7 +204,12 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       auto post = wp.lock();
       if (!s || !post) return;
       for (auto it = s->posts_.begin(); it != s->posts_.end();) {
-        it = it->second == post ? s->posts_.erase(it) : std::next(it);
+        if (it->second == post) {
+          std::erase(s->order_, it->first);
+          it = s->posts_.erase(it);
+        } else {
+          ++it;
+        }
       }
     });
     for (auto line : lines)
@@ -236,6 +243,15 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void close() {
     if (closed_) return;
     closed_ = true;
+    // Requests still waiting get an error answer (on their JSON or SSE response), so no
+    // client is left hanging on a session that ended.
+    std::vector<nlohmann::json> waiting;
+    for (auto& [k, p] : posts_)
+      waiting.push_back(p->ids[k]);
+    for (const auto& id : waiting) {
+      deliver(transport::error_response(id, transport::rpc_error::kUpstreamUnavailable,
+                                        "the session ended before the server answered"));
+    }
     if (get_) get_->end_stream();
     for (auto& [k, p] : posts_) {
       if (p->ex->streaming()) p->ex->end_stream();
@@ -267,6 +283,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
         auto p = it->second;
         posts_.erase(it);
         std::erase(order_, ins.id_key);
+        std::erase_if(tokens_, [&](const auto& t) { return t.second == ins.id_key; });
         --p->remaining;
         if (p->ex->streaming()) {
           emit(p->ex, "post", std::string(line));

@@ -38,13 +38,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void write(std::string bytes) {
     if (closed_) return;
-    out_.append(bytes);
+    // The backlog already queued says whether the client reads, not the size of the new
+    // message: one large answer (up to max_message_bytes) to a client that keeps up is fine.
     if (out_.size() + writing_.size() > srv_->limits_.max_queued_bytes) {
       spdlog::warn("http: dropping a client that does not read ({} bytes queued)",
                    out_.size() + writing_.size());
       close();
       return;
     }
+    out_.append(bytes);
     if (!write_in_flight_) do_write();
   }
 
@@ -52,7 +54,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     current_.reset();
     if (!keep_alive) {
       close_after_write_ = true;
-      if (!write_in_flight_ && out_.empty()) close();
+      if (!write_in_flight_ && out_.empty()) linger();
       return;
     }
     arm_idle_timer();
@@ -81,6 +83,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
       return;
     }
     buffer_.commit(n);
+    if (close_after_write_) {
+      // The last response is written or on its way: what the client still sends (the rest
+      // of an oversize body) is read and dropped until it stops or the linger time is up.
+      buffer_.consume(buffer_.size());
+      if (!closed_) do_read();
+      return;
+    }
     if (!current_) {
       parse_available();
     } else if (buffer_.size() > srv_->limits_.header_limit + srv_->limits_.body_limit) {
@@ -128,7 +137,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void do_write() {
     if (out_.empty()) {
-      if (close_after_write_) close();
+      if (close_after_write_) linger();
       return;
     }
     writing_.swap(out_);
@@ -150,6 +159,23 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
  public:
+  // Ends a connection after its last response without losing that response: closing a
+  // socket with unread input makes the kernel send a reset, which can destroy the response
+  // before the client reads it (a 413 for a large body, sent while the client is still
+  // writing, arrived as EPIPE in Node's fetch). So: send FIN, keep reading (and dropping)
+  // until the client closes, for at most kLingerTime. The classic "lingering close".
+  void linger() {
+    if (closed_ || lingering_) return;
+    lingering_ = true;
+    boost::system::error_code ignored;
+    socket_.shutdown(tcp::socket::shutdown_send, ignored);
+    timer_.expires_after(kLingerTime);
+    timer_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+      auto self = weak.lock();
+      if (self && !ec) self->close();
+    });
+  }
+
   void close() {
     if (closed_) return;
     closed_ = true;
@@ -174,7 +200,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string out_, writing_;
   bool write_in_flight_ = false;
   bool close_after_write_ = false;
+  bool lingering_ = false;
   bool closed_ = false;
+  static constexpr std::chrono::seconds kLingerTime{2};
 };
 
 // ---------------------------------------------------------------- Exchange
