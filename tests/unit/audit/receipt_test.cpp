@@ -113,7 +113,8 @@ TEST_CASE("receipt: argument recording modes", "[receipt]") {
 
 TEST_CASE("receipt: strings with invalid utf-8 are kept readable, not fatal", "[receipt]") {
   json args = json::object();
-  DecisionInput in = sample(args, "{}");
+  static const std::string empty_args = "{}";
+  DecisionInput in = sample(args, empty_args);
   in.reason = "bad \xC0 byte";
   json p = json::parse(decision_payload(in).finish(0, std::string(64, '0'), "k"));
   CHECK(p["reason"] == "bad \xEF\xBF\xBD byte");
@@ -146,7 +147,8 @@ TEST_CASE("receipt: results link to their decision and hash the result", "[recei
 
 TEST_CASE("receipt: a late denial keeps the original verdict", "[receipt]") {
   json args = json::object();
-  DecisionInput in = sample(args, "{}");
+  static const std::string empty_args = "{}";
+  DecisionInput in = sample(args, empty_args);
   in.allowed = true;
   in.code.clear();
   PayloadBuilder orig = decision_payload(in);
