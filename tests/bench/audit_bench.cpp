@@ -224,6 +224,15 @@ void baseline(const Opts& o, const SigningKey& key) {
   double cpu = thread_cpu_seconds() - c0;
   std::printf("baseline: raw Ed25519 sign of 1.1 KB: %.0f/s wall, %.0f per CPU-second\n", n / wall,
               n / cpu);
+  std::string sig = key.sign(msg);
+  c0 = thread_cpu_seconds();
+  t0 = SteadyClock::now();
+  int ok = 0;
+  for (int i = 0; i < n / 2; ++i) ok += ed25519_verify(key.public_key(), msg, sig) ? 1 : 0;
+  wall = std::chrono::duration<double>(SteadyClock::now() - t0).count();
+  cpu = thread_cpu_seconds() - c0;
+  std::printf("baseline: raw Ed25519 verify of 1.1 KB: %.0f/s wall, %.0f per CPU-second (%d ok)\n",
+              n / 2 / wall, n / 2 / cpu, ok);
   fs::path f = o.dir / "gt-audit-bench-fsync";
   int fd = ::open(f.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0600);
   std::vector<double> lat;
