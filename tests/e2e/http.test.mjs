@@ -127,6 +127,8 @@ async function startServe() {
         throw new Error('glasstape serve did not stop within 8 s of SIGTERM');
       }
       await waitUntil(() => kids.every((k) => !isAlive(k)), 5000, 'the servers to exit');
+      // SIGTERM is an orderly stop (a sanitizer report would also end up here).
+      assert.deepEqual(r, { code: 0, sig: null }, `glasstape serve exit; its log:\n${log.slice(-6000)}`);
     },
   };
 }

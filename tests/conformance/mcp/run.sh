@@ -50,9 +50,10 @@ GLASSTAPE_BIN="${GLASSTAPE_BIN:-$repo_root/build/proxy/glasstape}"
 work="$(mktemp -d "${TMPDIR:-/tmp}/gt-conformance-XXXXXX")"
 pids=()
 
-# Stops a process we started: SIGTERM, up to 5 s of grace, then SIGKILL.
+# Stops a process we started: SIGTERM, up to 5 s of grace, then SIGKILL. Returns its exit
+# status (0 if it was already reaped).
 stop_pid() {
-  local pid=$1
+  local pid=$1 st=0
   kill -0 "$pid" 2>/dev/null || return 0
   kill -TERM "$pid" 2>/dev/null || true
   for _ in $(seq 50); do
@@ -60,7 +61,8 @@ stop_pid() {
     sleep 0.1
   done
   kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || st=$?
+  return "$st"
 }
 
 # Fixture processes of this run (their argv carries the work directory), should glasstape
@@ -77,7 +79,7 @@ stray_fixtures() {
 cleanup() {
   local rc=$?
   local pid
-  for pid in "${pids[@]}"; do stop_pid "$pid"; done
+  for pid in "${pids[@]}"; do stop_pid "$pid" || true; done
   local stray
   stray="$(stray_fixtures)"
   if [[ -n "$stray" ]]; then
@@ -163,7 +165,7 @@ run_direct() {
   echo "conformance: direct: the fixture over the SDK's Streamable HTTP at $url" >&2
   run_suite direct "$url" active
   run_suite direct "$url" pending
-  stop_pid "$pid"
+  stop_pid "$pid" || true
 }
 
 run_glasstape() {
@@ -203,7 +205,14 @@ EOF
   echo "conformance: glasstape: glasstape serve at $url, fixture over stdio, governance on" >&2
   run_suite glasstape "$url" active
   run_suite glasstape "$url" pending
-  stop_pid "$pid"
+  local st=0
+  stop_pid "$pid" || st=$?
+  if [[ $st -ne 0 ]]; then
+    # SIGTERM is an orderly stop; a sanitizer report (leaks) also shows up here.
+    echo "  FAIL      glasstape              glasstape serve exited with status $st on SIGTERM"
+    grep -iE 'sanitizer|runtime error' "$log" | head -5 | sed 's/^/              /'
+    total_failed=$((total_failed + 1))
+  fi
   if grep -qE '\[(error|critical)\]' "$log"; then
     echo "  note      glasstape logged errors:"
     grep -E '\[(error|critical)\]' "$log" | head -20 | sed 's/^/              /'
