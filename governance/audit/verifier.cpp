@@ -84,7 +84,9 @@ void examine(LineInfo& li, const Keyring& ring) {
     return;
   }
   const auto& sig = env.signatures.front();
-  std::string message = pae(env.payload_type, env.payload);
+  thread_local std::string message;  // reused: one PAE buffer per verifying thread
+  message.clear();
+  pae_into(message, env.payload_type, env.payload);
   auto cands = ring.find(li.rec.key_id);
   if (cands.empty() || !ed25519_verify(cands.front()->public_key, message, sig.sig)) {
     // Which key did sign it, if any we know?
