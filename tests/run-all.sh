@@ -38,6 +38,9 @@ if [[ -x tests/e2e/run.sh ]]; then
   step "e2e" env GLASSTAPE_BIN="$root/build/proxy/glasstape" \
     GT_EXAMPLE_SERVER="$root/build/tests/glasstape-example-server" tests/e2e/run.sh
 fi
+if [[ -x tests/conformance/mcp/run.sh ]]; then
+  step "mcp conformance" env GLASSTAPE_BIN="$root/build/proxy/glasstape" tests/conformance/mcp/run.sh
+fi
 
 echo
 for f in "${failures[@]}"; do echo "FAILED: $f"; done
