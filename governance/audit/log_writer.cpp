@@ -125,6 +125,13 @@ fs::path AuditLog::active_file() const {
   return active_;
 }
 
+void AuditLog::thaw(Item& item) {
+  if (!item.is_frozen) return;
+  item.payload = item.frozen.thaw();
+  item.frozen = FrozenPayload{};
+  item.is_frozen = false;
+}
+
 AuditLog::Item AuditLog::system_item(const std::string& kind) {
   Item it;
   it.kind = Kind::System;
@@ -499,7 +506,11 @@ void AuditLog::sync(std::vector<Item>& recovered) {
 
 void AuditLog::append_record(Item& item, const SigningKey& key) {
   payload_.clear();
-  item.payload.finish_into(payload_, state_.seq, state_.prev_hex, key.key_id());
+  if (item.is_frozen) {
+    item.frozen.finish_into(payload_, state_.seq, state_.prev_hex, key.key_id());
+  } else {
+    item.payload.finish_into(payload_, state_.seq, state_.prev_hex, key.key_id());
+  }
   std::size_t start = buf_.size();
   append_envelope(buf_, scratch_, kReceiptPayloadType, payload_, key);
   std::string_view line(buf_.data() + start, buf_.size() - start);
@@ -571,6 +582,7 @@ bool AuditLog::commit(std::vector<Item>& items, bool allow_checkpoint, std::stri
         // denial the client gets, signed with the log key.
         item.error =
             std::string("cannot load the signing key of agent `") + item.agent + "`: " + e.what();
+        thaw(item);
         if (item.kind == Kind::Decision && !item.late) {
           item.payload = late_denial_payload(item.payload, item.error, Clock::now());
           item.payload.set_string("code", "GT-AUDIT-KEY");
@@ -660,6 +672,7 @@ void AuditLog::fail_items(std::vector<Item>& items, const std::string& error) {
         ++failure_dropped_;
       continue;
     }
+    thaw(item);
     AppendCallback done = std::move(item.done);
     if (item.kind == Kind::Decision) {
       ++failure_denied_;
@@ -878,7 +891,8 @@ void AuditLog::append(std::string agent, PayloadBuilder payload, Kind kind, Appe
   Item it;
   it.kind = kind;
   it.agent = std::move(agent);
-  it.payload = std::move(payload);
+  it.frozen = payload.freeze();  // on the caller's thread: the writer only splices
+  it.is_frozen = true;
   it.done = std::move(done);
   it.enqueued = SteadyClock::now();
   {

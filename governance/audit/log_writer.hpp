@@ -150,7 +150,9 @@ class AuditLog {
   struct Item {
     Kind kind = Kind::System;
     std::string agent;
-    PayloadBuilder payload;
+    PayloadBuilder payload;  // system records and failure paths
+    FrozenPayload frozen;    // appended records: built on the caller's thread
+    bool is_frozen = false;
     AppendCallback done;
     bool late = false;      // from the backlog: already failed once
     std::string error;      // set when the record was written but the call must fail
@@ -175,6 +177,7 @@ class AuditLog {
   void replay(const std::filesystem::path& file, std::uint64_t end);
   void open_active(bool create);
   Item system_item(const std::string& kind);
+  static void thaw(Item& item);
   void writer_loop();
   void process(std::vector<Item>& batch);
   bool commit(std::vector<Item>& items, bool allow_checkpoint, std::string* error);

@@ -139,6 +139,84 @@ void PayloadBuilder::finish_into(std::string& out, std::uint64_t seq, std::strin
   out += '}';
 }
 
+FrozenPayload PayloadBuilder::freeze() const {
+  FrozenPayload f;
+  std::size_t total = 0;
+  for (const auto& [name, value] : members_)
+    total += name.size() + value.size() + 4;
+  f.text.reserve(total);
+  static constexpr std::string_view bounds[3] = {"key_id", "prev", "seq"};
+  std::size_t seg = 0;
+  bool first_in_seg = true;
+  for (const auto& [name, value] : members_) {
+    while (seg < 3 && bounds[seg] < name) {
+      f.ends[seg++] = static_cast<std::uint32_t>(f.text.size());
+      first_in_seg = true;
+    }
+    if (!first_in_seg) f.text += ',';
+    first_in_seg = false;
+    f.text += '"';
+    f.text += name;
+    f.text += "\":";
+    f.text += value;
+  }
+  while (seg < 4)
+    f.ends[seg++] = static_cast<std::uint32_t>(f.text.size());
+  return f;
+}
+
+void FrozenPayload::finish_into(std::string& out, std::uint64_t seq, std::string_view prev_hex,
+                                std::string_view key_id) const {
+  std::string_view all(text);
+  std::string_view seg[4] = {all.substr(0, ends[0]), all.substr(ends[0], ends[1] - ends[0]),
+                             all.substr(ends[1], ends[2] - ends[1]),
+                             all.substr(ends[2], ends[3] - ends[2])};
+  out += '{';
+  if (!seg[0].empty()) {
+    out += seg[0];
+    out += ',';
+  }
+  out += "\"key_id\":\"";
+  out += key_id;
+  out += '"';
+  if (!seg[1].empty()) {
+    out += ',';
+    out += seg[1];
+  }
+  out += ",\"prev\":\"";
+  out += prev_hex;
+  out += '"';
+  if (!seg[2].empty()) {
+    out += ',';
+    out += seg[2];
+  }
+  out += ",\"seq\":";
+  out += std::to_string(seq);
+  if (!seg[3].empty()) {
+    out += ',';
+    out += seg[3];
+  }
+  out += '}';
+}
+
+PayloadBuilder FrozenPayload::thaw() const {
+  std::string obj = "{";
+  std::uint32_t start = 0;
+  for (int i = 0; i < 4; ++i) {
+    if (ends[i] > start) {
+      if (obj.size() > 1) obj += ',';
+      obj.append(text, start, ends[i] - start);
+    }
+    start = ends[i];
+  }
+  obj += '}';
+  PayloadBuilder b;
+  auto j = nlohmann::json::parse(obj);
+  for (auto& [k, v] : j.items())
+    b.set(k, v);
+  return b;
+}
+
 std::string PayloadBuilder::finish(std::uint64_t seq, std::string_view prev_hex,
                                    std::string_view key_id) const {
   std::string out;

@@ -25,8 +25,22 @@ enum class ArgsMode { Full, Redact, HashOnly };
 std::string_view to_string(ArgsMode m);
 std::optional<ArgsMode> parse_args_mode(std::string_view s);
 
+class PayloadBuilder;
+
+// A finished payload without its chain members, as one string: the members that sort before
+// "key_id", between "key_id" and "prev", between "prev" and "seq", and after "seq". The log
+// writer only splices the chain members in (one allocation per record to free, not fifty).
+struct FrozenPayload {
+  std::string text;
+  std::uint32_t ends[4] = {0, 0, 0, 0};  // end offsets of the four segments in `text`
+  void finish_into(std::string& out, std::uint64_t seq, std::string_view prev_hex,
+                   std::string_view key_id) const;
+  PayloadBuilder thaw() const;  // back to an editable builder (failure paths only)
+};
+
 class PayloadBuilder {
  public:
+  FrozenPayload freeze() const;
   // Each setter replaces a member of the same name. Names are ASCII.
   void set(std::string_view key, const nlohmann::json& value);    // canonicalizes (JcsError)
   void set_string(std::string_view key, std::string_view value);  // invalid UTF-8 → U+FFFD

@@ -176,3 +176,34 @@ TEST_CASE("receipt: ids are UUIDv7 and the writer owns the chain members", "[rec
   CHECK(b.finish(5, "pp", "kk") ==
         R"({"a":"first","key":"k","key_id":"kk","prev":"pp","seq":5,"z":"last"})");
 }
+
+TEST_CASE("receipt: a frozen payload splices the chain members exactly like the builder",
+          "[receipt]") {
+  std::vector<std::vector<std::string>> member_sets = {{},
+                                                       {"a"},
+                                                       {"z"},
+                                                       {"key"},
+                                                       {"kind", "policy"},
+                                                       {"reason", "schema"},
+                                                       {"a", "m", "r", "t"},
+                                                       {"sz", "zz"}};
+  for (const auto& names : member_sets) {
+    PayloadBuilder b;
+    for (const auto& n : names)
+      b.set_string(n, "v-" + n);
+    std::string want = b.finish(9, "pp", "kk");
+    std::string got;
+    FrozenPayload f = b.freeze();
+    f.finish_into(got, 9, "pp", "kk");
+    INFO(want);
+    CHECK(got == want);
+    CHECK(json::parse(got).size() == names.size() + 3);
+    CHECK(f.thaw().finish(9, "pp", "kk") == want);
+  }
+  json args = json::object();
+  static const std::string empty_args = "{}";
+  PayloadBuilder d = decision_payload(sample(args, empty_args));
+  std::string got;
+  d.freeze().finish_into(got, 1, std::string(64, '0'), "k");
+  CHECK(got == d.finish(1, std::string(64, '0'), "k"));
+}
