@@ -11,6 +11,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "governance/policy/policy.hpp"
 #include "proxy/config.hpp"
 #include "proxy/pipeline.hpp"
 
@@ -26,8 +27,8 @@ class DenyToolsInterceptor : public Interceptor {
   std::vector<std::string> patterns_;
 };
 
-// Glob match: `*` any run of characters, `?` one character. Iterative, linear in practice.
-bool glob_match(std::string_view pattern, std::string_view text);
+// The same glob the policy files use (`*` any run, `?` one character).
+using gov::policy::glob_match;
 
 // Section: a list of names/globs. Extra names (e.g. from --deny-tool) are appended.
 std::unique_ptr<Interceptor> make_deny_tools_interceptor(const InterceptorEnv& env,
