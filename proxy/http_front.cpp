@@ -16,7 +16,7 @@
 
 #include "proxy/chain.hpp"
 #include "proxy/session.hpp"
-#include "proxy/stdio_upstream.hpp"
+#include "proxy/upstream.hpp"
 #include "transport/http_server.hpp"
 #include "transport/inspect.hpp"
 
@@ -140,8 +140,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
               const ServerConfig& server, const TenantConfig& tenant,
               std::shared_ptr<Pipeline> pipeline, const HttpSettings& settings)
       : id_(std::move(id)), settings_(settings) {
-    upstream_ = std::make_shared<StdioUpstream>(ex, server, config.max_message_bytes,
-                                                config.shutdown_grace);
+    upstream_ = make_upstream(ex, server, config.max_message_bytes, config.shutdown_grace);
     SessionOptions so;
     so.session_id = id_;
     so.server = server.name;
@@ -151,7 +150,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
         so, std::move(pipeline), *upstream_, [this](std::string_view line) { deliver(line); },
         [ex](std::function<void()> f) { asio::post(ex, std::move(f)); });
     // The server may outlive this session while it shuts down: it holds the session weakly.
-    StdioUpstream::Events ev;
+    UpstreamEvents ev;
     std::weak_ptr<Session> ws = session_;
     ev.on_line = [ws](std::string_view l) {
       if (auto s = ws.lock()) s->on_server_line(l);
@@ -376,7 +375,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   std::string id_;
   const HttpSettings& settings_;
-  std::shared_ptr<StdioUpstream> upstream_;
+  std::shared_ptr<UpstreamLink> upstream_;
   std::shared_ptr<Session> session_;
   std::unordered_map<std::string, std::shared_ptr<Post>> posts_;  // by request id key
   std::vector<std::string> order_;                       // waiting request keys, oldest first

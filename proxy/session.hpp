@@ -26,17 +26,10 @@
 
 #include "governance/principal.hpp"
 #include "proxy/pipeline.hpp"
+#include "proxy/upstream.hpp"
 #include "transport/inspect.hpp"
 
 namespace gt::proxy {
-
-// What a session needs from its upstream.
-class Upstream {
- public:
-  virtual ~Upstream() = default;
-  virtual void send(std::string_view line) = 0;
-  virtual bool up() const = 0;
-};
 
 struct SessionOptions {
   std::string session_id = "stdio";

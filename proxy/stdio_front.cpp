@@ -10,7 +10,7 @@
 
 #include "proxy/chain.hpp"
 #include "proxy/session.hpp"
-#include "proxy/stdio_upstream.hpp"
+#include "proxy/upstream.hpp"
 #include "transport/line_channel.hpp"
 
 namespace gt::proxy {
@@ -29,9 +29,6 @@ int run_stdio_front(const Config& config, const StdioFrontOptions& opts) {
     throw ConfigError(opts.server.empty() ? "no server to run: give one after `--`"
                                           : "no server `" + opts.server + "` in the config");
   }
-  if (server->command.empty()) {
-    throw ConfigError("server `" + server->name + "` has no command (HTTP upstreams need `serve`)");
-  }
 
   ::signal(SIGPIPE, SIG_IGN);  // a closed pipe is an error code, not a death
   boost::asio::io_context ioc(1);
@@ -42,8 +39,7 @@ int run_stdio_front(const Config& config, const StdioFrontOptions& opts) {
 
   auto client =
       std::make_shared<transport::LineChannel>(ex, ::dup(0), ::dup(1), config.max_message_bytes);
-  auto upstream =
-      std::make_shared<StdioUpstream>(ex, *server, config.max_message_bytes, config.shutdown_grace);
+  auto upstream = make_upstream(ex, *server, config.max_message_bytes, config.shutdown_grace);
   SessionOptions so;
   so.session_id = "stdio-" + std::to_string(::getpid());
   so.server = server->name;
@@ -65,7 +61,7 @@ int run_stdio_front(const Config& config, const StdioFrontOptions& opts) {
   // Flow control: when one side's writes back up (a slow reader), stop reading from the
   // other side until they drain, so memory stays bounded whatever the peers do.
   constexpr std::size_t kHighWater = 256 * 1024;
-  StdioUpstream::Events ev;
+  UpstreamEvents ev;
   ev.on_line = [session, client = client.get(), up = upstream.get()](std::string_view line) {
     session->on_server_line(line);
     if (client->queued_bytes() > kHighWater) up->pause_reading();

@@ -13,42 +13,32 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "proxy/config.hpp"
-#include "proxy/session.hpp"
+#include "proxy/upstream.hpp"
 #include "transport/child_process.hpp"
 
 namespace gt::proxy {
 
-class StdioUpstream : public Upstream, public std::enable_shared_from_this<StdioUpstream> {
+class StdioUpstream : public UpstreamLink, public std::enable_shared_from_this<StdioUpstream> {
  public:
-  struct Events {
-    std::function<void(std::string_view line)> on_line;  // a line from the server
-    std::function<void(std::string_view prefix, std::size_t size)> on_oversize;
-    // The server ended. `restarting` tells whether a new one is on its way.
-    std::function<void(const std::string& why, bool restarting)> on_down;
-    std::function<void()> on_restarted;  // a new child is up (not yet initialized)
-    std::function<void()> on_stopped;    // shutdown() finished: no child is left
-    std::function<void()> on_drain;      // everything sent to the server has been written
-  };
-
   StdioUpstream(boost::asio::any_io_executor ex, ServerConfig cfg, std::size_t max_line,
                 std::chrono::milliseconds grace);
   ~StdioUpstream() override;
 
   // Spawns the first child. Throws std::system_error when it cannot be started.
-  void start(Events events);
+  void start(Events events) override;
   void send(std::string_view line) override;
   bool up() const override { return child_ != nullptr && !down_; }
   pid_t pid() const { return child_ ? child_->pid() : -1; }
-  std::size_t queued_bytes() const { return up() ? child_->channel()->queued_bytes() : 0; }
-  void pause_reading() {
+  std::size_t queued_bytes() const override { return up() ? child_->channel()->queued_bytes() : 0; }
+  void pause_reading() override {
     if (up()) child_->channel()->pause_reading();
   }
-  void resume_reading() {
+  void resume_reading() override {
     if (up()) child_->channel()->resume_reading();
   }
   const ServerConfig& config() const { return cfg_; }
   // Graceful stop; on_stopped fires when the process group is gone.
-  void shutdown();
+  void shutdown() override;
 
  private:
   void spawn();
