@@ -16,6 +16,7 @@
 
 #include "proxy/chain.hpp"
 #include "proxy/session.hpp"
+#include "proxy/shared_upstream.hpp"
 #include "proxy/upstream.hpp"
 #include "transport/http_server.hpp"
 #include "transport/inspect.hpp"
@@ -138,17 +139,21 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   HttpSession(std::string id, asio::any_io_executor ex, const Config& config,
               const ServerConfig& server, const TenantConfig& tenant,
-              std::shared_ptr<Pipeline> pipeline, const HttpSettings& settings)
+              std::shared_ptr<Pipeline> pipeline, const HttpSettings& settings,
+              const std::shared_ptr<SharedUpstream>& shared)
       : id_(std::move(id)), settings_(settings) {
-    upstream_ = make_upstream(ex, server, config.max_message_bytes, config.shutdown_grace);
+    upstream_ = shared ? shared->attach()
+                       : make_upstream(ex, server, config.max_message_bytes, config.shutdown_grace);
     SessionOptions so;
     so.session_id = id_;
     so.server = server.name;
     so.principal = tenant.principal;
     so.max_message_bytes = config.max_message_bytes;
+    so.request_timeout = server.request_timeout;
+    so.max_timeout = server.max_timeout;
     session_ = std::make_shared<Session>(
         so, std::move(pipeline), *upstream_, [this](std::string_view line) { deliver(line); },
-        [ex](std::function<void()> f) { asio::post(ex, std::move(f)); });
+        [ex](std::function<void()> f) { asio::post(ex, std::move(f)); }, ex);
     // The server may outlive this session while it shuts down: it holds the session weakly.
     UpstreamEvents ev;
     std::weak_ptr<Session> ws = session_;
@@ -401,10 +406,6 @@ class HttpFront {
       if (!s.url.empty()) {
         throw ConfigError("servers." + s.name + ": HTTP upstreams are not supported yet by serve");
       }
-      if (s.sharing == "shared") {
-        throw ConfigError("servers." + s.name +
-                          ": `sharing: shared` is not supported yet; use `isolated`");
-      }
       std::string path =
           config.servers.size() == 1 ? settings_.path : settings_.path + "/" + s.name;
       routes_[path] = &s;
@@ -429,6 +430,17 @@ class HttpFront {
   }
 
   void start() {
+    // Shared servers start with the front, so a server that cannot start is an error now,
+    // not at the first client.
+    for (const auto& s : config_.servers) {
+      if (s.sharing != "shared") continue;
+      auto link =
+          make_upstream(ioc_.get_executor(), s, config_.max_message_bytes, config_.shutdown_grace);
+      auto mux = std::make_shared<SharedUpstream>(ioc_.get_executor(), link, s.name);
+      mux->start();
+      shared_[s.name] = mux;
+      spdlog::info("server `{}` is shared by all sessions", s.name);
+    }
     server_->start();
     for (auto& [path, s] : routes_) {
       spdlog::info("serving MCP at http://{}:{}{} for server `{}` (tenant `{}`)",
@@ -444,6 +456,9 @@ class HttpFront {
     sweep_.cancel();
     for (auto& [id, s] : sessions_)
       s->close();
+    sessions_.clear();
+    for (auto& [name, mux] : shared_)
+      mux->shutdown([] {});
   }
 
  private:
@@ -637,8 +652,10 @@ class HttpFront {
         return;
       }
       try {
+        auto shared = shared_.find(server.name);
         s = std::make_shared<HttpSession>(random_session_id(), ioc_.get_executor(), config_, server,
-                                          tenant_, pipeline_, settings_);
+                                          tenant_, pipeline_, settings_,
+                                          shared == shared_.end() ? nullptr : shared->second);
       } catch (const std::exception& e) {
         spdlog::error("http: cannot start server `{}`: {}", server.name, e.what());
         reject(ex, 502, std::string("cannot start the server: ") + e.what(), -32001);
@@ -662,6 +679,7 @@ class HttpFront {
   std::shared_ptr<Pipeline> pipeline_;
   std::shared_ptr<web::Server> server_;
   std::unordered_map<std::string, std::shared_ptr<HttpSession>> sessions_;
+  std::map<std::string, std::shared_ptr<SharedUpstream>> shared_;  // by server name
   asio::steady_timer sweep_;
   std::chrono::steady_clock::time_point last_keepalive_ = std::chrono::steady_clock::now();
 };

@@ -1,5 +1,7 @@
 #include "proxy/session.hpp"
 
+#include <algorithm>
+
 #include <spdlog/spdlog.h>
 
 #include "transport/inspect.hpp"
@@ -19,12 +21,15 @@ std::string shorten(std::string_view s, std::size_t n = 120) {
 }  // namespace
 
 Session::Session(SessionOptions opts, std::shared_ptr<Pipeline> pipeline, Upstream& upstream,
-                 Send to_client, Pipeline::Post post)
+                 Send to_client, Pipeline::Post post, boost::asio::any_io_executor ex)
     : opts_(std::move(opts)),
       pipeline_(std::move(pipeline)),
       upstream_(upstream),
       to_client_(std::move(to_client)),
-      post_(std::move(post)) {}
+      post_(std::move(post)) {
+  if (ex && opts_.request_timeout.count() > 0) timer_.emplace(ex);
+  if (opts_.max_timeout < opts_.request_timeout) opts_.max_timeout = opts_.request_timeout;
+}
 
 // ---------------------------------------------------------------- client → server
 
@@ -85,6 +90,9 @@ void Session::handle_client(std::string_view raw, const transport::Inspection& i
       forward_to_server(ins.id_key, ins.id, ins.method, raw);
       return;
     case MessageKind::Notification:
+      if (ins.method == "notifications/cancelled") client_cancelled(raw);
+      send_to_server(raw);
+      return;
     case MessageKind::Response:  // the client answering a server request (sampling, roots…)
       send_to_server(raw);
       return;
@@ -141,6 +149,10 @@ void Session::handle_tools_call(std::string_view raw, const transport::Inspectio
 
 void Session::request_tools_list(const nlohmann::json& cursor) {
   list_id_ = "glasstape:list:" + std::to_string(++list_count_);
+  if (timer_) {
+    list_deadline_ = std::chrono::steady_clock::now() + opts_.request_timeout;
+    watch_deadlines();
+  }
   nlohmann::json req = {{"jsonrpc", "2.0"}, {"id", list_id_}, {"method", "tools/list"}};
   if (!cursor.is_null()) req["params"] = {{"cursor", cursor}};
   send_to_server(req.dump());
@@ -179,8 +191,24 @@ void Session::forward_to_server(const std::string& key, const nlohmann::json& id
     to_client_(msg);
     return;
   }
-  pending_[key] = Pending{std::string(method), std::move(call), id};
+  Pending p{std::string(method), std::move(call), id, {}, {}, {}};
+  if (timer_) {
+    auto now = std::chrono::steady_clock::now();
+    p.deadline = now + opts_.request_timeout;
+    p.hard_deadline = now + opts_.max_timeout;
+    if (raw.find("progressToken") != std::string_view::npos) {
+      if (auto t = transport::member_span(raw, {"params", "_meta", "progressToken"})) {
+        auto token = nlohmann::json::parse(*t, nullptr, false);
+        if (!token.is_discarded()) {
+          p.progress_key = transport::id_key(token);
+          progress_[p.progress_key] = key;
+        }
+      }
+    }
+  }
+  pending_[key] = std::move(p);
   send_to_server(raw);
+  watch_deadlines();
 }
 
 void Session::send_to_server(std::string_view raw) {
@@ -232,6 +260,7 @@ void Session::on_server_line(std::string_view line) {
                    shorten(line));
     }
     if (ins.method == "notifications/tools/list_changed") listed_ = false;
+    if (ins.method == "notifications/progress" && !progress_.empty()) on_progress(line);
     to_client_(line);  // requests and notifications from the server pass as they are
     return;
   }
@@ -271,11 +300,19 @@ void Session::on_server_line(std::string_view line) {
   }
   auto it = pending_.find(ins.id_key);
   if (it == pending_.end()) {
-    to_client_(line);  // not ours to judge (e.g. a late answer); pass it on
+    if (expired_.count(ins.id_key)) {
+      // The proxy already answered it (timeout or cancellation): a second answer for the
+      // same id would confuse the client.
+      spdlog::debug("server `{}` answered {} after the proxy gave up on it; dropped", opts_.server,
+                    ins.id.dump());
+      return;
+    }
+    to_client_(line);  // not ours to judge; pass it on
     return;
   }
   Pending p = std::move(it->second);
   pending_.erase(it);
+  if (!p.progress_key.empty()) progress_.erase(p.progress_key);
   if (p.method == "tools/list" && ins.has_result) {
     auto body = nlohmann::json::parse(line.begin(), line.end());
     remember_tools(body["result"]);
@@ -299,6 +336,7 @@ void Session::on_server_oversize(std::string_view prefix, std::size_t size) {
   auto it = pending_.find(transport::id_key(*id));
   if (it == pending_.end()) return;
   auto call = it->second.call;
+  if (!it->second.progress_key.empty()) progress_.erase(it->second.progress_key);
   pending_.erase(it);
   auto msg = transport::error_response(
       *id, rpc::kInternalError,
@@ -329,6 +367,7 @@ void Session::on_server_down(const std::string& why, bool restarting) {
 void Session::fail_pending(const std::string& why) {
   auto pending = std::move(pending_);
   pending_.clear();
+  progress_.clear();
   for (auto& [key, p] : pending) {
     auto msg = transport::error_response(p.id, rpc::kUpstreamUnavailable,
                                          why + " before answering `" + p.method + "`");
@@ -360,6 +399,114 @@ void Session::replay_initialize() {
   init["id"] = replay_id_;
   spdlog::info("replaying the client's initialize to the restarted server `{}`", opts_.server);
   upstream_.send(init.dump());
+}
+
+// ---------------------------------------------------------------- timeouts, cancellation
+
+void Session::settle(const std::string& key, Pending& p, std::string_view answer) {
+  if (!p.progress_key.empty()) progress_.erase(p.progress_key);
+  remember_expired(key);
+  if (p.call) {
+    Response r(answer);
+    pipeline_->on_result(*p.call, r);
+  }
+  to_client_(answer);
+}
+
+void Session::remember_expired(const std::string& key) {
+  constexpr std::size_t kRemember = 4096;  // late answers older than this many are passed on
+  if (!expired_.insert(key).second) return;
+  expired_order_.push_back(key);
+  if (expired_order_.size() > kRemember) {
+    expired_.erase(expired_order_.front());
+    expired_order_.pop_front();
+  }
+}
+
+void Session::client_cancelled(std::string_view raw) {
+  // The client gave up on a request: per MCP the server need not answer it any more, so it
+  // leaves the pending map now (a tools/call gets its result record as cancelled).
+  auto span = transport::member_span(raw, {"params", "requestId"});
+  if (!span) return;
+  auto rid = nlohmann::json::parse(*span, nullptr, false);
+  if (rid.is_discarded()) return;
+  auto key = transport::id_key(rid);
+  auto it = pending_.find(key);
+  if (it == pending_.end()) return;
+  Pending p = std::move(it->second);
+  pending_.erase(it);
+  if (!p.progress_key.empty()) progress_.erase(p.progress_key);
+  remember_expired(key);
+  if (p.call) {
+    auto answer =
+        transport::error_response(p.id, rpc::kRequestCancelled, "the client cancelled the request");
+    Response r(answer);
+    pipeline_->on_result(*p.call, r);
+  }
+}
+
+void Session::on_progress(std::string_view line) {
+  auto span = transport::member_span(line, {"params", "progressToken"});
+  if (!span) return;
+  auto token = nlohmann::json::parse(*span, nullptr, false);
+  if (token.is_discarded()) return;
+  auto t = progress_.find(transport::id_key(token));
+  if (t == progress_.end()) return;
+  auto it = pending_.find(t->second);
+  if (it == pending_.end()) return;
+  // Work is being done: the clock restarts, up to the hard limit.
+  it->second.deadline =
+      std::min(std::chrono::steady_clock::now() + opts_.request_timeout, it->second.hard_deadline);
+}
+
+void Session::watch_deadlines() {
+  if (!timer_ || timer_armed_) return;
+  if (pending_.empty() && list_id_.empty()) return;
+  // A coarse tick (a tenth of the timeout, 10 ms to 1 s) rather than a timer per request:
+  // requests are many, timeouts are rare.
+  auto tick = std::clamp<std::chrono::milliseconds>(
+      opts_.request_timeout / 10, std::chrono::milliseconds(10), std::chrono::milliseconds(1000));
+  timer_armed_ = true;
+  timer_->expires_after(tick);
+  timer_->async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+    auto self = weak.lock();
+    if (!self) return;
+    self->timer_armed_ = false;
+    if (ec) return;
+    self->expire(std::chrono::steady_clock::now());
+    self->watch_deadlines();
+  });
+}
+
+void Session::expire(std::chrono::steady_clock::time_point now) {
+  std::vector<std::string> late;
+  for (const auto& [key, p] : pending_) {
+    if (now >= p.deadline) late.push_back(key);
+  }
+  for (const auto& key : late) {
+    auto it = pending_.find(key);
+    Pending p = std::move(it->second);
+    pending_.erase(it);
+    bool hard = now >= p.hard_deadline;
+    auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(
+        hard ? opts_.max_timeout : opts_.request_timeout);
+    std::string why = "server `" + opts_.server + "` did not answer `" + p.method + "` within " +
+                      std::to_string(waited.count()) + " ms" +
+                      (hard ? " (the limit even with progress)" : "");
+    spdlog::warn("session {}: {}; answering {} with an error", opts_.session_id, why, p.id.dump());
+    // Tell the server to stop working on it (MCP cancellation).
+    nlohmann::json cancel = {{"jsonrpc", "2.0"},
+                             {"method", "notifications/cancelled"},
+                             {"params", {{"requestId", p.id}, {"reason", why}}}};
+    if (p.method != "initialize") send_to_server(cancel.dump());
+    settle(key, p, transport::error_response(p.id, rpc::kUpstreamTimeout, why));
+  }
+  if (!list_id_.empty() && now >= list_deadline_) {
+    spdlog::warn("session {}: server `{}` did not answer the proxy's tools/list in time",
+                 opts_.session_id, opts_.server);
+    remember_expired(transport::id_key(list_id_));
+    finish_own_listing();  // the waiting calls are judged without the server's definitions
+  }
 }
 
 }  // namespace gt::proxy

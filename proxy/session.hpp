@@ -16,12 +16,16 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
 
 #include "governance/principal.hpp"
@@ -37,14 +41,20 @@ struct SessionOptions {
   gov::Principal principal;  // from the config: never from the client
   std::size_t max_message_bytes = 16u << 20;
   std::size_t max_depth = 512;  // JSON nesting refused beyond this
+  // A request the server has not answered within `request_timeout` gets a JSON-RPC error
+  // (and the server a notifications/cancelled). Progress notifications for the request
+  // restart its clock, never beyond `max_timeout` after it was sent. Zero: no timeout.
+  std::chrono::milliseconds request_timeout{0};
+  std::chrono::milliseconds max_timeout{0};
 };
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
   using Send = std::function<void(std::string_view line)>;
 
+  // Timeouts need `ex` (the executor everything runs on); without it there are none.
   Session(SessionOptions opts, std::shared_ptr<Pipeline> pipeline, Upstream& upstream,
-          Send to_client, Pipeline::Post post);
+          Send to_client, Pipeline::Post post, boost::asio::any_io_executor ex = {});
 
   // From the client.
   void on_client_line(std::string_view line);
@@ -63,6 +73,9 @@ class Session : public std::enable_shared_from_this<Session> {
     std::string method;
     std::shared_ptr<CallContext> call;  // tools/call only
     nlohmann::json id;
+    std::chrono::steady_clock::time_point deadline;  // extended by progress
+    std::chrono::steady_clock::time_point hard_deadline;
+    std::string progress_key;  // id_key of its progress token, if it has one
   };
 
   void handle_client(std::string_view raw, const transport::Inspection& ins);
@@ -76,6 +89,12 @@ class Session : public std::enable_shared_from_this<Session> {
   void answer_denied(const CallContext& ctx);
   void fail_pending(const std::string& why);
   void replay_initialize();
+  void client_cancelled(std::string_view raw);
+  void settle(const std::string& key, Pending& p, std::string_view answer);
+  void watch_deadlines();
+  void expire(std::chrono::steady_clock::time_point now);
+  void on_progress(std::string_view line);
+  void remember_expired(const std::string& key);
 
   SessionOptions opts_;
   std::shared_ptr<Pipeline> pipeline_;
@@ -94,6 +113,13 @@ class Session : public std::enable_shared_from_this<Session> {
   enum class Upstate { Up, Restarting, Down } upstate_ = Upstate::Up;
   std::string down_reason_;
   unsigned replay_count_ = 0;
+  // Timeouts.
+  std::optional<boost::asio::steady_timer> timer_;
+  bool timer_armed_ = false;
+  std::unordered_map<std::string, std::string> progress_;  // token id_key → pending key
+  std::unordered_set<std::string> expired_;  // answered by the proxy: late answers dropped
+  std::deque<std::string> expired_order_;
+  std::chrono::steady_clock::time_point list_deadline_;
 };
 
 }  // namespace gt::proxy

@@ -45,9 +45,11 @@ int run_stdio_front(const Config& config, const StdioFrontOptions& opts) {
   so.server = server->name;
   so.principal = tenant.principal;
   so.max_message_bytes = config.max_message_bytes;
+  so.request_timeout = server->request_timeout;
+  so.max_timeout = server->max_timeout;
   auto session = std::make_shared<Session>(
       so, pipeline, *upstream, [client](std::string_view line) { client->send(line); },
-      [ex](std::function<void()> f) { boost::asio::post(ex, std::move(f)); });
+      [ex](std::function<void()> f) { boost::asio::post(ex, std::move(f)); }, ex);
 
   boost::asio::signal_set stop_signals(ex, SIGTERM, SIGINT, SIGHUP);
   bool stopping = false;
