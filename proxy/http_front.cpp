@@ -398,9 +398,6 @@ class HttpFront {
         sweep_(ioc) {
     if (config.servers.empty()) throw ConfigError("serve: the config has no `servers`");
     for (const auto& s : config.servers) {
-      if (!s.url.empty()) {
-        throw ConfigError("servers." + s.name + ": HTTP upstreams are not supported yet by serve");
-      }
       if (s.sharing == "shared") {
         throw ConfigError("servers." + s.name +
                           ": `sharing: shared` is not supported yet; use `isolated`");
