@@ -469,6 +469,8 @@ void HttpUpstream::open_get(std::string last_event_id, std::shared_ptr<Reader> r
 
 void HttpUpstream::deliver(unsigned gen, std::string_view line) {
   if (gen != gen_ || stopping_) return;
+  // An event with empty data (the priming event of a resumable stream) carries no message.
+  if (line.find_first_not_of(" \t\r\n") == std::string_view::npos) return;
   if (!init_key_.empty()) {
     auto i = transport::inspect(line, kMaxDepth);
     if (i.kind == MessageKind::Response && i.id_key == init_key_) {

@@ -45,9 +45,9 @@ std::string ResponseHead::content_type() const {
 }
 
 // One socket to the origin, serving one call at a time (HTTP/1.1 without pipelining).
-class Connection : public std::enable_shared_from_this<Connection> {
+class ClientConnection : public std::enable_shared_from_this<ClientConnection> {
  public:
-  Connection(asio::any_io_executor ex, const std::shared_ptr<Client>& client)
+  ClientConnection(asio::any_io_executor ex, const std::shared_ptr<Client>& client)
       : ex_(ex),
         client_(client),
         origin_(client->origin_),
@@ -395,12 +395,12 @@ std::shared_ptr<Call> Client::request(ClientRequest req, ResponseHandlers handle
 
 void Client::pump() {
   while (!closed_ && !queue_.empty()) {
-    std::shared_ptr<Connection> conn;
+    std::shared_ptr<ClientConnection> conn;
     if (!idle_.empty()) {
       conn = std::move(idle_.back());
       idle_.pop_back();
     } else if (total_ < opts_.max_connections) {
-      conn = std::make_shared<Connection>(ex_, shared_from_this());
+      conn = std::make_shared<ClientConnection>(ex_, shared_from_this());
       ++total_;
       std::erase_if(all_, [](const auto& w) { return w.expired(); });
       all_.push_back(conn);
@@ -418,7 +418,7 @@ void Client::pump() {
   }
 }
 
-void Client::release(const std::shared_ptr<Connection>& c, bool reusable) {
+void Client::release(const std::shared_ptr<ClientConnection>& c, bool reusable) {
   if (closed_) return;
   if (reusable) {
     idle_.push_back(c);

@@ -78,7 +78,7 @@ struct ResponseHandlers {
   std::function<void(const Outcome&)> on_end;           // exactly once, unless cancelled
 };
 
-class Connection;
+class ClientConnection;
 class Client;
 
 // One request in flight or queued. cancel() ends it without any further callback.
@@ -89,9 +89,9 @@ class Call : public std::enable_shared_from_this<Call> {
 
  private:
   friend class Client;
-  friend class Connection;
+  friend class ClientConnection;
   std::weak_ptr<Client> client_;
-  std::weak_ptr<Connection> conn_;
+  std::weak_ptr<ClientConnection> conn_;
   ClientRequest req_;
   ResponseHandlers h_;
   bool finished_ = false;
@@ -114,10 +114,10 @@ class Client : public std::enable_shared_from_this<Client> {
   void on_drain(std::function<void()> f) { on_drain_ = std::move(f); }
 
  private:
-  friend class Connection;
+  friend class ClientConnection;
   friend class Call;
   void pump();
-  void release(const std::shared_ptr<Connection>& c, bool reusable);
+  void release(const std::shared_ptr<ClientConnection>& c, bool reusable);
   void retry(const std::shared_ptr<Call>& call);
   void dequeue(const std::shared_ptr<Call>& call);
 
@@ -126,8 +126,8 @@ class Client : public std::enable_shared_from_this<Client> {
   ClientOptions opts_;
   std::shared_ptr<boost::asio::ssl::context> tls_;
   std::deque<std::shared_ptr<Call>> queue_;
-  std::vector<std::shared_ptr<Connection>> idle_;
-  std::vector<std::weak_ptr<Connection>> all_;
+  std::vector<std::shared_ptr<ClientConnection>> idle_;
+  std::vector<std::weak_ptr<ClientConnection>> all_;
   std::size_t total_ = 0;
   std::size_t queued_bytes_ = 0;
   std::function<void()> on_drain_;

@@ -69,7 +69,8 @@ std::optional<Url> Url::parse(std::string_view text, std::string* error) {
 }
 
 std::optional<Url> Url::resolve(std::string_view ref, std::string* error) const {
-  auto base = urls::parse_uri(str());
+  std::string base_text = str();  // the view parsed below points into it
+  auto base = urls::parse_uri(base_text);
   auto r = urls::parse_uri_reference(ref);
   if (!base || !r) {
     return fail(error, "`" + std::string(ref) + "` is not a URL reference");

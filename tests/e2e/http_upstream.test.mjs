@@ -151,7 +151,7 @@ describe('HTTP upstream: Streamable HTTP through `glasstape run`', { skip }, () 
     let remote = await startFixture({ logFile });
     const port = remote.port;
     t.after(() => remote.stop());
-    const s = await runRemote(t, { url: remote.url, restart: { max: 5, backoff_ms: 100 } });
+    const s = await runRemote(t, { url: remote.url, restart: { max: 10, backoff_ms: 100 } });
     assert.equal(textOf(await s.client.callTool({ name: 'echo', arguments: { message: 'one' } })), 'echo: one');
     const firstSession = toolCalls(remote.requests(), 'echo')[0].headers['mcp-session-id'];
 
