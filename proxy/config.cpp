@@ -5,6 +5,8 @@
 #include <set>
 #include <sstream>
 
+#include "transport/url.hpp"
+
 namespace gt::proxy {
 
 namespace {
@@ -137,8 +139,8 @@ ServerConfig parse_server(const std::string& name, const YAML::Node& n) {
   ServerConfig s;
   s.name = name;
   check_keys(n, where,
-             {"command", "args", "env", "cwd", "url", "headers", "restart", "sharing", "timeout_ms",
-              "max_timeout_ms"});
+             {"command", "args", "env", "cwd", "url", "headers", "transport", "ca_file",
+              "insecure_skip_verify", "restart", "sharing", "timeout_ms", "max_timeout_ms"});
   if (n["command"]) {
     s.command = string_list(n["command"], where + ".command");
     if (n["args"]) {
@@ -148,6 +150,26 @@ ServerConfig parse_server(const std::string& name, const YAML::Node& n) {
   }
   if (n["url"]) s.url = expand_env(scalar(n["url"], where + ".url"), where + ".url");
   if (s.command.empty() == s.url.empty()) fail(where, "needs exactly one of `command` and `url`");
+  if (!s.url.empty()) {
+    std::string err;
+    if (!transport::Url::parse(s.url, &err)) fail(where + ".url", err);
+  }
+  for (const char* k : {"headers", "transport", "ca_file", "insecure_skip_verify"}) {
+    if (n[k] && s.url.empty()) fail(where + "." + k, "only applies to `url` servers");
+  }
+  if (n["transport"]) {
+    s.transport = scalar(n["transport"], where + ".transport");
+    if (s.transport != "auto" && s.transport != "streamable-http" && s.transport != "sse") {
+      fail(where + ".transport",
+           "must be `auto`, `streamable-http` or `sse`, not `" + s.transport + "`");
+    }
+  }
+  if (n["ca_file"]) s.ca_file = scalar(n["ca_file"], where + ".ca_file");
+  if (n["insecure_skip_verify"]) {
+    auto v = scalar(n["insecure_skip_verify"], where + ".insecure_skip_verify");
+    if (v != "true" && v != "false") fail(where + ".insecure_skip_verify", "must be true or false");
+    s.insecure_skip_verify = v == "true";
+  }
   if (n["env"]) {
     if (!n["env"].IsMap()) fail(where + ".env", "must be a mapping");
     for (const auto& kv : n["env"]) {
@@ -160,8 +182,23 @@ ServerConfig parse_server(const std::string& name, const YAML::Node& n) {
     if (!n["headers"].IsMap()) fail(where + ".headers", "must be a mapping");
     for (const auto& kv : n["headers"]) {
       auto k = kv.first.as<std::string>();
+      // The proxy sets these itself; a configured value would break the protocol.
+      std::string lk = k;
+      for (auto& ch : lk)
+        ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      if (lk == "host" || lk == "content-length" || lk == "transfer-encoding" ||
+          lk == "connection" || lk == "mcp-session-id" || lk == "mcp-protocol-version" ||
+          lk == "content-type" || lk == "accept" || lk == "last-event-id") {
+        fail(where + ".headers." + k, "is set by the proxy and cannot be configured");
+      }
+      if (k.empty() || k.find_first_of(" :\r\n\t") != std::string::npos) {
+        fail(where + ".headers", "bad header name `" + k + "`");
+      }
       s.headers[k] =
           expand_env(scalar(kv.second, where + ".headers." + k), where + ".headers." + k);
+      if (s.headers[k].find_first_of("\r\n") != std::string::npos) {
+        fail(where + ".headers." + k, "the value has a line break");
+      }
     }
   }
   if (auto r = n["restart"]) {
@@ -223,8 +260,11 @@ Config parse_config(const std::string& yaml_text, const std::filesystem::path& b
               "shutdown_grace_ms", "log_level"});
   if (auto s = root["servers"]) {
     if (!s.IsMap()) fail("servers", "must be a mapping of server name to settings");
-    for (const auto& kv : s)
+    for (const auto& kv : s) {
       c.servers.push_back(parse_server(kv.first.as<std::string>(), kv.second));
+      auto& ca = c.servers.back().ca_file;
+      if (!ca.empty()) ca = c.resolve(ca).string();
+    }
   }
   if (root["max_message_bytes"]) {
     c.max_message_bytes = static_cast<std::size_t>(

@@ -30,6 +30,9 @@ struct ServerConfig {
   // HTTP upstream (Streamable HTTP / legacy SSE)
   std::string url;
   std::map<std::string, std::string> headers;  // values may be ${ENV_VAR}
+  std::string transport = "auto";     // "auto", "streamable-http" or "sse" (legacy 2024-11-05)
+  std::string ca_file;                // extra trusted CA certificates (PEM), absolute
+  bool insecure_skip_verify = false;  // https without certificate checks: tests only
   // lifecycle
   int restart_max = 3;                             // restarts after a crash; 0 disables
   std::chrono::milliseconds restart_backoff{200};  // doubles per consecutive restart

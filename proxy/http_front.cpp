@@ -403,9 +403,6 @@ class HttpFront {
         sweep_(ioc) {
     if (config.servers.empty()) throw ConfigError("serve: the config has no `servers`");
     for (const auto& s : config.servers) {
-      if (!s.url.empty()) {
-        throw ConfigError("servers." + s.name + ": HTTP upstreams are not supported yet by serve");
-      }
       std::string path =
           config.servers.size() == 1 ? settings_.path : settings_.path + "/" + s.name;
       routes_[path] = &s;

@@ -5,9 +5,12 @@
 #              HTTP by the TypeScript SDK itself: proves the fixture is right;
 #   glasstape  `glasstape serve` in front of the same fixture over stdio, with governance on
 #              (schema validation, the allow policy in ./policies, signed audit receipts).
-# The pending scenarios (not in the active suite) also run, reported as `info-*` only.
+#   glasstape-http  `glasstape serve` in front of the fixture served over Streamable HTTP by
+#              the SDK (an HTTP upstream, `url:`), governance on as above.
+# The pending scenarios (not in the active suite) also run, reported as `info-*` only
+# (direct and glasstape; glasstape-http runs the active suite only, to keep the time down).
 #
-# Usage: tests/conformance/mcp/run.sh [direct|glasstape]...      (default: both)
+# Usage: tests/conformance/mcp/run.sh [direct|glasstape|glasstape-http]...   (default: all)
 #   GLASSTAPE_BIN   the glasstape binary (default <repo>/build/proxy/glasstape)
 #   GT_KEEP_WORK=1  keep the work directory (configs, logs, per-scenario checks.json)
 # Prints one line per scenario, then `conformance: N passed, M failed` (scenario runs of the
@@ -22,10 +25,10 @@ fixture="$tests_dir/e2e/fixtures/conformance_server.mjs"
 spec_version=2025-11-25
 
 targets=("$@")
-if [[ ${#targets[@]} -eq 0 ]]; then targets=(direct glasstape); fi
+if [[ ${#targets[@]} -eq 0 ]]; then targets=(direct glasstape glasstape-http); fi
 for t in "${targets[@]}"; do
-  case "$t" in direct | glasstape) ;; *)
-    echo "conformance: unknown target \`$t\` (direct or glasstape)" >&2
+  case "$t" in direct | glasstape | glasstape-http) ;; *)
+    echo "conformance: unknown target \`$t\` (direct, glasstape or glasstape-http)" >&2
     exit 2
     ;;
   esac
@@ -152,16 +155,23 @@ run_suite() {
   fi
 }
 
-run_direct() {
-  local log="$work/fixture-http.log"
+# Starts the fixture over the SDK's Streamable HTTP; sets fixture_url and fixture_pid.
+start_http_fixture() {
+  local log="$work/fixture-http-$1.log"
   node "$fixture" --http --port 0 --run-id "$work" >"$log" 2>&1 &
-  local pid=$!
-  pids+=("$pid")
-  local url
-  url="$(wait_for_line "$log" 'http://127\.0\.0\.1:[0-9]+/mcp' "$pid" "the HTTP fixture")" || {
+  fixture_pid=$!
+  pids+=("$fixture_pid")
+  fixture_url="$(wait_for_line "$log" 'http://127\.0\.0\.1:[0-9]+/mcp' "$fixture_pid" "the HTTP fixture")"
+}
+
+run_direct() {
+  local url pid
+  start_http_fixture direct || {
     total_failed=$((total_failed + 1))
     return
   }
+  url=$fixture_url
+  pid=$fixture_pid
   echo "conformance: direct: the fixture over the SDK's Streamable HTTP at $url" >&2
   run_suite direct "$url" active
   run_suite direct "$url" pending
@@ -169,18 +179,41 @@ run_direct() {
 }
 
 run_glasstape() {
+  serve_and_check glasstape "stdio" \
+    "\"command\": [\"$node_bin\", \"$fixture\", \"--run-id\", \"$work\"]" active pending
+}
+
+run_glasstape-http() {
+  local fpid
+  start_http_fixture glasstape-http || {
+    total_failed=$((total_failed + 1))
+    return
+  }
+  fpid=$fixture_pid
+  serve_and_check glasstape-http "Streamable HTTP ($fixture_url)" "\"url\": \"$fixture_url\"" active
+  stop_pid "$fpid" || true
+}
+
+# `glasstape serve` in front of the fixture (its server settings in `server_json`), with
+# governance on; runs the given suites, then checks the exit status and the audit log.
+serve_and_check() {
+  local label=$1 how=$2 server_json=$3
+  shift 3
+  local suites=("$@")
   if [[ ! -x "$GLASSTAPE_BIN" ]]; then
-    echo "  FAIL      glasstape: no executable at $GLASSTAPE_BIN (set GLASSTAPE_BIN)"
+    echo "  FAIL      $label: no executable at $GLASSTAPE_BIN (set GLASSTAPE_BIN)"
     total_failed=$((total_failed + 1))
     return
   fi
-  local cfg="$work/glasstape.yaml"
+  local state="$work/$label-state"
+  mkdir -p "$state"
+  local cfg="$state/glasstape.yaml"
   # JSON is YAML: every path absolute, all state in the work directory.
   cat >"$cfg" <<EOF
 {
   "servers": {
     "conformance": {
-      "command": ["$node_bin", "$fixture", "--run-id", "$work"],
+      $server_json,
       "restart": {"max": 0}
     }
   },
@@ -188,12 +221,12 @@ run_glasstape() {
   "http": {"listen": "127.0.0.1:0", "path": "/mcp"},
   "governance": {
     "schema": {"output": "log"},
-    "policies": {"dir": "$here/policies", "state_dir": "$work/state"},
-    "audit": {"dir": "$work/audit", "keys_dir": "$work/keys", "fsync": "group"}
+    "policies": {"dir": "$here/policies", "state_dir": "$state/state"},
+    "audit": {"dir": "$state/audit", "keys_dir": "$state/keys", "fsync": "group"}
   }
 }
 EOF
-  local log="$work/glasstape.log"
+  local log="$work/$label.log"
   "$GLASSTAPE_BIN" serve --config "$cfg" --listen 127.0.0.1:0 >"$log" 2>&1 &
   local pid=$!
   pids+=("$pid")
@@ -202,19 +235,19 @@ EOF
     total_failed=$((total_failed + 1))
     return
   }
-  echo "conformance: glasstape: glasstape serve at $url, fixture over stdio, governance on" >&2
-  run_suite glasstape "$url" active
-  run_suite glasstape "$url" pending
+  echo "conformance: $label: glasstape serve at $url, fixture over $how, governance on" >&2
+  local suite
+  for suite in "${suites[@]}"; do run_suite "$label" "$url" "$suite"; done
   local st=0
   stop_pid "$pid" || st=$?
   if [[ $st -ne 0 ]]; then
     # SIGTERM is an orderly stop; a sanitizer report (leaks) also shows up here.
-    echo "  FAIL      glasstape              glasstape serve exited with status $st on SIGTERM"
+    echo "  FAIL      $label              glasstape serve exited with status $st on SIGTERM"
     grep -iE 'sanitizer|runtime error' "$log" | head -5 | sed 's/^/              /'
     total_failed=$((total_failed + 1))
   fi
   if grep -qE '\[(error|critical)\]' "$log"; then
-    echo "  note      glasstape logged errors:"
+    echo "  note      $label logged errors:"
     grep -E '\[(error|critical)\]' "$log" | head -20 | sed 's/^/              /'
   fi
   # Governance was on, and allowed everything: the audit log verifies, holds a signed
@@ -222,19 +255,19 @@ EOF
   # A denial would slip past the suite itself: a denied call is an isError result, which
   # e.g. tools-call-simple-text and tools-call-error accept.
   local report calls
-  calls="$(cat "$work/glasstape-active.log" "$work/glasstape-pending.log" \
+  calls="$(for suite in "${suites[@]}"; do cat "$work/$label-$suite.log"; done \
     | grep -cE '^=== Running scenario: (tools-call-|elicitation-|server-sse-polling)' || true)"
-  if report="$("$GLASSTAPE_BIN" verify --json --keyring "$work/keys/default/keyring.json" \
-      "$work/audit" 2>&1)" \
+  if report="$("$GLASSTAPE_BIN" verify --json --keyring "$state/keys/default/keyring.json" \
+      "$state/audit" 2>&1)" \
     && node -e '
       const r = JSON.parse(process.argv[1]), want = Number(process.argv[2]);
       const ok = r.ok && r.denials === 0 && r.decisions >= want && r.results === r.decisions;
       console.log(`${r.decisions} decisions (at least ${want} expected), ${r.denials} denials, ` +
         `${r.results} results, ${r.records} records`);
-      process.exit(ok ? 0 : 1);' "$report" "$calls" >"$work/audit-summary.txt" 2>&1; then
-    echo "  pass      glasstape              audit log verifies: $(cat "$work/audit-summary.txt")"
+      process.exit(ok ? 0 : 1);' "$report" "$calls" >"$state/audit-summary.txt" 2>&1; then
+    echo "  pass      $label              audit log verifies: $(cat "$state/audit-summary.txt")"
   else
-    echo "  FAIL      glasstape              audit log: $(cat "$work/audit-summary.txt" 2>/dev/null)"
+    echo "  FAIL      $label              audit log: $(cat "$state/audit-summary.txt" 2>/dev/null)"
     sed 's/^/              /' <<<"$report" | head -30
     total_failed=$((total_failed + 1))
   fi

@@ -1,6 +1,7 @@
 #include "proxy/config.hpp"
 
 #include <catch2/catch.hpp>
+#include <cstdlib>
 
 #include "proxy/chain.hpp"
 #include "proxy/interceptors/deny_tools.hpp"
@@ -78,4 +79,48 @@ TEST_CASE("glob_match", "[deny_tools]") {
   CHECK_FALSE(glob_match("delete_*", "undelete_x"));
   CHECK(glob_match("*a*a*a*a*b", std::string(10000, 'a') + "b"));
   CHECK_FALSE(glob_match("*a*a*a*a*b", std::string(10000, 'a')));
+}
+
+TEST_CASE("config: url servers, their headers, transport and TLS settings", "[config]") {
+  ::setenv("GT_CONFIG_TEST_TOKEN", "s3cret", 1);
+  auto c = parse_config(R"(
+servers:
+  remote:
+    url: https://mcp.example.com:8443/mcp
+    headers: {Authorization: "Bearer ${GT_CONFIG_TEST_TOKEN}", X-Team: blue}
+    transport: sse
+    ca_file: certs/ca.pem
+    insecure_skip_verify: false
+)",
+                        "/base");
+  REQUIRE(c.servers.size() == 1);
+  const auto& s = c.servers[0];
+  CHECK(s.url == "https://mcp.example.com:8443/mcp");
+  CHECK(s.headers.at("Authorization") == "Bearer s3cret");
+  CHECK(s.headers.at("X-Team") == "blue");
+  CHECK(s.transport == "sse");
+  CHECK(s.ca_file == "/base/certs/ca.pem");
+  CHECK_FALSE(s.insecure_skip_verify);
+  CHECK(parse_config("servers: {r: {url: 'http://h/mcp'}}", "/").servers[0].transport == "auto");
+
+  auto msg = [](const char* yaml) {
+    try {
+      parse_config(yaml, "/");
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  CHECK(msg("servers: {r: {url: 'http://h/', transport: websocket}}") ==
+        "servers.r.transport: must be `auto`, `streamable-http` or `sse`, not `websocket`");
+  CHECK(msg("servers: {r: {url: 'ftp://h/'}}")
+            .rfind("servers.r.url: unsupported URL scheme `ftp`", 0) == 0);
+  CHECK(msg("servers: {r: {url: 'http://u:p@h/'}}") ==
+        "servers.r.url: credentials in a URL are not supported; configure a header instead");
+  CHECK(msg("servers: {r: {command: x, headers: {A: b}}}") ==
+        "servers.r.headers: only applies to `url` servers");
+  CHECK(msg("servers: {r: {url: 'http://h/', headers: {Mcp-Session-Id: x}}}") ==
+        "servers.r.headers.Mcp-Session-Id: is set by the proxy and cannot be configured");
+  CHECK(msg("servers: {r: {url: 'http://h/', insecure_skip_verify: maybe}}") ==
+        "servers.r.insecure_skip_verify: must be true or false");
 }
