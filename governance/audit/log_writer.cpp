@@ -115,9 +115,12 @@ AuditLog::~AuditLog() {
     ::fsync(fd_);
     ::close(fd_);
   }
-  if (!backlog_.empty()) {
-    spdlog::error("audit: {} record(s) of tenant `{}` could not be written before shutdown",
-                  backlog_.size(), opts_.tenant);
+  if (!backlog_.empty() || failure_dropped_ > 0) {
+    // Late records live in memory only (see backlog_max): they die with the process.
+    spdlog::error(
+        "audit: {} late record(s) of tenant `{}` could not be written before shutdown and are "
+        "lost ({} more were dropped earlier)",
+        backlog_.size(), opts_.tenant, failure_dropped_);
   }
 }
 
@@ -572,11 +575,19 @@ bool AuditLog::commit(std::vector<Item>& items, bool allow_checkpoint, std::stri
     append_record(open, *log_key);
     ++state_.since_checkpoint;
   }
+  // The key of the previous record's agent: a batch is usually one agent's, and key_for()
+  // takes a lock and a map lookup. References stay valid until the next refresh().
+  const std::string* cached_agent = nullptr;
+  const SigningKey* cached_key = nullptr;
   for (auto& item : items) {
     const SigningKey* key = log_key;
-    if (item.kind != Kind::System) {
+    if (item.kind != Kind::System && cached_agent && *cached_agent == item.agent) {
+      key = cached_key;
+    } else if (item.kind != Kind::System) {
       try {
         key = &keys_->key_for(item.agent);
+        cached_agent = &item.agent;
+        cached_key = key;
       } catch (const std::exception& e) {
         // Without the agent's key the decision cannot be signed as that agent: record the
         // denial the client gets, signed with the log key.
@@ -662,6 +673,7 @@ void AuditLog::undo_failed_write() {
 
 void AuditLog::fail_items(std::vector<Item>& items, const std::string& error) {
   auto now = Clock::now();
+  const std::uint64_t dropped_before = failure_dropped_;
   for (auto& item : items) {
     if (item.kind == Kind::System) continue;  // open/recovery/checkpoint are made again
     bool keep = backlog_.size() < opts_.backlog_max;
@@ -694,6 +706,14 @@ void AuditLog::fail_items(std::vector<Item>& items, const std::string& error) {
       ++failure_dropped_;
     }
     if (done) done(AppendResult{false, error, 0});
+  }
+  if (dropped_before == 0 && failure_dropped_ > 0) {
+    // Once per failure: from here on, denials are still answered but no longer remembered.
+    spdlog::error(
+        "audit: {} late record(s) of tenant `{}` are held in memory (backlog_max); further "
+        "denials while the log cannot be written are NOT recorded, only counted (`dropped` in "
+        "the recovery record)",
+        backlog_.size(), opts_.tenant);
   }
 }
 
@@ -834,6 +854,7 @@ void AuditLog::writer_loop() {
     bool stopping = false;
     {
       std::unique_lock lk(mu_);
+      wake_at_ = 1;  // idle: the first record wakes the writer
       for (;;) {
         if (!queue_.empty() || stop_ || (want_checkpoint_ && state_.since_checkpoint > 0)) break;
         if (state_.since_checkpoint > 0 && opts_.checkpoint_interval.count() > 0) {
@@ -858,16 +879,23 @@ void AuditLog::writer_loop() {
       take(max_batch);
       if (opts_.fsync == FsyncMode::Group && !stopping && !batch.empty() &&
           batch.size() < max_batch) {
+        // Collect until the batch is full, the window closes, or a whole idle gap passes
+        // without a new record. Appends do not wake the writer one by one meanwhile (a
+        // futex wake per record costs both threads more than the record): only a full
+        // batch or stop() does.
         auto deadline = batch.front().enqueued + opts_.group_window;
         while (batch.size() < max_batch) {
           auto now = SteadyClock::now();
           if (now >= deadline) break;
           auto until = std::min(deadline, now + kGroupIdleGap);
-          if (!cv_.wait_until(lk, until, [&] { return !queue_.empty() || stop_; })) break;
+          wake_at_ = max_batch - batch.size();
+          cv_.wait_until(lk, until, [&] { return queue_.size() >= wake_at_ || stop_; });
+          if (queue_.empty()) break;  // idle for a whole gap (or stopping): close the batch
           take(max_batch - batch.size());
           if (stop_) break;
         }
       }
+      wake_at_ = SIZE_MAX;  // busy: the writer looks at the queue again before it waits
     }
     std::size_t n = batch.size();
     if (stopping) {
@@ -906,6 +934,7 @@ void AuditLog::append(std::string agent, PayloadBuilder payload, Kind kind, Appe
     }
     queue_.push_back(std::move(it));
     ++enqueued_;
+    if (queue_.size() < wake_at_) return;  // the writer is busy or collecting a batch
   }
   cv_.notify_one();
 }
