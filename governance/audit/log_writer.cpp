@@ -854,7 +854,6 @@ void AuditLog::writer_loop() {
     bool stopping = false;
     {
       std::unique_lock lk(mu_);
-      wake_at_ = 1;  // idle: the first record wakes the writer
       for (;;) {
         if (!queue_.empty() || stop_ || (want_checkpoint_ && state_.since_checkpoint > 0)) break;
         if (state_.since_checkpoint > 0 && opts_.checkpoint_interval.count() > 0) {
@@ -879,23 +878,16 @@ void AuditLog::writer_loop() {
       take(max_batch);
       if (opts_.fsync == FsyncMode::Group && !stopping && !batch.empty() &&
           batch.size() < max_batch) {
-        // Collect until the batch is full, the window closes, or a whole idle gap passes
-        // without a new record. Appends do not wake the writer one by one meanwhile (a
-        // futex wake per record costs both threads more than the record): only a full
-        // batch or stop() does.
         auto deadline = batch.front().enqueued + opts_.group_window;
         while (batch.size() < max_batch) {
           auto now = SteadyClock::now();
           if (now >= deadline) break;
           auto until = std::min(deadline, now + kGroupIdleGap);
-          wake_at_ = max_batch - batch.size();
-          cv_.wait_until(lk, until, [&] { return queue_.size() >= wake_at_ || stop_; });
-          if (queue_.empty()) break;  // idle for a whole gap (or stopping): close the batch
+          if (!cv_.wait_until(lk, until, [&] { return !queue_.empty() || stop_; })) break;
           take(max_batch - batch.size());
           if (stop_) break;
         }
       }
-      wake_at_ = SIZE_MAX;  // busy: the writer looks at the queue again before it waits
     }
     std::size_t n = batch.size();
     if (stopping) {
@@ -934,7 +926,6 @@ void AuditLog::append(std::string agent, PayloadBuilder payload, Kind kind, Appe
     }
     queue_.push_back(std::move(it));
     ++enqueued_;
-    if (queue_.size() < wake_at_) return;  // the writer is busy or collecting a batch
   }
   cv_.notify_one();
 }

@@ -225,9 +225,6 @@ class AuditLog {
   std::condition_variable idle_cv_;  // flush() waits for progress
   std::deque<Item> queue_;
   std::uint64_t enqueued_ = 0, completed_ = 0;
-  // append() wakes the writer only when the queue reaches this size: 1 while it idles, the
-  // rest of a batch while it collects one, never while it writes (it rechecks the queue).
-  std::size_t wake_at_ = 1;
   bool stop_ = false;
   LogStats stats_;
   std::thread writer_;
