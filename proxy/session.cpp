@@ -133,17 +133,20 @@ void Session::handle_tools_call(std::string_view raw, const transport::Inspectio
   std::string raw_copy(raw);
   std::weak_ptr<Session> weak = weak_from_this();
   std::string key = ins.id_key;
+  ++deciding_;
   pipeline_->decide(std::move(ctx), post_,
                     [weak, raw_copy = std::move(raw_copy),
                      key = std::move(key)](std::shared_ptr<CallContext> c) mutable {
                       auto self = weak.lock();
                       if (!self) return;
+                      --self->deciding_;
                       if (c->decision.effect == Effect::Deny) {
                         self->answer_denied(*c);
                       } else {
                         auto id = c->request_id;
                         self->forward_to_server(key, id, "tools/call", raw_copy, std::move(c));
                       }
+                      if (self->decided_listener_) self->decided_listener_();
                     });
 }
 
@@ -226,8 +229,13 @@ void Session::send_to_server(std::string_view raw) {
 
 void Session::answer_denied(const CallContext& ctx) {
   const auto& d = ctx.decision;
-  spdlog::warn("deny {} tool `{}` on `{}` by {}{}: {}", ctx.principal.id, ctx.tool, ctx.server,
-               d.decided_by, d.rule_id.empty() ? "" : " (" + d.rule_id + ")", d.reason);
+  // One operator line per denial: the recorder writes it, with the receipt id, for every
+  // decision it records (a failing audit log has its own loud line instead). This line is
+  // for denials no receipt was made for.
+  if (d.receipt_id.empty()) {
+    spdlog::warn("deny {} tool `{}` on `{}` by {}{}: {}", ctx.principal.id, ctx.tool, ctx.server,
+                 d.decided_by, d.rule_id.empty() ? "" : " (" + d.rule_id + ")", d.reason);
+  }
   nlohmann::json meta = {{"decision", "deny"},       {"code", d.code},
                          {"reason", d.reason},       {"decided_by", d.decided_by},
                          {"policy_id", d.policy_id}, {"policy_version", d.policy_version},
@@ -361,6 +369,7 @@ void Session::on_server_down(const std::string& why, bool restarting) {
     to_client_(transport::error_response(ins.id, rpc::kUpstreamUnavailable,
                                          why + " before answering `tools/call`"));
   }
+  if (!waiting.empty() && decided_listener_) decided_listener_();
   if (!restarting) held_.clear();
 }
 

@@ -66,6 +66,12 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_server_restarted();
 
   std::size_t pending_requests() const { return pending_.size(); }
+  // Flow control: tools/call requests read from the client whose decision is not made yet
+  // (waiting for the tool list, the chain or the recorder's durable write). A front stops
+  // reading from the client above a bound, and resumes from the listener, which runs each
+  // time this count drops.
+  std::size_t calls_deciding() const { return deciding_ + awaiting_list_.size(); }
+  void set_decided_listener(std::function<void()> f) { decided_listener_ = std::move(f); }
   const SessionOptions& options() const { return opts_; }
 
  private:
@@ -120,6 +126,8 @@ class Session : public std::enable_shared_from_this<Session> {
   std::unordered_set<std::string> expired_;  // answered by the proxy: late answers dropped
   std::deque<std::string> expired_order_;
   std::chrono::steady_clock::time_point list_deadline_;
+  std::size_t deciding_ = 0;  // calls inside Pipeline::decide()
+  std::function<void()> decided_listener_;
 };
 
 }  // namespace gt::proxy

@@ -8,6 +8,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 
+#include "proxy/batched_post.hpp"
 #include "proxy/chain.hpp"
 #include "proxy/session.hpp"
 #include "proxy/upstream.hpp"
@@ -49,7 +50,7 @@ int run_stdio_front(const Config& config, const StdioFrontOptions& opts) {
   so.max_timeout = server->max_timeout;
   auto session = std::make_shared<Session>(
       so, pipeline, *upstream, [client](std::string_view line) { client->send(line); },
-      [ex](std::function<void()> f) { boost::asio::post(ex, std::move(f)); }, ex);
+      std::make_shared<BatchedPost>(ex)->poster(), ex);
 
   boost::asio::signal_set stop_signals(ex, SIGTERM, SIGINT, SIGHUP);
   bool stopping = false;
@@ -63,12 +64,23 @@ int run_stdio_front(const Config& config, const StdioFrontOptions& opts) {
   // Flow control: when one side's writes back up (a slow reader), stop reading from the
   // other side until they drain, so memory stays bounded whatever the peers do.
   constexpr std::size_t kHighWater = 256 * 1024;
+  // The same for calls the pipeline has not decided yet (e.g. waiting for the audit log's
+  // group commit): above kMaxDeciding, reading from the client stops until half are done.
+  // Larger than a group commit (256 records by default) so that batches can fill up.
+  constexpr std::size_t kMaxDeciding = 1024;
+  session->set_decided_listener([s = session.get(), client = client.get(), up = upstream.get()]() {
+    if (s->calls_deciding() <= kMaxDeciding / 2 && up->queued_bytes() <= kHighWater) {
+      client->resume_reading();
+    }
+  });
   UpstreamEvents ev;
   ev.on_line = [session, client = client.get(), up = upstream.get()](std::string_view line) {
     session->on_server_line(line);
     if (client->queued_bytes() > kHighWater) up->pause_reading();
   };
-  ev.on_drain = [client = client.get()]() { client->resume_reading(); };
+  ev.on_drain = [session, client = client.get()]() {
+    if (session->calls_deciding() < kMaxDeciding) client->resume_reading();
+  };
   ev.on_oversize = [session](std::string_view p, std::size_t n) {
     session->on_server_oversize(p, n);
   };
@@ -90,7 +102,9 @@ int run_stdio_front(const Config& config, const StdioFrontOptions& opts) {
   ch.on_line = [session = session.get(), client = client.get(),
                 up = upstream.get()](std::string_view line) {
     session->on_client_line(line);
-    if (up->queued_bytes() > kHighWater) client->pause_reading();
+    if (up->queued_bytes() > kHighWater || session->calls_deciding() >= kMaxDeciding) {
+      client->pause_reading();
+    }
   };
   ch.on_drain = [up = upstream.get()]() { up->resume_reading(); };
   ch.on_oversize = [session = session.get()](std::string_view p, std::size_t n) {

@@ -1,6 +1,7 @@
 #include "governance/audit/keys.hpp"
 
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <sodium.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -64,6 +65,7 @@ SigningKey SigningKey::from_seed(const std::uint8_t* seed32) {
   ensure_sodium();
   SigningKey k;
   crypto_sign_seed_keypair(k.pk_.bytes.data(), k.sk_.data(), seed32);
+  k.expand();
   k.id_ = key_id_of(k.pk_);
   return k;
 }
@@ -91,7 +93,8 @@ SigningKey SigningKey::parse(std::string_view text, const std::string& what) {
   return k;
 }
 
-SigningKey::SigningKey(SigningKey&& o) noexcept : sk_(o.sk_), pk_(o.pk_), id_(std::move(o.id_)) {
+SigningKey::SigningKey(SigningKey&& o) noexcept
+    : sk_(o.sk_), expanded_(o.expanded_), pk_(o.pk_), id_(std::move(o.id_)) {
   o.wipe();
 }
 
@@ -99,6 +102,7 @@ SigningKey& SigningKey::operator=(SigningKey&& o) noexcept {
   if (this != &o) {
     wipe();
     sk_ = o.sk_;
+    expanded_ = o.expanded_;
     pk_ = o.pk_;
     id_ = std::move(o.id_);
     o.wipe();
@@ -112,11 +116,70 @@ SigningKey::~SigningKey() {
 
 void SigningKey::wipe() {
   sodium_memzero(sk_.data(), sk_.size());
+  sodium_memzero(expanded_.data(), expanded_.size());
 }
 
+void SigningKey::expand() {
+  crypto_hash_sha512(expanded_.data(), sk_.data(), 32);
+  expanded_[0] &= 248;
+  expanded_[31] &= 127;
+  expanded_[31] |= 64;
+}
+
+namespace {
+
+// SHA-512 for signing: OpenSSL's (assembly) with the algorithm fetched once, and one reusable
+// context per thread. libsodium 1.0.18's portable SHA-512 is about a third slower, and the
+// message is hashed twice per signature.
+struct Sha512 {
+  EVP_MD* md = EVP_MD_fetch(nullptr, "SHA512", nullptr);
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  ~Sha512() {
+    EVP_MD_CTX_free(ctx);
+    EVP_MD_free(md);
+  }
+};
+
+bool sha512_of(std::uint8_t out[64], std::string_view a, std::string_view b, std::string_view m) {
+  thread_local Sha512 h;
+  unsigned int n = 0;
+  return h.md && h.ctx && EVP_DigestInit_ex2(h.ctx, h.md, nullptr) == 1 &&
+         EVP_DigestUpdate(h.ctx, a.data(), a.size()) == 1 &&
+         (b.empty() || EVP_DigestUpdate(h.ctx, b.data(), b.size()) == 1) &&
+         EVP_DigestUpdate(h.ctx, m.data(), m.size()) == 1 &&
+         EVP_DigestFinal_ex(h.ctx, out, &n) == 1 && n == 64;
+}
+
+std::string_view bytes(const std::uint8_t* p, std::size_t n) {
+  return {reinterpret_cast<const char*>(p), n};
+}
+
+}  // namespace
+
 void SigningKey::sign(std::string_view message, std::uint8_t sig[64]) const {
-  crypto_sign_detached(sig, nullptr, reinterpret_cast<const unsigned char*>(message.data()),
-                       message.size(), sk_.data());
+  // RFC 8032 5.1.6 with the expanded key kept from construction, built from libsodium's
+  // Ed25519 primitives: r = H(prefix || M) mod L, R = rB, k = H(R || A || M) mod L,
+  // S = r + k*s mod L. Deterministic, so the signature is byte for byte the one
+  // crypto_sign_detached() makes (crypto_test checks this); it is about 8% faster, which is
+  // most of the audit writer's time. Any primitive failing falls back to libsodium.
+  std::uint8_t h[64], r[32], k[32], ks[32];
+  bool ok = sha512_of(h, bytes(expanded_.data() + 32, 32), {}, message);
+  if (ok) {
+    crypto_core_ed25519_scalar_reduce(r, h);
+    ok = crypto_scalarmult_ed25519_base_noclamp(sig, r) == 0 &&
+         sha512_of(h, bytes(sig, 32), bytes(pk_.bytes.data(), 32), message);
+  }
+  if (ok) {
+    crypto_core_ed25519_scalar_reduce(k, h);
+    crypto_core_ed25519_scalar_mul(ks, k, expanded_.data());
+    crypto_core_ed25519_scalar_add(sig + 32, ks, r);
+  } else {
+    crypto_sign_detached(sig, nullptr, reinterpret_cast<const unsigned char*>(message.data()),
+                         message.size(), sk_.data());
+  }
+  sodium_memzero(h, sizeof h);
+  sodium_memzero(r, sizeof r);
+  sodium_memzero(ks, sizeof ks);
 }
 
 std::string SigningKey::sign(std::string_view message) const {

@@ -69,7 +69,11 @@ class SigningKey {
  private:
   SigningKey() = default;
   void wipe();
-  std::array<std::uint8_t, 64> sk_{};
+  void expand();
+  std::array<std::uint8_t, 64> sk_{};  // libsodium secret key: seed || public key
+  // RFC 8032 5.1.5, computed once: the clamped secret scalar `s` (32 bytes) and the nonce
+  // prefix (32 bytes). libsodium 1.0.18 re-derives both from the seed on every signature.
+  std::array<std::uint8_t, 64> expanded_{};
   PublicKey pk_;
   std::string id_;
 };

@@ -115,9 +115,12 @@ AuditLog::~AuditLog() {
     ::fsync(fd_);
     ::close(fd_);
   }
-  if (!backlog_.empty()) {
-    spdlog::error("audit: {} record(s) of tenant `{}` could not be written before shutdown",
-                  backlog_.size(), opts_.tenant);
+  if (!backlog_.empty() || failure_dropped_ > 0) {
+    // Late records live in memory only (see backlog_max): they die with the process.
+    spdlog::error(
+        "audit: {} late record(s) of tenant `{}` could not be written before shutdown and are "
+        "lost ({} more were dropped earlier)",
+        backlog_.size(), opts_.tenant, failure_dropped_);
   }
 }
 
@@ -572,11 +575,19 @@ bool AuditLog::commit(std::vector<Item>& items, bool allow_checkpoint, std::stri
     append_record(open, *log_key);
     ++state_.since_checkpoint;
   }
+  // The key of the previous record's agent: a batch is usually one agent's, and key_for()
+  // takes a lock and a map lookup. References stay valid until the next refresh().
+  const std::string* cached_agent = nullptr;
+  const SigningKey* cached_key = nullptr;
   for (auto& item : items) {
     const SigningKey* key = log_key;
-    if (item.kind != Kind::System) {
+    if (item.kind != Kind::System && cached_agent && *cached_agent == item.agent) {
+      key = cached_key;
+    } else if (item.kind != Kind::System) {
       try {
         key = &keys_->key_for(item.agent);
+        cached_agent = &item.agent;
+        cached_key = key;
       } catch (const std::exception& e) {
         // Without the agent's key the decision cannot be signed as that agent: record the
         // denial the client gets, signed with the log key.
@@ -662,6 +673,7 @@ void AuditLog::undo_failed_write() {
 
 void AuditLog::fail_items(std::vector<Item>& items, const std::string& error) {
   auto now = Clock::now();
+  const std::uint64_t dropped_before = failure_dropped_;
   for (auto& item : items) {
     if (item.kind == Kind::System) continue;  // open/recovery/checkpoint are made again
     bool keep = backlog_.size() < opts_.backlog_max;
@@ -694,6 +706,14 @@ void AuditLog::fail_items(std::vector<Item>& items, const std::string& error) {
       ++failure_dropped_;
     }
     if (done) done(AppendResult{false, error, 0});
+  }
+  if (dropped_before == 0 && failure_dropped_ > 0) {
+    // Once per failure: from here on, denials are still answered but no longer remembered.
+    spdlog::error(
+        "audit: {} late record(s) of tenant `{}` are held in memory (backlog_max); further "
+        "denials while the log cannot be written are NOT recorded, only counted (`dropped` in "
+        "the recovery record)",
+        backlog_.size(), opts_.tenant);
   }
 }
 

