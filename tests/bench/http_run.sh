@@ -3,7 +3,7 @@
 # client (http_bench), against four proxies in front of the same stdio example server,
 # all measured in one run:
 #   (a) glasstape serve, full governance (schema, policy, signed receipt, fsync: group)
-#   (b) glasstape serve, pass-through config (no policies, fsync off)
+#   (b) glasstape serve, pass-through config (governance.passthrough: no checks, no receipts)
 #   (c) supergateway --stateful (npm, version locked in tests/package-lock.json)
 #   (d) mcp-proxy (npm, version locked)
 # For each: calls/s, p50 and p99 at 1 and 16 connections (rounds interleaved across the
