@@ -107,19 +107,25 @@ std::string lower(std::string s) {
   return s;
 }
 
+// ASCII only, as HTTP tokens are (std::tolower consults the locale on every character).
+char ascii_lower(char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
 bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return ascii_lower(x) == ascii_lower(y);
          });
 }
 
 // Case-insensitive substring search (no copy: this runs on every request).
 bool icontains(std::string_view text, std::string_view needle) {
+  if (needle.empty()) return true;
   if (needle.size() > text.size()) return false;
   for (std::size_t i = 0; i + needle.size() <= text.size(); ++i) {
-    if (iequals(text.substr(i, needle.size()), needle)) return true;
+    if (ascii_lower(text[i]) == ascii_lower(needle[0]) &&
+        iequals(text.substr(i, needle.size()), needle))
+      return true;
   }
   return false;
 }
