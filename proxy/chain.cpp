@@ -2,20 +2,43 @@
 
 #include <set>
 
+#include <spdlog/spdlog.h>
+
 #include "proxy/interceptors/audit_recorder.hpp"
 #include "proxy/interceptors/deny_tools.hpp"
-#include "proxy/interceptors/schema_interceptor.hpp"
 #include "proxy/interceptors/policy_interceptor.hpp"
+#include "proxy/interceptors/schema_interceptor.hpp"
 
 namespace gt::proxy {
 
 std::unique_ptr<Pipeline> build_pipeline(const InterceptorEnv& env) {
   const YAML::Node& g = env.tenant.governance;
-  static const std::set<std::string> known = {"deny_tools", "schema", "policies", "audit"};
+  static const std::set<std::string> known = {"deny_tools", "schema", "policies", "audit",
+                                              "passthrough"};
   for (const auto& kv : g) {
     auto key = kv.first.as<std::string>();
     if (!known.count(key)) {
       throw ConfigError("tenant `" + env.tenant.id + "` governance: unknown section `" + key + "`");
+    }
+  }
+  // `passthrough: true` (alone): no chain and no recorder. Calls are forwarded unchecked
+  // and unrecorded; it exists to measure the transport on its own (tests/bench/http_run.sh)
+  // and must be asked for explicitly, never implied by a missing section.
+  if (auto p = g["passthrough"]) {
+    if (!p.IsScalar() || (p.Scalar() != "true" && p.Scalar() != "false")) {
+      throw ConfigError("tenant `" + env.tenant.id +
+                        "` governance.passthrough: must be true or false");
+    }
+    if (p.Scalar() == "true") {
+      if (g.size() != 1) {
+        throw ConfigError("tenant `" + env.tenant.id +
+                          "` governance.passthrough: cannot be combined with other sections");
+      }
+      spdlog::warn(
+          "tenant `{}`: governance.passthrough is on: tool calls are forwarded without schema "
+          "checks, policies or receipts",
+          env.tenant.id);
+      return std::make_unique<Pipeline>(std::vector<std::unique_ptr<Interceptor>>{}, nullptr);
     }
   }
   // The chain's order is fixed: the operator's kill switch, then the tool's own schema,

@@ -3,6 +3,7 @@
 #include <openssl/rand.h>
 #include <signal.h>
 
+#include <charconv>
 #include <deque>
 #include <map>
 #include <set>
@@ -107,9 +108,31 @@ std::string lower(std::string s) {
   return s;
 }
 
+// ASCII only, as HTTP tokens are (std::tolower consults the locale on every character).
+char ascii_lower(char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return ascii_lower(x) == ascii_lower(y);
+         });
+}
+
+// Case-insensitive substring search (no copy: this runs on every request).
+bool icontains(std::string_view text, std::string_view needle) {
+  if (needle.empty()) return true;
+  if (needle.size() > text.size()) return false;
+  for (std::size_t i = 0; i + needle.size() <= text.size(); ++i) {
+    if (ascii_lower(text[i]) == ascii_lower(needle[0]) &&
+        iequals(text.substr(i, needle.size()), needle))
+      return true;
+  }
+  return false;
+}
+
 bool accepts(std::string_view accept, std::string_view type) {
-  auto a = lower(std::string(accept));
-  return a.find(type) != std::string::npos || a.find("*/*") != std::string::npos;
+  return icontains(accept, type) || accept.find("*/*") != std::string_view::npos;
 }
 
 // Host header without the port ("localhost:8787" → "localhost", "[::1]:80" → "[::1]").
@@ -134,14 +157,15 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     std::size_t remaining = 0;         // requests of this POST still unanswered
     std::vector<std::string> answers;  // JSON mode: the responses so far
     bool batch = false;
+    unsigned long stream = 0;                             // its SSE stream's number, once it is one
     std::unordered_map<std::string, nlohmann::json> ids;  // request key → its JSON-RPC id
   };
 
   HttpSession(std::string id, asio::any_io_executor ex, const Config& config,
               const ServerConfig& server, const TenantConfig& tenant,
-              std::shared_ptr<Pipeline> pipeline, const HttpSettings& settings,
+              std::shared_ptr<Pipeline> pipeline, const HttpSettings& settings, std::string path,
               const std::shared_ptr<SharedUpstream>& shared)
-      : id_(std::move(id)), settings_(settings) {
+      : id_(std::move(id)), path_(std::move(path)), settings_(settings) {
     upstream_ = shared ? shared->attach()
                        : make_upstream(ex, server, config.max_message_bytes, config.shutdown_grace);
     SessionOptions so;
@@ -176,6 +200,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   ~HttpSession() { close(); }
 
   const std::string& id() const { return id_; }
+  // The endpoint path the session was created on: its id is valid there only.
+  const std::string& path() const { return path_; }
 
   void touch() { last_active_ = std::chrono::steady_clock::now(); }
   bool idle_for(std::chrono::seconds d) const {
@@ -224,10 +250,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void open_stream(std::shared_ptr<web::Exchange> ex, const std::string& last_event_id) {
     touch();
     get_ = ex;
+    get_stream_ = ++stream_count_;
     ex->start_stream(headers());
-    if (!last_event_id.empty()) replay_after(last_event_id, ex);
+    if (!last_event_id.empty()) replay_after(last_event_id);
     while (!unsent_.empty()) {
-      emit(ex, "get", unsent_.front());
+      emit(ex, get_stream_, unsent_.front());
       unsent_.pop_front();
     }
     ex->on_close([self = weak_from_this(), wex = std::weak_ptr<web::Exchange>(ex)]() {
@@ -290,7 +317,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
         std::erase_if(tokens_, [&](const auto& t) { return t.second == ins.id_key; });
         --p->remaining;
         if (p->ex->streaming()) {
-          emit(p->ex, "post", std::string(line));
+          emit(p->ex, p->stream, std::string(line));
           if (p->remaining == 0) p->ex->end_stream();
         } else {
           p->answers.emplace_back(line);
@@ -331,54 +358,59 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
         // The first message before the answer: this POST becomes an SSE stream, and any
         // answers already collected for it go first.
         target->ex->start_stream(headers());
+        target->stream = ++stream_count_;
         for (auto& a : target->answers)
-          emit(target->ex, "post", a);
+          emit(target->ex, target->stream, a);
         target->answers.clear();
       }
-      emit(target->ex, "post", std::string(line));
+      emit(target->ex, target->stream, std::string(line));
       return;
     }
     if (has_stream()) {
-      emit(get_, "get", std::string(line));
+      emit(get_, get_stream_, std::string(line));
       return;
     }
     if (unsent_.size() < settings_.replay_events) unsent_.emplace_back(line);
   }
 
-  void emit(const std::shared_ptr<web::Exchange>& ex, const char* stream, std::string data) {
-    std::string eid = std::to_string(++event_seq_);
-    ex->event(eid, data);
-    replay_.push_back({event_seq_, ex.get(), stream, std::move(data)});
+  // Event ids are "<stream>-<seq>": a Last-Event-ID names its stream even after its events
+  // left the replay buffer, so a resume never replays another stream's events.
+  void emit(const std::shared_ptr<web::Exchange>& ex, unsigned long stream, std::string data) {
+    ++event_seq_;
+    ex->event(std::to_string(stream) + "-" + std::to_string(event_seq_), data);
+    replay_.push_back({event_seq_, stream, std::move(data)});
     if (replay_.size() > settings_.replay_events) replay_.pop_front();
   }
 
-  void replay_after(const std::string& last, const std::shared_ptr<web::Exchange>& ex) {
-    unsigned long n = 0;
-    try {
-      n = std::stoul(last);
-    } catch (...) {
-      return;
-    }
-    const void* stream = nullptr;
-    for (auto& e : replay_) {
-      if (e.seq == n) stream = e.stream;
-    }
+  // GET with Last-Event-ID: the events of that id's stream sent after it and still in the
+  // buffer go out again on the GET stream. An id this session never issued replays nothing.
+  void replay_after(const std::string& last) {
+    auto dash = last.find('-');
+    if (dash == std::string::npos) return;
+    unsigned long stream = 0, seq = 0;
+    auto parse = [](std::string_view t, unsigned long& out) {
+      auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), out);
+      return ec == std::errc() && end == t.data() + t.size() && !t.empty();
+    };
+    std::string_view v(last);
+    if (!parse(v.substr(0, dash), stream) || !parse(v.substr(dash + 1), seq)) return;
+    if (stream == 0 || stream > stream_count_ || seq > event_seq_) return;
     std::vector<std::string> again;
     for (auto& e : replay_) {
-      if (e.seq > n && (stream == nullptr || e.stream == stream)) again.push_back(e.data);
+      if (e.stream == stream && e.seq > seq) again.push_back(e.data);
     }
     for (auto& d : again)
-      emit(ex, "get", d);
+      emit(get_, get_stream_, d);
   }
 
   struct Event {
     unsigned long seq;
-    const void* stream;
-    const char* kind;
+    unsigned long stream;
     std::string data;
   };
 
   std::string id_;
+  std::string path_;
   const HttpSettings& settings_;
   std::shared_ptr<UpstreamLink> upstream_;
   std::shared_ptr<Session> session_;
@@ -389,6 +421,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   std::deque<std::string> unsent_;
   std::deque<Event> replay_;
   unsigned long event_seq_ = 0;
+  unsigned long stream_count_ = 0;  // SSE streams opened, numbering them from 1
+  unsigned long get_stream_ = 0;
   std::chrono::steady_clock::time_point last_active_;
   bool closed_ = false;
 };
@@ -484,11 +518,12 @@ class HttpFront {
     });
   }
 
+  // An HTTP error with a JSON-RPC error body; `id` is the request's when it is known.
   static void reject(const std::shared_ptr<web::Exchange>& ex, unsigned status,
                      const std::string& msg, int code = -32600,
-                     std::vector<web::Header> headers = {}) {
+                     std::vector<web::Header> headers = {}, const nlohmann::json& id = nullptr) {
     nlohmann::json body = {
-        {"jsonrpc", "2.0"}, {"id", nullptr}, {"error", {{"code", code}, {"message", msg}}}};
+        {"jsonrpc", "2.0"}, {"id", id}, {"error", {{"code", code}, {"message", msg}}}};
     ex->respond(status, body.dump(), "application/json", headers);
   }
 
@@ -513,7 +548,7 @@ class HttpFront {
   bool host_allowed(std::string_view host) const {
     auto h = host_name(host);
     for (const auto& a : settings_.allowed_hosts) {
-      if (a == "*" || lower(a) == h || lower(a) == lower(std::string(host))) return true;
+      if (a == "*" || iequals(a, h) || iequals(a, host)) return true;
     }
     return false;
   }
@@ -522,7 +557,8 @@ class HttpFront {
     namespace bh = boost::beast::http;
     std::string target(req.target());
     auto q = target.find('?');
-    auto route = routes_.find(q == std::string::npos ? target : target.substr(0, q));
+    if (q != std::string::npos) target.resize(q);
+    auto route = routes_.find(target);
     if (route == routes_.end()) {
       ex->respond(404, "not found\n", "text/plain");
       return;
@@ -549,14 +585,14 @@ class HttpFront {
     }
     switch (req.method()) {
       case bh::verb::post:
-        handle_post(std::move(req), ex, sid, *route->second);
+        handle_post(std::move(req), ex, sid, version, route->first, *route->second);
         return;
       case bh::verb::get: {
         if (!accepts(req[bh::field::accept], "text/event-stream")) {
           reject(ex, 406, "Not Acceptable: GET needs Accept: text/event-stream");
           return;
         }
-        auto s = find_session(ex, sid);
+        auto s = find_session(ex, sid, route->first);
         if (!s) return;
         if (s->has_stream()) {
           reject(ex, 409, "Conflict: this session already has a GET stream");
@@ -566,7 +602,7 @@ class HttpFront {
         return;
       }
       case bh::verb::delete_: {
-        auto s = find_session(ex, sid);
+        auto s = find_session(ex, sid, route->first);
         if (!s) return;
         s->close();
         sessions_.erase(sid);
@@ -580,13 +616,15 @@ class HttpFront {
   }
 
   std::shared_ptr<HttpSession> find_session(const std::shared_ptr<web::Exchange>& ex,
-                                            const std::string& sid) {
+                                            const std::string& sid, const std::string& path) {
     if (sid.empty()) {
       reject(ex, 400, "Bad Request: Mcp-Session-Id header is required");
       return nullptr;
     }
     auto it = sessions_.find(sid);
-    if (it == sessions_.end()) {
+    // A session belongs to the endpoint (and so the server) it was created on: elsewhere
+    // its id is unknown.
+    if (it == sessions_.end() || it->second->path() != path) {
       reject(ex, 404, "Session not found", -32001);
       return nullptr;
     }
@@ -594,6 +632,7 @@ class HttpFront {
   }
 
   void handle_post(web::Request&& req, std::shared_ptr<web::Exchange> ex, const std::string& sid,
+                   const std::string& version, const std::string& path,
                    const ServerConfig& server) {
     namespace bh = boost::beast::http;
     auto accept = req[bh::field::accept];
@@ -601,8 +640,8 @@ class HttpFront {
       reject(ex, 406, "Not Acceptable: Accept must list application/json and text/event-stream");
       return;
     }
-    auto ctype = lower(std::string(req[bh::field::content_type]));
-    if (ctype.rfind("application/json", 0) != 0) {
+    auto ctype = req[bh::field::content_type];
+    if (!iequals(ctype.substr(0, 16), "application/json")) {
       reject(ex, 415, "Unsupported Media Type: Content-Type must be application/json");
       return;
     }
@@ -615,6 +654,14 @@ class HttpFront {
       return;
     }
     if (top.shape == transport::Inspection::Shape::Batch) {
+      // JSON-RPC batching was removed from MCP in 2025-06-18; a missing header means
+      // 2025-03-26, which still has it. (The versions compare as dates.)
+      if (!version.empty() && version >= "2025-06-18") {
+        reject(ex, 400,
+               "Invalid Request: JSON-RPC batches are not supported in MCP-Protocol-Version `" +
+                   version + "`");
+        return;
+      }
       lines = transport::array_elements(body);
       batch = true;
       if (lines.empty()) {
@@ -636,8 +683,12 @@ class HttpFront {
     }
     std::shared_ptr<HttpSession> s;
     if (has_init) {
+      // A failed initialize answers with the request's id (alone in its POST, or the batch
+      // is refused with null).
+      const nlohmann::json& init_id = lines.size() == 1 ? ins.front().id : nullptr;
       if (!sid.empty()) {
-        reject(ex, 400, "Bad Request: initialize must not carry Mcp-Session-Id");
+        reject(ex, 400, "Bad Request: initialize must not carry Mcp-Session-Id", -32600, {},
+               init_id);
         return;
       }
       if (lines.size() != 1) {
@@ -645,23 +696,23 @@ class HttpFront {
         return;
       }
       if (sessions_.size() >= settings_.max_sessions) {
-        reject(ex, 503, "Service Unavailable: too many sessions", -32000);
+        reject(ex, 503, "Service Unavailable: too many sessions", -32000, {}, init_id);
         return;
       }
       try {
         auto shared = shared_.find(server.name);
         s = std::make_shared<HttpSession>(random_session_id(), ioc_.get_executor(), config_, server,
-                                          tenant_, pipeline_, settings_,
+                                          tenant_, pipeline_, settings_, path,
                                           shared == shared_.end() ? nullptr : shared->second);
       } catch (const std::exception& e) {
         spdlog::error("http: cannot start server `{}`: {}", server.name, e.what());
-        reject(ex, 502, std::string("cannot start the server: ") + e.what(), -32001);
+        reject(ex, 502, std::string("cannot start the server: ") + e.what(), -32001, {}, init_id);
         return;
       }
       sessions_[s->id()] = s;
       spdlog::info("http: session {} started", s->id());
     } else {
-      s = find_session(ex, sid);
+      s = find_session(ex, sid, path);
       if (!s) return;
     }
     s->post(std::move(lines), ins, ex, batch);

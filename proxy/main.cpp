@@ -1,10 +1,28 @@
 // glasstape: an MCP governance proxy. See README.md.
+#include <sys/resource.h>
+
 #include <cstdio>
 #include <exception>
 
 #include "proxy/cli/commands.hpp"
 
+namespace {
+
+// `serve` holds a socket per client and three pipes per isolated session's server: 1,000
+// sessions need more descriptors than the usual soft limit of 1024. The hard limit is the
+// administrator's ceiling; the soft one is only a default, so it is raised to the hard one.
+void raise_descriptor_limit() {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  raise_descriptor_limit();
   CLI::App app{"glasstape: validates, decides, signs and logs every MCP tool call"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "glasstape 0.1.0");

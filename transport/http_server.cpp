@@ -1,5 +1,7 @@
 #include "transport/http_server.hpp"
 
+#include <fcntl.h>
+
 #include <optional>
 
 #include <spdlog/spdlog.h>
@@ -31,7 +33,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   ~Connection() { --srv_->connections_; }
 
   void run() {
-    arm_idle_timer();
+    boost::system::error_code ignored;
+    socket_.non_blocking(true, ignored);  // do_read's read_some never blocks the loop
+    idle_deadline_ = std::chrono::steady_clock::now() + srv_->limits_.idle_timeout;
+    arm_idle_timer(srv_->limits_.idle_timeout);
     do_read();
   }
   bool open() const { return !closed_; }
@@ -46,7 +51,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
       close();
       return;
     }
-    out_.append(bytes);
+    if (out_.empty())
+      out_ = std::move(bytes);  // the usual case: no copy
+    else
+      out_.append(bytes);
     if (!write_in_flight_) do_write();
   }
 
@@ -57,24 +65,49 @@ class Connection : public std::enable_shared_from_this<Connection> {
       if (!write_in_flight_ && out_.empty()) linger();
       return;
     }
-    arm_idle_timer();
+    // The idle timer is not re-armed per request (a cancel and a new wait each time): it
+    // checks this deadline when it fires and waits again if the connection was used since.
+    idle_deadline_ = std::chrono::steady_clock::now() + srv_->limits_.idle_timeout;
     parse_available();  // a pipelined request may be waiting
   }
 
  private:
-  void arm_idle_timer() {
-    timer_.expires_after(srv_->limits_.idle_timeout);
+  void arm_idle_timer(std::chrono::steady_clock::duration after) {
+    timer_.expires_after(after);
     timer_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
       auto self = weak.lock();
-      if (!self || ec || self->current_) return;  // a live exchange (stream) is not idle
-      self->close();
+      if (!self || ec || self->closed_ || self->lingering_) return;
+      auto now = std::chrono::steady_clock::now();
+      if (self->current_) {
+        // A live exchange (a stream, or a request being answered) is not idle; the idle
+        // time counts from its end.
+        self->arm_idle_timer(self->srv_->limits_.idle_timeout);
+      } else if (now < self->idle_deadline_) {
+        self->arm_idle_timer(self->idle_deadline_ - now);
+      } else {
+        self->close();
+      }
     });
   }
 
+  // Waits until the socket is readable, then reads what is there. (async_read_some would
+  // first try a speculative recv, which after a request almost always returns EAGAIN: one
+  // wasted system call per request on a keep-alive connection.)
   void do_read() {
-    socket_.async_read_some(buffer_.prepare(16 * 1024),
-                            [self = shared_from_this()](const boost::system::error_code& ec,
-                                                        std::size_t n) { self->on_read(ec, n); });
+    socket_.async_wait(tcp::socket::wait_read,
+                       [self = shared_from_this()](const boost::system::error_code& ec) {
+                         if (ec) {
+                           self->on_read(ec, 0);
+                           return;
+                         }
+                         boost::system::error_code rec;
+                         auto n = self->socket_.read_some(self->buffer_.prepare(16 * 1024), rec);
+                         if (rec == asio::error::would_block || rec == asio::error::try_again) {
+                           if (!self->closed_) self->do_read();
+                           return;
+                         }
+                         self->on_read(rec, n);
+                       });
   }
 
   void on_read(const boost::system::error_code& ec, std::size_t n) {
@@ -196,6 +229,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   boost::beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::chrono::steady_clock::time_point read_deadline_;
+  std::chrono::steady_clock::time_point idle_deadline_;
   std::shared_ptr<Exchange> current_;
   std::string out_, writing_;
   bool write_in_flight_ = false;
@@ -246,14 +280,18 @@ void Exchange::respond(unsigned status, std::string body, std::string_view conte
                        const std::vector<Header>& headers) {
   if (done_ || streaming_) return;
   done_ = true;
-  std::string out = status_line(status);
+  std::string out;
+  out.reserve(160 + body.size() + content_type.size() + headers.size() * 64);
+  out += status_line(status);
   if (!content_type.empty()) {
     out += "Content-Type: ";
     out += content_type;
     out += "\r\n";
   }
   append_headers(out, headers);
-  out += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  out += "Content-Length: ";
+  out += std::to_string(body.size());
+  out += "\r\n";
   if (!keep_alive_) out += "Connection: close\r\n";
   out += "\r\n";
   out += body;
@@ -309,6 +347,7 @@ Server::Server(asio::io_context& ioc, const tcp::endpoint& at, Limits limits, Ha
   acceptor_.set_option(asio::socket_base::reuse_address(true));
   acceptor_.bind(at);
   acceptor_.listen(asio::socket_base::max_listen_connections);
+  ::fcntl(acceptor_.native_handle(), F_SETFD, FD_CLOEXEC);
 }
 
 std::uint16_t Server::port() const {
@@ -333,7 +372,11 @@ void Server::do_accept() {
             spdlog::warn("http: connection limit ({}) reached; refusing a client",
                          self->limits_.max_connections);
           } else {
+            // Small responses go out at once (no Nagle delay behind the previous one), and
+            // the socket is not inherited by the servers the front starts for sessions (a
+            // child holding it open would keep the connection alive after we close it).
             socket.set_option(tcp::no_delay(true));
+            ::fcntl(socket.native_handle(), F_SETFD, FD_CLOEXEC);
             std::make_shared<Connection>(std::move(socket), self)->run();
           }
         } else {

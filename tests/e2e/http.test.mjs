@@ -62,17 +62,18 @@ rules:
 
 // ------------------------------------------------------------------------ glasstape serve
 
-async function startServe() {
+// `servers` and `http` replace the defaults (one `example` server at /mcp).
+async function startServe({ servers, http: httpExtra } = {}) {
   const bin = requireBinary();
   fs.accessSync(EXAMPLE, fs.constants.X_OK);
   const dir = tmpDir('gt-e2e-http-');
   fs.mkdirSync(path.join(dir, 'policies'));
   fs.writeFileSync(path.join(dir, 'policies', 'http.e2e.yaml'), POLICY);
   const config = {
-    servers: { example: { command: [EXAMPLE], restart: { max: 0 } } },
+    servers: servers ?? { example: { command: [EXAMPLE], restart: { max: 0 } } },
     identity: { agent_id: 'http-e2e-agent', roles: ['tester'] },
     max_message_bytes: BODY_LIMIT,
-    http: { listen: '127.0.0.1:0', path: '/mcp', keepalive_s: 1 },
+    http: { listen: '127.0.0.1:0', path: '/mcp', keepalive_s: 1, ...httpExtra },
     governance: {
       policies: { dir: path.join(dir, 'policies'), state_dir: path.join(dir, 'state') },
       audit: { dir: path.join(dir, 'audit'), keys_dir: path.join(dir, 'keys'), fsync: 'group' },
@@ -192,7 +193,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // A streaming request (GET, or a POST answered with SSE). Resolves once the head arrives
 // with {status, headers, events: [{id, event, data}], comments: [text], ended, until(), close()}.
-function openStream(port, { method = 'GET', headers = {}, body }) {
+function openStream(port, { method = 'GET', headers = {}, body, path: p = '/mcp' }) {
   const h = { Host: `127.0.0.1:${port}`, Accept: 'text/event-stream', ...headers };
   if (method === 'POST') {
     h['Content-Type'] = 'application/json';
@@ -203,7 +204,7 @@ function openStream(port, { method = 'GET', headers = {}, body }) {
   return withTimeout(
     new Promise((resolve, reject) => {
       const req = http.request(
-        { host: '127.0.0.1', port, method, path: '/mcp', headers: h, agent: false },
+        { host: '127.0.0.1', port, method, path: p, headers: h, agent: false },
         (res) => {
           const s = {
             status: res.statusCode,
@@ -262,12 +263,13 @@ const initialize = (id = 1) => ({
 });
 
 // A session opened with raw requests: initialize, then notifications/initialized.
-async function rawSession(port) {
-  const r = await raw(port, { body: initialize() });
+async function rawSession(port, p = '/mcp') {
+  const r = await raw(port, { body: initialize(), path: p });
   assert.equal(r.status, 200, `initialize: ${r.status} ${r.text}`);
   const sid = r.headers['mcp-session-id'];
   assert.ok(sid, `initialize must return Mcp-Session-Id: ${JSON.stringify(r.headers)}`);
   const n = await raw(port, {
+    path: p,
     headers: { 'Mcp-Session-Id': sid, 'MCP-Protocol-Version': PROTOCOL },
     body: { jsonrpc: '2.0', method: 'notifications/initialized' },
   });
@@ -529,6 +531,42 @@ describe('glasstape serve (Streamable HTTP front)', { timeout: 90_000, skip }, (
     }
   });
 
+  it('refuses JSON-RPC batches with 400 from MCP-Protocol-Version 2025-06-18 on', async () => {
+    const sid = await rawSession(gt.port);
+    try {
+      const batch = [
+        { jsonrpc: '2.0', id: 21, method: 'tools/list' },
+        { jsonrpc: '2.0', id: 22, method: 'ping' },
+      ];
+      for (const version of ['2025-06-18', '2025-11-25']) {
+        const r = await raw(gt.port, {
+          headers: { 'Mcp-Session-Id': sid, 'MCP-Protocol-Version': version },
+          body: batch,
+        });
+        assert.equal(r.status, 400, `${version}: ${r.text}`);
+        assert.match(r.json?.error?.message ?? '', /batch/i, r.text);
+      }
+      // 2025-03-26 (and a missing header, which means it) still has batches.
+      for (const headers of [{ 'MCP-Protocol-Version': '2025-03-26' }, {}]) {
+        const r = await raw(gt.port, { headers: { 'Mcp-Session-Id': sid, ...headers }, body: batch });
+        assert.equal(r.status, 200, r.text);
+        assert.deepEqual(r.json.map((m) => m.id).sort(), [21, 22], r.text);
+      }
+    } finally {
+      await raw(gt.port, { method: 'DELETE', headers: { 'Mcp-Session-Id': sid } });
+    }
+  });
+
+  it('answers a failed initialize with the id of the request', async () => {
+    const r = await raw(gt.port, {
+      headers: { 'Mcp-Session-Id': 'stale-session-id-0000' },
+      body: initialize(41),
+    });
+    assert.equal(r.status, 400, r.text);
+    assert.equal(r.json?.id, 41, r.text);
+    assert.ok(r.json?.error, r.text);
+  });
+
   it('refuses an oversize body with 413, and bad Accept or Content-Type with 406/415', async () => {
     const sid = await rawSession(gt.port);
     try {
@@ -732,6 +770,89 @@ describe('glasstape serve (Streamable HTTP front)', { timeout: 90_000, skip }, (
     } finally {
       first.req.destroy();
       await raw(gt.port, { method: 'DELETE', headers: { 'Mcp-Session-Id': sid } });
+    }
+  });
+});
+
+describe('glasstape serve with two servers (one endpoint each)', { timeout: 90_000, skip }, () => {
+  let gt;
+  before(async () => {
+    gt = await startServe({
+      servers: {
+        one: { command: [EXAMPLE, '--name', 'one'], restart: { max: 0 } },
+        two: { command: [EXAMPLE, '--name', 'two'], restart: { max: 0 } },
+      },
+      http: { replay_events: 4 },
+    });
+  });
+  after(async () => {
+    if (gt) await gt.stop();
+  });
+
+  it('binds a session id to the endpoint that created it', async () => {
+    const sid = await rawSession(gt.port, '/mcp/one');
+    const headers = { 'Mcp-Session-Id': sid, 'MCP-Protocol-Version': PROTOCOL };
+    const call = { jsonrpc: '2.0', id: 5, method: 'tools/list' };
+    try {
+      const other = await raw(gt.port, { path: '/mcp/two', headers, body: call });
+      assert.equal(other.status, 404, `another endpoint must not know the session: ${other.text}`);
+      const del = await raw(gt.port, { path: '/mcp/two', method: 'DELETE', headers });
+      assert.equal(del.status, 404, del.text);
+      const get = await raw(gt.port, {
+        path: '/mcp/two',
+        method: 'GET',
+        headers: { ...headers, Accept: 'text/event-stream' },
+        headOnly: true,
+      });
+      assert.equal(get.status, 404, 'GET on another endpoint');
+      const own = await raw(gt.port, { path: '/mcp/one', headers, body: call });
+      assert.equal(own.status, 200, own.text);
+      assert.ok(own.json?.result?.tools, own.text);
+    } finally {
+      await raw(gt.port, { path: '/mcp/one', method: 'DELETE', headers });
+    }
+  });
+
+  it('replays only the stream a Last-Event-ID belongs to, even after it aged out', async () => {
+    const p = '/mcp/one';
+    const sid = await rawSession(gt.port, p);
+    const headers = { 'Mcp-Session-Id': sid, 'MCP-Protocol-Version': PROTOCOL };
+    // Two POSTs answered as SSE streams (3 progress events and the answer each); the
+    // buffer holds 4 events, so the first stream's events are gone by the end.
+    const slowCall = async (id) => {
+      const s = await openStream(gt.port, {
+        path: p,
+        method: 'POST',
+        headers,
+        body: {
+          jsonrpc: '2.0',
+          id,
+          method: 'tools/call',
+          params: { name: 'slow', arguments: { ms: 150, steps: 3 }, _meta: { progressToken: `t${id}` } },
+        },
+      });
+      assert.equal(s.status, 200);
+      await s.until((x) => x.ended, 10_000, `the end of stream ${id}`);
+      assert.equal(s.events.length, 4, JSON.stringify(s.events));
+      return s.events;
+    };
+    try {
+      const first = await slowCall(11);
+      const second = await slowCall(12);
+      const get = await openStream(gt.port, {
+        path: p,
+        headers: { ...headers, 'Last-Event-ID': first[0].id },
+      });
+      try {
+        assert.equal(get.status, 200);
+        await sleep(600);
+        const ids = get.events.map((e) => JSON.parse(e.data).id ?? JSON.parse(e.data).params?.progressToken);
+        assert.deepEqual(ids, [], `nothing of the other stream (${second.map((e) => e.id)}) may be replayed`);
+      } finally {
+        get.close();
+      }
+    } finally {
+      await raw(gt.port, { path: p, method: 'DELETE', headers });
     }
   });
 });
