@@ -15,6 +15,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "proxy/batched_post.hpp"
 #include "proxy/chain.hpp"
 #include "proxy/session.hpp"
 #include "proxy/shared_upstream.hpp"
@@ -177,7 +178,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     so.max_timeout = server.max_timeout;
     session_ = std::make_shared<Session>(
         so, std::move(pipeline), *upstream_, [this](std::string_view line) { deliver(line); },
-        [ex](std::function<void()> f) { asio::post(ex, std::move(f)); }, ex);
+        std::make_shared<BatchedPost>(ex)->poster(), ex);
     // The server may outlive this session while it shuts down: it holds the session weakly.
     UpstreamEvents ev;
     std::weak_ptr<Session> ws = session_;

@@ -35,13 +35,13 @@ void LineChannel::start(Handlers handlers) {
   h_ = std::move(handlers);
   if (in_.is_open()) {
     reading_ = true;
-    rbuf_.resize(kReadChunk);
+    rbuf_.reset(new char[kReadChunk]);
     do_read();
   }
 }
 
 void LineChannel::do_read() {
-  in_.async_read_some(boost::asio::buffer(rbuf_),
+  in_.async_read_some(boost::asio::buffer(rbuf_.get(), kReadChunk),
                       [self = shared_from_this()](const boost::system::error_code& ec,
                                                   std::size_t n) { self->on_read(ec, n); });
 }
@@ -64,7 +64,7 @@ void LineChannel::on_read(const boost::system::error_code& ec, std::size_t n) {
     if (h_.on_close) h_.on_close(ec);
     return;
   }
-  std::string_view data(rbuf_.data(), n);
+  std::string_view data(rbuf_.get(), n);
   while (!data.empty()) {
     auto nl = data.find('\n');
     std::string_view piece = nl == std::string_view::npos ? data : data.substr(0, nl);
