@@ -72,7 +72,11 @@ describe('request timeouts (proxy)', () => {
     );
     assert.ok(r.ok, `the call failed: ${r.err}`);
     assert.equal(textOf(r.ok), 'waited 1200 ms', JSON.stringify(r.ok));
-    assert.equal(progress, 8, `progress notifications seen: ${progress}; stderr:\n${s.stderr().slice(-2000)}`);
+    // Counted on the wire: the SDK runs notification handlers a microtask late, so the last
+    // onprogress can lose the race with the response that follows it in the same read.
+    const wire = s.serverMessages.filter((m) => m.method === 'notifications/progress');
+    assert.equal(wire.length, 8, `progress on the wire: ${JSON.stringify(wire)}`);
+    assert.ok(progress >= 7, `onprogress calls: ${progress}`);
   });
 
   test('progress never extends a call beyond max_timeout_ms', T, async (t) => {
