@@ -22,8 +22,10 @@
 // policy_id/version/sha256/rule_id. Monitor mode: decision.mode = "monitor",
 // decision.would_deny = true, details.would_deny = {code, reason, policy_id, rule_id}.
 //
-// Limits are counted when this interceptor allows the call (it runs last in the chain). A
-// call denied afterwards by the recorder still counts: the conservative direction.
+// Limits: when this interceptor allows a call, its charges are *reserved* (they count against
+// the limit at once, so racing calls cannot both take the last slot). on_decided() commits
+// them when the call is recorded and forwarded, and releases them when it was denied later
+// (e.g. GT-AUDIT-WRITE): only forwarded calls consume quota.
 #pragma once
 
 #include <chrono>
@@ -31,6 +33,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 
 #include <yaml-cpp/yaml.h>
 
@@ -60,6 +63,7 @@ class PolicyInterceptor : public Interceptor {
   ~PolicyInterceptor() override;
   std::string_view name() const override { return "policy"; }
   Verdict on_call(CallContext& ctx) override;
+  void on_decided(const CallContext& ctx, bool forwarded) override;
 
   // For the health output: load status, last load error and its time, rejected files.
   gov::policy::PolicyStore::Status status() const;
@@ -74,6 +78,9 @@ class PolicyInterceptor : public Interceptor {
   std::unique_ptr<gov::policy::LimitStore> limits_;
   std::string limits_error_;
   std::chrono::steady_clock::time_point limits_retry_{};
+  // Reservations of calls allowed by this interceptor and not yet decided by the pipeline.
+  std::mutex holds_mu_;
+  std::unordered_map<const CallContext*, gov::policy::LimitStore::Reservation> holds_;
 };
 
 // Factory (proxy/chain.cpp). `section` = the tenant's governance.policies node; when it is
