@@ -2,20 +2,22 @@
 // The engine is pure (evaluate); this interceptor only adapts the CallContext, counts limits,
 // and keeps the directory loaded (hot reload).
 //
+// clang-format off
 //   governance:
 //     policies:
-//       dir: policies/                 # required: the policy directory (relative to the config)
-//       bindings:                      # optional: tools → policies, besides each policy's `tools:`
+//       dir: policies/                   # required: the policy directory (relative to the config)
+//       bindings:                        # optional: tools → policies, besides each policy's `tools:`
 //         make_payment: [payments.spending_limit, office_hours]
-//         - {tools: ["fs/*"], policies: filesystem.read_only}      # (list form)
-//       default_policy: ""             # governs tools no policy names; unset → deny "no policy for
-//       tool" mode: enforce                  # enforce | monitor (monitor forwards, records
-//       would-deny) timezone: UTC                  # IANA zone for env.time_of_day/hour/weekday, or
-//       "+02:00" require_signed: false          # only load files listed in a manifest signed by
-//       public_key public_key: keys/policy.pub    # base64/hex Ed25519 public key, or a file
-//       holding it state_dir: .glasstape/state/<tenant>   # where limit counters persist
-//       (limits.jsonl) reload: true                   # watch `dir` and reload on change
+//         # or a list: - {tools: ["fs/*"], policies: filesystem.read_only}
+//       default_policy: ""               # governs tools no policy names; unset → "no policy for tool"
+//       mode: enforce                    # enforce | monitor (monitor forwards, records would-deny)
+//       timezone: UTC                    # IANA zone for env.time_of_day/hour/weekday, or "+02:00"
+//       require_signed: false            # (or require_signed_policies) only load signed files
+//       public_key: keys/policy.pub      # base64/hex Ed25519 public key, or a file holding it
+//       state_dir: .glasstape/state/<tenant>   # limit counters (limits.jsonl), shareable
+//       reload: true                     # watch `dir` and reload on change
 //       reload_interval_ms: 1000
+// clang-format on
 //
 // Decisions (ctx.decision.code): GT-POLICY-DENY, GT-POLICY-NOMATCH, GT-POLICY-NONE,
 // GT-POLICY-ERROR, GT-POLICY-UNSIGNED, GT-POLICY-LOAD, GT-LIMIT. Allowed calls still carry
