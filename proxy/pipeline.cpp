@@ -41,10 +41,11 @@ void Pipeline::decide(std::shared_ptr<CallContext> ctx, const Post& post, Done d
   }
   // 3. The recorder: every decision is made durable before anything else happens.
   if (!recorder_) {
+    decided(*ctx);
     done(std::move(ctx));
     return;
   }
-  auto finish = [ctx, done = std::move(done)](Recorder::Outcome out) mutable {
+  auto finish = [this, ctx, done = std::move(done)](Recorder::Outcome out) mutable {
     if (!out.receipt_id.empty()) ctx->decision.receipt_id = out.receipt_id;
     if (!out.ok) {
       // Fail closed: a decision that cannot be recorded is not acted on.
@@ -53,6 +54,7 @@ void Pipeline::decide(std::shared_ptr<CallContext> ctx, const Post& post, Done d
       ctx->decision.decided_by = "audit";
       ctx->decision.reason = "the audit log cannot be written: " + out.error;
     }
+    decided(*ctx);
     done(std::move(ctx));
   };
   try {
@@ -64,6 +66,17 @@ void Pipeline::decide(std::shared_ptr<CallContext> ctx, const Post& post, Done d
                                });
   } catch (const std::exception& e) {
     finish(Recorder::Outcome{false, e.what(), {}});
+  }
+}
+
+void Pipeline::decided(const CallContext& ctx) {
+  const bool forwarded = ctx.decision.effect == Effect::Allow;
+  for (auto& i : chain_) {
+    try {
+      i->on_decided(ctx, forwarded);
+    } catch (const std::exception& e) {
+      spdlog::error("{}: on_decided for `{}` failed: {}", i->name(), ctx.tool, e.what());
+    }
   }
 }
 

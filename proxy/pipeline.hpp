@@ -13,6 +13,9 @@
 //     commit waits for fsync). If it cannot record, the call becomes a Deny.
 //  4. The completion handler gets the final context: the session forwards an allowed
 //     call, or answers a denied one with an isError result.
+//  4b. Pipeline then calls on_decided() on every interceptor with the final outcome (after
+//      the recorder): held resources (limit reservations) are committed when the call is
+//      forwarded, released when it was denied at any stage (including by the recorder).
 //  5. When an allowed call's response comes back, Pipeline::on_result() lets
 //     interceptors inspect or replace it (output schema checks) and lets the recorder
 //     write the result record.
@@ -104,6 +107,10 @@ class Interceptor {
   virtual void on_tools_listed(std::string_view /*server*/, const nlohmann::json& /*tools*/) {}
   // Decide one call. Must not block on I/O.
   virtual Verdict on_call(CallContext& ctx) = 0;
+  // The final outcome of a call this chain saw, after the recorder: `forwarded` is true when
+  // the decision was recorded and the call goes to the server (allowed, or monitor mode).
+  // Called exactly once per decide(), for every interceptor, before `done`.
+  virtual void on_decided(const CallContext& /*ctx*/, bool /*forwarded*/) {}
   // The JSON-RPC response to an allowed call, before the client sees it. An interceptor
   // may inspect it (response.json()) or replace it (response.replace(...)).
   virtual void on_result(const CallContext& /*ctx*/, Response& /*response*/) {}
@@ -140,6 +147,8 @@ class Pipeline {
   const std::vector<std::unique_ptr<Interceptor>>& chain() const { return chain_; }
 
  private:
+  void decided(const CallContext& ctx);
+
   std::vector<std::unique_ptr<Interceptor>> chain_;
   std::unique_ptr<Recorder> recorder_;
 };

@@ -161,6 +161,157 @@ Value arith(Op op, const json& a, const json& b) {
   }
 }
 
+// Simple (1:1) Unicode case mapping for ASCII, Latin-1 Supplement, Latin Extended-A, Greek and
+// Coptic, Cyrillic and Cyrillic Supplement (U+0000–U+052F); other code points are unchanged.
+// Written by hand (ICU is not a dependency, and the C library's towlower depends on the
+// process locale); checked exhaustively against Python's unicodedata 14.0 when written.
+char32_t simple_lower(char32_t c) {
+  if (c < 0x80) return c >= 'A' && c <= 'Z' ? c + 32 : c;
+  if (c >= 0xC0 && c <= 0xDE && c != 0xD7) return c + 32;
+  if (c < 0x100) return c;
+  if (c <= 0x17F) {
+    if (c == 0x130) return 'i';
+    if (c == 0x178) return 0xFF;
+    if ((c <= 0x12F || (c >= 0x132 && c <= 0x137) || (c >= 0x14A && c <= 0x177)) && c % 2 == 0)
+      return c + 1;
+    if (((c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17E)) && c % 2 == 1) return c + 1;
+    return c;
+  }
+  if (c >= 0x370 && c <= 0x3FF) {
+    if (c == 0x370 || c == 0x372 || c == 0x376) return c + 1;
+    if (c == 0x37F) return 0x3F3;
+    if (c == 0x386) return 0x3AC;
+    if (c >= 0x388 && c <= 0x38A) return c + 37;
+    if (c == 0x38C) return 0x3CC;
+    if (c == 0x38E || c == 0x38F) return c + 63;
+    if (c >= 0x391 && c <= 0x3AB && c != 0x3A2) return c + 32;
+    if (c == 0x3CF) return 0x3D7;
+    if (c >= 0x3D8 && c <= 0x3EF && c % 2 == 0) return c + 1;
+    if (c == 0x3F4) return 0x3B8;
+    if (c == 0x3F7 || c == 0x3FA) return c + 1;
+    if (c == 0x3F9) return 0x3F2;
+    if (c >= 0x3FD) return c - 130;
+    return c;
+  }
+  if (c >= 0x400 && c <= 0x52F) {
+    if (c <= 0x40F) return c + 80;
+    if (c <= 0x42F) return c + 32;
+    if (c == 0x4C0) return 0x4CF;
+    if (((c >= 0x460 && c <= 0x481) || (c >= 0x48A && c <= 0x4BF) || c >= 0x4D0) && c % 2 == 0)
+      return c + 1;
+    if (c >= 0x4C1 && c <= 0x4CE && c % 2 == 1) return c + 1;
+    return c;
+  }
+  return c;
+}
+
+char32_t simple_upper(char32_t c) {
+  if (c < 0x80) return c >= 'a' && c <= 'z' ? c - 32 : c;
+  if (c == 0xB5) return 0x39C;
+  if (c >= 0xE0 && c <= 0xFE && c != 0xF7) return c - 32;
+  if (c == 0xFF) return 0x178;
+  if (c < 0x100) return c;
+  if (c <= 0x17F) {
+    if (c == 0x131) return 'I';
+    if (c == 0x17F) return 'S';
+    if ((c <= 0x12F || (c >= 0x132 && c <= 0x137) || (c >= 0x14A && c <= 0x177)) && c % 2 == 1)
+      return c - 1;
+    if (((c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17E)) && c % 2 == 0) return c - 1;
+    return c;
+  }
+  if (c == 0x345) return 0x399;
+  if (c >= 0x370 && c <= 0x3FF) {
+    switch (c) {
+      case 0x371:
+      case 0x373:
+      case 0x377:
+        return c - 1;
+      case 0x37B:
+      case 0x37C:
+      case 0x37D:
+        return c + 130;
+      case 0x3AC:
+        return 0x386;
+      case 0x3C2:
+        return 0x3A3;
+      case 0x3CC:
+        return 0x38C;
+      case 0x3CD:
+      case 0x3CE:
+        return c - 63;
+      case 0x3D0:
+        return 0x392;
+      case 0x3D1:
+        return 0x398;
+      case 0x3D5:
+        return 0x3A6;
+      case 0x3D6:
+        return 0x3A0;
+      case 0x3D7:
+        return 0x3CF;
+      case 0x3F0:
+        return 0x39A;
+      case 0x3F1:
+        return 0x3A1;
+      case 0x3F2:
+        return 0x3F9;
+      case 0x3F3:
+        return 0x37F;
+      case 0x3F5:
+        return 0x395;
+      case 0x3F8:
+      case 0x3FB:
+        return c - 1;
+      default:
+        break;
+    }
+    if (c >= 0x3AD && c <= 0x3AF) return c - 37;
+    if (c >= 0x3B1 && c <= 0x3CB) return c - 32;
+    if (c >= 0x3D9 && c <= 0x3EF && c % 2 == 1) return c - 1;
+    return c;
+  }
+  if (c >= 0x400 && c <= 0x52F) {
+    if (c >= 0x430 && c <= 0x44F) return c - 32;
+    if (c >= 0x450 && c <= 0x45F) return c - 80;
+    if (c == 0x4CF) return 0x4C0;
+    if (((c >= 0x461 && c <= 0x481) || (c >= 0x48B && c <= 0x4BF) || c >= 0x4D1) && c % 2 == 1)
+      return c - 1;
+    if (c >= 0x4C2 && c <= 0x4CE && c % 2 == 0) return c - 1;
+    return c;
+  }
+  return c;
+}
+
+// Case-maps UTF-8 text with the tables above. Every mapped code point is below U+0800, so
+// only 1- and 2-byte sequences change; longer and invalid sequences are copied unchanged.
+std::string map_case(const std::string& in, bool lower) {
+  std::string out;
+  out.reserve(in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    unsigned char b = static_cast<unsigned char>(in[i]);
+    if (b < 0x80) {
+      out += static_cast<char>(lower ? simple_lower(b) : simple_upper(b));
+      continue;
+    }
+    if (b >= 0xC2 && b <= 0xDF && i + 1 < in.size() &&
+        (static_cast<unsigned char>(in[i + 1]) & 0xC0) == 0x80) {
+      char32_t c =
+          (static_cast<char32_t>(b & 0x1F) << 6) | (static_cast<unsigned char>(in[i + 1]) & 0x3F);
+      char32_t m = lower ? simple_lower(c) : simple_upper(c);
+      if (m < 0x80) {
+        out += static_cast<char>(m);
+      } else {
+        out += static_cast<char>(0xC0 | (m >> 6));
+        out += static_cast<char>(0x80 | (m & 0x3F));
+      }
+      ++i;
+      continue;
+    }
+    out += static_cast<char>(b);
+  }
+  return out;
+}
+
 size_t utf8_length(const std::string& s) {
   size_t n = 0;
   for (unsigned char c : s)
@@ -537,12 +688,7 @@ Value eval_node(const Node& n, Scope& s) {
       Value a = eval_node(n.kids[0], s);
       if (a.is_error()) return a;
       if (!a.get().is_string()) return no_overload(n.op == Op::Lower ? "lower" : "upper", a.get());
-      std::string r = a.get().get<std::string>();
-      for (char& c : r) {
-        if (n.op == Op::Lower && c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-        if (n.op == Op::Upper && c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
-      }
-      return Value::of(std::move(r));
+      return Value::of(map_case(a.get().get_ref<const std::string&>(), n.op == Op::Lower));
     }
     case Op::ToInt: {
       Value a = eval_node(n.kids[0], s);

@@ -109,8 +109,17 @@ Verdict PolicyInterceptor::on_call(CallContext& ctx) {
     pol::EvalOptions eo;
     eo.trace = config_.debug;
     r = pol::evaluate(pol::Request{ctx.principal, tool, args, now}, *set, eo);
-    if (r.effect == pol::Effect::Allow && !r.charges.empty())
-      pol::apply_limits(r, limits(), now, eo.trace);
+    if (r.effect == pol::Effect::Allow && !r.charges.empty()) {
+      pol::LimitStore* store = limits();
+      pol::LimitStore::Reservation hold;
+      pol::apply_limits(r, store, now, eo.trace, &hold);
+      if (!hold.empty()) {
+        std::lock_guard<std::mutex> g(holds_mu_);
+        auto& slot = holds_[&ctx];
+        if (!slot.empty()) store->release(slot);  // the same context decided twice: not expected
+        slot = std::move(hold);
+      }
+    }
   }
   for (const auto& step : r.trace)
     spdlog::debug("policy: {}/{}: {}", ctx.server, ctx.tool, step);
@@ -140,6 +149,28 @@ Verdict PolicyInterceptor::on_call(CallContext& ctx) {
                  r.would_deny_reason, r.would_deny_code);
   }
   return Verdict::Continue;
+}
+
+void PolicyInterceptor::on_decided(const CallContext& ctx, bool forwarded) {
+  pol::LimitStore::Reservation hold;
+  {
+    std::lock_guard<std::mutex> g(holds_mu_);
+    auto f = holds_.find(&ctx);
+    if (f == holds_.end()) return;
+    hold = std::move(f->second);
+    holds_.erase(f);
+  }
+  pol::LimitStore* store;
+  {
+    std::lock_guard<std::mutex> g(limits_mu_);  // set before any hold exists, never reset
+    store = limits_.get();
+  }
+  if (!store) return;
+  if (forwarded) {
+    store->commit(hold);
+  } else {
+    store->release(hold);
+  }
 }
 
 std::unique_ptr<Interceptor> make_policy_interceptor(const InterceptorEnv& env,

@@ -2,28 +2,32 @@
 // The engine is pure (evaluate); this interceptor only adapts the CallContext, counts limits,
 // and keeps the directory loaded (hot reload).
 //
+// clang-format off
 //   governance:
 //     policies:
-//       dir: policies/                 # required: the policy directory (relative to the config)
-//       bindings:                      # optional: tools → policies, besides each policy's `tools:`
+//       dir: policies/                   # required: the policy directory (relative to the config)
+//       bindings:                        # optional: tools → policies, besides each policy's `tools:`
 //         make_payment: [payments.spending_limit, office_hours]
-//         - {tools: ["fs/*"], policies: filesystem.read_only}      # (list form)
-//       default_policy: ""             # governs tools no policy names; unset → deny "no policy for
-//       tool" mode: enforce                  # enforce | monitor (monitor forwards, records
-//       would-deny) timezone: UTC                  # IANA zone for env.time_of_day/hour/weekday, or
-//       "+02:00" require_signed: false          # only load files listed in a manifest signed by
-//       public_key public_key: keys/policy.pub    # base64/hex Ed25519 public key, or a file
-//       holding it state_dir: .glasstape/state/<tenant>   # where limit counters persist
-//       (limits.jsonl) reload: true                   # watch `dir` and reload on change
+//         # or a list: - {tools: ["fs/*"], policies: filesystem.read_only}
+//       default_policy: ""               # governs tools no policy names; unset → "no policy for tool"
+//       mode: enforce                    # enforce | monitor (monitor forwards, records would-deny)
+//       timezone: UTC                    # IANA zone for env.time_of_day/hour/weekday, or "+02:00"
+//       require_signed: false            # (or require_signed_policies) only load signed files
+//       public_key: keys/policy.pub      # base64/hex Ed25519 public key, or a file holding it
+//       state_dir: .glasstape/state/<tenant>   # limit counters (limits.jsonl), shareable
+//       reload: true                     # watch `dir` and reload on change
 //       reload_interval_ms: 1000
+// clang-format on
 //
 // Decisions (ctx.decision.code): GT-POLICY-DENY, GT-POLICY-NOMATCH, GT-POLICY-NONE,
 // GT-POLICY-ERROR, GT-POLICY-UNSIGNED, GT-POLICY-LOAD, GT-LIMIT. Allowed calls still carry
 // policy_id/version/sha256/rule_id. Monitor mode: decision.mode = "monitor",
 // decision.would_deny = true, details.would_deny = {code, reason, policy_id, rule_id}.
 //
-// Limits are counted when this interceptor allows the call (it runs last in the chain). A
-// call denied afterwards by the recorder still counts: the conservative direction.
+// Limits: when this interceptor allows a call, its charges are *reserved* (they count against
+// the limit at once, so racing calls cannot both take the last slot). on_decided() commits
+// them when the call is recorded and forwarded, and releases them when it was denied later
+// (e.g. GT-AUDIT-WRITE): only forwarded calls consume quota.
 #pragma once
 
 #include <chrono>
@@ -31,6 +35,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 
 #include <yaml-cpp/yaml.h>
 
@@ -60,6 +65,7 @@ class PolicyInterceptor : public Interceptor {
   ~PolicyInterceptor() override;
   std::string_view name() const override { return "policy"; }
   Verdict on_call(CallContext& ctx) override;
+  void on_decided(const CallContext& ctx, bool forwarded) override;
 
   // For the health output: load status, last load error and its time, rejected files.
   gov::policy::PolicyStore::Status status() const;
@@ -74,6 +80,9 @@ class PolicyInterceptor : public Interceptor {
   std::unique_ptr<gov::policy::LimitStore> limits_;
   std::string limits_error_;
   std::chrono::steady_clock::time_point limits_retry_{};
+  // Reservations of calls allowed by this interceptor and not yet decided by the pipeline.
+  std::mutex holds_mu_;
+  std::unordered_map<const CallContext*, gov::policy::LimitStore::Reservation> holds_;
 };
 
 // Factory (proxy/chain.cpp). `section` = the tenant's governance.policies node; when it is

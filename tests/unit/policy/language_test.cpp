@@ -128,6 +128,25 @@ TEST_CASE("functions", "[language]") {
   CHECK(run_expr("has(args.zzz)", args) == json(false));
 }
 
+TEST_CASE("lower() and upper() map Latin, Greek and Cyrillic letters", "[language][unicode]") {
+  auto lo = [](const std::string& s) { return run_expr("args.s.lower()", {{"s", s}}); };
+  auto up = [](const std::string& s) { return run_expr("args.s.upper()", {{"s", s}}); };
+  CHECK(lo("ÀÉÎÕÜ ÇÑ Ø Þ") == json("àéîõü çñ ø þ"));  // Latin-1
+  CHECK(up("àéîõü çñ ø þ ÿ") == json("ÀÉÎÕÜ ÇÑ Ø Þ Ÿ"));
+  CHECK(lo("ŁÓDŹ ŒUVRE ĞİŞ") == json("łódź œuvre ğiş"));  // Latin Extended-A
+  CHECK(up("łódź œuvre ğış ſ") == json("ŁÓDŹ ŒUVRE ĞIŞ S"));
+  CHECK(lo("ΑΘΉΝΑ ΣΟΦΊΑ") == json("αθήνα σοφία"));        // Greek
+  CHECK(up("αθήνα σοφίας") == json("ΑΘΉΝΑ ΣΟΦΊΑΣ"));      // final sigma too
+  CHECK(lo("МОСКВА ЁЖ ЄЇ Ґ") == json("москва ёж єї ґ"));  // Cyrillic
+  CHECK(up("москва ёж єї ґ") == json("МОСКВА ЁЖ ЄЇ Ґ"));
+  // Simple 1:1 mappings only: ß stays ß (no "SS"); other scripts and symbols are unchanged.
+  CHECK(up("straße 東京 ✓ €") == json("STRAßE 東京 ✓ €"));
+  CHECK(lo("ǅ Ꭰ") == json("ǅ Ꭰ"));  // outside the mapped blocks
+  // Invalid UTF-8 is copied through byte for byte.
+  CHECK(lo(std::string("A\xC3(B\xFF")) == json(std::string("a\xC3(b\xFF")));
+  CHECK(run_expr("lower(args.s) == 'straße'", {{"s", "STRAßE"}}) == json(true));
+}
+
 TEST_CASE("macros", "[language]") {
   json args = {
       {"l", {1, 5, 10}}, {"m", {{"a", 1}, {"b", 2}}}, {"urls", {"https://a.example", "http://b"}}};
