@@ -876,8 +876,8 @@ void AuditLog::writer_loop() {
         }
       };
       take(max_batch);
-      if (opts_.fsync == FsyncMode::Group && !stopping && !batch.empty() &&
-          batch.size() < max_batch) {
+      if (opts_.fsync == FsyncMode::Group && opts_.group_window.count() > 0 && !stopping &&
+          !batch.empty() && batch.size() < max_batch) {
         auto deadline = batch.front().enqueued + opts_.group_window;
         while (batch.size() < max_batch) {
           auto now = SteadyClock::now();
