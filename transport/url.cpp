@@ -42,7 +42,8 @@ std::optional<Url> from_view(urls::url_view v, std::string_view text, std::strin
   } else {
     u.port = u.tls() ? "443" : "80";
   }
-  u.target = v.encoded_target();
+  u.target = v.encoded_path();
+  if (v.has_query()) u.target += "?" + std::string(v.encoded_query());
   if (u.target.empty() || u.target[0] != '/') u.target.insert(0, "/");
   return u;
 }
@@ -79,7 +80,14 @@ std::optional<Url> Url::resolve(std::string_view ref, std::string* error) const 
   if (auto rr = urls::resolve(*base, *r, dest); !rr) {
     return fail(error, "cannot resolve `" + std::string(ref) + "` against `" + str() + "`");
   }
-  return from_view(dest, ref, error);
+  // Boost 1.81's resolve() leaves the url's decoded-size bookkeeping wrong after it removes
+  // dot segments (a debug assertion fires in its accessors): read the result back from its
+  // text instead.
+  std::string text(dest.buffer());
+  auto again = urls::parse_uri(text);
+  if (!again)
+    return fail(error, "cannot resolve `" + std::string(ref) + "` against `" + str() + "`");
+  return from_view(*again, ref, error);
 }
 
 }  // namespace gt::transport
