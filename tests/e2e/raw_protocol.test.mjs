@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { isDeepStrictEqual } from 'node:util';
 
-import { NODE, RAW_SERVER, commandFor, modes } from './lib/harness.mjs';
+import { NODE, RAW_SERVER, commandFor, modes, waitUntil } from './lib/harness.mjs';
 import { RawPeer } from './lib/raw.mjs';
 
 const T = { timeout: 30_000 };
@@ -165,7 +165,10 @@ for (const mode of modes()) {
       for (const bad of ['this is not json', '"id":7}', '"method":5', '[]', '"id":9']) {
         assert.ok(!seen.some((r) => r.includes(bad)), `the server got \`${bad}\``);
       }
-      // One readable log line each.
+      // One readable log line each. stderr is another pipe than the answers: under load its
+      // lines can arrive after them, so wait for them (bounded) before checking.
+      await waitUntil(() => /malformed|parse/i.test(p.stderrText) && /invalid/i.test(p.stderrText),
+        5000, 'the log lines').catch(() => {});
       assert.match(p.stderrText, /malformed|parse/i);
       assert.match(p.stderrText, /invalid/i);
       assertAllJson(p);
