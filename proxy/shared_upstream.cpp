@@ -138,29 +138,23 @@ void SharedUpstream::start() {
     s->server_reqs_.clear();
     s->server_req_by_key_.clear();
     s->subscribers_.clear();
-    std::vector<PortId> ids;
-    for (auto& [id, p] : s->ports_)
-      ids.push_back(id);
-    for (auto id : ids) {
-      if (auto* p = s->find(id); p && p->ev_.on_down) p->ev_.on_down(why, restarting);
-    }
+    s->each_port([&](Port& p) {
+      if (p.ev_.on_down) p.ev_.on_down(why, restarting);
+    });
   };
   ev.on_restarted = [weak]() {
     auto s = weak.lock();
     if (!s) return;
-    std::vector<PortId> ids;
-    for (auto& [id, p] : s->ports_)
-      ids.push_back(id);
-    for (auto id : ids) {
-      if (auto* p = s->find(id); p && p->ev_.on_restarted) p->ev_.on_restarted();
-    }
+    s->each_port([](Port& p) {
+      if (p.ev_.on_restarted) p.ev_.on_restarted();
+    });
   };
   ev.on_drain = [weak]() {
     auto s = weak.lock();
     if (!s) return;
-    for (auto& [id, p] : s->ports_) {
-      if (p->ev_.on_drain) p->ev_.on_drain();
-    }
+    s->each_port([](Port& p) {
+      if (p.ev_.on_drain) p.ev_.on_drain();
+    });
   };
   ev.on_stopped = [weak]() {
     auto s = weak.lock();
@@ -178,6 +172,17 @@ std::shared_ptr<UpstreamLink> SharedUpstream::attach() {
 void SharedUpstream::shutdown(std::function<void()> done) {
   stopped_ = std::move(done);
   link_->shutdown();
+}
+
+void SharedUpstream::each_port(const std::function<void(Port&)>& f) {
+  // A handler may end sessions (detach): walk a snapshot of the ids, skipping the gone.
+  std::vector<PortId> ids;
+  ids.reserve(ports_.size());
+  for (auto& [id, p] : ports_)
+    ids.push_back(id);
+  for (auto id : ids) {
+    if (auto* p = find(id)) f(*p);
+  }
 }
 
 SharedUpstream::Port* SharedUpstream::find(PortId port) const {
@@ -417,11 +422,9 @@ void SharedUpstream::from_server(std::string_view line) {
         return;
       }
       // Logging and list_changed concern everyone on this server.
-      std::vector<PortId> all;
-      for (auto& [id, p] : ports_)
-        all.push_back(id);
-      for (auto port : all)
-        deliver_now(port, line);
+      each_port([&](Port& p) {
+        if (p.ev_.on_line) p.ev_.on_line(line);
+      });
       return;
     }
     case MessageKind::Invalid:

@@ -85,6 +85,7 @@ class SharedUpstream : public std::enable_shared_from_this<SharedUpstream> {
   void answer_initialize(PortId port, const std::string& id);
   PortId route_server_request() const;
   Port* find(PortId port) const;
+  void each_port(const std::function<void(Port&)>& f);  // every session, detach-safe
 
   boost::asio::any_io_executor ex_;
   std::shared_ptr<UpstreamLink> link_;
