@@ -244,19 +244,25 @@ LimitStore::Entry& LimitStore::entry_locked(const std::string& key, int64_t ws, 
   return e;
 }
 
+// Opens the state file (again) for appending and makes it the store's file.
+bool LimitStore::reopen_locked(int extra_flags, struct stat& st, std::string& error) {
+  int fd = ::open(path_.c_str(), O_RDWR | O_APPEND | O_CLOEXEC | extra_flags, 0600);
+  if (fd < 0 || ::fstat(fd, &st) != 0) {
+    error = "cannot open limit state `" + path_.string() + "`: " + std::strerror(errno);
+    if (fd >= 0) ::close(fd);
+    return false;
+  }
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = fd;
+  ino_ = st.st_ino;
+  return true;
+}
+
 bool LimitStore::catch_up_locked(std::string& error) {
   struct stat st {};
   bool reopen = fd_ < 0 || ::stat(path_.c_str(), &st) != 0 || st.st_ino != ino_;
   if (reopen) {
-    int fd = ::open(path_.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0 || ::fstat(fd, &st) != 0) {
-      error = "cannot open limit state `" + path_.string() + "`: " + std::strerror(errno);
-      if (fd >= 0) ::close(fd);
-      return false;
-    }
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = fd;
-    ino_ = st.st_ino;
+    if (!reopen_locked(O_CREAT, st, error)) return false;
     offset_ = 0;
     peers_.clear();  // re-read from the start (compacted by another process)
     for (auto& kv : entries_)
@@ -339,16 +345,8 @@ bool LimitStore::rewrite_locked(std::string& error) {
     return false;
   }
   fsync_dir(path_.has_parent_path() ? path_.parent_path() : fs::path("."));
-  int fd = ::open(path_.c_str(), O_RDWR | O_APPEND | O_CLOEXEC, 0600);
   struct stat st {};
-  if (fd < 0 || ::fstat(fd, &st) != 0) {
-    error = "cannot open limit state `" + path_.string() + "`: " + std::strerror(errno);
-    if (fd >= 0) ::close(fd);
-    return false;
-  }
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = fd;
-  ino_ = st.st_ino;
+  if (!reopen_locked(0, st, error)) return false;
   offset_ = all.size();
   tail_newline_ = true;
   compact_at_ = std::max<uint64_t>(kCompactMin, 2 * offset_);

@@ -40,6 +40,8 @@
 // re-read it.
 #pragma once
 
+#include <sys/stat.h>
+
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -132,6 +134,7 @@ class LimitStore {
   Entry& entry_locked(const std::string& key, int64_t ws, int64_t n);
   double others_locked(const std::string& key, int64_t ws) const;
   // Under the file lock: read what others appended (reopening after a compaction).
+  bool reopen_locked(int extra_flags, struct stat& st, std::string& error);
   bool catch_up_locked(std::string& error);
   // Takes the file lock, catches up, and raises this process's lease of `key` to at least
   // `need` (and up to `want` while the sum stays within e.max, or beyond when `force`).
