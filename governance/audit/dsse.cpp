@@ -25,11 +25,15 @@ std::string pae(std::string_view type, std::string_view body) {
 }
 
 void append_envelope(std::string& out, std::string& scratch, std::string_view type,
-                     std::string_view body, const SigningKey& key) {
+                     std::string_view body, const SigningKey& key, NoncePool* nonces) {
   scratch.clear();
   pae_into(scratch, type, body);
   std::uint8_t sig[64];
-  key.sign(scratch, sig);
+  Nonce nonce;
+  if (nonces && nonces->take(nonce))
+    key.sign_with(nonce, scratch, sig);
+  else
+    key.sign(scratch, sig);
   // Built by hand, in JCS member order: base64 and our key ids and payload types need no
   // escaping (the type is a fixed constant; see kReceiptPayloadType).
   out += "{\"payload\":\"";

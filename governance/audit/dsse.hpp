@@ -21,9 +21,10 @@ std::string pae(std::string_view type, std::string_view body);
 void pae_into(std::string& out, std::string_view type, std::string_view body);
 
 // Signs `body` and appends the envelope line (no newline) to `out`. `scratch` is reused for
-// the PAE bytes so the hot path does not allocate.
+// the PAE bytes so the hot path does not allocate. With a `nonces` pool that has one ready,
+// the signature uses a precomputed nonce (see nonce_pool.hpp); otherwise RFC 8032 signing.
 void append_envelope(std::string& out, std::string& scratch, std::string_view type,
-                     std::string_view body, const SigningKey& key);
+                     std::string_view body, const SigningKey& key, NoncePool* nonces = nullptr);
 std::string make_envelope(std::string_view type, std::string_view body, const SigningKey& key);
 
 struct Envelope {

@@ -182,6 +182,22 @@ void SigningKey::sign(std::string_view message, std::uint8_t sig[64]) const {
   sodium_memzero(ks, sizeof ks);
 }
 
+void SigningKey::sign_with(Nonce& nonce, std::string_view message, std::uint8_t sig[64]) const {
+  // R = rB was computed with the nonce; S = r + k*s mod L with k = H(R || A || M) mod L.
+  std::uint8_t h[64], k[32], ks[32];
+  std::memcpy(sig, nonce.R_point.data(), 32);
+  if (sha512_of(h, bytes(sig, 32), bytes(pk_.bytes.data(), 32), message)) {
+    crypto_core_ed25519_scalar_reduce(k, h);
+    crypto_core_ed25519_scalar_mul(ks, k, expanded_.data());
+    crypto_core_ed25519_scalar_add(sig + 32, ks, nonce.r.data());
+  } else {
+    sign(message, sig);
+  }
+  sodium_memzero(&nonce, sizeof nonce);
+  sodium_memzero(h, sizeof h);
+  sodium_memzero(ks, sizeof ks);
+}
+
 std::string SigningKey::sign(std::string_view message) const {
   std::string out(64, '\0');
   sign(message, reinterpret_cast<std::uint8_t*>(out.data()));

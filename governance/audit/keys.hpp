@@ -25,6 +25,8 @@
 #include <string_view>
 #include <vector>
 
+#include "governance/audit/nonce_pool.hpp"
+
 namespace gt::gov::audit {
 
 struct KeyError : std::runtime_error {
@@ -61,8 +63,13 @@ class SigningKey {
 
   const PublicKey& public_key() const { return pk_; }
   const std::string& key_id() const { return id_; }
+  // RFC 8032 signing: deterministic, byte for byte what crypto_sign_detached() makes.
   void sign(std::string_view message, std::uint8_t sig[64]) const;
   std::string sign(std::string_view message) const;  // 64 raw bytes
+  // The same signature scheme with a nonce made in advance (nonce_pool.hpp): only the
+  // hash of R || A || M and two scalar operations remain. `nonce` must never be used again;
+  // it is wiped here.
+  void sign_with(Nonce& nonce, std::string_view message, std::uint8_t sig[64]) const;
   // For writing agent.key only.
   std::string seed_base64() const;
 

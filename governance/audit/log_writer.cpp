@@ -101,6 +101,7 @@ AuditLog::AuditLog(LogOptions opts, std::shared_ptr<KeyProvider> keys, std::stri
     stats_.next_seq = state_.seq;
   }
   last_checkpoint_ = SteadyClock::now();
+  if (opts_.nonce_pool > 0) nonces_ = std::make_unique<NoncePool>(opts_.nonce_pool);
   writer_ = std::thread([this] { writer_loop(); });
 }
 
@@ -515,7 +516,7 @@ void AuditLog::append_record(Item& item, const SigningKey& key) {
     item.payload.finish_into(payload_, state_.seq, state_.prev_hex, key.key_id());
   }
   std::size_t start = buf_.size();
-  append_envelope(buf_, scratch_, kReceiptPayloadType, payload_, key);
+  append_envelope(buf_, scratch_, kReceiptPayloadType, payload_, key, nonces_.get());
   std::string_view line(buf_.data() + start, buf_.size() - start);
   state_.prev_hex = to_hex(sha256(line));
   state_.tree.append(merkle_leaf_hash(line));
@@ -945,8 +946,13 @@ void AuditLog::request_checkpoint() {
 }
 
 LogStats AuditLog::stats() const {
-  std::lock_guard lk(mu_);
-  return stats_;
+  LogStats s;
+  {
+    std::lock_guard lk(mu_);
+    s = stats_;
+  }
+  if (nonces_) s.presigned = nonces_->stats().taken;
+  return s;
 }
 
 }  // namespace gt::gov::audit

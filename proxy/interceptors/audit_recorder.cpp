@@ -62,7 +62,7 @@ AuditSettings parse_audit_settings(const InterceptorEnv& env, const YAML::Node& 
   static const std::set<std::string> known = {
       "dir",           "fsync",        "group_ms",    "group_records", "checkpoint_every",
       "checkpoint_ms", "rotate_bytes", "record_args", "redact",        "keys_dir",
-      "backlog_max"};
+      "backlog_max",   "nonce_pool"};
   for (const auto& kv : section) {
     auto key = kv.first.as<std::string>();
     if (!known.count(key)) fail(where, "unknown key `" + key + "`");
@@ -122,6 +122,9 @@ AuditSettings parse_audit_settings(const InterceptorEnv& env, const YAML::Node& 
   if (auto n = section["keys_dir"]) s.keys_dir = env.config.resolve(scalar(n, where + ".keys_dir"));
   if (auto n = section["backlog_max"]) {
     s.log.backlog_max = static_cast<std::size_t>(integer(n, where + ".backlog_max", 0, 10000000));
+  }
+  if (auto n = section["nonce_pool"]) {
+    s.log.nonce_pool = static_cast<std::size_t>(integer(n, where + ".nonce_pool", 0, 1000000));
   }
   return s;
 }

@@ -78,6 +78,30 @@ TEST_CASE("log: records are chained, signed, checkpointed and verify", "[log]") 
   CHECK(cp.checkpoint.size == lines.size() - 1);
 }
 
+TEST_CASE("log: records signed with precomputed nonces, or without a pool, verify", "[log]") {
+  auto pool = GENERATE(as<std::size_t>{}, 0, 64);
+  LogFixture f;
+  f.opts.nonce_pool = pool;
+  std::uint64_t presigned = 0;
+  {
+    auto log = f.open();
+    // Let the pool fill, then write in small steps so that most records find a nonce ready.
+    std::this_thread::sleep_for(std::chrono::milliseconds(pool ? 50 : 0));
+    for (int i = 0; i < 10; ++i)
+      CHECK(f.write(*log, 20, i * 20) == 20);
+    presigned = log->stats().presigned;
+  }
+  if (pool == 0) {
+    CHECK(presigned == 0);
+  } else {
+    CHECK(presigned > 0);
+  }
+  auto rep = f.verify();
+  INFO(rep.first.message);
+  CHECK(rep.ok);
+  CHECK(rep.decisions == 200);
+}
+
 TEST_CASE("log: group commit acknowledges only after the sync, and batches", "[log]") {
   LogFixture f;
   std::mutex mu;
