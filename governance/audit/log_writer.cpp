@@ -471,6 +471,7 @@ void AuditLog::sync(std::vector<Item>& recovered) {
       struct stat old {};
       ::fstat(fd_, &old);
       absorb(fd_, {}, state_.file_size, static_cast<std::uint64_t>(old.st_size), recovered);
+      if (unsynced_) sync_deferred();
       ::close(fd_);
       fd_ = -1;
       absorb_rotated(recovered);
@@ -494,6 +495,7 @@ void AuditLog::sync(std::vector<Item>& recovered) {
     struct stat old {};
     ::fstat(fd_, &old);
     absorb(fd_, {}, state_.file_size, static_cast<std::uint64_t>(old.st_size), recovered);
+    if (unsynced_) sync_deferred();
     ::close(fd_);
     fd_ = -1;
   }
@@ -545,7 +547,8 @@ bool AuditLog::checkpoint_due(SteadyClock::time_point now) const {
          now - last_checkpoint_ >= opts_.checkpoint_interval;
 }
 
-bool AuditLog::commit(std::vector<Item>& items, bool allow_checkpoint, std::string* error) {
+bool AuditLog::commit(std::vector<Item>& items, bool allow_checkpoint, std::string* error,
+                      bool durable) {
   if (fd_ < 0) {
     try {
       open_active(true);
@@ -623,13 +626,17 @@ bool AuditLog::commit(std::vector<Item>& items, bool allow_checkpoint, std::stri
       err = e.code().value();
     }
   }
-  if (err == 0 && opts_.fsync != FsyncMode::Off) {
+  if (err == 0 && opts_.fsync != FsyncMode::Off && durable) {
     err = fault(IoOp::Sync);
     if (err == 0 && ::fdatasync(fd_) != 0) err = errno;
     if (err == 0) {
+      unsynced_ = false;
       std::lock_guard lk(mu_);
       ++stats_.syncs;
     }
+  } else if (err == 0 && opts_.fsync != FsyncMode::Off && !unsynced_) {
+    unsynced_ = true;  // synced by the next batch someone waits for, or by sync_deferred()
+    unsynced_since_ = SteadyClock::now();
   }
   if (err != 0) {
     state_ = std::move(snapshot);
@@ -760,10 +767,16 @@ void AuditLog::process(std::vector<Item>& batch) {
   std::size_t late_count = 0;
   for (const auto& it : items)
     late_count += it.late ? 1 : 0;
+  // In group mode a batch nobody waits for (result records, timed checkpoints) is written now
+  // and synced with the next batch that has a waiter, or within kDeferredSync: a decision
+  // never waits behind the sync of a record that no call depends on.
+  bool durable = opts_.fsync != FsyncMode::Group || recovering ||
+                 std::any_of(batch.begin(), batch.end(),
+                             [](const Item& it) { return static_cast<bool>(it.done); });
   for (auto& b : batch)
     items.push_back(std::move(b));
   batch.clear();
-  if (commit(items, true, &err)) {
+  if (commit(items, true, &err, durable)) {
     if (recovering) {
       spdlog::warn(
           "audit: the log of tenant `{}` is writable again; {} denied call(s) recorded late, "
@@ -803,6 +816,26 @@ void AuditLog::process(std::vector<Item>& batch) {
   ++stats_.failed_batches;
   stats_.dropped = failure_dropped_;
   stats_.failing = true;
+}
+
+void AuditLog::sync_deferred() {
+  if (fd_ < 0) {
+    unsynced_ = false;
+    return;
+  }
+  int err = fault(IoOp::Sync);
+  if (err == 0 && ::fdatasync(fd_) != 0) err = errno;
+  if (err != 0) {
+    // The records stay in the chain; the next batch a call waits for syncs again, and if that
+    // fails too, those calls are denied (fail closed) like any failed write.
+    spdlog::error("audit: cannot sync `{}`: {}; retrying with the next decision", active_.string(),
+                  fsutil::errno_text(err));
+    unsynced_since_ = SteadyClock::now();
+    return;
+  }
+  unsynced_ = false;
+  std::lock_guard lk(mu_);
+  ++stats_.syncs;
 }
 
 void AuditLog::rotate() {
@@ -857,10 +890,17 @@ void AuditLog::writer_loop() {
       std::unique_lock lk(mu_);
       for (;;) {
         if (!queue_.empty() || stop_ || (want_checkpoint_ && state_.since_checkpoint > 0)) break;
+        std::optional<SteadyClock::time_point> due;
         if (state_.since_checkpoint > 0 && opts_.checkpoint_interval.count() > 0) {
-          auto due = last_checkpoint_ + opts_.checkpoint_interval;
-          if (cv_.wait_until(lk, due) == std::cv_status::timeout && queue_.empty() && !stop_) {
-            break;  // write the timed checkpoint
+          due = last_checkpoint_ + opts_.checkpoint_interval;
+        }
+        if (unsynced_) {
+          auto sync_due = unsynced_since_ + kDeferredSync;
+          if (!due || sync_due < *due) due = sync_due;
+        }
+        if (due) {
+          if (cv_.wait_until(lk, *due) == std::cv_status::timeout && queue_.empty() && !stop_) {
+            break;  // write the timed checkpoint, or sync what nobody waited for
           }
         } else if (failing_ && !backlog_.empty()) {
           // Retry the backlog now and then even when no new call arrives.
@@ -896,6 +936,9 @@ void AuditLog::writer_loop() {
       if (queue_.empty()) want_checkpoint_ = true;  // a final checkpoint covers everything
     }
     process(batch);
+    if (unsynced_ && (stopping || SteadyClock::now() >= unsynced_since_ + kDeferredSync)) {
+      sync_deferred();
+    }
     {
       std::lock_guard lk(mu_);
       completed_ += n;

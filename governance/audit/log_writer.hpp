@@ -90,6 +90,9 @@ struct LogOptions {
 };
 
 inline constexpr std::chrono::microseconds kGroupIdleGap{200};
+// Group mode: records no call waits for (results, timed checkpoints) are synced at the latest
+// this long after they were written.
+inline constexpr std::chrono::milliseconds kDeferredSync{5};
 
 // Signing keys by agent. key_for() runs on the writer thread and may load or create a key.
 class KeyProvider {
@@ -189,7 +192,11 @@ class AuditLog {
   static void thaw(Item& item);
   void writer_loop();
   void process(std::vector<Item>& batch);
-  bool commit(std::vector<Item>& items, bool allow_checkpoint, std::string* error);
+  // durable: sync before the callbacks run (fsync group/always). Otherwise the batch is
+  // written and left for the next durable batch or sync_deferred().
+  bool commit(std::vector<Item>& items, bool allow_checkpoint, std::string* error,
+              bool durable = true);
+  void sync_deferred();
   void undo_failed_write();
   void sync(std::vector<Item>& recovered);
   void absorb_rotated(std::vector<Item>& recovered);
@@ -226,6 +233,10 @@ class AuditLog {
   std::uint64_t failure_dropped_ = 0;
   std::optional<Item> failure_evidence_;  // bytes a failed write left, moved aside
   std::deque<Item> backlog_;
+
+  // Written but not yet synced (group mode, writer thread only).
+  bool unsynced_ = false;
+  std::chrono::steady_clock::time_point unsynced_since_;
 
   // Reused buffers (writer thread only).
   std::string buf_, payload_, scratch_;

@@ -88,8 +88,9 @@ bool NoncePool::take(Nonce& out) {
     sodium_memzero(&ready_.back(), sizeof(Nonce));
     ready_.pop_back();
     ++stats_.taken;
-    // The filler sleeps only while the pool is full: wake it on the way down from full.
-    wake = ready_.size() + 1 == capacity_;
+    // The filler sleeps from full until the pool is down to three quarters: one wake-up per
+    // refill, not one per nonce.
+    wake = ready_.size() == low_water();
   }
   if (wake) cv_.notify_one();
   return true;
@@ -106,18 +107,20 @@ void NoncePool::fill_loop() {
   ::setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), 5);
   std::unique_lock lk(mu_);
   for (;;) {
-    cv_.wait(lk, [&] { return stop_ || ready_.size() < capacity_; });
-    if (stop_) return;
-    lk.unlock();
-    Nonce n = make_nonce();
-    lk.lock();
-    if (stop_) {
+    while (ready_.size() < capacity_) {
+      lk.unlock();
+      Nonce n = make_nonce();
+      lk.lock();
+      if (stop_) {
+        sodium_memzero(&n, sizeof n);
+        return;
+      }
+      ready_.push_back(n);
+      ++stats_.made;
       sodium_memzero(&n, sizeof n);
-      return;
     }
-    ready_.push_back(n);
-    ++stats_.made;
-    sodium_memzero(&n, sizeof n);
+    cv_.wait(lk, [&] { return stop_ || ready_.size() <= low_water(); });
+    if (stop_) return;
   }
 }
 

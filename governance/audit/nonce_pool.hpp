@@ -64,6 +64,7 @@ class NoncePool {
 
  private:
   void fill_loop();
+  std::size_t low_water() const { return capacity_ - (capacity_ + 3) / 4; }
 
   const std::size_t capacity_;
   mutable std::mutex mu_;

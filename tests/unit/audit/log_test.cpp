@@ -102,6 +102,51 @@ TEST_CASE("log: records signed with precomputed nonces, or without a pool, verif
   CHECK(rep.decisions == 200);
 }
 
+TEST_CASE("log: group mode syncs records nobody waits for later, never a decision", "[log]") {
+  LogFixture f;
+  std::mutex mu;
+  std::vector<IoOp> ops;
+  std::vector<std::chrono::steady_clock::time_point> when;
+  f.opts.fault = [&](IoOp op) {
+    std::lock_guard lk(mu);
+    ops.push_back(op);
+    when.push_back(std::chrono::steady_clock::now());
+    return 0;
+  };
+  auto count = [&](IoOp op) {
+    std::lock_guard lk(mu);
+    return std::count(ops.begin(), ops.end(), op);
+  };
+  auto log = f.open();
+  auto syncs0 = count(IoOp::Sync);
+  // A result record (no callback): written at once, synced within kDeferredSync.
+  log->append("agent-1", decision(1), AuditLog::Kind::Result, nullptr);
+  log->flush();
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (count(IoOp::Sync) == syncs0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  CHECK(count(IoOp::Sync) == syncs0 + 1);
+  {
+    // The sync came kDeferredSync after the write, not with it.
+    std::lock_guard lk(mu);
+    REQUIRE(ops.size() >= 2);
+    CHECK(ops[ops.size() - 2] == IoOp::Write);
+    CHECK(ops.back() == IoOp::Sync);
+    CHECK(when.back() - when[when.size() - 2] >= kDeferredSync);
+  }
+  // A decision is acknowledged only after a sync of its own batch.
+  auto before = count(IoOp::Sync);
+  std::atomic<bool> ok{false};
+  log->append("agent-1", decision(2), AuditLog::Kind::Decision,
+              [&](const AppendResult& r) { ok = r.ok && count(IoOp::Sync) == before + 1; });
+  log->flush();
+  CHECK(ok);
+  log.reset();
+  auto rep = f.verify();
+  INFO(rep.first.message);
+  CHECK(rep.ok);
+}
+
 TEST_CASE("log: group commit acknowledges only after the sync, and batches", "[log]") {
   LogFixture f;
   std::mutex mu;
