@@ -215,6 +215,18 @@ void jcs_string_into(std::string_view s, std::string& out) {
   out += '"';
   std::size_t i = 0;
   while (i < s.size()) {
+    // Printable ASCII other than `"` and `\` is copied as it is: append such runs at once.
+    std::size_t run = i;
+    while (run < s.size()) {
+      auto r = static_cast<unsigned char>(s[run]);
+      if (r < 0x20 || r >= 0x80 || r == '"' || r == '\\') break;
+      ++run;
+    }
+    if (run > i) {
+      out.append(s.data() + i, run - i);
+      i = run;
+      if (i == s.size()) break;
+    }
     auto c = static_cast<unsigned char>(s[i]);
     if (c >= 0x80) {
       std::size_t start = i;

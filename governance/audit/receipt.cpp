@@ -353,10 +353,15 @@ PayloadBuilder decision_payload(const DecisionInput& in) {
   p.set_string("reason", in.reason);
   p.set_string("code", in.code);
   p.set_string("decided_by", in.decided_by);
-  nlohmann::json policy = {{"id", sanitize_utf8(in.policy_id)},
-                           {"version", sanitize_utf8(in.policy_version)},
-                           {"sha256", sanitize_utf8(in.policy_sha256)}};
-  p.set("policy", policy);
+  // {"id","sha256","version"}: already in JCS member order, written without a JSON tree.
+  std::string policy = "{\"id\":";
+  jcs_string_into(sanitize_utf8(in.policy_id), policy);
+  policy += ",\"sha256\":";
+  jcs_string_into(sanitize_utf8(in.policy_sha256), policy);
+  policy += ",\"version\":";
+  jcs_string_into(sanitize_utf8(in.policy_version), policy);
+  policy += '}';
+  p.set_raw("policy", std::move(policy));
   p.set_string("rule_id", in.rule_id);
   p.set_string("schema_outcome", in.schema_outcome);
   return p;
