@@ -930,6 +930,12 @@ void AuditLog::writer_loop() {
         }
       }
     }
+    for (auto& item : batch) {
+      if (item.build) {  // payloads deferred to this thread (append(PayloadFn))
+        item.payload = item.build();
+        item.build = nullptr;
+      }
+    }
     std::size_t n = batch.size();
     if (stopping) {
       std::lock_guard lk(mu_);
@@ -958,6 +964,19 @@ void AuditLog::append(std::string agent, PayloadBuilder payload, Kind kind, Appe
   it.frozen = payload.freeze();  // on the caller's thread: the writer only splices
   it.is_frozen = true;
   it.done = std::move(done);
+  enqueue(std::move(it));
+}
+
+void AuditLog::append(std::string agent, PayloadFn build, Kind kind, AppendCallback done) {
+  Item it;
+  it.kind = kind;
+  it.agent = std::move(agent);
+  it.build = std::move(build);
+  it.done = std::move(done);
+  enqueue(std::move(it));
+}
+
+void AuditLog::enqueue(Item it) {
   it.enqueued = SteadyClock::now();
   {
     std::unique_lock lk(mu_);

@@ -149,6 +149,11 @@ class AuditLog {
   // Queues a record signed with `agent`'s key. `done` (may be empty) runs on the writer
   // thread when the record is durable per the fsync mode, or has failed.
   void append(std::string agent, PayloadBuilder payload, Kind kind, AppendCallback done);
+  // The same, with the payload built on the writer thread: for records no call waits for
+  // (results), whose payload (parsing and hashing the response) need not hold up the caller.
+  // `build` must not throw; it runs once.
+  using PayloadFn = std::function<PayloadBuilder()>;
+  void append(std::string agent, PayloadFn build, Kind kind, AppendCallback done);
   // Blocks until everything queued before the call is written or failed.
   void flush();
   // Queues a checkpoint now (it is written with the next batch).
@@ -163,6 +168,7 @@ class AuditLog {
     Kind kind = Kind::System;
     std::string agent;
     PayloadBuilder payload;  // system records and failure paths
+    PayloadFn build;         // built on the writer thread (see append(PayloadFn))
     FrozenPayload frozen;    // appended records: built on the caller's thread
     bool is_frozen = false;
     AppendCallback done;
@@ -190,6 +196,7 @@ class AuditLog {
   void open_active(bool create);
   Item system_item(const std::string& kind);
   static void thaw(Item& item);
+  void enqueue(Item it);
   void writer_loop();
   void process(std::vector<Item>& batch);
   // durable: sync before the callbacks run (fsync group/always). Otherwise the batch is

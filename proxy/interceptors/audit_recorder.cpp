@@ -2,6 +2,7 @@
 
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 
 #include <spdlog/spdlog.h>
@@ -199,15 +200,39 @@ void AuditRecorder::record_result(const CallContext& ctx, const Response& respon
   r.session = ctx.session_id;
   r.server = ctx.server;
   r.tool = ctx.tool;
-  // What the client gets: the replacement when an interceptor replaced the response.
-  const nlohmann::json* message = nullptr;
-  try {
-    message = response.replaced() ? &response.replacement() : &response.json();
-  } catch (const std::exception&) {
-    message = nullptr;  // not JSON: recorded with a null hash and a note
+  // What the client gets: the replacement when an interceptor replaced the response. The
+  // payload (parsing the response, JCS and SHA-256 of its result) is built on the log's writer
+  // thread: nobody waits for a result record, so the response goes out without that work.
+  std::optional<nlohmann::json> replacement;
+  std::string raw;
+  if (response.replaced()) {
+    replacement = response.replacement();
+  } else {
+    raw.assign(response.raw());
   }
-  r.response = message;
-  log_->append(r.agent, audit::result_payload(r), audit::AuditLog::Kind::Result, nullptr);
+  std::string agent = r.agent;
+  log_->append(
+      std::move(agent),
+      [r = std::move(r), raw = std::move(raw),
+       replacement = std::move(replacement)]() mutable -> audit::PayloadBuilder {
+        nlohmann::json parsed;
+        if (replacement) {
+          r.response = &*replacement;
+        } else {
+          parsed = nlohmann::json::parse(raw, nullptr, false);
+          // Not JSON: recorded with a null hash and a note.
+          r.response = parsed.is_discarded() ? nullptr : &parsed;
+        }
+        try {
+          return audit::result_payload(r);
+        } catch (const std::exception& e) {
+          r.response = nullptr;
+          audit::PayloadBuilder p = audit::result_payload(r);
+          p.set_string("result_note", std::string("result not hashed: ") + e.what());
+          return p;
+        }
+      },
+      audit::AuditLog::Kind::Result, nullptr);
 }
 
 std::unique_ptr<Recorder> make_audit_recorder(const InterceptorEnv& env,
