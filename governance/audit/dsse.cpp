@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "governance/audit/encoding.hpp"
+#include "governance/audit/nonce_pool.hpp"
 
 namespace gt::gov::audit {
 

@@ -15,6 +15,8 @@
 
 namespace gt::gov::audit {
 
+class NoncePool;  // nonce_pool.hpp
+
 inline constexpr std::string_view kReceiptPayloadType = "application/vnd.glasstape.receipt+json";
 
 std::string pae(std::string_view type, std::string_view body);

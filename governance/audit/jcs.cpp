@@ -257,14 +257,10 @@ void jcs_string_into(std::string_view s, std::string& out) {
       case '\r':
         out += "\\r";
         break;
-      default:
-        if (c < 0x20) {
-          out += "\\u00";
-          out += hex[c >> 4];
-          out += hex[c & 0xF];
-        } else {
-          out += static_cast<char>(c);
-        }
+      default:  // the other control characters (plain ASCII was copied above)
+        out += "\\u00";
+        out += hex[c >> 4];
+        out += hex[c & 0xF];
     }
   }
   out += '"';

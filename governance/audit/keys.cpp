@@ -18,6 +18,7 @@
 
 #include "governance/audit/encoding.hpp"
 #include "governance/audit/fsutil.hpp"
+#include "governance/audit/nonce_pool.hpp"
 #include "governance/audit/sha256.hpp"
 #include "governance/audit/time.hpp"
 

@@ -25,9 +25,9 @@
 #include <string_view>
 #include <vector>
 
-#include "governance/audit/nonce_pool.hpp"
-
 namespace gt::gov::audit {
+
+struct Nonce;  // nonce_pool.hpp
 
 struct KeyError : std::runtime_error {
   using std::runtime_error::runtime_error;

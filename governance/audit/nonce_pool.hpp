@@ -60,7 +60,6 @@ class NoncePool {
     std::uint64_t empty = 0;  // take() calls that found the pool empty
   };
   Stats stats() const;
-  std::size_t capacity() const { return capacity_; }
 
  private:
   void fill_loop();
