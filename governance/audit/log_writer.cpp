@@ -1013,7 +1013,11 @@ LogStats AuditLog::stats() const {
     std::lock_guard lk(mu_);
     s = stats_;
   }
-  if (nonces_) s.presigned = nonces_->stats().taken;
+  if (nonces_) {
+    auto ns = nonces_->stats();
+    s.presigned = ns.taken;
+    s.nonces_made = ns.made;
+  }
   return s;
 }
 

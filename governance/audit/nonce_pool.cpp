@@ -1,5 +1,7 @@
 #include "governance/audit/nonce_pool.hpp"
 
+#include <pthread.h>
+#include <sched.h>
 #include <sodium.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -102,9 +104,14 @@ NoncePool::Stats NoncePool::stats() const {
 }
 
 void NoncePool::fill_loop() {
-  // Below the threads that serve calls: under CPU contention the signer falls back to
-  // computing rB itself rather than waiting for this thread.
-  ::setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), 5);
+  // SCHED_IDLE: this thread runs only on a core that nothing else wants, and any thread that
+  // serves a call preempts it at once. (A positive nice value is not enough: the kernel still
+  // gives a niced thread its share, and a refill burst then sits between a call and its
+  // reply.) Under sustained CPU contention the pool runs dry and the signer computes rB
+  // itself, which costs no more than before.
+  sched_param idle{};
+  if (::pthread_setschedparam(::pthread_self(), SCHED_IDLE, &idle) != 0)
+    ::setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), 19);
   std::unique_lock lk(mu_);
   for (;;) {
     while (ready_.size() < capacity_) {

@@ -149,7 +149,7 @@ TEST_CASE("nonce pool: fills, hands each nonce out once, and reports an empty po
     NoncePool pool(8);
     std::set<std::string> seen;
     int taken = 0;
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     while (taken < 64 && std::chrono::steady_clock::now() < deadline) {
       Nonce n;
       if (!pool.take(n)) {
@@ -175,7 +175,7 @@ TEST_CASE("dsse: envelopes signed with a nonce pool verify", "[crypto]") {
   SigningKey k = SigningKey::generate();
   NoncePool pool(4);
   int pooled = 0;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (pool.stats().made == 0 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   for (int i = 0; i < 200; ++i) {

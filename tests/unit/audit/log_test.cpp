@@ -85,8 +85,11 @@ TEST_CASE("log: records signed with precomputed nonces, or without a pool, verif
   std::uint64_t presigned = 0;
   {
     auto log = f.open();
-    // Let the pool fill, then write in small steps so that most records find a nonce ready.
-    std::this_thread::sleep_for(std::chrono::milliseconds(pool ? 50 : 0));
+    // Let the pool make some nonces (it runs at SCHED_IDLE, so on a loaded machine this can
+    // take a while), then write in small steps so that records find a nonce ready.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (pool && log->stats().nonces_made < 32 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
     for (int i = 0; i < 10; ++i)
       CHECK(f.write(*log, 20, i * 20) == 20);
     presigned = log->stats().presigned;
