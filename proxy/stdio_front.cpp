@@ -65,9 +65,11 @@ int run_stdio_front(const Config& config, const StdioFrontOptions& opts) {
   // other side until they drain, so memory stays bounded whatever the peers do.
   constexpr std::size_t kHighWater = 256 * 1024;
   // The same for calls the pipeline has not decided yet (e.g. waiting for the audit log's
-  // group commit): above kMaxDeciding, reading from the client stops until half are done.
-  // Larger than a group commit (256 records by default) so that batches can fill up.
-  constexpr std::size_t kMaxDeciding = 1024;
+  // group commit): at kMaxDeciding, the client's next line waits (LineChannel stops even in
+  // the middle of a chunk it has read) until half are done. Each such call holds its context
+  // and receipt payload (a few KB), so this bounds the proxy's memory under a pipelined
+  // flood; 128 calls still fill a group commit (256 records: decisions and results).
+  constexpr std::size_t kMaxDeciding = 128;
   session->set_decided_listener([s = session.get(), client = client.get(), up = upstream.get()]() {
     if (s->calls_deciding() <= kMaxDeciding / 2 && up->queued_bytes() <= kHighWater) {
       client->resume_reading();

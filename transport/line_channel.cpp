@@ -4,6 +4,7 @@
 
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/error.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 
 namespace gt::transport {
@@ -64,8 +65,17 @@ void LineChannel::on_read(const boost::system::error_code& ec, std::size_t n) {
     if (h_.on_close) h_.on_close(ec);
     return;
   }
-  std::string_view data(rbuf_.get(), n);
+  consume(std::string_view(rbuf_.get(), n));
+  read_on();
+}
+
+bool LineChannel::consume(std::string_view data) {
+  rest_ = {};
   while (!data.empty()) {
+    if (paused_) {
+      rest_ = data;  // rbuf_ is not read into again until rest_ has been delivered
+      return false;
+    }
     auto nl = data.find('\n');
     std::string_view piece = nl == std::string_view::npos ? data : data.substr(0, nl);
     if (discarding_) {
@@ -97,9 +107,16 @@ void LineChannel::on_read(const boost::system::error_code& ec, std::size_t n) {
       partial_.clear();
       deliver(line);
     }
-    if (!in_.is_open()) return;  // a handler closed us
+    if (!in_.is_open()) return false;  // a handler closed us
   }
-  if (!in_.is_open()) return;
+  return true;
+}
+
+void LineChannel::read_on() {
+  if (!in_.is_open()) {
+    reading_ = false;
+    return;
+  }
   if (paused_) {
     reading_ = false;
     return;
@@ -111,7 +128,24 @@ void LineChannel::resume_reading() {
   paused_ = false;
   if (!reading_ && in_.is_open() && h_.on_line) {
     reading_ = true;
-    do_read();
+    if (rest_.empty()) {
+      do_read();
+      return;
+    }
+    // Lines of the paused chunk are still waiting. Deliver them from the executor, not from
+    // inside whichever handler resumed us, so a handler is never re-entered.
+    boost::asio::post(in_.get_executor(), [self = shared_from_this()] {
+      if (!self->in_.is_open()) {
+        self->reading_ = false;
+        return;
+      }
+      if (self->paused_) {  // paused again before this ran: keep rest_ for the next resume
+        self->reading_ = false;
+        return;
+      }
+      self->consume(self->rest_);
+      self->read_on();
+    });
   }
 }
 

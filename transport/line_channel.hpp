@@ -2,7 +2,9 @@
 // One object per direction pair: the client-facing stdin/stdout, or a child's pipes.
 //
 // Flow (Boost.Beast style, explicit async, runs on one executor, no hidden threads):
-//   start() → do_read() → on_read(): split lines → on_line(line) ... → do_read()
+//   start() → do_read() → on_read() → consume(): split lines → on_line(line) ... → do_read()
+//   pause_reading() (from a handler) stops consume() after that line; the rest of the chunk
+//   waits in rbuf_ and resume_reading() posts its consumption, then reading goes on.
 //   send(line) → appended to out_ → do_write() → on_write() → more queued? do_write()
 // Writes are coalesced: every line sent while a write is in flight goes out in the next one.
 // A line longer than max_line is never buffered whole: its first bytes are kept so the
@@ -51,7 +53,8 @@ class LineChannel : public std::enable_shared_from_this<LineChannel> {
   void stop_reading();
   // Stops reading and closes both sides now.
   void close();
-  // Flow control: stop reading after the current chunk, until resume_reading().
+  // Flow control: deliver no further line (not even from the chunk already read) until
+  // resume_reading(). Called from on_line, it takes effect after that line.
   void pause_reading() { paused_ = true; }
   void resume_reading();
   bool write_open() const { return write_open_; }
@@ -60,6 +63,10 @@ class LineChannel : public std::enable_shared_from_this<LineChannel> {
  private:
   void do_read();
   void on_read(const boost::system::error_code& ec, std::size_t n);
+  // Splits `data` into lines and delivers them; returns false when it stopped early (paused
+  // or closed), with the undelivered bytes left in rest_.
+  bool consume(std::string_view data);
+  void read_on();  // after consume(): read more, or stop while paused
   void do_write();
   void on_write(const boost::system::error_code& ec, std::size_t n);
   void deliver(std::string_view line);
@@ -71,7 +78,8 @@ class LineChannel : public std::enable_shared_from_this<LineChannel> {
   // Read buffer, left uninitialised: only the pages a read fills become resident, which
   // matters with a thousand sessions of small messages.
   std::unique_ptr<char[]> rbuf_;
-  std::string partial_;  // an incomplete line carried between reads
+  std::string_view rest_;  // the part of rbuf_ not yet delivered when reading was paused
+  std::string partial_;    // an incomplete line carried between reads
   bool discarding_ = false;
   std::size_t discarded_size_ = 0;
   std::string out_;      // queued, not yet being written

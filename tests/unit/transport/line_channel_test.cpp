@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <catch2/catch.hpp>
 #include <thread>
 
@@ -115,4 +116,55 @@ TEST_CASE("line channel survives a reader that went away", "[line_channel]") {
   ch->send("still no crash");
   ::close(p.to_channel[0]);
   ::close(p.to_channel[1]);
+}
+
+TEST_CASE("line channel pauses in the middle of a chunk and resumes in order", "[line_channel]") {
+  // 40 lines written in one go arrive in one read. The handler pauses after every 5th line
+  // (as the stdio front does at its limit of undecided calls) and resumes from a timer, so
+  // no line may be delivered while paused, and none may be lost or reordered.
+  boost::asio::io_context ioc;
+  Pipes p;
+  auto ch = std::make_shared<LineChannel>(ioc.get_executor(), p.to_channel[0], p.from_channel[1],
+                                          1 << 20);
+  std::string input;
+  for (int i = 0; i < 40; ++i)
+    input += "line-" + std::to_string(i) + "\n";
+  REQUIRE(::write(p.to_channel[1], input.data(), input.size()) ==
+          static_cast<ssize_t>(input.size()));
+  ::close(p.to_channel[1]);
+
+  std::vector<std::string> lines;
+  bool paused = false;
+  int delivered_while_paused = 0;
+  int pauses = 0;
+  bool closed = false;
+  LineChannel::Handlers h;
+  h.on_line = [&](std::string_view l) {
+    if (paused) ++delivered_while_paused;
+    lines.emplace_back(l);
+    if (lines.size() % 5 == 0) {
+      paused = true;
+      ++pauses;
+      ch->pause_reading();
+      // Resume from outside the handler, after the executor has had time to run anything
+      // it (wrongly) still had queued.
+      boost::asio::post(ioc, [&] {
+        boost::asio::post(ioc, [&] {
+          paused = false;
+          ch->resume_reading();
+        });
+      });
+    }
+  };
+  h.on_close = [&](const boost::system::error_code&) { closed = true; };
+  ch->start(h);
+  ioc.run();
+  ::close(p.from_channel[0]);
+
+  CHECK(delivered_while_paused == 0);
+  CHECK(pauses == 8);
+  REQUIRE(lines.size() == 40);
+  for (int i = 0; i < 40; ++i)
+    CHECK(lines[static_cast<std::size_t>(i)] == "line-" + std::to_string(i));
+  CHECK(closed);
 }
