@@ -1,7 +1,9 @@
 #include "governance/audit/keys.hpp"
 
+// Low-level SHA-512: see sha512_of() below.
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include <fcntl.h>
-#include <openssl/evp.h>
+#include <openssl/sha.h>
 #include <sodium.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -129,26 +131,16 @@ void SigningKey::expand() {
 
 namespace {
 
-// SHA-512 for signing: OpenSSL's (assembly) with the algorithm fetched once, and one reusable
-// context per thread. libsodium 1.0.18's portable SHA-512 is about a third slower, and the
-// message is hashed twice per signature.
-struct Sha512 {
-  EVP_MD* md = EVP_MD_fetch(nullptr, "SHA512", nullptr);
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  ~Sha512() {
-    EVP_MD_CTX_free(ctx);
-    EVP_MD_free(md);
-  }
-};
-
+// SHA-512 for signing: OpenSSL's assembly through the low-level interface (no provider
+// lookup, no allocation, and no provider initialisation; see sha256.cpp). libsodium 1.0.18's
+// portable SHA-512 is about a third slower, and the message is hashed twice per signature.
 bool sha512_of(std::uint8_t out[64], std::string_view a, std::string_view b, std::string_view m) {
-  thread_local Sha512 h;
-  unsigned int n = 0;
-  return h.md && h.ctx && EVP_DigestInit_ex2(h.ctx, h.md, nullptr) == 1 &&
-         EVP_DigestUpdate(h.ctx, a.data(), a.size()) == 1 &&
-         (b.empty() || EVP_DigestUpdate(h.ctx, b.data(), b.size()) == 1) &&
-         EVP_DigestUpdate(h.ctx, m.data(), m.size()) == 1 &&
-         EVP_DigestFinal_ex(h.ctx, out, &n) == 1 && n == 64;
+  SHA512_CTX ctx;
+  bool ok = SHA512_Init(&ctx) == 1 && SHA512_Update(&ctx, a.data(), a.size()) == 1 &&
+            (b.empty() || SHA512_Update(&ctx, b.data(), b.size()) == 1) &&
+            SHA512_Update(&ctx, m.data(), m.size()) == 1 && SHA512_Final(out, &ctx) == 1;
+  sodium_memzero(&ctx, sizeof ctx);  // the nonce hash absorbed the secret prefix
+  return ok;
 }
 
 std::string_view bytes(const std::uint8_t* p, std::size_t n) {
