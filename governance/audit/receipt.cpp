@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <stdexcept>
 
 #include "governance/audit/encoding.hpp"
@@ -260,9 +261,22 @@ std::string sanitize_utf8(std::string_view s) {
 }
 
 std::string new_receipt_id() {
-  ensure_sodium();
+  // The random bits come from a per-thread buffer refilled 1 KB at a time: one getrandom()
+  // per hundred ids instead of one per id (two ids per call). Receipt ids are public; they
+  // need to be unique and unpredictable, not secret.
+  struct RandomBuffer {
+    std::uint8_t bytes[1024];
+    std::size_t used = sizeof bytes;
+  };
+  thread_local RandomBuffer rnd;
   std::uint8_t b[16];
-  randombytes_buf(b, sizeof b);
+  if (rnd.used + 10 > sizeof rnd.bytes) {
+    ensure_sodium();
+    randombytes_buf(rnd.bytes, sizeof rnd.bytes);
+    rnd.used = 0;
+  }
+  std::memcpy(b + 6, rnd.bytes + rnd.used, 10);
+  rnd.used += 10;
   auto ms = static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch())
           .count());
@@ -270,9 +284,15 @@ std::string new_receipt_id() {
     b[i] = static_cast<std::uint8_t>(ms >> (40 - 8 * i));
   b[6] = static_cast<std::uint8_t>(0x70 | (b[6] & 0x0F));
   b[8] = static_cast<std::uint8_t>(0x80 | (b[8] & 0x3F));
-  std::string h = hex_encode(b, sizeof b);
-  return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) +
-         "-" + h.substr(20);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id;
+  id.reserve(36);
+  for (int i = 0; i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) id.push_back('-');
+    id.push_back(kHex[b[i] >> 4]);
+    id.push_back(kHex[b[i] & 0x0F]);
+  }
+  return id;
 }
 
 namespace {

@@ -1,6 +1,8 @@
 // Receipt payloads: members, argument recording modes, result hashing, late denials.
 #include <re2/re2.h>
 #include <catch2/catch.hpp>
+#include <chrono>
+#include <set>
 
 #include "governance/audit/jcs.hpp"
 #include "governance/audit/receipt.hpp"
@@ -166,6 +168,26 @@ TEST_CASE("receipt: ids are UUIDv7 and the writer owns the chain members", "[rec
   std::string id = new_receipt_id();
   CHECK(RE2::FullMatch(id, "[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"));
   CHECK(new_receipt_id() != id);
+  // Across several refills of the random buffer: all distinct, all well-formed, and the
+  // first 48 bits are the time in milliseconds.
+  auto ms_now = [] {
+    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          std::chrono::system_clock::now().time_since_epoch())
+                                          .count());
+  };
+  std::set<std::string> ids;
+  for (int i = 0; i < 1000; ++i) {
+    auto before = ms_now();
+    std::string next = new_receipt_id();
+    auto after = ms_now();
+    CHECK(RE2::FullMatch(next,
+                         "[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"));
+    auto ts = std::stoull(next.substr(0, 8) + next.substr(9, 4), nullptr, 16);
+    CHECK(ts >= before);
+    CHECK(ts <= after);
+    ids.insert(next);
+  }
+  CHECK(ids.size() == 1000);
   PayloadBuilder b;
   CHECK_THROWS_AS(b.set_int("seq", 1), std::logic_error);
   b.set_string("z", "last");
