@@ -5,10 +5,12 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <stdexcept>
 
 #include "governance/audit/encoding.hpp"
 #include "governance/audit/jcs.hpp"
+#include "governance/audit/jcs_text.hpp"
 #include "governance/audit/sha256.hpp"
 
 namespace gt::gov::audit {
@@ -401,34 +403,64 @@ PayloadBuilder result_payload(const ResultInput& in) {
   p.set_string("tool", in.tool);
   bool rpc_error = false;
   bool is_error = false;
-  const nlohmann::json* hashed = nullptr;
-  if (in.response && in.response->is_object()) {
-    auto r = in.response->find("result");
-    auto e = in.response->find("error");
-    if (r != in.response->end()) {
-      hashed = &*r;
+  bool hashed = false;
+  std::string canonical, jcs_error;
+  auto canonicalize_or_note = [&](auto&& make) {
+    hashed = true;
+    try {
+      canonical = make();
+    } catch (const JcsError& e) {
+      jcs_error = e.what();
+    }
+  };
+  std::optional<nlohmann::json> parsed;
+  const nlohmann::json* response = in.response;
+  if (!response && !in.response_text.empty()) {
+    thread_local JcsText text;
+    if (text.parse(in.response_text)) {
+      if (text.root_has("result")) {
+        is_error = text.root_member_is_true("result", "isError");
+        canonicalize_or_note([&] { return text.canonical_member("result"); });
+      } else if (text.root_has("error")) {
+        rpc_error = is_error = true;
+        canonicalize_or_note([&] { return text.canonical_member("error"); });
+      }
+    } else {
+      parsed = nlohmann::json::parse(in.response_text, nullptr, false);
+      if (parsed->is_discarded()) {
+        p.set_bool("rpc_error", false);
+        p.set_bool("is_error", false);
+        p.set_null("result_sha256");
+        p.set_string("result_note", "the response is not JSON");
+        return p;
+      }
+      response = &*parsed;
+    }
+  }
+  if (response && response->is_object()) {
+    auto r = response->find("result");
+    auto e = response->find("error");
+    if (r != response->end()) {
       if (r->is_object()) {
         auto ie = r->find("isError");
         is_error = ie != r->end() && ie->is_boolean() && ie->get<bool>();
       }
-    } else if (e != in.response->end()) {
-      hashed = &*e;
-      rpc_error = true;
-      is_error = true;
+      canonicalize_or_note([&] { return canonicalize(*r); });
+    } else if (e != response->end()) {
+      rpc_error = is_error = true;
+      canonicalize_or_note([&] { return canonicalize(*e); });
     }
   }
   p.set_bool("rpc_error", rpc_error);
   p.set_bool("is_error", is_error);
-  if (hashed) {
-    try {
-      p.set_string("result_sha256", sha256_hex(canonicalize(*hashed)));
-    } catch (const JcsError& e) {
-      p.set_null("result_sha256");
-      p.set_string("result_note", std::string("result not hashed: ") + e.what());
-    }
-  } else {
+  if (!hashed) {
     p.set_null("result_sha256");
     p.set_string("result_note", "the response has neither `result` nor `error`");
+  } else if (!jcs_error.empty()) {
+    p.set_null("result_sha256");
+    p.set_string("result_note", "result not hashed: " + jcs_error);
+  } else {
+    p.set_string("result_sha256", sha256_hex(canonical));
   }
   return p;
 }

@@ -87,6 +87,10 @@ struct ResultInput {
   Clock::time_point ts;
   std::string tenant, agent, session, server, tool;
   const nlohmann::json* response = nullptr;  // the JSON-RPC response object
+  // Or the response as the exact text the server sent (used when `response` is null): read
+  // with simdjson (jcs_text.hpp), falling back to nlohmann::json::parse for text simdjson
+  // refuses. Text that is not JSON at all is recorded with a null hash and a note.
+  std::string_view response_text;
 };
 
 PayloadBuilder decision_payload(const DecisionInput& in);

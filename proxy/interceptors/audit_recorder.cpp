@@ -215,18 +215,16 @@ void AuditRecorder::record_result(const CallContext& ctx, const Response& respon
       std::move(agent),
       [r = std::move(r), raw = std::move(raw),
        replacement = std::move(replacement)]() mutable -> audit::PayloadBuilder {
-        nlohmann::json parsed;
         if (replacement) {
           r.response = &*replacement;
         } else {
-          parsed = nlohmann::json::parse(raw, nullptr, false);
-          // Not JSON: recorded with a null hash and a note.
-          r.response = parsed.is_discarded() ? nullptr : &parsed;
+          r.response_text = raw;  // read straight from the bytes (simdjson), no JSON tree
         }
         try {
           return audit::result_payload(r);
         } catch (const std::exception& e) {
           r.response = nullptr;
+          r.response_text = {};
           audit::PayloadBuilder p = audit::result_payload(r);
           p.set_string("result_note", std::string("result not hashed: ") + e.what());
           return p;
