@@ -958,10 +958,15 @@ void AuditLog::writer_loop() {
 }
 
 void AuditLog::append(std::string agent, PayloadBuilder payload, Kind kind, AppendCallback done) {
+  // Frozen on the caller's thread: the writer only splices the chain members in.
+  append(std::move(agent), payload.freeze(), kind, std::move(done));
+}
+
+void AuditLog::append(std::string agent, FrozenPayload payload, Kind kind, AppendCallback done) {
   Item it;
   it.kind = kind;
   it.agent = std::move(agent);
-  it.frozen = payload.freeze();  // on the caller's thread: the writer only splices
+  it.frozen = std::move(payload);
   it.is_frozen = true;
   it.done = std::move(done);
   enqueue(std::move(it));

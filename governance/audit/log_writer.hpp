@@ -150,6 +150,8 @@ class AuditLog {
   // Queues a record signed with `agent`'s key. `done` (may be empty) runs on the writer
   // thread when the record is durable per the fsync mode, or has failed.
   void append(std::string agent, PayloadBuilder payload, Kind kind, AppendCallback done);
+  // The same for a payload already frozen by the caller (e.g. decision_frozen()).
+  void append(std::string agent, FrozenPayload payload, Kind kind, AppendCallback done);
   // The same, with the payload built on the writer thread: for records no call waits for
   // (results), whose payload (parsing and hashing the response) need not hold up the caller.
   // `build` must not throw; it runs once.

@@ -389,6 +389,122 @@ PayloadBuilder decision_payload(const DecisionInput& in) {
   return p;
 }
 
+namespace {
+
+// Writes members into a FrozenPayload in ascending name order, splitting the text where the
+// chain members (key_id, prev, seq) go, as PayloadBuilder::freeze() does.
+class FrozenWriter {
+ public:
+  explicit FrozenWriter(std::size_t reserve) { f_.text.reserve(reserve); }
+
+  // `name` must sort after the previous one (checked: a misordered payload is a bug that
+  // would make every signature unverifiable by an RFC 8785 verifier).
+  std::string& member(std::string_view name) {
+    if (!last_.empty() && !(last_ < name)) {
+      throw std::logic_error("payload member `" + std::string(name) + "` written out of order");
+    }
+    last_ = name;
+    static constexpr std::string_view bounds[3] = {"key_id", "prev", "seq"};
+    while (seg_ < 3 && bounds[seg_] < name) {
+      f_.ends[seg_++] = static_cast<std::uint32_t>(f_.text.size());
+      first_in_seg_ = true;
+    }
+    if (!first_in_seg_) f_.text += ',';
+    first_in_seg_ = false;
+    f_.text += '"';
+    f_.text += name;
+    f_.text += "\":";
+    return f_.text;
+  }
+  void raw(std::string_view name, std::string_view canonical) { member(name) += canonical; }
+  void string(std::string_view name, std::string_view value) {
+    std::string& out = member(name);
+    std::size_t at = out.size();
+    try {
+      jcs_string_into(value, out);
+    } catch (const JcsError&) {  // invalid UTF-8: U+FFFD, as PayloadBuilder::set_string
+      out.resize(at);
+      jcs_string_into(sanitize_utf8(value), out);
+    }
+  }
+  void boolean(std::string_view name, bool v) { raw(name, v ? "true" : "false"); }
+
+  FrozenPayload done() && {
+    while (seg_ < 4)
+      f_.ends[seg_++] = static_cast<std::uint32_t>(f_.text.size());
+    return std::move(f_);
+  }
+
+ private:
+  FrozenPayload f_;
+  std::string_view last_;
+  std::size_t seg_ = 0;
+  bool first_in_seg_ = true;
+};
+
+}  // namespace
+
+FrozenPayload decision_frozen(const DecisionInput& in) {
+  // The arguments first: their outcome decides args_mode and args_note.
+  ArgsMode mode = in.args_mode;
+  std::string args, args_note;
+  if (mode != ArgsMode::HashOnly && in.arguments) {
+    try {
+      if (mode == ArgsMode::Full) {
+        args = canonicalize(*in.arguments);
+      } else {
+        static const std::vector<std::string> none;
+        args = canonicalize(redact_arguments(*in.arguments, in.redact ? *in.redact : none));
+      }
+    } catch (const JcsError& e) {
+      mode = ArgsMode::HashOnly;
+      args.clear();
+      args_note = std::string("arguments not recorded: ") + e.what();
+    }
+  }
+  std::string request_id;
+  try {
+    request_id = canonicalize(in.request_id);
+  } catch (const JcsError&) {
+    request_id = "null";
+  }
+  FrozenWriter w(640 + args.size() + in.reason.size());
+  // Members in JCS order (ASCII names: byte order is UTF-16 order).
+  w.string("agent", in.agent);
+  if (!args.empty()) w.raw("args", args);
+  w.string("args_mode", to_string(mode));
+  if (!args_note.empty()) w.string("args_note", args_note);
+  w.string("args_sha256", sha256_hex(in.raw_arguments));
+  w.string("code", in.code);
+  w.string("decided_by", in.decided_by);
+  w.string("decision", in.allowed ? "allow" : "deny");
+  w.string("format", kReceiptFormat);
+  w.string("id", in.receipt_id);
+  w.string("kind", "decision");
+  w.string("mode", in.mode);
+  {
+    std::string& out = w.member("policy");  // {"id","sha256","version"}, in JCS order
+    out += "{\"id\":";
+    jcs_string_into(sanitize_utf8(in.policy_id), out);
+    out += ",\"sha256\":";
+    jcs_string_into(sanitize_utf8(in.policy_sha256), out);
+    out += ",\"version\":";
+    jcs_string_into(sanitize_utf8(in.policy_version), out);
+    out += '}';
+  }
+  w.string("reason", in.reason);
+  w.raw("request_id", request_id);
+  w.string("rule_id", in.rule_id);
+  w.string("schema_outcome", in.schema_outcome);
+  w.string("server", in.server);
+  w.string("session", in.session);
+  w.string("tenant", in.tenant);
+  w.string("tool", in.tool);
+  w.string("ts", rfc3339_utc(in.ts));
+  w.boolean("would_deny", in.would_deny);
+  return std::move(w).done();
+}
+
 PayloadBuilder result_payload(const ResultInput& in) {
   PayloadBuilder p;
   p.set_string("format", kReceiptFormat);

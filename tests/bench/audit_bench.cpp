@@ -50,7 +50,7 @@ double thread_cpu_seconds() {
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
 }
 
-PayloadBuilder decision(std::uint64_t i, const std::string& raw) {
+FrozenPayload decision(std::uint64_t i, const std::string& raw) {
   DecisionInput in;
   in.receipt_id = new_receipt_id();
   in.ts = Clock::now();
@@ -73,7 +73,7 @@ PayloadBuilder decision(std::uint64_t i, const std::string& raw) {
     in.decided_by = "policy";
     in.rule_id = "no-writes-outside-workspace";
   }
-  return decision_payload(in);
+  return decision_frozen(in);  // what the proxy does on its I/O thread
 }
 
 struct Opts {
@@ -98,7 +98,7 @@ void throughput(const Opts& o, FsyncMode mode, const SigningKey& key, fs::path& 
   fs::remove_all(dir);
   std::string raw = R"({"path":"/workspace/src/main.cpp","encoding":"utf-8","max_bytes":65536})";
   auto t_build = SteadyClock::now();
-  std::vector<PayloadBuilder> payloads;
+  std::vector<FrozenPayload> payloads;
   payloads.reserve(o.records);
   for (std::uint64_t i = 0; i < o.records; ++i)
     payloads.push_back(decision(i, raw));

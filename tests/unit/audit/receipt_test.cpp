@@ -2,6 +2,7 @@
 #include <re2/re2.h>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <limits>
 #include <set>
 
 #include "governance/audit/jcs.hpp"
@@ -226,4 +227,46 @@ TEST_CASE("receipt: a frozen payload splices the chain members exactly like the 
   std::string got;
   d.freeze().finish_into(got, 1, std::string(64, '0'), "k");
   CHECK(got == d.finish(1, std::string(64, '0'), "k"));
+}
+
+TEST_CASE("receipt: decision_frozen writes exactly the builder's frozen payload", "[receipt]") {
+  json args = {{"path", "/etc/passwd"}, {"token", "s3cret"}, {"n", {1, 2.5, -0.0}}};
+  json bad_args = json::array({std::numeric_limits<double>::quiet_NaN()});  // JCS refuses NaN
+  std::vector<std::string> redact = {"token"};
+  int compared = 0;
+  for (auto mode : {ArgsMode::HashOnly, ArgsMode::Full, ArgsMode::Redact}) {
+    for (const json* a : std::initializer_list<const json*>{&args, &bad_args, nullptr}) {
+      for (bool allowed : {true, false}) {
+        for (const json& rid : {json(7), json("req-\xC3\xA9"), json(nullptr), json(1.5e300)}) {
+          static const json empty = json::object();
+          const std::string raw = a ? a->dump() : "{}";
+          DecisionInput in = sample(a ? *a : empty, raw);  // sample keeps views of both
+          in.arguments = a;
+          in.args_mode = mode;
+          in.redact = &redact;
+          in.allowed = allowed;
+          in.would_deny = !allowed;
+          in.request_id = rid;
+          in.reason = allowed ? "fine" : "bad \xFF byte";  // invalid UTF-8 becomes U+FFFD
+          in.code = allowed ? "" : "GT-POLICY";
+          in.rule_id = "r\"1";
+          in.policy_id = "p\xC3";  // truncated UTF-8 in a policy member
+          in.mode = allowed ? "enforce" : "monitor";
+          FrozenPayload want = decision_payload(in).freeze();
+          FrozenPayload got = decision_frozen(in);
+          INFO(want.text);
+          CHECK(got.text == want.text);
+          for (int i = 0; i < 4; ++i)
+            CHECK(got.ends[i] == want.ends[i]);
+          std::string a1, a2;
+          want.finish_into(a1, 42, std::string(64, 'f'), "kid");
+          got.finish_into(a2, 42, std::string(64, 'f'), "kid");
+          CHECK(a1 == a2);
+          CHECK_NOTHROW(json::parse(a2));
+          ++compared;
+        }
+      }
+    }
+  }
+  CHECK(compared == 72);
 }
