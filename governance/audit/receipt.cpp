@@ -142,30 +142,69 @@ void PayloadBuilder::finish_into(std::string& out, std::uint64_t seq, std::strin
   out += '}';
 }
 
+namespace {
+
+// Writes members into a FrozenPayload in ascending name order, splitting the text where the
+// chain members (key_id, prev, seq) go. Used by PayloadBuilder::freeze() and decision_frozen().
+class FrozenWriter {
+ public:
+  explicit FrozenWriter(std::size_t reserve) { f_.text.reserve(reserve); }
+
+  // `name` must sort after the previous one (checked: a misordered payload is a bug that
+  // would make every signature unverifiable by an RFC 8785 verifier).
+  std::string& member(std::string_view name) {
+    if (!last_.empty() && !(last_ < name)) {
+      throw std::logic_error("payload member `" + std::string(name) + "` written out of order");
+    }
+    last_ = name;
+    static constexpr std::string_view bounds[3] = {"key_id", "prev", "seq"};
+    while (seg_ < 3 && bounds[seg_] < name) {
+      f_.ends[seg_++] = static_cast<std::uint32_t>(f_.text.size());
+      first_in_seg_ = true;
+    }
+    if (!first_in_seg_) f_.text += ',';
+    first_in_seg_ = false;
+    f_.text += '"';
+    f_.text += name;
+    f_.text += "\":";
+    return f_.text;
+  }
+  void raw(std::string_view name, std::string_view canonical) { member(name) += canonical; }
+  void string(std::string_view name, std::string_view value) {
+    std::string& out = member(name);
+    std::size_t at = out.size();
+    try {
+      jcs_string_into(value, out);
+    } catch (const JcsError&) {  // invalid UTF-8: U+FFFD, as PayloadBuilder::set_string
+      out.resize(at);
+      jcs_string_into(sanitize_utf8(value), out);
+    }
+  }
+  void boolean(std::string_view name, bool v) { raw(name, v ? "true" : "false"); }
+
+  FrozenPayload done() && {
+    while (seg_ < 4)
+      f_.ends[seg_++] = static_cast<std::uint32_t>(f_.text.size());
+    return std::move(f_);
+  }
+
+ private:
+  FrozenPayload f_;
+  std::string_view last_;
+  std::size_t seg_ = 0;
+  bool first_in_seg_ = true;
+};
+
+}  // namespace
+
 FrozenPayload PayloadBuilder::freeze() const {
-  FrozenPayload f;
   std::size_t total = 0;
   for (const auto& [name, value] : members_)
     total += name.size() + value.size() + 4;
-  f.text.reserve(total);
-  static constexpr std::string_view bounds[3] = {"key_id", "prev", "seq"};
-  std::size_t seg = 0;
-  bool first_in_seg = true;
-  for (const auto& [name, value] : members_) {
-    while (seg < 3 && bounds[seg] < name) {
-      f.ends[seg++] = static_cast<std::uint32_t>(f.text.size());
-      first_in_seg = true;
-    }
-    if (!first_in_seg) f.text += ',';
-    first_in_seg = false;
-    f.text += '"';
-    f.text += name;
-    f.text += "\":";
-    f.text += value;
-  }
-  while (seg < 4)
-    f.ends[seg++] = static_cast<std::uint32_t>(f.text.size());
-  return f;
+  FrozenWriter w(total);
+  for (const auto& [name, value] : members_)  // already sorted by name
+    w.raw(name, value);
+  return std::move(w).done();
 }
 
 void FrozenPayload::finish_into(std::string& out, std::uint64_t seq, std::string_view prev_hex,
@@ -388,61 +427,6 @@ PayloadBuilder decision_payload(const DecisionInput& in) {
   p.set_string("schema_outcome", in.schema_outcome);
   return p;
 }
-
-namespace {
-
-// Writes members into a FrozenPayload in ascending name order, splitting the text where the
-// chain members (key_id, prev, seq) go, as PayloadBuilder::freeze() does.
-class FrozenWriter {
- public:
-  explicit FrozenWriter(std::size_t reserve) { f_.text.reserve(reserve); }
-
-  // `name` must sort after the previous one (checked: a misordered payload is a bug that
-  // would make every signature unverifiable by an RFC 8785 verifier).
-  std::string& member(std::string_view name) {
-    if (!last_.empty() && !(last_ < name)) {
-      throw std::logic_error("payload member `" + std::string(name) + "` written out of order");
-    }
-    last_ = name;
-    static constexpr std::string_view bounds[3] = {"key_id", "prev", "seq"};
-    while (seg_ < 3 && bounds[seg_] < name) {
-      f_.ends[seg_++] = static_cast<std::uint32_t>(f_.text.size());
-      first_in_seg_ = true;
-    }
-    if (!first_in_seg_) f_.text += ',';
-    first_in_seg_ = false;
-    f_.text += '"';
-    f_.text += name;
-    f_.text += "\":";
-    return f_.text;
-  }
-  void raw(std::string_view name, std::string_view canonical) { member(name) += canonical; }
-  void string(std::string_view name, std::string_view value) {
-    std::string& out = member(name);
-    std::size_t at = out.size();
-    try {
-      jcs_string_into(value, out);
-    } catch (const JcsError&) {  // invalid UTF-8: U+FFFD, as PayloadBuilder::set_string
-      out.resize(at);
-      jcs_string_into(sanitize_utf8(value), out);
-    }
-  }
-  void boolean(std::string_view name, bool v) { raw(name, v ? "true" : "false"); }
-
-  FrozenPayload done() && {
-    while (seg_ < 4)
-      f_.ends[seg_++] = static_cast<std::uint32_t>(f_.text.size());
-    return std::move(f_);
-  }
-
- private:
-  FrozenPayload f_;
-  std::string_view last_;
-  std::size_t seg_ = 0;
-  bool first_in_seg_ = true;
-};
-
-}  // namespace
 
 FrozenPayload decision_frozen(const DecisionInput& in) {
   // The arguments first: their outcome decides args_mode and args_note.
