@@ -244,16 +244,29 @@ void baseline(const Opts& o, const SigningKey& key) {
         "CPU-second\n",
         n / w, n / c);
   }
-  std::string sig = key.sign(msg);
+  // Verification of distinct records, as a log is: Ed25519 verification is variable-time,
+  // and checking one signature over and over lets the branch predictor learn it (about 30%
+  // faster than the same number of different signatures on this VM).
+  std::vector<std::string> msgs, sigs;
+  for (int i = 0; i < 2000; ++i) {
+    msg[0] = static_cast<char>(i);
+    msg[1] = static_cast<char>(i >> 8);
+    msgs.push_back(msg);
+    sigs.push_back(key.sign(msg));
+  }
   c0 = thread_cpu_seconds();
   t0 = SteadyClock::now();
   int ok = 0;
-  for (int i = 0; i < n / 2; ++i)
-    ok += ed25519_verify(key.public_key(), msg, sig) ? 1 : 0;
+  for (int i = 0; i < n / 2; ++i) {
+    std::size_t k = static_cast<std::size_t>(i) % msgs.size();
+    ok += ed25519_verify(key.public_key(), msgs[k], sigs[k]) ? 1 : 0;
+  }
   wall = std::chrono::duration<double>(SteadyClock::now() - t0).count();
   cpu = thread_cpu_seconds() - c0;
-  std::printf("baseline: raw Ed25519 verify of 1.1 KB: %.0f/s wall, %.0f per CPU-second (%d ok)\n",
-              n / 2 / wall, n / 2 / cpu, ok);
+  std::printf(
+      "baseline: raw Ed25519 verify of 2000 distinct 1.1 KB records: %.0f/s wall, %.0f per "
+      "CPU-second (%d ok)\n",
+      n / 2 / wall, n / 2 / cpu, ok);
   fs::path f = o.dir / "gt-audit-bench-fsync";
   int fd = ::open(f.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0600);
   std::vector<double> lat;
