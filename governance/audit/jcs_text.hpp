@@ -35,6 +35,9 @@ class JcsText {
   std::string canonical_member(std::string_view name) const;
   // JCS of the whole document.
   std::string canonical() const;
+  // Frees the memory of a large document (parse() of one over 64 KB uses a parser of its own);
+  // the document is gone afterwards.
+  void release();
 
  private:
   struct Impl;

@@ -525,7 +525,9 @@ PayloadBuilder result_payload(const ResultInput& in) {
         rpc_error = is_error = true;
         canonicalize_or_note([&] { return text.canonical_member("error"); });
       }
+      text.release();
     } else {
+      text.release();  // a large text simdjson refused: drop its parser before nlohmann's tree
       parsed = nlohmann::json::parse(in.response_text, nullptr, false);
       if (parsed->is_discarded()) {
         p.set_bool("rpc_error", false);
