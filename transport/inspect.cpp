@@ -2,16 +2,25 @@
 
 #include <simdjson.h>
 
+#include <memory>
+#include <new>
+
 namespace gt::transport {
 
 namespace {
 
+// Messages up to this size reuse one parser per thread, which never grows past it; a larger
+// one gets a parser of its own, freed as soon as the message is inspected. A simdjson parser
+// keeps about 2 bytes per byte of capacity resident once used, so a single 5 MB tools/call
+// used to leave 10 MB behind for the life of the process.
+constexpr std::size_t kKeepCapacity = 64 * 1024;
+
 simdjson::dom::parser& parser_for(std::size_t max_depth) {
-  thread_local simdjson::dom::parser parser;
+  thread_local simdjson::dom::parser parser{kKeepCapacity};
   thread_local std::size_t depth = 0;
   if (depth != max_depth) {
-    parser = simdjson::dom::parser();
-    if (parser.allocate(64 * 1024, max_depth) != simdjson::SUCCESS) throw std::bad_alloc();
+    parser = simdjson::dom::parser(kKeepCapacity);
+    if (parser.allocate(kKeepCapacity, max_depth) != simdjson::SUCCESS) throw std::bad_alloc();
     depth = max_depth;
   }
   return parser;
@@ -89,8 +98,17 @@ Inspection inspect_with_nlohmann(std::string_view line, std::size_t max_depth) {
 
 Inspection inspect(std::string_view line, std::size_t max_depth) {
   Inspection r;
-  simdjson::dom::element doc;
-  auto err = parser_for(max_depth).parse(line.data(), line.size()).get(doc);
+  simdjson::dom::element doc;  // lives in `parser`: used only inside this function
+  std::unique_ptr<simdjson::dom::parser> large;
+  simdjson::dom::parser* parser = nullptr;
+  if (line.size() <= kKeepCapacity) {
+    parser = &parser_for(max_depth);
+  } else {
+    large = std::make_unique<simdjson::dom::parser>(line.size());
+    if (large->allocate(line.size(), max_depth) != simdjson::SUCCESS) throw std::bad_alloc();
+    parser = large.get();
+  }
+  auto err = parser->parse(line.data(), line.size()).get(doc);
   // simdjson 3.0 reports integers beyond 64 bits as NUMBER_ERROR; nlohmann decides.
   if (err == simdjson::NUMBER_ERROR) return inspect_with_nlohmann(line, max_depth);
   if (err) {

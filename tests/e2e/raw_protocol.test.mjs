@@ -3,6 +3,7 @@
 // malformed, wrong-shaped and over-limit input. Forwarding tests also run directly against
 // the server (proving the checks); the error-handling tests are about the proxy alone.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { describe, test } from 'node:test';
 import { isDeepStrictEqual } from 'node:util';
 
@@ -198,6 +199,29 @@ for (const mode of modes()) {
       assert.deepEqual((await p.request(24, 'ping')).result, {});
       assert.ok(!p.lines.some((l) => l.text.includes('notifications/huge')), 'an oversized server line reached the client');
       assert.ok(p.lines.every((l) => l.buf.length <= limit + 200), 'no oversized line reached the client');
+      assertAllJson(p);
+    });
+
+    test('megabyte messages pass both ways and do not stay resident', T, async (t) => {
+      if (mode === 'direct') return t.skip("measures glasstape's memory");
+      const p = start(t, mode);
+      await p.initialize();
+      const rssKb = () => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${p.pid}/status`, 'utf8'))[1]);
+      for (let i = 0; i < 20; i++) await p.request(40 + i, 'ping');
+      const warm = rssKb();
+      // Each 4 MB request crosses glasstape twice: to the server, and back inside the
+      // server's reflection of it.
+      for (let i = 0; i < 3; i++) {
+        const big = JSON.stringify({ jsonrpc: '2.0', id: 60 + i, method: 'custom/big', params: { pad: String(i).repeat(4 << 20) } });
+        p.send(big);
+        assert.deepEqual((await p.response(60 + i, 20_000)).result, { method: 'custom/big' });
+        assert.equal(await p.waitReflected((r) => r.length === big.length && r.includes(`"id":${60 + i}`), 20_000, 'a big line'), big);
+      }
+      for (let i = 0; i < 20; i++) await p.request(70 + i, 'ping');
+      const after = rssKb();
+      t.diagnostic(`glasstape RSS ${warm} kB before, ${after} kB after three 4 MB round trips`);
+      // Before the parser and heap bounds this grew by ~20 MB and stayed there.
+      assert.ok(after - warm < 8 * 1024, `RSS grew by ${after - warm} kB and stayed`);
       assertAllJson(p);
     });
 
