@@ -376,6 +376,22 @@ nlohmann::json redact_arguments(const nlohmann::json& args,
   return out;
 }
 
+namespace {
+
+// The decision's `policy` member, {"id","sha256","version"}: already in JCS member order, so
+// it is written without a JSON tree.
+void policy_into(const DecisionInput& in, std::string& out) {
+  out += "{\"id\":";
+  jcs_string_into(sanitize_utf8(in.policy_id), out);
+  out += ",\"sha256\":";
+  jcs_string_into(sanitize_utf8(in.policy_sha256), out);
+  out += ",\"version\":";
+  jcs_string_into(sanitize_utf8(in.policy_version), out);
+  out += '}';
+}
+
+}  // namespace
+
 PayloadBuilder decision_payload(const DecisionInput& in) {
   PayloadBuilder p;
   p.set_string("format", kReceiptFormat);
@@ -414,14 +430,8 @@ PayloadBuilder decision_payload(const DecisionInput& in) {
   p.set_string("reason", in.reason);
   p.set_string("code", in.code);
   p.set_string("decided_by", in.decided_by);
-  // {"id","sha256","version"}: already in JCS member order, written without a JSON tree.
-  std::string policy = "{\"id\":";
-  jcs_string_into(sanitize_utf8(in.policy_id), policy);
-  policy += ",\"sha256\":";
-  jcs_string_into(sanitize_utf8(in.policy_sha256), policy);
-  policy += ",\"version\":";
-  jcs_string_into(sanitize_utf8(in.policy_version), policy);
-  policy += '}';
+  std::string policy;
+  policy_into(in, policy);
   p.set_raw("policy", std::move(policy));
   p.set_string("rule_id", in.rule_id);
   p.set_string("schema_outcome", in.schema_outcome);
@@ -466,16 +476,7 @@ FrozenPayload decision_frozen(const DecisionInput& in) {
   w.string("id", in.receipt_id);
   w.string("kind", "decision");
   w.string("mode", in.mode);
-  {
-    std::string& out = w.member("policy");  // {"id","sha256","version"}, in JCS order
-    out += "{\"id\":";
-    jcs_string_into(sanitize_utf8(in.policy_id), out);
-    out += ",\"sha256\":";
-    jcs_string_into(sanitize_utf8(in.policy_sha256), out);
-    out += ",\"version\":";
-    jcs_string_into(sanitize_utf8(in.policy_version), out);
-    out += '}';
-  }
+  policy_into(in, w.member("policy"));
   w.string("reason", in.reason);
   w.raw("request_id", request_id);
   w.string("rule_id", in.rule_id);
