@@ -392,52 +392,6 @@ void policy_into(const DecisionInput& in, std::string& out) {
 
 }  // namespace
 
-PayloadBuilder decision_payload(const DecisionInput& in) {
-  PayloadBuilder p;
-  p.set_string("format", kReceiptFormat);
-  p.set_string("kind", "decision");
-  p.set_string("id", in.receipt_id);
-  p.set_string("ts", rfc3339_utc(in.ts));
-  p.set_string("tenant", in.tenant);
-  p.set_string("agent", in.agent);
-  p.set_string("session", in.session);
-  p.set_string("server", in.server);
-  p.set_string("tool", in.tool);
-  try {
-    p.set("request_id", in.request_id);
-  } catch (const JcsError&) {
-    p.set_null("request_id");
-  }
-  p.set_string("args_sha256", sha256_hex(in.raw_arguments));
-  ArgsMode mode = in.args_mode;
-  if (mode != ArgsMode::HashOnly && in.arguments) {
-    try {
-      if (mode == ArgsMode::Full) {
-        p.set("args", *in.arguments);
-      } else {
-        static const std::vector<std::string> none;
-        p.set("args", redact_arguments(*in.arguments, in.redact ? *in.redact : none));
-      }
-    } catch (const JcsError& e) {
-      mode = ArgsMode::HashOnly;
-      p.set_string("args_note", std::string("arguments not recorded: ") + e.what());
-    }
-  }
-  p.set_string("args_mode", to_string(mode));
-  p.set_string("decision", in.allowed ? "allow" : "deny");
-  p.set_bool("would_deny", in.would_deny);
-  p.set_string("mode", in.mode);
-  p.set_string("reason", in.reason);
-  p.set_string("code", in.code);
-  p.set_string("decided_by", in.decided_by);
-  std::string policy;
-  policy_into(in, policy);
-  p.set_raw("policy", std::move(policy));
-  p.set_string("rule_id", in.rule_id);
-  p.set_string("schema_outcome", in.schema_outcome);
-  return p;
-}
-
 FrozenPayload decision_frozen(const DecisionInput& in) {
   // The arguments first: their outcome decides args_mode and args_note.
   ArgsMode mode = in.args_mode;
@@ -488,6 +442,10 @@ FrozenPayload decision_frozen(const DecisionInput& in) {
   w.string("ts", rfc3339_utc(in.ts));
   w.boolean("would_deny", in.would_deny);
   return std::move(w).done();
+}
+
+PayloadBuilder decision_payload(const DecisionInput& in) {
+  return decision_frozen(in).thaw();
 }
 
 PayloadBuilder result_payload(const ResultInput& in) {

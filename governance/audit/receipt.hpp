@@ -93,12 +93,14 @@ struct ResultInput {
   std::string_view response_text;
 };
 
-PayloadBuilder decision_payload(const DecisionInput& in);
-// The same payload written straight into its frozen form, member by member in JCS order,
-// with no builder in between: this runs on the proxy's I/O thread for every call, where the
-// builder's 25 sorted inserts cost several microseconds. Tests hold it byte-equal to
-// decision_payload(in).freeze().
+// A decision's payload, written straight into its frozen form, member by member in JCS order:
+// this runs on the proxy's I/O thread for every call, where a builder's 25 sorted inserts
+// cost several microseconds. receipt_test holds it byte-equal to an independent builder-based
+// reference.
 FrozenPayload decision_frozen(const DecisionInput& in);
+// The same as an editable builder (tests, and payloads that are changed before they are
+// written).
+PayloadBuilder decision_payload(const DecisionInput& in);
 PayloadBuilder result_payload(const ResultInput& in);
 // A decision that could not be written when it was made, recorded later as the denial the
 // client actually got (same receipt id; the original verdict kept as `intended_decision`).

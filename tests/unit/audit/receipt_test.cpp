@@ -8,6 +8,7 @@
 #include "governance/audit/jcs.hpp"
 #include "governance/audit/receipt.hpp"
 #include "governance/audit/sha256.hpp"
+#include "governance/audit/time.hpp"
 
 using namespace gt::gov::audit;
 using nlohmann::json;
@@ -229,7 +230,60 @@ TEST_CASE("receipt: a frozen payload splices the chain members exactly like the 
   CHECK(got == d.finish(1, std::string(64, '0'), "k"));
 }
 
-TEST_CASE("receipt: decision_frozen writes exactly the builder's frozen payload", "[receipt]") {
+namespace {
+
+// An independent reference for decision_frozen(): the same decision payload built member by
+// member with a PayloadBuilder (sorted inserts, JSON trees for `args`, `request_id` and
+// `policy`), as the library did before it wrote the frozen form directly.
+PayloadBuilder reference_payload(const DecisionInput& in) {
+  PayloadBuilder p;
+  p.set_string("format", "glasstape.receipt/1");
+  p.set_string("kind", "decision");
+  p.set_string("id", in.receipt_id);
+  p.set_string("ts", rfc3339_utc(in.ts));
+  p.set_string("tenant", in.tenant);
+  p.set_string("agent", in.agent);
+  p.set_string("session", in.session);
+  p.set_string("server", in.server);
+  p.set_string("tool", in.tool);
+  try {
+    p.set("request_id", in.request_id);
+  } catch (const JcsError&) {
+    p.set_null("request_id");
+  }
+  p.set_string("args_sha256", sha256_hex(in.raw_arguments));
+  ArgsMode mode = in.args_mode;
+  if (mode != ArgsMode::HashOnly && in.arguments) {
+    try {
+      if (mode == ArgsMode::Full) {
+        p.set("args", *in.arguments);
+      } else {
+        static const std::vector<std::string> none;
+        p.set("args", redact_arguments(*in.arguments, in.redact ? *in.redact : none));
+      }
+    } catch (const JcsError& e) {
+      mode = ArgsMode::HashOnly;
+      p.set_string("args_note", std::string("arguments not recorded: ") + e.what());
+    }
+  }
+  p.set_string("args_mode", to_string(mode));
+  p.set_string("decision", in.allowed ? "allow" : "deny");
+  p.set_bool("would_deny", in.would_deny);
+  p.set_string("mode", in.mode);
+  p.set_string("reason", in.reason);
+  p.set_string("code", in.code);
+  p.set_string("decided_by", in.decided_by);
+  p.set("policy", json{{"id", sanitize_utf8(in.policy_id)},
+                       {"sha256", sanitize_utf8(in.policy_sha256)},
+                       {"version", sanitize_utf8(in.policy_version)}});
+  p.set_string("rule_id", in.rule_id);
+  p.set_string("schema_outcome", in.schema_outcome);
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("receipt: decision_frozen writes exactly the reference builder's payload", "[receipt]") {
   json args = {{"path", "/etc/passwd"}, {"token", "s3cret"}, {"n", {1, 2.5, -0.0}}};
   json bad_args = json::array({std::numeric_limits<double>::quiet_NaN()});  // JCS refuses NaN
   std::vector<std::string> redact = {"token"};
@@ -252,7 +306,7 @@ TEST_CASE("receipt: decision_frozen writes exactly the builder's frozen payload"
           in.rule_id = "r\"1";
           in.policy_id = "p\xC3";  // truncated UTF-8 in a policy member
           in.mode = allowed ? "enforce" : "monitor";
-          FrozenPayload want = decision_payload(in).freeze();
+          FrozenPayload want = reference_payload(in).freeze();
           FrozenPayload got = decision_frozen(in);
           INFO(want.text);
           CHECK(got.text == want.text);
