@@ -325,13 +325,13 @@ std::string new_receipt_id() {
     b[i] = static_cast<std::uint8_t>(ms >> (40 - 8 * i));
   b[6] = static_cast<std::uint8_t>(0x70 | (b[6] & 0x0F));
   b[8] = static_cast<std::uint8_t>(0x80 | (b[8] & 0x3F));
-  static constexpr char kHex[] = "0123456789abcdef";
+  std::string h = hex_encode(b, sizeof b);
+  std::string_view v(h);
   std::string id;
   id.reserve(36);
-  for (int i = 0; i < 16; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) id.push_back('-');
-    id.push_back(kHex[b[i] >> 4]);
-    id.push_back(kHex[b[i] & 0x0F]);
+  for (auto [at, n] : {std::pair{0, 8}, {8, 4}, {12, 4}, {16, 4}, {20, 12}}) {
+    if (at) id += '-';
+    id += v.substr(at, n);
   }
   return id;
 }
