@@ -62,60 +62,6 @@ std::vector<char16_t> to_utf16(std::string_view s) {
   return out;
 }
 
-bool has_supplementary(std::string_view s) {
-  for (char c : s) {
-    if ((static_cast<unsigned char>(c) & 0xF8) == 0xF0) return true;
-  }
-  return false;
-}
-
-void number_into(double v, std::string& out) {
-  if (!std::isfinite(v)) throw JcsError("nan and infinity cannot be canonicalized");
-  if (v == 0) {  // also -0
-    out += '0';
-    return;
-  }
-  // Shortest round-trip digits (the same requirement as ECMAScript's "k as small as
-  // possible"), in scientific form: d[.ddd]e±x.
-  char buf[64];
-  auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::scientific);
-  std::string_view sci(buf, static_cast<std::size_t>(r.ptr - buf));
-  bool negative = sci[0] == '-';
-  if (negative) sci.remove_prefix(1);
-  auto epos = sci.find('e');
-  std::string digits;
-  for (char c : sci.substr(0, epos)) {
-    if (c != '.') digits += c;
-  }
-  int exp10 = 0;
-  std::from_chars(sci.data() + epos + (sci[epos + 1] == '+' ? 2 : 1), sci.data() + sci.size(),
-                  exp10);
-  int k = static_cast<int>(digits.size());
-  int n = exp10 + 1;  // ECMAScript: value = digits × 10^(n−k)
-  if (negative) out += '-';
-  if (k <= n && n <= 21) {
-    out += digits;
-    out.append(static_cast<std::size_t>(n - k), '0');
-  } else if (0 < n && n <= 21) {
-    out.append(digits, 0, static_cast<std::size_t>(n));
-    out += '.';
-    out.append(digits, static_cast<std::size_t>(n));
-  } else if (-6 < n && n <= 0) {
-    out += "0.";
-    out.append(static_cast<std::size_t>(-n), '0');
-    out += digits;
-  } else {
-    out += digits[0];
-    if (k > 1) {
-      out += '.';
-      out.append(digits, 1);
-    }
-    out += 'e';
-    out += (n - 1 >= 0) ? '+' : '-';
-    out += std::to_string(std::abs(n - 1));
-  }
-}
-
 void value_into(const nlohmann::json& v, std::string& out, int depth) {
   using T = nlohmann::json::value_t;
   switch (v.type()) {
@@ -125,27 +71,14 @@ void value_into(const nlohmann::json& v, std::string& out, int depth) {
     case T::boolean:
       out += v.get<bool>() ? "true" : "false";
       return;
-    case T::number_integer: {
-      auto i = v.get<std::int64_t>();
-      // Exact as a double: print the integer directly (same text ECMAScript gives).
-      if (i > -(std::int64_t{1} << 53) && i < (std::int64_t{1} << 53)) {
-        out += std::to_string(i);
-      } else {
-        number_into(static_cast<double>(i), out);
-      }
+    case T::number_integer:
+      jcs_integer_into(v.get<std::int64_t>(), out);
       return;
-    }
-    case T::number_unsigned: {
-      auto u = v.get<std::uint64_t>();
-      if (u < (std::uint64_t{1} << 53)) {
-        out += std::to_string(u);
-      } else {
-        number_into(static_cast<double>(u), out);
-      }
+    case T::number_unsigned:
+      jcs_integer_into(v.get<std::uint64_t>(), out);
       return;
-    }
     case T::number_float:
-      number_into(v.get<double>(), out);
+      jcs_number_into(v.get<double>(), out);
       return;
     case T::string:
       jcs_string_into(v.get_ref<const std::string&>(), out);
@@ -271,9 +204,80 @@ bool utf16_less(std::string_view a, std::string_view b) {
   return to_utf16(a) < to_utf16(b);
 }
 
+bool has_supplementary(std::string_view s) {
+  for (char c : s) {
+    if ((static_cast<unsigned char>(c) & 0xF8) == 0xF0) return true;
+  }
+  return false;
+}
+
+void jcs_number_into(double v, std::string& out) {
+  if (!std::isfinite(v)) throw JcsError("nan and infinity cannot be canonicalized");
+  if (v == 0) {  // also -0
+    out += '0';
+    return;
+  }
+  // Shortest round-trip digits (the same requirement as ECMAScript's "k as small as
+  // possible"), in scientific form: d[.ddd]e±x.
+  char buf[64];
+  auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::scientific);
+  std::string_view sci(buf, static_cast<std::size_t>(r.ptr - buf));
+  bool negative = sci[0] == '-';
+  if (negative) sci.remove_prefix(1);
+  auto epos = sci.find('e');
+  std::string digits;
+  for (char c : sci.substr(0, epos)) {
+    if (c != '.') digits += c;
+  }
+  int exp10 = 0;
+  std::from_chars(sci.data() + epos + (sci[epos + 1] == '+' ? 2 : 1), sci.data() + sci.size(),
+                  exp10);
+  int k = static_cast<int>(digits.size());
+  int n = exp10 + 1;  // ECMAScript: value = digits × 10^(n−k)
+  if (negative) out += '-';
+  if (k <= n && n <= 21) {
+    out += digits;
+    out.append(static_cast<std::size_t>(n - k), '0');
+  } else if (0 < n && n <= 21) {
+    out.append(digits, 0, static_cast<std::size_t>(n));
+    out += '.';
+    out.append(digits, static_cast<std::size_t>(n));
+  } else if (-6 < n && n <= 0) {
+    out += "0.";
+    out.append(static_cast<std::size_t>(-n), '0');
+    out += digits;
+  } else {
+    out += digits[0];
+    if (k > 1) {
+      out += '.';
+      out.append(digits, 1);
+    }
+    out += 'e';
+    out += (n - 1 >= 0) ? '+' : '-';
+    out += std::to_string(std::abs(n - 1));
+  }
+}
+
+void jcs_integer_into(std::int64_t value, std::string& out) {
+  // Exact as a double: print the integer directly (same text ECMAScript gives).
+  if (value > -(std::int64_t{1} << 53) && value < (std::int64_t{1} << 53)) {
+    out += std::to_string(value);
+  } else {
+    jcs_number_into(static_cast<double>(value), out);
+  }
+}
+
+void jcs_integer_into(std::uint64_t value, std::string& out) {
+  if (value < (std::uint64_t{1} << 53)) {
+    out += std::to_string(value);
+  } else {
+    jcs_number_into(static_cast<double>(value), out);
+  }
+}
+
 std::string jcs_number(double value) {
   std::string out;
-  number_into(value, out);
+  jcs_number_into(value, out);
   return out;
 }
 

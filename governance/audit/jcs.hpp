@@ -11,6 +11,7 @@
 //     (§3.2.2.3); integers beyond 2^53 therefore lose precision, exactly as in JavaScript.
 #pragma once
 
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -32,6 +33,14 @@ void canonicalize_into(const nlohmann::json& value, std::string& out);
 
 // The ECMAScript rendering of a finite double ("1e+21", "0.000001", "5e-324", "0" for -0).
 std::string jcs_number(double value);
+// The same, appended to `out` (JcsError for NaN and infinities).
+void jcs_number_into(double value, std::string& out);
+// An integer as JCS writes it: exact below 2^53, beyond that as the double it rounds to.
+void jcs_integer_into(std::int64_t value, std::string& out);
+void jcs_integer_into(std::uint64_t value, std::string& out);
+// True when UTF-8 `s` holds a supplementary-plane character (U+10000 and up): only such
+// names sort differently by UTF-16 code units than by bytes.
+bool has_supplementary(std::string_view s);
 // Appends `s` as a JCS string literal, quotes included. Throws JcsError on invalid UTF-8.
 void jcs_string_into(std::string_view s, std::string& out);
 // True when `a` sorts before `b` by UTF-16 code units (both valid UTF-8).

@@ -31,9 +31,7 @@ std::vector<std::pair<std::string_view, element>> sorted_members(simdjson::dom::
   bool supplementary = false;
   for (auto field : obj) {
     m.emplace_back(field.key, field.value);
-    for (char c : field.key) {
-      if ((static_cast<unsigned char>(c) & 0xF8) == 0xF0) supplementary = true;
-    }
+    supplementary = supplementary || has_supplementary(field.key);
   }
   // Stable, so that equal names stay in document order and the last one can be kept.
   if (supplementary) {
@@ -60,26 +58,14 @@ void element_into(element v, std::string& out, int depth) {
     case element_type::BOOL:
       out += bool(v) ? "true" : "false";
       return;
-    case element_type::INT64: {
-      auto i = std::int64_t(v);
-      if (i > -(std::int64_t{1} << 53) && i < (std::int64_t{1} << 53)) {
-        out += std::to_string(i);
-      } else {
-        out += jcs_number(static_cast<double>(i));
-      }
+    case element_type::INT64:
+      jcs_integer_into(std::int64_t(v), out);
       return;
-    }
-    case element_type::UINT64: {
-      auto u = std::uint64_t(v);
-      if (u < (std::uint64_t{1} << 53)) {
-        out += std::to_string(u);
-      } else {
-        out += jcs_number(static_cast<double>(u));
-      }
+    case element_type::UINT64:
+      jcs_integer_into(std::uint64_t(v), out);
       return;
-    }
     case element_type::DOUBLE:
-      out += jcs_number(double(v));
+      jcs_number_into(double(v), out);
       return;
     case element_type::STRING:
       jcs_string_into(std::string_view(v), out);
@@ -135,7 +121,7 @@ struct JcsText::Impl {
 };
 
 JcsText::JcsText() : impl_(new Impl) {
-  if (impl_->parser.allocate(64 * 1024, kParseDepth) != simdjson::SUCCESS) {
+  if (impl_->parser.allocate(kKeepCapacity, kParseDepth) != simdjson::SUCCESS) {
     delete impl_;
     throw std::bad_alloc();
   }
