@@ -69,12 +69,12 @@ void LineChannel::on_read(const boost::system::error_code& ec, std::size_t n) {
   read_on();
 }
 
-bool LineChannel::consume(std::string_view data) {
+void LineChannel::consume(std::string_view data) {
   rest_ = {};
   while (!data.empty()) {
-    if (paused_) {
+    if (paused_ || !in_.is_open()) {
       rest_ = data;  // rbuf_ is not read into again until rest_ has been delivered
-      return false;
+      return;
     }
     auto nl = data.find('\n');
     std::string_view piece = nl == std::string_view::npos ? data : data.substr(0, nl);
@@ -107,9 +107,7 @@ bool LineChannel::consume(std::string_view data) {
       partial_.clear();
       deliver(line);
     }
-    if (!in_.is_open()) return false;  // a handler closed us
   }
-  return true;
 }
 
 void LineChannel::read_on() {
@@ -134,15 +132,8 @@ void LineChannel::resume_reading() {
     }
     // Lines of the paused chunk are still waiting. Deliver them from the executor, not from
     // inside whichever handler resumed us, so a handler is never re-entered.
+    // If it was paused again (or closed) before this runs, consume() keeps rest_ as it is.
     boost::asio::post(in_.get_executor(), [self = shared_from_this()] {
-      if (!self->in_.is_open()) {
-        self->reading_ = false;
-        return;
-      }
-      if (self->paused_) {  // paused again before this ran: keep rest_ for the next resume
-        self->reading_ = false;
-        return;
-      }
       self->consume(self->rest_);
       self->read_on();
     });

@@ -63,9 +63,9 @@ class LineChannel : public std::enable_shared_from_this<LineChannel> {
  private:
   void do_read();
   void on_read(const boost::system::error_code& ec, std::size_t n);
-  // Splits `data` into lines and delivers them; returns false when it stopped early (paused
-  // or closed), with the undelivered bytes left in rest_.
-  bool consume(std::string_view data);
+  // Splits `data` into lines and delivers them, stopping while paused or closed with the
+  // undelivered bytes left in rest_.
+  void consume(std::string_view data);
   void read_on();  // after consume(): read more, or stop while paused
   void do_write();
   void on_write(const boost::system::error_code& ec, std::size_t n);
