@@ -5,7 +5,6 @@
 #include <openssl/sha.h>
 
 #include <cstring>
-#include <memory>
 #include <stdexcept>
 
 #include "governance/audit/encoding.hpp"
