@@ -96,6 +96,9 @@ void Pipeline::on_result(const CallContext& ctx, Response& response) {
       spdlog::error("{}: cannot process the result of `{}`: {}", i->name(), ctx.tool, e.what());
     }
   }
+}
+
+void Pipeline::record_result(const CallContext& ctx, const Response& response) {
   if (recorder_) {
     try {
       recorder_->record_result(ctx, response);

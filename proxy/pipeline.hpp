@@ -17,8 +17,9 @@
 //      the recorder): held resources (limit reservations) are committed when the call is
 //      forwarded, released when it was denied at any stage (including by the recorder).
 //  5. When an allowed call's response comes back, Pipeline::on_result() lets
-//     interceptors inspect or replace it (output schema checks) and lets the recorder
-//     write the result record.
+//     interceptors inspect or replace it (output schema checks). The session sends the
+//     client what they leave, then Pipeline::record_result() lets the recorder write the
+//     result record: nobody waits for that record, so the response does not wait for it.
 #pragma once
 
 #include <chrono>
@@ -144,6 +145,7 @@ class Pipeline {
   // completes asynchronously). `ctx` must stay alive until `done` runs.
   void decide(std::shared_ptr<CallContext> ctx, const Post& post, Done done);
   void on_result(const CallContext& ctx, Response& response);
+  void record_result(const CallContext& ctx, const Response& response);
   const std::vector<std::unique_ptr<Interceptor>>& chain() const { return chain_; }
 
  private:

@@ -188,10 +188,10 @@ void Session::forward_to_server(const std::string& key, const nlohmann::json& id
     auto msg = transport::error_response(id, rpc::kUpstreamUnavailable,
                                          "server unavailable: " + down_reason_);
     if (call) {
-      Response r(msg);
-      pipeline_->on_result(*call, r);
+      answer_call(*call, msg);
+    } else {
+      to_client_(msg);
     }
-    to_client_(msg);
     return;
   }
   Pending p{std::string(method), std::move(call), id, {}, {}, {}};
@@ -326,14 +326,21 @@ void Session::on_server_line(std::string_view line) {
     remember_tools(body["result"]);
     if (!body["result"].is_object() || !body["result"].contains("nextCursor")) listed_ = true;
   } else if (p.call) {
-    Response r(line);
-    pipeline_->on_result(*p.call, r);
-    if (r.replaced()) {
-      to_client_(r.replacement().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-      return;
-    }
+    answer_call(*p.call, line);
+    return;
   }
   to_client_(line);
+}
+
+void Session::answer_call(const CallContext& call, std::string_view answer) {
+  Response r(answer);
+  pipeline_->on_result(call, r);
+  if (r.replaced()) {
+    to_client_(r.replacement().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  } else {
+    to_client_(answer);
+  }
+  pipeline_->record_result(call, r);
 }
 
 void Session::on_server_oversize(std::string_view prefix, std::size_t size) {
@@ -350,10 +357,10 @@ void Session::on_server_oversize(std::string_view prefix, std::size_t size) {
       *id, rpc::kInternalError,
       "the server's response of " + std::to_string(size) + " bytes exceeds the proxy's limit");
   if (call) {
-    Response r(msg);
-    pipeline_->on_result(*call, r);
+    answer_call(*call, msg);
+  } else {
+    to_client_(msg);
   }
-  to_client_(msg);
 }
 
 void Session::on_server_down(const std::string& why, bool restarting) {
@@ -381,10 +388,10 @@ void Session::fail_pending(const std::string& why) {
     auto msg = transport::error_response(p.id, rpc::kUpstreamUnavailable,
                                          why + " before answering `" + p.method + "`");
     if (p.call) {
-      Response r(msg);
-      pipeline_->on_result(*p.call, r);
+      answer_call(*p.call, msg);
+    } else {
+      to_client_(msg);
     }
-    to_client_(msg);
   }
 }
 
@@ -416,10 +423,10 @@ void Session::settle(const std::string& key, Pending& p, std::string_view answer
   if (!p.progress_key.empty()) progress_.erase(p.progress_key);
   remember_expired(key);
   if (p.call) {
-    Response r(answer);
-    pipeline_->on_result(*p.call, r);
+    answer_call(*p.call, answer);
+  } else {
+    to_client_(answer);
   }
-  to_client_(answer);
 }
 
 void Session::remember_expired(const std::string& key) {
@@ -449,8 +456,9 @@ void Session::client_cancelled(std::string_view raw) {
   if (p.call) {
     auto answer =
         transport::error_response(p.id, rpc::kRequestCancelled, "the client cancelled the request");
-    Response r(answer);
+    Response r(answer);  // nothing is sent: the client gave up on it
     pipeline_->on_result(*p.call, r);
+    pipeline_->record_result(*p.call, r);
   }
 }
 

@@ -5,7 +5,8 @@
 //   client line ─► parse/classify ─► tools/call? ─► Pipeline::decide ─► forward | isError
 //                                  └► anything else ─► forward (byte for byte)
 //   server line ─► parse/classify ─► response to tools/list? remember the tools
-//                                  ├► response to tools/call? Pipeline::on_result
+//                                  ├► response to tools/call? Pipeline::on_result, to the
+//                                  │  client, then Pipeline::record_result
 //                                  └► forward (byte for byte unless replaced)
 //
 // Everything runs on one executor; the pipeline's recorder may complete later, through
@@ -93,6 +94,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void remember_tools(const nlohmann::json& result);
   void finish_own_listing();
   void answer_denied(const CallContext& ctx);
+  // The response to an allowed call: interceptors may replace it, the client gets it, then
+  // the result record is written.
+  void answer_call(const CallContext& call, std::string_view answer);
   void fail_pending(const std::string& why);
   void replay_initialize();
   void client_cancelled(std::string_view raw);

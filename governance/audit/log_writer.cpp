@@ -59,6 +59,17 @@ std::string err_text(int err, const std::string& what) {
   return what + ": " + fsutil::errno_text(err);
 }
 
+// Set while this thread holds some log's writer role: a record callback that appends again
+// (to any log) then queues instead of writing inline, so no role mutex is taken twice.
+thread_local int tl_roles_held = 0;
+
+struct RoleHeld {
+  RoleHeld() { ++tl_roles_held; }
+  ~RoleHeld() { --tl_roles_held; }
+  RoleHeld(const RoleHeld&) = delete;
+  RoleHeld& operator=(const RoleHeld&) = delete;
+};
+
 }  // namespace
 
 // --- construction and recovery -------------------------------------------------------------
@@ -101,6 +112,7 @@ AuditLog::AuditLog(LogOptions opts, std::shared_ptr<KeyProvider> keys, std::stri
     stats_.next_seq = state_.seq;
   }
   last_checkpoint_ = SteadyClock::now();
+  publish();
   if (opts_.nonce_pool > 0) nonces_ = std::make_unique<NoncePool>(opts_.nonce_pool);
   writer_ = std::thread([this] { writer_loop(); });
 }
@@ -727,6 +739,53 @@ void AuditLog::fail_items(std::vector<Item>& items, const std::string& error) {
 
 void AuditLog::process(std::vector<Item>& batch) {
   fsutil::LockGuard held(*lock_);
+  process_locked(batch, false);
+}
+
+void AuditLog::publish() {
+  std::lock_guard lk(mu_);
+  pub_.since_checkpoint = state_.since_checkpoint;
+  pub_.last_checkpoint = last_checkpoint_;
+  pub_.unsynced = unsynced_;
+  pub_.unsynced_since = unsynced_since_;
+  pub_.retry_backlog = failing_ && !backlog_.empty();
+}
+
+bool AuditLog::try_inline(Item& it) {
+  if (opts_.fsync != FsyncMode::Off || tl_roles_held > 0) return false;
+  std::unique_lock role(role_mu_, std::try_to_lock);
+  // The writer thread is busy, or the log is failing (its backlog goes first, in order), or
+  // another process holds the directory lock: queue, never wait on the caller's thread.
+  if (!role.owns_lock() || failing_) return false;
+  if (!lock_->lock(false)) return false;
+  {
+    struct Unlock {
+      fsutil::FileLock& lock;
+      ~Unlock() { lock.unlock(); }
+    } unlock{*lock_};
+    {
+      std::lock_guard lk(mu_);
+      if (stop_) return false;
+      ++enqueued_;
+    }
+    it.enqueued = SteadyClock::now();
+    std::vector<Item> batch;
+    batch.push_back(std::move(it));
+    RoleHeld held;
+    process_locked(batch, true);
+  }
+  role.unlock();
+  {
+    std::lock_guard lk(mu_);
+    ++completed_;
+    ++stats_.inline_records;
+  }
+  idle_cv_.notify_all();
+  if (want_rotate_) cv_.notify_one();
+  return true;
+}
+
+void AuditLog::process_locked(std::vector<Item>& batch, bool inline_call) {
   keys_->refresh();
   std::string err;
   std::vector<Item> items;
@@ -798,7 +857,14 @@ void AuditLog::process(std::vector<Item>& batch) {
       stats_.next_seq = state_.seq;
       stats_.failing = false;
     }
-    if (opts_.rotate_bytes > 0 && state_.file_size >= opts_.rotate_bytes) rotate();
+    if (opts_.rotate_bytes > 0 && state_.file_size >= opts_.rotate_bytes) {
+      // Rotation syncs and renames files: the writer thread does it, not a caller.
+      if (inline_call)
+        want_rotate_ = true;
+      else
+        rotate();
+    }
+    publish();
     return;
   }
   if (!failing_) {
@@ -812,10 +878,13 @@ void AuditLog::process(std::vector<Item>& batch) {
     failure_since_ = rfc3339_utc(Clock::now());
   }
   fail_items(items, err);
-  std::lock_guard lk(mu_);
-  ++stats_.failed_batches;
-  stats_.dropped = failure_dropped_;
-  stats_.failing = true;
+  {
+    std::lock_guard lk(mu_);
+    ++stats_.failed_batches;
+    stats_.dropped = failure_dropped_;
+    stats_.failing = true;
+  }
+  publish();
 }
 
 void AuditLog::sync_deferred() {
@@ -889,20 +958,22 @@ void AuditLog::writer_loop() {
     {
       std::unique_lock lk(mu_);
       for (;;) {
-        if (!queue_.empty() || stop_ || (want_checkpoint_ && state_.since_checkpoint > 0)) break;
+        if (!queue_.empty() || stop_ || want_rotate_ ||
+            (want_checkpoint_ && pub_.since_checkpoint > 0))
+          break;
         std::optional<SteadyClock::time_point> due;
-        if (state_.since_checkpoint > 0 && opts_.checkpoint_interval.count() > 0) {
-          due = last_checkpoint_ + opts_.checkpoint_interval;
+        if (pub_.since_checkpoint > 0 && opts_.checkpoint_interval.count() > 0) {
+          due = pub_.last_checkpoint + opts_.checkpoint_interval;
         }
-        if (unsynced_) {
-          auto sync_due = unsynced_since_ + kDeferredSync;
+        if (pub_.unsynced) {
+          auto sync_due = pub_.unsynced_since + kDeferredSync;
           if (!due || sync_due < *due) due = sync_due;
         }
         if (due) {
           if (cv_.wait_until(lk, *due) == std::cv_status::timeout && queue_.empty() && !stop_) {
             break;  // write the timed checkpoint, or sync what nobody waited for
           }
-        } else if (failing_ && !backlog_.empty()) {
+        } else if (pub_.retry_backlog) {
           // Retry the backlog now and then even when no new call arrives.
           if (cv_.wait_for(lk, std::chrono::seconds(1)) == std::cv_status::timeout) break;
         } else {
@@ -941,9 +1012,15 @@ void AuditLog::writer_loop() {
       std::lock_guard lk(mu_);
       if (queue_.empty()) want_checkpoint_ = true;  // a final checkpoint covers everything
     }
-    process(batch);
-    if (unsynced_ && (stopping || SteadyClock::now() >= unsynced_since_ + kDeferredSync)) {
-      sync_deferred();
+    {
+      std::lock_guard role(role_mu_);
+      RoleHeld held;
+      want_rotate_ = false;  // process() rotates when the file is over the size
+      process(batch);
+      if (unsynced_ && (stopping || SteadyClock::now() >= unsynced_since_ + kDeferredSync)) {
+        sync_deferred();
+        publish();
+      }
     }
     {
       std::lock_guard lk(mu_);
@@ -969,6 +1046,7 @@ void AuditLog::append(std::string agent, FrozenPayload payload, Kind kind, Appen
   it.frozen = std::move(payload);
   it.is_frozen = true;
   it.done = std::move(done);
+  if (try_inline(it)) return;
   enqueue(std::move(it));
 }
 

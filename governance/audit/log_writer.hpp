@@ -16,10 +16,18 @@
 // SHA-256 of the previous line's bytes, without its newline; 64 zeros for seq 0). Every line
 // is also a leaf of the RFC 6962 tree that checkpoints sign.
 //
-// One writer thread owns the file. append() only queues; the writer takes a batch, chains and
+// One writer thread owns the file. append() queues; the writer takes a batch, chains and
 // signs each record, writes the batch with one write(2), syncs it per the fsync mode, and
 // then runs each record's callback. So a callback that reports ok means: written (off), or
 // written and on stable storage (group, always).
+//
+// With fsync off nothing waits for the disk, so a record whose payload is ready is written by
+// the calling thread itself when the writer is idle (append() takes the writer role and the
+// directory lock without waiting, or else queues). A call then waits for its own signature
+// and write(2) only, not for two thread hand-offs, which cost more than the work on a small
+// VM. Whoever holds the role (a mutex) owns the file, chain and failure state; the writer
+// thread keeps what may block: group commit and syncs, rotation, timed checkpoints and the
+// failure backlog.
 //
 // A failed write or sync (disk full, permissions, I/O error) fails that batch's callbacks;
 // the chain state rolls back, and the failed decisions are kept in memory (up to
@@ -132,6 +140,7 @@ struct LogStats {
   std::uint64_t rotations = 0;
   std::uint64_t presigned = 0;    // records signed with a precomputed nonce
   std::uint64_t nonces_made = 0;  // nonces the pool has computed so far
+  std::uint64_t inline_records = 0;  // fsync off: records written on the caller's thread
   bool failing = false;
 };
 
@@ -148,7 +157,8 @@ class AuditLog {
   AuditLog& operator=(const AuditLog&) = delete;
 
   // Queues a record signed with `agent`'s key. `done` (may be empty) runs on the writer
-  // thread when the record is durable per the fsync mode, or has failed.
+  // thread when the record is durable per the fsync mode, or has failed. With fsync off it
+  // may instead run on the calling thread before append() returns (written inline).
   void append(std::string agent, PayloadBuilder payload, Kind kind, AppendCallback done);
   // The same for a payload already frozen by the caller (e.g. decision_frozen()).
   void append(std::string agent, FrozenPayload payload, Kind kind, AppendCallback done);
@@ -202,6 +212,12 @@ class AuditLog {
   void enqueue(Item it);
   void writer_loop();
   void process(std::vector<Item>& batch);
+  // The body of process(), with the directory lock held; inline_call: on a caller's thread.
+  void process_locked(std::vector<Item>& batch, bool inline_call);
+  // Fsync off: writes `it` on this thread if the role and the directory lock are free now.
+  bool try_inline(Item& it);
+  // Copies what writer_loop()'s wait needs into pub_ (role holder, after each change).
+  void publish();
   // durable: sync before the callbacks run (fsync group/always). Otherwise the batch is
   // written and left for the next durable batch or sync_deferred().
   bool commit(std::vector<Item>& items, bool allow_checkpoint, std::string* error,
@@ -235,7 +251,7 @@ class AuditLog {
   std::chrono::steady_clock::time_point last_checkpoint_;
   std::atomic<bool> want_checkpoint_{false};
 
-  // Failure handling (writer thread only).
+  // Failure handling (role holder only).
   bool failing_ = false;
   std::string failure_error_;
   std::string failure_since_;
@@ -244,14 +260,27 @@ class AuditLog {
   std::optional<Item> failure_evidence_;  // bytes a failed write left, moved aside
   std::deque<Item> backlog_;
 
-  // Written but not yet synced (group mode, writer thread only).
+  // Written but not yet synced (group mode, role holder only).
   bool unsynced_ = false;
   std::chrono::steady_clock::time_point unsynced_since_;
 
-  // Reused buffers (writer thread only).
+  // Reused buffers (role holder only).
   std::string buf_, payload_, scratch_;
 
+  // The writer role: whoever holds it owns the file, chain and failure state above (the
+  // writer thread, or with fsync off a caller writing its own record inline).
+  std::mutex role_mu_;
+  std::atomic<bool> want_rotate_{false};  // an inline write filled the file: writer rotates
+
   mutable std::mutex mu_;
+  // What the writer thread's wait needs of the role-owned state, copied under mu_ by publish().
+  struct Published {
+    std::uint64_t since_checkpoint = 0;
+    std::chrono::steady_clock::time_point last_checkpoint;
+    bool unsynced = false;
+    std::chrono::steady_clock::time_point unsynced_since;
+    bool retry_backlog = false;
+  } pub_;
   std::condition_variable cv_;       // the writer waits for work
   std::condition_variable idle_cv_;  // flush() waits for progress
   std::deque<Item> queue_;

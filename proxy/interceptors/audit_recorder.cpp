@@ -50,6 +50,24 @@ Registry& registry() {
   return r;
 }
 
+// A result record even when the response cannot be hashed (not JSON, too deep): the record
+// says why instead of carrying the hash.
+audit::PayloadBuilder result_payload_or_note(audit::ResultInput& r) {
+  try {
+    return audit::result_payload(r);
+  } catch (const std::exception& e) {
+    r.response = nullptr;
+    r.response_text = {};
+    audit::PayloadBuilder p = audit::result_payload(r);
+    p.set_string("result_note", std::string("result not hashed: ") + e.what());
+    return p;
+  }
+}
+
+// Responses up to this size are hashed on the session's thread when fsync is off; larger ones
+// on the log's writer thread, so one big result does not hold up the other sessions.
+constexpr std::size_t kInlineResultBytes = 16 * 1024;
+
 }  // namespace
 
 AuditSettings parse_audit_settings(const InterceptorEnv& env, const YAML::Node& section) {
@@ -211,6 +229,16 @@ void AuditRecorder::record_result(const CallContext& ctx, const Response& respon
     raw.assign(response.raw());
   }
   std::string agent = r.agent;
+  if (settings_.log.fsync == audit::FsyncMode::Off && !replacement &&
+      response.raw().size() <= kInlineResultBytes) {
+    // With fsync off the log writes a record on the calling thread when it can (no hand-off
+    // to the writer thread, see AuditLog::append): the client already has the response, and
+    // hashing a small one costs a few microseconds.
+    r.response_text = response.raw();
+    log_->append(std::move(agent), result_payload_or_note(r), audit::AuditLog::Kind::Result,
+                 nullptr);
+    return;
+  }
   log_->append(
       std::move(agent),
       [r = std::move(r), raw = std::move(raw),
@@ -220,15 +248,7 @@ void AuditRecorder::record_result(const CallContext& ctx, const Response& respon
         } else {
           r.response_text = raw;  // read straight from the bytes (simdjson), no JSON tree
         }
-        try {
-          return audit::result_payload(r);
-        } catch (const std::exception& e) {
-          r.response = nullptr;
-          r.response_text = {};
-          audit::PayloadBuilder p = audit::result_payload(r);
-          p.set_string("result_note", std::string("result not hashed: ") + e.what());
-          return p;
-        }
+        return result_payload_or_note(r);
       },
       audit::AuditLog::Kind::Result, nullptr);
 }

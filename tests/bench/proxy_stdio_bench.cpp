@@ -174,7 +174,8 @@ double pipelined_rate(Proc& p, int n, std::string (*make)(long), long first_id) 
   return n / secs;
 }
 
-Result measure(const std::vector<std::string>& argv, int calls, int pipelined, bool is_proxy) {
+Result measure(const std::vector<std::string>& argv, int calls, int pipelined, bool is_proxy,
+               int gap_us) {
   Proc p = Proc::spawn(argv);
   handshake(p);
   for (int i = 0; i < 2000; ++i) {  // warm-up
@@ -188,6 +189,7 @@ Result measure(const std::vector<std::string>& argv, int calls, int pipelined, b
     p.write_all(call(100000 + i));
     auto line = p.read_line();
     lat.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+    if (gap_us > 0) std::this_thread::sleep_for(std::chrono::microseconds(gap_us));
     if (line.find("\"isError\"") != std::string::npos ||
         line.find("hello from") == std::string::npos) {
       std::fprintf(stderr, "bad response: %s\n", line.c_str());
@@ -213,7 +215,7 @@ Result measure(const std::vector<std::string>& argv, int calls, int pipelined, b
 
 int main(int argc, char** argv) {
   std::string glasstape, server, config;
-  int calls = 20000, pipelined = 200000;
+  int calls = 20000, pipelined = 200000, gap_us = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
     if (a == "--glasstape")
@@ -226,6 +228,8 @@ int main(int argc, char** argv) {
       calls = std::atoi(argv[i + 1]);
     else if (a == "--pipelined")
       pipelined = std::atoi(argv[i + 1]);
+    else if (a == "--gap-us")
+      gap_us = std::atoi(argv[i + 1]);
   }
   if (glasstape.empty() || server.empty()) {
     std::fprintf(stderr, "usage: %s --glasstape BIN --server BIN [--config FILE]\n", argv[0]);
@@ -242,7 +246,7 @@ int main(int argc, char** argv) {
   }
   ::setenv("HOME", home, 1);
   ::unsetenv("GT_KEYS_DIR");
-  auto direct = measure({server}, calls, pipelined, false);
+  auto direct = measure({server}, calls, pipelined, false, gap_us);
   std::vector<std::string> proxied = {glasstape, "run", "--log-level", "warn"};
   if (!config.empty()) {
     proxied.push_back("--config");
@@ -250,7 +254,7 @@ int main(int argc, char** argv) {
   }
   proxied.push_back("--");
   proxied.push_back(server);
-  auto proxy = measure(proxied, calls, pipelined, true);
+  auto proxy = measure(proxied, calls, pipelined, true, gap_us);
   std::printf("stdio proxy benchmark (%d sequential calls, %d pipelined)%s\n", calls, pipelined,
               config.empty() ? "" : (" config " + config).c_str());
   std::printf("%-10s %10s %10s %16s %16s\n", "", "p50 µs", "p99 µs", "calls/s piped",

@@ -203,6 +203,115 @@ TEST_CASE("log: fsync modes", "[log]") {
   CHECK(f.verify().ok);
 }
 
+TEST_CASE("log: fsync off writes a record on the caller's thread when the writer is idle",
+          "[log]") {
+  LogFixture f;
+  f.opts.fsync = FsyncMode::Off;
+  auto log = f.open();
+  std::thread::id ran_on;
+  AppendResult got;
+  bool called = false;
+  PayloadBuilder p = decision(1);
+  std::string id = p.get_string("id");
+  log->append("agent-1", std::move(p), AuditLog::Kind::Decision, [&](const AppendResult& r) {
+    ran_on = std::this_thread::get_id();
+    got = r;
+    called = true;
+  });
+  // No flush: the record is written and acknowledged before append() returns.
+  REQUIRE(called);
+  CHECK(got.ok);
+  CHECK(ran_on == std::this_thread::get_id());
+  CHECK(log->stats().inline_records == 1);
+  auto rs = records_of(f.opts.dir);
+  REQUIRE_FALSE(rs.empty());
+  CHECK(rs.back().payload["id"] == id);
+  CHECK(rs.back().seq == got.seq);
+
+  // A callback that appends again (to the same log) gets its record queued, not a deadlock.
+  std::atomic<bool> nested_ok{false};
+  log->append("agent-1", decision(2), AuditLog::Kind::Decision, [&](const AppendResult&) {
+    log->append("agent-1", decision(3), AuditLog::Kind::Decision,
+                [&](const AppendResult& r) { nested_ok = r.ok; });
+  });
+  log->flush();
+  CHECK(nested_ok);
+  CHECK(log->stats().inline_records == 2);
+
+  // Group mode never writes on the caller's thread: the caller must not wait for a sync.
+  LogFixture g;
+  auto glog = g.open();
+  CHECK(g.write(*glog, 5) == 5);
+  CHECK(glog->stats().inline_records == 0);
+  glog.reset();
+  log.reset();
+  auto rep = f.verify();
+  INFO(rep.first.message);
+  CHECK(rep.ok);
+  CHECK(rep.decisions == 3);
+}
+
+TEST_CASE("log: fsync off, threads writing inline and queued, with rotation and checkpoints",
+          "[log]") {
+  LogFixture f;
+  f.opts.fsync = FsyncMode::Off;
+  f.opts.rotate_bytes = 16384;
+  f.opts.checkpoint_every = 7;
+  constexpr int kThreads = 4, kEach = 300;
+  std::atomic<int> ok{0}, results{0};
+  std::set<std::uint64_t> seqs;
+  std::mutex mu;
+  {
+    auto log = f.open();
+    std::vector<std::thread> ts;
+    for (int t = 0; t < kThreads; ++t) {
+      ts.emplace_back([&, t] {
+        for (int i = 0; i < kEach; ++i) {
+          int n = t * 10000 + i;
+          log->append("agent-1", decision(n, n % 3 != 0), AuditLog::Kind::Decision,
+                      [&](const AppendResult& r) {
+                        ok += r.ok ? 1 : 0;
+                        std::lock_guard lk(mu);
+                        seqs.insert(r.seq);
+                      });
+          if (i % 5 == 0) {  // a payload built on the writer thread: always queued
+            log->append(
+                "agent-1", [n] { return decision(n + 5000); }, AuditLog::Kind::Result,
+                [&](const AppendResult& r) { results += r.ok ? 1 : 0; });
+          }
+        }
+      });
+    }
+    for (auto& t : ts)
+      t.join();
+    log->flush();
+    auto st = log->stats();
+    CHECK(st.inline_records > 0);
+    CHECK(st.rotations >= 2);
+  }
+  auto rs = records_of(f.opts.dir);
+  int since = 0, most = 0;
+  for (const auto& r : rs) {
+    since = r.kind == "checkpoint" ? 0 : since + 1;
+    most = std::max(most, since);
+  }
+  CHECK(most <= 7);  // checkpoint_every holds for inline writes too
+  CHECK(ok == kThreads * kEach);
+  CHECK(results == kThreads * (kEach / 5));
+  CHECK(seqs.size() == static_cast<std::size_t>(kThreads * kEach));  // each its own place
+  auto rep = f.verify();
+  INFO(rep.first.message);
+  CHECK(rep.ok);
+  CHECK(rep.decisions == kThreads * kEach + kThreads * (kEach / 5));
+  CHECK(rep.files > 2);
+  // Every rotated file is still closed by a checkpoint, though rotation was requested inline.
+  auto files = log_files_in(f.opts.dir);
+  for (std::size_t i = 0; i + 1 < files.size(); ++i) {
+    auto ls = lines_of(slurp(files[i]));
+    CHECK(parse_record(ls.back())->kind == "checkpoint");
+  }
+}
+
 TEST_CASE("log: a restart continues the chain", "[log]") {
   LogFixture f;
   for (int round = 0; round < 3; ++round) {
@@ -354,6 +463,7 @@ TEST_CASE("log: kill -9 under load loses no acknowledged record", "[log][crash]"
 TEST_CASE("log: a failed write denies, says so once, keeps serving, and records the denials",
           "[log]") {
   LogFixture f;
+  f.opts.fsync = GENERATE(FsyncMode::Group, FsyncMode::Off);  // Off: the first fails inline
   std::atomic<int> fail_writes{0};
   f.opts.fault = [&](IoOp op) { return op == IoOp::Write && fail_writes.load() ? ENOSPC : 0; };
   auto log = f.open();
@@ -461,6 +571,7 @@ TEST_CASE("log: a real kernel write failure (file size limit) is survived", "[lo
 
 TEST_CASE("log: several writers (processes) share one directory", "[log]") {
   LogFixture f;
+  f.opts.fsync = GENERATE(FsyncMode::Group, FsyncMode::Off);  // Off: inline writes contend too
   f.opts.rotate_bytes = 16384;
   auto a = f.open();
   auto b = f.open();  // its own lock file description: exactly like another process
