@@ -50,10 +50,26 @@ std::string rfc3339_utc(Clock::time_point t) {
   const unsigned d = doy - (153 * mp + 2) / 5 + 1;
   const unsigned m = mp < 10 ? mp + 3 : mp - 9;
   y += m <= 2;
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02ld:%02ld:%02ld.%06ldZ",
-                static_cast<long long>(y), m, d, sod / 3600, sod / 60 % 60, sod % 60, frac);
-  return buf;
+  if (y < 0 || y > 9999) {
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02ld:%02ld:%02ld.%06ldZ",
+                  static_cast<long long>(y), m, d, sod / 3600, sod / 60 % 60, sod % 60, frac);
+    return buf;
+  }
+  // Every receipt carries a timestamp or two: written digit by digit, not through printf.
+  std::string out = "0000-00-00T00:00:00.000000Z";
+  auto put = [&out](std::size_t at, std::size_t width, long v) {
+    for (std::size_t i = at + width; i-- > at; v /= 10)
+      out[i] = static_cast<char>('0' + v % 10);
+  };
+  put(0, 4, static_cast<long>(y));
+  put(5, 2, static_cast<long>(m));
+  put(8, 2, static_cast<long>(d));
+  put(11, 2, sod / 3600);
+  put(14, 2, sod / 60 % 60);
+  put(17, 2, sod % 60);
+  put(20, 6, frac);
+  return out;
 }
 
 std::optional<std::int64_t> parse_rfc3339(std::string_view s) {

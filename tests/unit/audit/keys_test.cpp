@@ -2,6 +2,10 @@
 // when readable by others), the keyring and rotation.
 #include <sys/stat.h>
 
+#include <array>
+#include <ctime>
+#include <random>
+
 #include <catch2/catch.hpp>
 
 #include "audit_test_util.hpp"
@@ -180,4 +184,22 @@ TEST_CASE("time: rfc 3339", "[keys]") {
   CHECK_FALSE(parse_rfc3339("2024-06-01"));
   CHECK_FALSE(parse_rfc3339("2024-13-01T00:00:00Z"));
   CHECK_FALSE(parse_rfc3339("2024-06-01T00:00:00"));
+  // Against the C library's calendar, and back through the parser, from 1970 to 2261 (the
+  // clock counts nanoseconds in 64 bits).
+  std::mt19937_64 rng(7);
+  for (int i = 0; i < 20000; ++i) {
+    std::int64_t us = static_cast<std::int64_t>(rng() % 9200000000000000ull);
+    if (i < 4) us = std::array<std::int64_t, 4>{0, 951782400000000, 9199999999999999, 1}[i];
+    std::string s = rfc3339_utc(Clock::time_point(microseconds(us)));
+    std::time_t secs = static_cast<std::time_t>(us / 1000000);
+    std::tm tm{};
+    ::gmtime_r(&secs, &tm);
+    char want[40];
+    std::strftime(want, sizeof want, "%Y-%m-%dT%H:%M:%S", &tm);
+    char frac[16];
+    std::snprintf(frac, sizeof frac, ".%06lldZ", static_cast<long long>(us % 1000000));
+    INFO(us);
+    REQUIRE(s == std::string(want) + frac);
+    REQUIRE(parse_rfc3339(s) == us);
+  }
 }
