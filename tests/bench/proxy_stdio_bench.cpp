@@ -232,7 +232,10 @@ int main(int argc, char** argv) {
       gap_us = std::atoi(argv[i + 1]);
   }
   if (glasstape.empty() || server.empty()) {
-    std::fprintf(stderr, "usage: %s --glasstape BIN --server BIN [--config FILE]\n", argv[0]);
+    std::fprintf(stderr,
+                 "usage: %s --glasstape BIN --server BIN [--config FILE] [--calls N]\n"
+                 "       [--pipelined N] [--gap-us N (pause between sequential calls)]\n",
+                 argv[0]);
     return 2;
   }
   ::signal(SIGPIPE, SIG_IGN);
