@@ -159,83 +159,86 @@ function keyringKeys(keysDir) {
 
 if (modes().includes('proxy')) {
   describe('receipts and the audit log (proxy)', () => {
-    test('every decision and result is signed, chained and checkpointed; verified independently', T, async (t) => {
-      requireBinary();
-      const s0 = setup();
-      const s = await connect('proxy', EVERYTHING, { config: s0.config, capabilities: {}, env: cleanEnv(s0.env) });
-      let closed = false;
-      t.after(() => { if (!closed) s.close(); });
-      await s.waitForTools(['echo', 'get-sum']);
-      const args = { message: 'receipts ✓ "quoted"' };
-      const r1 = await s.client.callTool({ name: 'echo', arguments: args });
-      assert.equal(r1.isError ?? false, false, textOf(r1));
-      const denied = await s.client.callTool({ name: 'get-sum', arguments: { a: 1, b: 2 } });
-      const d = assertDenied(assert, denied, 'get-sum');
-      assert.ok(d.receipt_id, 'the denial carries its receipt id');
-      const echoResponse = s.serverMessages.find((m) => m.result && textOf(m.result).includes('receipts ✓'));
-      await s.close();
-      closed = true;
-      // The proxy wrote its final checkpoint on the way out.
-      await waitUntil(() => {
-        try {
-          const lines = readLog(s0.auditDir);
-          return JSON.parse(Buffer.from(JSON.parse(lines.at(-1)).payload, 'base64')).kind === 'checkpoint';
-        } catch {
-          return false;
+    // fsync off: the proxy writes each record on its session thread when the writer is idle.
+    for (const fsync of ['group', 'off']) {
+      test(`every decision and result is signed, chained and checkpointed; verified independently (fsync ${fsync})`, T, async (t) => {
+        requireBinary();
+        const s0 = setup({ fsync });
+        const s = await connect('proxy', EVERYTHING, { config: s0.config, capabilities: {}, env: cleanEnv(s0.env) });
+        let closed = false;
+        t.after(() => { if (!closed) s.close(); });
+        await s.waitForTools(['echo', 'get-sum']);
+        const args = { message: 'receipts ✓ "quoted"' };
+        const r1 = await s.client.callTool({ name: 'echo', arguments: args });
+        assert.equal(r1.isError ?? false, false, textOf(r1));
+        const denied = await s.client.callTool({ name: 'get-sum', arguments: { a: 1, b: 2 } });
+        const d = assertDenied(assert, denied, 'get-sum');
+        assert.ok(d.receipt_id, 'the denial carries its receipt id');
+        const echoResponse = s.serverMessages.find((m) => m.result && textOf(m.result).includes('receipts ✓'));
+        await s.close();
+        closed = true;
+        // The proxy wrote its final checkpoint on the way out.
+        await waitUntil(() => {
+          try {
+            const lines = readLog(s0.auditDir);
+            return JSON.parse(Buffer.from(JSON.parse(lines.at(-1)).payload, 'base64')).kind === 'checkpoint';
+          } catch {
+            return false;
+          }
+        }, 10_000, 'the final checkpoint');
+
+        const lines = readLog(s0.auditDir);
+        const payloads = independentlyVerify(lines, keyringKeys(s0.keysDir));
+        const decisions = payloads.filter((p) => p.kind === 'decision');
+        const allow = decisions.find((p) => p.tool === 'echo');
+        assert.ok(allow, 'a decision record for echo');
+        assert.equal(allow.decision, 'allow');
+        assert.equal(allow.agent, 'e2e-agent');
+        assert.equal(allow.tenant, 'default');
+        assert.equal(allow.args_mode, 'full');
+        assert.deepEqual(allow.args, args);
+        // The SHA-256 of the exact argument bytes the client sent.
+        assert.equal(allow.args_sha256, sha256hex(Buffer.from(JSON.stringify(args))));
+        for (const k of ['format', 'id', 'ts', 'session', 'server', 'reason', 'policy', 'rule_id',
+          'schema_outcome', 'mode', 'seq', 'prev', 'key_id']) {
+          assert.ok(k in allow, `decision record has \`${k}\``);
         }
-      }, 10_000, 'the final checkpoint');
+        assert.match(allow.ts, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
+        const result = payloads.find((p) => p.kind === 'result' && p.decision_id === allow.id);
+        assert.ok(result, 'a result record linked to the decision');
+        assert.equal(result.is_error, false);
+        assert.ok(echoResponse, 'the client saw the echo result');
+        assert.equal(result.result_sha256, sha256hex(Buffer.from(canonicalize(echoResponse.result))));
+        const deny = decisions.find((p) => p.id === d.receipt_id);
+        assert.ok(deny, 'the denial is in the log under the receipt id the client got');
+        assert.equal(deny.decision, 'deny');
+        assert.equal(deny.code, d.code);
+        assert.ok(!payloads.some((p) => p.kind === 'result' && p.decision_id === deny.id),
+          'a denied call has no result');
+        assert.ok(payloads.filter((p) => p.kind === 'checkpoint').length >= 2);
 
-      const lines = readLog(s0.auditDir);
-      const payloads = independentlyVerify(lines, keyringKeys(s0.keysDir));
-      const decisions = payloads.filter((p) => p.kind === 'decision');
-      const allow = decisions.find((p) => p.tool === 'echo');
-      assert.ok(allow, 'a decision record for echo');
-      assert.equal(allow.decision, 'allow');
-      assert.equal(allow.agent, 'e2e-agent');
-      assert.equal(allow.tenant, 'default');
-      assert.equal(allow.args_mode, 'full');
-      assert.deepEqual(allow.args, args);
-      // The SHA-256 of the exact argument bytes the client sent.
-      assert.equal(allow.args_sha256, sha256hex(Buffer.from(JSON.stringify(args))));
-      for (const k of ['format', 'id', 'ts', 'session', 'server', 'reason', 'policy', 'rule_id',
-        'schema_outcome', 'mode', 'seq', 'prev', 'key_id']) {
-        assert.ok(k in allow, `decision record has \`${k}\``);
-      }
-      assert.match(allow.ts, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
-      const result = payloads.find((p) => p.kind === 'result' && p.decision_id === allow.id);
-      assert.ok(result, 'a result record linked to the decision');
-      assert.equal(result.is_error, false);
-      assert.ok(echoResponse, 'the client saw the echo result');
-      assert.equal(result.result_sha256, sha256hex(Buffer.from(canonicalize(echoResponse.result))));
-      const deny = decisions.find((p) => p.id === d.receipt_id);
-      assert.ok(deny, 'the denial is in the log under the receipt id the client got');
-      assert.equal(deny.decision, 'deny');
-      assert.equal(deny.code, d.code);
-      assert.ok(!payloads.some((p) => p.kind === 'result' && p.decision_id === deny.id),
-        'a denied call has no result');
-      assert.ok(payloads.filter((p) => p.kind === 'checkpoint').length >= 2);
+        // glasstape verify agrees (exit 0), and names the damage on a tampered copy (exit 1).
+        const ok = runGlasstape(['verify', s0.auditDir], { GT_KEYS_DIR: s0.keysDir });
+        assert.equal(ok.status, 0, ok.stdout + ok.stderr);
+        assert.match(ok.stdout, /^ok: /m);
+        const tampered = path.join(s0.root, 'tampered');
+        fs.mkdirSync(tampered);
+        const i = payloads.indexOf(deny);
+        const env = JSON.parse(lines[i]);
+        env.payload = Buffer.from(canonicalize({ ...deny, decision: 'allow' })).toString('base64');
+        const edited = lines.map((l, k) => (k === i ? Buffer.from(JSON.stringify(env)) : l));
+        fs.writeFileSync(path.join(tampered, 'audit.jsonl'), Buffer.concat(edited.flatMap((l) => [l, Buffer.from('\n')])));
+        const bad = runGlasstape(['verify', tampered, '--keyring', path.join(s0.keysDir, 'default', 'keyring.json')], {});
+        assert.equal(bad.status, 1, bad.stdout + bad.stderr);
+        assert.match(bad.stdout, new RegExp(`DAMAGED: edited at .*:${i + 1} \\(seq ${i}\\)`));
 
-      // glasstape verify agrees (exit 0), and names the damage on a tampered copy (exit 1).
-      const ok = runGlasstape(['verify', s0.auditDir], { GT_KEYS_DIR: s0.keysDir });
-      assert.equal(ok.status, 0, ok.stdout + ok.stderr);
-      assert.match(ok.stdout, /^ok: /m);
-      const tampered = path.join(s0.root, 'tampered');
-      fs.mkdirSync(tampered);
-      const i = payloads.indexOf(deny);
-      const env = JSON.parse(lines[i]);
-      env.payload = Buffer.from(canonicalize({ ...deny, decision: 'allow' })).toString('base64');
-      const edited = lines.map((l, k) => (k === i ? Buffer.from(JSON.stringify(env)) : l));
-      fs.writeFileSync(path.join(tampered, 'audit.jsonl'), Buffer.concat(edited.flatMap((l) => [l, Buffer.from('\n')])));
-      const bad = runGlasstape(['verify', tampered, '--keyring', path.join(s0.keysDir, 'default', 'keyring.json')], {});
-      assert.equal(bad.status, 1, bad.stdout + bad.stderr);
-      assert.match(bad.stdout, new RegExp(`DAMAGED: edited at .*:${i + 1} \\(seq ${i}\\)`));
-
-      // glasstape tail shows the denial.
-      const tail = runGlasstape(['tail', s0.auditDir, '--denied', '--json'], {});
-      assert.equal(tail.status, 0, tail.stderr);
-      const shown = tail.stdout.trim().split('\n').map((l) => JSON.parse(l));
-      assert.deepEqual(shown.map((p) => p.id), [deny.id]);
-    });
+        // glasstape tail shows the denial.
+        const tail = runGlasstape(['tail', s0.auditDir, '--denied', '--json'], {});
+        assert.equal(tail.status, 0, tail.stderr);
+        const shown = tail.stdout.trim().split('\n').map((l) => JSON.parse(l));
+        assert.deepEqual(shown.map((p) => p.id), [deny.id]);
+      });
+    }
 
     test('GT_ED25519_PRIVATE_KEY: a key made by Node signs the receipts', T, async (t) => {
       requireBinary();
@@ -266,39 +269,43 @@ if (modes().includes('proxy')) {
       assert.ok(!malformed.stderr.includes('not-a-key'), 'the value itself is not echoed');
     });
 
-    test('kill -9 under load: the restarted proxy recovers and the log verifies', T, async (t) => {
-      requireBinary();
-      const s0 = setup({ fsync: 'group' });
-      const env = cleanEnv(s0.env);
-      const s = await connect('proxy', EVERYTHING, { config: s0.config, capabilities: {}, env });
-      t.after(() => s.close());
-      await s.waitForTools(['echo']);
-      let done = 0;
-      const inflight = [];
-      for (let i = 0; i < 400; i++) {
-        inflight.push(s.client.callTool({ name: 'echo', arguments: { message: `m${i}` } })
-          .then(() => { done += 1; }, () => {}));
-      }
-      await waitUntil(() => done >= 20, 20_000, 'some calls answered');
-      process.kill(s.pid, 'SIGKILL');
-      await Promise.allSettled(inflight);
-      await s.close();
-      // Start again: recovery happens at startup; one more call, then a clean exit.
-      const again = await connect('proxy', EVERYTHING, { config: s0.config, capabilities: {}, env });
-      await again.waitForTools(['echo']);
-      const r = await again.client.callTool({ name: 'echo', arguments: { message: 'after the crash' } });
-      assert.equal(r.isError ?? false, false, textOf(r));
-      await again.close();
-      await waitUntil(() => {
-        const lines = readLog(s0.auditDir);
-        return JSON.parse(Buffer.from(JSON.parse(lines.at(-1)).payload, 'base64')).kind === 'checkpoint';
-      }, 10_000, 'the final checkpoint');
-      const v = runGlasstape(['verify', s0.auditDir], { GT_KEYS_DIR: s0.keysDir });
-      assert.equal(v.status, 0, v.stdout + v.stderr);
-      const payloads = independentlyVerify(readLog(s0.auditDir), keyringKeys(s0.keysDir));
-      const answered = payloads.filter((p) => p.kind === 'decision' && p.decision === 'allow').length;
-      assert.ok(answered >= done, `every answered call has its decision record (${answered} >= ${done})`);
-      assert.equal(payloads.filter((p) => p.kind === 'start').length, 2);
-    });
+    // A killed process loses no written record in either mode (off trusts the page cache to
+    // the kernel, which survives the process).
+    for (const fsync of ['group', 'off']) {
+      test(`kill -9 under load: the restarted proxy recovers and the log verifies (fsync ${fsync})`, T, async (t) => {
+        requireBinary();
+        const s0 = setup({ fsync });
+        const env = cleanEnv(s0.env);
+        const s = await connect('proxy', EVERYTHING, { config: s0.config, capabilities: {}, env });
+        t.after(() => s.close());
+        await s.waitForTools(['echo']);
+        let done = 0;
+        const inflight = [];
+        for (let i = 0; i < 400; i++) {
+          inflight.push(s.client.callTool({ name: 'echo', arguments: { message: `m${i}` } })
+            .then(() => { done += 1; }, () => {}));
+        }
+        await waitUntil(() => done >= 20, 20_000, 'some calls answered');
+        process.kill(s.pid, 'SIGKILL');
+        await Promise.allSettled(inflight);
+        await s.close();
+        // Start again: recovery happens at startup; one more call, then a clean exit.
+        const again = await connect('proxy', EVERYTHING, { config: s0.config, capabilities: {}, env });
+        await again.waitForTools(['echo']);
+        const r = await again.client.callTool({ name: 'echo', arguments: { message: 'after the crash' } });
+        assert.equal(r.isError ?? false, false, textOf(r));
+        await again.close();
+        await waitUntil(() => {
+          const lines = readLog(s0.auditDir);
+          return JSON.parse(Buffer.from(JSON.parse(lines.at(-1)).payload, 'base64')).kind === 'checkpoint';
+        }, 10_000, 'the final checkpoint');
+        const v = runGlasstape(['verify', s0.auditDir], { GT_KEYS_DIR: s0.keysDir });
+        assert.equal(v.status, 0, v.stdout + v.stderr);
+        const payloads = independentlyVerify(readLog(s0.auditDir), keyringKeys(s0.keysDir));
+        const answered = payloads.filter((p) => p.kind === 'decision' && p.decision === 'allow').length;
+        assert.ok(answered >= done, `every answered call has its decision record (${answered} >= ${done})`);
+        assert.equal(payloads.filter((p) => p.kind === 'start').length, 2);
+      });
+    }
   });
 }
