@@ -138,8 +138,8 @@ struct LogStats {
   std::uint64_t dropped = 0;       // failed records that did not fit the backlog
   std::uint64_t checkpoints = 0;
   std::uint64_t rotations = 0;
-  std::uint64_t presigned = 0;    // records signed with a precomputed nonce
-  std::uint64_t nonces_made = 0;  // nonces the pool has computed so far
+  std::uint64_t presigned = 0;       // records signed with a precomputed nonce
+  std::uint64_t nonces_made = 0;     // nonces the pool has computed so far
   std::uint64_t inline_records = 0;  // fsync off: records written on the caller's thread
   bool failing = false;
 };
