@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The whole test suite: a release build and an ASan+UBSan build, each running every ctest
-# test (unit tests, conformance runners, fuzz corpora), then the end-to-end tests with real
-# MCP clients and servers from npm. Ends with one "N passed, N failed" line.
+# The whole test suite: a clang-format check, a release build and an ASan+UBSan build, each
+# running every ctest test (unit tests, conformance runners, fuzz corpora), then the
+# end-to-end tests with real MCP clients and servers from npm. Ends with one line:
+# "suite: N passed, N failed".
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -29,6 +30,8 @@ build() {  # build DIR [cmake args...]
   cmake -S . -B "$dir" "$@" >/dev/null && cmake --build "$dir" -j "$jobs"
 }
 
+# The project's .clang-format is followed by every C++ file in the repository.
+step "clang-format" bash -c 'git ls-files "*.cpp" "*.hpp" | xargs -r clang-format --dry-run --Werror'
 step "build (release)" build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 step "ctest (release)" ctest --test-dir build --output-on-failure -j "$jobs"
 step "build (asan+ubsan)" build build-asan -DCMAKE_BUILD_TYPE=Debug -DGT_SANITIZE=ON

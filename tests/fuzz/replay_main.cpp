@@ -23,7 +23,10 @@ int main(int argc, char** argv) {
     std::filesystem::path p(argv[i]);
     if (std::filesystem::is_directory(p)) {
       for (auto& e : std::filesystem::recursive_directory_iterator(p)) {
-        if (e.is_regular_file()) { run_file(e.path()); ++n; }
+        if (e.is_regular_file()) {
+          run_file(e.path());
+          ++n;
+        }
       }
     } else {
       run_file(p);

@@ -67,11 +67,10 @@ struct Timed {
     return nullptr;
   }
   void progress(const json& token) {
-    session->on_server_line(
-        json({{"jsonrpc", "2.0"},
-              {"method", "notifications/progress"},
-              {"params", {{"progressToken", token}, {"progress", 1}}}})
-            .dump());
+    session->on_server_line(json({{"jsonrpc", "2.0"},
+                                  {"method", "notifications/progress"},
+                                  {"params", {{"progressToken", token}, {"progress", 1}}}})
+                                .dump());
   }
 };
 

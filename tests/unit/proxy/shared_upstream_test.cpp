@@ -186,8 +186,7 @@ TEST_CASE("shared: server requests go to the session whose call is in flight", "
   CHECK(f.link->last() == json({{"jsonrpc", "2.0"}, {"id", "p"}, {"result", json::object()}}));
 }
 
-TEST_CASE("shared: notifications fan out; resource updates reach subscribers only",
-          "[shared]") {
+TEST_CASE("shared: notifications fan out; resource updates reach subscribers only", "[shared]") {
   Fixture f;
   Peer a(*f.mux), b(*f.mux);
   f.initialize(a);

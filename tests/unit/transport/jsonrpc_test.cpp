@@ -87,7 +87,8 @@ TEST_CASE("parse refuses hostile nesting before building it", "[jsonrpc]") {
 }
 
 TEST_CASE("array_elements keeps each element's exact bytes", "[jsonrpc]") {
-  auto e = array_elements(R"([ {"a":1.50,"big":123456789012345678901234567890} ,"x,]",[1,[2]], 3 ])");
+  auto e =
+      array_elements(R"([ {"a":1.50,"big":123456789012345678901234567890} ,"x,]",[1,[2]], 3 ])");
   REQUIRE(e.size() == 4);
   CHECK(e[0] == R"({"a":1.50,"big":123456789012345678901234567890})");
   CHECK(e[1] == R"("x,]")");
