@@ -803,6 +803,7 @@ void AuditLog::process_locked(std::vector<Item>& batch, bool inline_call) {
       failure_since_ = rfc3339_utc(Clock::now());
     }
     fail_items(batch, err);
+    publish();
     return;
   }
   bool recovering = false;
