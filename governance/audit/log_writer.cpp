@@ -757,6 +757,13 @@ bool AuditLog::try_inline(Item& it) {
   // The writer thread is busy, or the log is failing (its backlog goes first, in order), or
   // another process holds the directory lock: queue, never wait on the caller's thread.
   if (!role.owns_lock() || failing_) return false;
+  {
+    // Only when the writer is waiting for work and nothing is queued: under concurrent load
+    // records are batched by the writer (one write(2) for many, and no caller holds the role
+    // while it may be preempted by the others).
+    std::lock_guard lk(mu_);
+    if (stop_ || !queue_.empty() || !writer_waiting_) return false;
+  }
   if (!lock_->lock(false)) return false;
   {
     struct Unlock {
@@ -958,6 +965,7 @@ void AuditLog::writer_loop() {
     bool stopping = false;
     {
       std::unique_lock lk(mu_);
+      writer_waiting_ = true;
       for (;;) {
         if (!queue_.empty() || stop_ || want_rotate_ ||
             (want_checkpoint_ && pub_.since_checkpoint > 0))
@@ -981,6 +989,7 @@ void AuditLog::writer_loop() {
           cv_.wait(lk);
         }
       }
+      writer_waiting_ = false;
       stopping = stop_;
       auto take = [&](std::size_t n) {
         while (n-- > 0 && !queue_.empty()) {

@@ -286,6 +286,7 @@ class AuditLog {
   std::deque<Item> queue_;
   std::uint64_t enqueued_ = 0, completed_ = 0;
   bool stop_ = false;
+  bool writer_waiting_ = false;  // the writer thread is idle (inline writes only then)
   LogStats stats_;
   std::thread writer_;
 };
