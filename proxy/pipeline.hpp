@@ -126,7 +126,8 @@ class Recorder {
     std::string receipt_id;  // the id of the decision record
   };
   virtual ~Recorder() = default;
-  // Record the decision. `done` may be called on another thread; the pipeline hops back.
+  // Record the decision. `done` may run before this returns (a record written on the calling
+  // thread) or later on another thread; the pipeline posts it to the session's executor.
   virtual void record_decision(const CallContext& ctx, std::function<void(Outcome)> done) = 0;
   // Record what came back for an allowed (or monitor-forwarded) call: the response as the
   // client will get it (response.replaced() tells whether an interceptor replaced it).
