@@ -752,7 +752,7 @@ void AuditLog::publish() {
 }
 
 bool AuditLog::try_inline(Item& it) {
-  if (opts_.fsync != FsyncMode::Off || tl_roles_held > 0) return false;
+  if (!opts_.caller_writes || opts_.fsync != FsyncMode::Off || tl_roles_held > 0) return false;
   std::unique_lock role(role_mu_, std::try_to_lock);
   // The writer thread is busy, or the log is failing (its backlog goes first, in order), or
   // another process holds the directory lock: queue, never wait on the caller's thread.

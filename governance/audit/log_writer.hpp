@@ -21,13 +21,14 @@
 // then runs each record's callback. So a callback that reports ok means: written (off), or
 // written and on stable storage (group, always).
 //
-// With fsync off nothing waits for the disk, so a record whose payload is ready is written by
-// the calling thread itself when the writer is idle (append() takes the writer role and the
-// directory lock without waiting, or else queues). A call then waits for its own signature
-// and write(2) only, not for two thread hand-offs, which cost more than the work on a small
-// VM. Whoever holds the role (a mutex) owns the file, chain and failure state; the writer
-// thread keeps what may block: group commit and syncs, rotation, timed checkpoints and the
-// failure backlog.
+// With fsync off nothing waits for the disk, so with `caller_writes` a record whose payload is
+// ready is written by the calling thread itself when the writer is idle (append() takes the
+// writer role and the directory lock without waiting, or else queues). A call then waits for
+// its own signature and write(2) only, not for two thread hand-offs, which cost more than the
+// work on a small VM. Whoever holds the role (a mutex) owns the file, chain and failure state;
+// the writer thread keeps what may block: group commit and syncs, rotation, timed checkpoints
+// and the failure backlog. It suits one caller thread (the proxy's session thread): with
+// many, a caller holding the role can be preempted by the others, and batching is better.
 //
 // A failed write or sync (disk full, permissions, I/O error) fails that batch's callbacks;
 // the chain state rolls back, and the failed decisions are kept in memory (up to
@@ -94,6 +95,8 @@ struct LogOptions {
   // record waits for a hash and two scalar operations instead of a full Ed25519 signature.
   // 0: every record is signed the RFC 8032 way on the writer thread.
   std::size_t nonce_pool = 1024;
+  // fsync off: a caller may write its own record when the writer is idle (see above).
+  bool caller_writes = false;
   std::function<int(IoOp)> fault;  // tests: return an errno to fail that operation
 };
 

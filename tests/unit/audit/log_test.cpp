@@ -207,6 +207,7 @@ TEST_CASE("log: fsync off writes a record on the caller's thread when the writer
           "[log]") {
   LogFixture f;
   f.opts.fsync = FsyncMode::Off;
+  f.opts.caller_writes = true;
   auto log = f.open();
   std::thread::id ran_on;
   AppendResult got;
@@ -248,11 +249,21 @@ TEST_CASE("log: fsync off writes a record on the caller's thread when the writer
   CHECK(nested_ok);
 
   // Group mode never writes on the caller's thread: the caller must not wait for a sync.
-  LogFixture g;
-  auto glog = g.open();
-  CHECK(g.write(*glog, 5) == 5);
-  CHECK(glog->stats().inline_records == 0);
-  glog.reset();
+  // Nor does a log without caller_writes.
+  for (bool off : {false, true}) {
+    LogFixture g;
+    g.opts.caller_writes = true;
+    if (off) {
+      g.opts.fsync = FsyncMode::Off;
+      g.opts.caller_writes = false;
+    }
+    auto glog = g.open();
+    for (int i = 0; i < 5; ++i) {
+      CHECK(g.write(*glog, 1, i) == 1);
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    CHECK(glog->stats().inline_records == 0);
+  }
   log.reset();
   auto rep = f.verify();
   INFO(rep.first.message);
@@ -264,6 +275,7 @@ TEST_CASE("log: fsync off, threads writing inline and queued, with rotation and 
           "[log]") {
   LogFixture f;
   f.opts.fsync = FsyncMode::Off;
+  f.opts.caller_writes = true;
   f.opts.rotate_bytes = 16384;
   f.opts.checkpoint_every = 7;
   constexpr int kThreads = 4, kEach = 300;
@@ -476,6 +488,7 @@ TEST_CASE("log: a failed write denies, says so once, keeps serving, and records 
           "[log]") {
   LogFixture f;
   f.opts.fsync = GENERATE(FsyncMode::Group, FsyncMode::Off);  // Off: the first fails inline
+  f.opts.caller_writes = true;
   std::atomic<int> fail_writes{0};
   f.opts.fault = [&](IoOp op) { return op == IoOp::Write && fail_writes.load() ? ENOSPC : 0; };
   auto log = f.open();
@@ -584,6 +597,7 @@ TEST_CASE("log: a real kernel write failure (file size limit) is survived", "[lo
 TEST_CASE("log: several writers (processes) share one directory", "[log]") {
   LogFixture f;
   f.opts.fsync = GENERATE(FsyncMode::Group, FsyncMode::Off);  // Off: inline writes contend too
+  f.opts.caller_writes = true;
   f.opts.rotate_bytes = 16384;
   auto a = f.open();
   auto b = f.open();  // its own lock file description: exactly like another process
