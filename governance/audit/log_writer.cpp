@@ -765,30 +765,33 @@ bool AuditLog::try_inline(Item& it) {
     if (stop_ || !queue_.empty() || !writer_waiting_) return false;
   }
   if (!lock_->lock(false)) return false;
-  {
-    struct Unlock {
-      fsutil::FileLock& lock;
-      ~Unlock() { lock.unlock(); }
-    } unlock{*lock_};
-    {
-      std::lock_guard lk(mu_);
-      if (stop_) return false;
-      ++enqueued_;
-    }
-    it.enqueued = SteadyClock::now();
-    std::vector<Item> batch;
-    batch.push_back(std::move(it));
-    RoleHeld held;
-    process_locked(batch, true);
-  }
-  role.unlock();
+  struct Unlock {
+    fsutil::FileLock& lock;
+    ~Unlock() { lock.unlock(); }
+  } unlock{*lock_};
   {
     std::lock_guard lk(mu_);
-    ++completed_;
-    ++stats_.inline_records;
+    if (stop_) return false;
+    ++enqueued_;
   }
-  idle_cv_.notify_all();
-  if (want_rotate_) cv_.notify_one();
+  // Counted as completed however process_locked() ends, so flush() never waits for it.
+  struct Completed {
+    AuditLog& log;
+    ~Completed() {
+      {
+        std::lock_guard lk(log.mu_);
+        ++log.completed_;
+        ++log.stats_.inline_records;
+      }
+      log.idle_cv_.notify_all();
+      if (log.want_rotate_) log.cv_.notify_one();
+    }
+  } completed{*this};
+  it.enqueued = SteadyClock::now();
+  std::vector<Item> batch;
+  batch.push_back(std::move(it));
+  RoleHeld held;
+  process_locked(batch, true);
   return true;
 }
 

@@ -218,6 +218,17 @@ void AuditRecorder::record_result(const CallContext& ctx, const Response& respon
   r.session = ctx.session_id;
   r.server = ctx.server;
   r.tool = ctx.tool;
+  std::string agent = r.agent;
+  if (settings_.log.fsync == audit::FsyncMode::Off && !response.replaced() &&
+      response.raw().size() <= kInlineResultBytes) {
+    // With fsync off the log writes a record on the calling thread when it can (no hand-off
+    // to the writer thread, see AuditLog::append): the client already has the response, and
+    // hashing a small one costs a few microseconds.
+    r.response_text = response.raw();
+    log_->append(std::move(agent), result_payload_or_note(r), audit::AuditLog::Kind::Result,
+                 nullptr);
+    return;
+  }
   // What the client gets: the replacement when an interceptor replaced the response. The
   // payload (parsing the response, JCS and SHA-256 of its result) is built on the log's writer
   // thread: nobody waits for a result record, so the response goes out without that work.
@@ -227,17 +238,6 @@ void AuditRecorder::record_result(const CallContext& ctx, const Response& respon
     replacement = response.replacement();
   } else {
     raw.assign(response.raw());
-  }
-  std::string agent = r.agent;
-  if (settings_.log.fsync == audit::FsyncMode::Off && !replacement &&
-      response.raw().size() <= kInlineResultBytes) {
-    // With fsync off the log writes a record on the calling thread when it can (no hand-off
-    // to the writer thread, see AuditLog::append): the client already has the response, and
-    // hashing a small one costs a few microseconds.
-    r.response_text = response.raw();
-    log_->append(std::move(agent), result_payload_or_note(r), audit::AuditLog::Kind::Result,
-                 nullptr);
-    return;
   }
   log_->append(
       std::move(agent),
