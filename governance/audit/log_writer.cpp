@@ -739,15 +739,20 @@ void AuditLog::fail_items(std::vector<Item>& items, const std::string& error) {
 
 void AuditLog::process(std::vector<Item>& batch) {
   fsutil::LockGuard held(*lock_);
-  process_locked(batch, false);
+  if (process_locked(batch) && rotation_due()) {
+    rotate();
+    publish();
+  }
+}
+
+bool AuditLog::rotation_due() const {
+  return opts_.rotate_bytes > 0 && state_.file_size >= opts_.rotate_bytes;
 }
 
 void AuditLog::publish() {
   std::lock_guard lk(mu_);
   pub_.since_checkpoint = state_.since_checkpoint;
   pub_.last_checkpoint = last_checkpoint_;
-  pub_.unsynced = unsynced_;
-  pub_.unsynced_since = unsynced_since_;
   pub_.retry_backlog = failing_ && !backlog_.empty();
 }
 
@@ -787,15 +792,15 @@ bool AuditLog::try_inline(Item& it) {
       if (log.want_rotate_) log.cv_.notify_one();
     }
   } completed{*this};
-  it.enqueued = SteadyClock::now();
   std::vector<Item> batch;
   batch.push_back(std::move(it));
   RoleHeld held;
-  process_locked(batch, true);
+  // Rotation syncs and renames files: the writer thread does it, not a caller.
+  if (process_locked(batch) && rotation_due()) want_rotate_ = true;
   return true;
 }
 
-void AuditLog::process_locked(std::vector<Item>& batch, bool inline_call) {
+bool AuditLog::process_locked(std::vector<Item>& batch) {
   keys_->refresh();
   std::string err;
   std::vector<Item> items;
@@ -814,7 +819,7 @@ void AuditLog::process_locked(std::vector<Item>& batch, bool inline_call) {
     }
     fail_items(batch, err);
     publish();
-    return;
+    return false;
   }
   bool recovering = false;
   if (failing_) {
@@ -868,15 +873,8 @@ void AuditLog::process_locked(std::vector<Item>& batch, bool inline_call) {
       stats_.next_seq = state_.seq;
       stats_.failing = false;
     }
-    if (opts_.rotate_bytes > 0 && state_.file_size >= opts_.rotate_bytes) {
-      // Rotation syncs and renames files: the writer thread does it, not a caller.
-      if (inline_call)
-        want_rotate_ = true;
-      else
-        rotate();
-    }
     publish();
-    return;
+    return true;
   }
   if (!failing_) {
     // The one loud line an operator sees; the calls themselves are denied quietly after it.
@@ -896,6 +894,7 @@ void AuditLog::process_locked(std::vector<Item>& batch, bool inline_call) {
     stats_.failing = true;
   }
   publish();
+  return false;
 }
 
 void AuditLog::sync_deferred() {
@@ -977,8 +976,8 @@ void AuditLog::writer_loop() {
         if (pub_.since_checkpoint > 0 && opts_.checkpoint_interval.count() > 0) {
           due = pub_.last_checkpoint + opts_.checkpoint_interval;
         }
-        if (pub_.unsynced) {
-          auto sync_due = pub_.unsynced_since + kDeferredSync;
+        if (unsynced_) {  // only this thread changes it (group mode has no inline writes)
+          auto sync_due = unsynced_since_ + kDeferredSync;
           if (!due || sync_due < *due) due = sync_due;
         }
         if (due) {
@@ -1032,7 +1031,6 @@ void AuditLog::writer_loop() {
       process(batch);
       if (unsynced_ && (stopping || SteadyClock::now() >= unsynced_since_ + kDeferredSync)) {
         sync_deferred();
-        publish();
       }
     }
     {

@@ -215,8 +215,9 @@ class AuditLog {
   void enqueue(Item it);
   void writer_loop();
   void process(std::vector<Item>& batch);
-  // The body of process(), with the directory lock held; inline_call: on a caller's thread.
-  void process_locked(std::vector<Item>& batch, bool inline_call);
+  // The body of process(), with the directory lock held; true when the batch was written.
+  bool process_locked(std::vector<Item>& batch);
+  bool rotation_due() const;
   // Fsync off: writes `it` on this thread if the role and the directory lock are free now.
   bool try_inline(Item& it);
   // Copies what writer_loop()'s wait needs into pub_ (role holder, after each change).
@@ -263,7 +264,8 @@ class AuditLog {
   std::optional<Item> failure_evidence_;  // bytes a failed write left, moved aside
   std::deque<Item> backlog_;
 
-  // Written but not yet synced (group mode, role holder only).
+  // Written but not yet synced (group mode: the writer thread only, as nothing is written
+  // inline then).
   bool unsynced_ = false;
   std::chrono::steady_clock::time_point unsynced_since_;
 
@@ -280,8 +282,6 @@ class AuditLog {
   struct Published {
     std::uint64_t since_checkpoint = 0;
     std::chrono::steady_clock::time_point last_checkpoint;
-    bool unsynced = false;
-    std::chrono::steady_clock::time_point unsynced_since;
     bool retry_backlog = false;
   } pub_;
   std::condition_variable cv_;       // the writer waits for work
