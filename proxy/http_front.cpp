@@ -8,6 +8,7 @@
 #include <map>
 #include <set>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/io_context.hpp>
@@ -15,11 +16,13 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "proxy/admission.hpp"
 #include "proxy/batched_post.hpp"
 #include "proxy/chain.hpp"
 #include "proxy/session.hpp"
 #include "proxy/shared_upstream.hpp"
 #include "proxy/upstream.hpp"
+#include "transport/compact.hpp"
 #include "transport/http_server.hpp"
 #include "transport/inspect.hpp"
 
@@ -43,7 +46,11 @@ struct HttpSettings {
   std::chrono::seconds session_idle{600};
   std::chrono::seconds keepalive{15};
   std::size_t replay_events = 256;
+  std::size_t replay_bytes = 1u << 20;         // per session: replay buffer and unsent queue
+  std::size_t replay_total_bytes = 64u << 20;  // every session's replay buffers together
   std::size_t max_sessions = 2000;
+  // Bytes held in every session's replay buffer: the front owns it, sessions update it.
+  std::shared_ptr<std::size_t> replay_total = std::make_shared<std::size_t>(0);
 };
 
 std::vector<std::string> strings(const YAML::Node& n, const std::string& where) {
@@ -56,9 +63,9 @@ std::vector<std::string> strings(const YAML::Node& n, const std::string& where) 
 
 HttpSettings parse_http(const YAML::Node& n, const std::string& listen_override) {
   HttpSettings s;
-  static const std::set<std::string> keys = {"listen",          "path",           "allowed_hosts",
-                                             "allowed_origins", "session_idle_s", "keepalive_s",
-                                             "replay_events",   "max_sessions"};
+  static const std::set<std::string> keys = {
+      "listen",      "path",          "allowed_hosts", "allowed_origins",    "session_idle_s",
+      "keepalive_s", "replay_events", "replay_bytes",  "replay_total_bytes", "max_sessions"};
   for (const auto& kv : n) {
     if (!keys.count(kv.first.as<std::string>())) {
       throw ConfigError("http: unknown key `" + kv.first.as<std::string>() + "`");
@@ -86,7 +93,10 @@ HttpSettings parse_http(const YAML::Node& n, const std::string& listen_override)
   if (n["session_idle_s"]) s.session_idle = std::chrono::seconds(n["session_idle_s"].as<long>());
   if (n["keepalive_s"]) s.keepalive = std::chrono::seconds(n["keepalive_s"].as<long>());
   if (n["replay_events"]) s.replay_events = n["replay_events"].as<std::size_t>();
+  if (n["replay_bytes"]) s.replay_bytes = n["replay_bytes"].as<std::size_t>();
+  if (n["replay_total_bytes"]) s.replay_total_bytes = n["replay_total_bytes"].as<std::size_t>();
   if (n["max_sessions"]) s.max_sessions = n["max_sessions"].as<std::size_t>();
+  if (s.max_sessions == 0) throw ConfigError("http.max_sessions: must be at least 1");
   return s;
 }
 
@@ -161,6 +171,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     unsigned long stream = 0;                             // its SSE stream's number, once it is one
     std::unordered_map<std::string, nlohmann::json> ids;  // request key → its JSON-RPC id
   };
+  struct Waiting {  // a request waiting for its answer
+    std::shared_ptr<Post> post;
+    std::uint64_t seq;  // its key in order_
+    std::string token;  // id_key of its progress token, or ""
+  };
 
   HttpSession(std::string id, asio::any_io_executor ex, const Config& config,
               const ServerConfig& server, const TenantConfig& tenant,
@@ -174,6 +189,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     so.server = server.name;
     so.principal = tenant.principal;
     so.max_message_bytes = config.max_message_bytes;
+    so.max_batch_messages = config.max_batch_messages;
     so.request_timeout = server.request_timeout;
     so.max_timeout = server.max_timeout;
     session_ = std::make_shared<Session>(
@@ -198,7 +214,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     touch();
   }
 
-  ~HttpSession() { close(); }
+  ~HttpSession() {
+    close();
+    while (!replay_.empty())
+      drop_oldest_event();
+  }
 
   const std::string& id() const { return id_; }
   // The endpoint path the session was created on: its id is valid there only.
@@ -206,8 +226,12 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   void touch() { last_active_ = std::chrono::steady_clock::now(); }
   bool idle_for(std::chrono::seconds d) const {
-    return !get_ && posts_.empty() && std::chrono::steady_clock::now() - last_active_ > d;
+    return idle() && std::chrono::steady_clock::now() - last_active_ > d;
   }
+  // No open stream and no request waiting: the session can be closed without cutting off
+  // anything in progress.
+  bool idle() const { return !has_stream() && posts_.empty(); }
+  std::chrono::steady_clock::time_point last_active() const { return last_active_; }
 
   // A POST's messages. Requests answer on `ex`; with none, 202 is sent by the caller.
   void post(std::vector<std::string_view> lines, const std::vector<transport::Inspection>& ins,
@@ -220,10 +244,13 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       if (ins[i].kind == MessageKind::Request) {
         ++p->remaining;
         p->ids[ins[i].id_key] = ins[i].id;
-        posts_[ins[i].id_key] = p;
-        order_.push_back(ins[i].id_key);
-        if (lines[i].find("progressToken") != std::string_view::npos)
-          remember_token(lines[i], ins[i].id_key);
+        Waiting w{p, ++waiting_seq_, {}};
+        if (lines[i].find("progressToken") != std::string_view::npos) {
+          w.token = token_key(lines[i]);
+          if (!w.token.empty()) tokens_[w.token] = ins[i].id_key;
+        }
+        order_.emplace(w.seq, ins[i].id_key);
+        posts_[ins[i].id_key] = std::move(w);
       }
     }
     if (p->remaining == 0) ex->respond(202, "", "", headers());
@@ -234,13 +261,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       auto s = self.lock();
       auto post = wp.lock();
       if (!s || !post) return;
-      for (auto it = s->posts_.begin(); it != s->posts_.end();) {
-        if (it->second == post) {
-          std::erase(s->order_, it->first);
-          it = s->posts_.erase(it);
-        } else {
-          ++it;
-        }
+      for (const auto& [key, id] : post->ids) {
+        if (auto it = s->posts_.find(key); it != s->posts_.end() && it->second.post == post)
+          s->forget(it);
       }
     });
     for (auto line : lines)
@@ -254,6 +277,12 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     get_stream_ = ++stream_count_;
     ex->start_stream(headers());
     if (!last_event_id.empty()) replay_after(last_event_id);
+    if (unsent_dropped_) {
+      spdlog::warn("http: session {}: {} server message(s) dropped while no stream was open", id_,
+                   unsent_dropped_);
+      unsent_dropped_ = 0;
+    }
+    unsent_bytes_ = 0;
     while (!unsent_.empty()) {
       emit(ex, get_stream_, unsent_.front());
       unsent_.pop_front();
@@ -264,11 +293,17 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     });
   }
   bool has_stream() const { return get_ && !get_->done() && !get_->closed(); }
+  // A request with this id is waiting for its answer on some POST, or in the session.
+  bool in_flight(const std::string& key) const {
+    return posts_.count(key) || session_->in_flight(key);
+  }
 
   void keepalive() {
     if (has_stream()) get_->comment("keep-alive");
-    for (auto& [k, p] : posts_) {
-      if (p->ex->streaming()) p->ex->comment("keep-alive");
+    std::unordered_set<const Post*> seen;  // a batch's requests share one POST
+    for (auto& [k, w] : posts_) {
+      if (seen.insert(w.post.get()).second && w.post->ex->streaming())
+        w.post->ex->comment("keep-alive");
     }
   }
 
@@ -278,32 +313,42 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     // Requests still waiting get an error answer (on their JSON or SSE response), so no
     // client is left hanging on a session that ended.
     std::vector<nlohmann::json> waiting;
-    for (auto& [k, p] : posts_)
-      waiting.push_back(p->ids[k]);
+    for (auto& [k, w] : posts_)
+      waiting.push_back(w.post->ids[k]);
     for (const auto& id : waiting) {
       deliver(transport::error_response(id, transport::rpc_error::kUpstreamUnavailable,
                                         "the session ended before the server answered"));
     }
     if (get_) get_->end_stream();
-    for (auto& [k, p] : posts_) {
-      if (p->ex->streaming()) p->ex->end_stream();
+    for (auto& [k, w] : posts_) {
+      if (w.post->ex->streaming()) w.post->ex->end_stream();
     }
     posts_.clear();
+    order_.clear();
+    tokens_.clear();
     upstream_->shutdown();
   }
 
   std::vector<web::Header> headers() const { return {{"Mcp-Session-Id", id_}}; }
 
  private:
-  void remember_token(std::string_view line, const std::string& key) {
-    auto j = nlohmann::json::parse(line, nullptr, false);
-    if (j.is_discarded()) return;
-    auto params = j.find("params");
-    if (params == j.end() || !params->is_object()) return;
-    auto meta = params->find("_meta");
-    if (meta != params->end() && meta->is_object() && meta->contains("progressToken")) {
-      tokens_[transport::id_key((*meta)["progressToken"])] = key;
+  // The id_key of a request's progress token, or "".
+  static std::string token_key(std::string_view line) {
+    auto span = transport::member_span(line, {"params", "_meta", "progressToken"});
+    if (!span) return {};
+    auto token = nlohmann::json::parse(*span, nullptr, false);
+    return token.is_discarded() ? std::string() : transport::id_key(token);
+  }
+
+  // A request stops waiting: every index of it goes, in constant time (a batch of n
+  // requests costs n steps, not n²).
+  void forget(std::unordered_map<std::string, Waiting>::iterator it) {
+    order_.erase(it->second.seq);
+    if (!it->second.token.empty()) {
+      if (auto t = tokens_.find(it->second.token); t != tokens_.end() && t->second == it->first)
+        tokens_.erase(t);
     }
+    posts_.erase(it);
   }
 
   // A message from the server (via the core Session) for this client.
@@ -312,10 +357,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     if (ins.kind == MessageKind::Response) {
       auto it = posts_.find(ins.id_key);
       if (it != posts_.end()) {
-        auto p = it->second;
-        posts_.erase(it);
-        std::erase(order_, ins.id_key);
-        std::erase_if(tokens_, [&](const auto& t) { return t.second == ins.id_key; });
+        auto p = it->second.post;
+        forget(it);
         --p->remaining;
         if (p->ex->streaming()) {
           emit(p->ex, p->stream, std::string(line));
@@ -347,12 +390,12 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       if (!j.is_discarded() && j["params"].is_object() && j["params"].contains("progressToken")) {
         auto t = tokens_.find(transport::id_key(j["params"]["progressToken"]));
         if (t != tokens_.end()) {
-          if (auto p = posts_.find(t->second); p != posts_.end()) target = p->second;
+          if (auto p = posts_.find(t->second); p != posts_.end()) target = p->second.post;
         }
       }
     }
     if (!target && !order_.empty()) {
-      if (auto p = posts_.find(order_.back()); p != posts_.end()) target = p->second;
+      if (auto p = posts_.find(order_.rbegin()->second); p != posts_.end()) target = p->second.post;
     }
     if (target && !target->ex->closed()) {
       if (!target->ex->streaming()) {
@@ -371,7 +414,16 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       emit(get_, get_stream_, std::string(line));
       return;
     }
-    if (unsent_.size() < settings_.replay_events) unsent_.emplace_back(line);
+    // No stream to send it on yet: it waits for the next GET, within the same bounds as the
+    // replay buffer (a server that floods notifications nobody reads loses the oldest).
+    unsent_bytes_ += line.size();
+    unsent_.emplace_back(line);
+    while (!unsent_.empty() &&
+           (unsent_.size() > settings_.replay_events || unsent_bytes_ > settings_.replay_bytes)) {
+      unsent_bytes_ -= unsent_.front().size();
+      unsent_.pop_front();
+      ++unsent_dropped_;
+    }
   }
 
   // Event ids are "<stream>-<seq>": a Last-Event-ID names its stream even after its events
@@ -379,8 +431,22 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void emit(const std::shared_ptr<web::Exchange>& ex, unsigned long stream, std::string data) {
     ++event_seq_;
     ex->event(std::to_string(stream) + "-" + std::to_string(event_seq_), data);
+    // The replay buffer is bounded in events and bytes, per session and over all sessions:
+    // the oldest events of this session go first (possibly this one, if it alone is over).
+    replay_bytes_ += data.size();
+    *settings_.replay_total += data.size();
     replay_.push_back({event_seq_, stream, std::move(data)});
-    if (replay_.size() > settings_.replay_events) replay_.pop_front();
+    while (!replay_.empty() &&
+           (replay_.size() > settings_.replay_events || replay_bytes_ > settings_.replay_bytes ||
+            *settings_.replay_total > settings_.replay_total_bytes)) {
+      drop_oldest_event();
+    }
+  }
+
+  void drop_oldest_event() {
+    replay_bytes_ -= replay_.front().data.size();
+    *settings_.replay_total -= replay_.front().data.size();
+    replay_.pop_front();
   }
 
   // GET with Last-Event-ID: the events of that id's stream sent after it and still in the
@@ -415,11 +481,15 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   const HttpSettings& settings_;
   std::shared_ptr<UpstreamLink> upstream_;
   std::shared_ptr<Session> session_;
-  std::unordered_map<std::string, std::shared_ptr<Post>> posts_;  // by request id key
-  std::vector<std::string> order_;                       // waiting request keys, oldest first
+  std::unordered_map<std::string, Waiting> posts_;       // by request id key
+  std::map<std::uint64_t, std::string> order_;           // waiting request keys, oldest first
   std::unordered_map<std::string, std::string> tokens_;  // progress token → request key
+  std::uint64_t waiting_seq_ = 0;
   std::shared_ptr<web::Exchange> get_;
   std::deque<std::string> unsent_;
+  std::size_t unsent_bytes_ = 0;
+  std::size_t unsent_dropped_ = 0;  // since the last GET: reported when one opens
+  std::size_t replay_bytes_ = 0;
   std::deque<Event> replay_;
   unsigned long event_seq_ = 0;
   unsigned long stream_count_ = 0;  // SSE streams opened, numbering them from 1
@@ -517,6 +587,31 @@ class HttpFront {
       }
       sweep();
     });
+  }
+
+  // At the session limit, a new client takes the place of the session idle the longest (no
+  // open stream, no request waiting), so idle sessions cannot lock new clients out for
+  // session_idle_s. False when every session is busy.
+  bool evict_idle_session() {
+    auto oldest = sessions_.end();
+    for (auto it = sessions_.begin(); it != sessions_.end(); ++it) {
+      if (it->second->idle() &&
+          (oldest == sessions_.end() || it->second->last_active() < oldest->second->last_active()))
+        oldest = it;
+    }
+    if (oldest == sessions_.end()) return false;
+    spdlog::warn("http: {} sessions reached http.max_sessions; closed session {}, idle the longest",
+                 sessions_.size(), oldest->first);
+    oldest->second->close();
+    sessions_.erase(oldest);
+    return true;
+  }
+
+  // A POST refused for what it says (400), with one line for the operator.
+  static void refuse(const std::shared_ptr<web::Exchange>& ex, const std::string& msg,
+                     int code = -32600, const nlohmann::json& id = nullptr) {
+    spdlog::warn("http: refused a POST: {}", msg);
+    reject(ex, 400, msg, code, {}, id);
   }
 
   // An HTTP error with a JSON-RPC error body; `id` is the request's when it is known.
@@ -646,7 +741,18 @@ class HttpFront {
       reject(ex, 415, "Unsupported Media Type: Content-Type must be application/json");
       return;
     }
-    std::string& body = req.body();
+    // What is judged is what runs: the session and the server see the compact text of the
+    // body (transport/compact.hpp), never the bytes as received.
+    std::string body;
+    if (auto err = transport::compact(req.body(), body, 512)) {
+      if (transport::inspect(req.body(), 512).shape == transport::Inspection::Shape::Malformed) {
+        reject(ex, 400, "Parse error: " + err.message, -32700);
+      } else {
+        refuse(ex, "Invalid Request: " + err.message, -32600,
+               transport::recover_id(req.body()).value_or(nullptr));
+      }
+      return;
+    }
     auto top = transport::inspect(body, 512);
     std::vector<std::string_view> lines;
     bool batch = false;
@@ -669,18 +775,37 @@ class HttpFront {
         reject(ex, 400, "Invalid Request: empty batch");
         return;
       }
+      if (lines.size() > config_.max_batch_messages) {
+        refuse(ex, "Invalid Request: a batch of " + std::to_string(lines.size()) +
+                       " messages exceeds the limit of " +
+                       std::to_string(config_.max_batch_messages) + " (max_batch_messages)");
+        return;
+      }
     } else {
       lines.push_back(body);
     }
     std::vector<transport::Inspection> ins;
     bool has_init = false;
+    std::set<std::string> ids;  // a batch's request ids: each at most once
     for (auto l : lines) {
       ins.push_back(l.data() == body.data() && !batch ? top : transport::inspect(l, 512));
-      if (ins.back().kind == MessageKind::Invalid) {
-        reject(ex, 400, "Invalid Request: " + ins.back().error);
+      const auto& m = ins.back();
+      // Anything the session would refuse is refused here, before the POST is routed: the
+      // client gets one 400 with the reason, and nothing of the POST reaches the server.
+      const nlohmann::json& id = batch || m.kind != MessageKind::Request ? nullptr : m.id;
+      if (m.kind == MessageKind::Invalid) {
+        refuse(ex, "Invalid Request: " + m.error, -32600, batch ? nullptr : m.id);
         return;
       }
-      if (ins.back().method == "initialize") has_init = true;
+      if (auto r = admit_client_message(m, l)) {
+        refuse(ex, r->message, r->code, id);
+        return;
+      }
+      if (m.kind == MessageKind::Request && !ids.insert(m.id_key).second) {
+        refuse(ex, "Invalid Request: the id " + m.id.dump() + " occurs twice in the batch");
+        return;
+      }
+      if (m.method == "initialize") has_init = true;
     }
     std::shared_ptr<HttpSession> s;
     if (has_init) {
@@ -696,7 +821,7 @@ class HttpFront {
         reject(ex, 400, "Invalid Request: initialize must be sent alone");
         return;
       }
-      if (sessions_.size() >= settings_.max_sessions) {
+      if (sessions_.size() >= settings_.max_sessions && !evict_idle_session()) {
         reject(ex, 503, "Service Unavailable: too many sessions", -32000, {}, init_id);
         return;
       }
@@ -715,6 +840,15 @@ class HttpFront {
     } else {
       s = find_session(ex, sid, path);
       if (!s) return;
+      for (const auto& m : ins) {
+        if (m.kind == MessageKind::Request && s->in_flight(m.id_key)) {
+          refuse(ex,
+                 "Invalid Request: the id " + m.id.dump() +
+                     " is already used by a request in flight; it was not forwarded",
+                 -32600, batch ? nullptr : m.id);
+          return;
+        }
+      }
     }
     s->post(std::move(lines), ins, ex, batch);
   }

@@ -4,6 +4,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "proxy/admission.hpp"
+#include "transport/compact.hpp"
 #include "transport/inspect.hpp"
 #include "transport/jsonrpc.hpp"
 
@@ -34,7 +36,19 @@ Session::Session(SessionOptions opts, std::shared_ptr<Pipeline> pipeline, Upstre
 // ---------------------------------------------------------------- client → server
 
 void Session::on_client_line(std::string_view line) {
-  auto ins = transport::inspect(line, opts_.max_depth);
+  // What is judged is what runs: from here on the session works on the compact text only
+  // (transport/compact.hpp). It is what governance parses and what the server receives.
+  std::string compact;
+  if (auto err = transport::compact(line, compact, opts_.max_depth)) {
+    auto original = transport::inspect(line, opts_.max_depth);
+    if (original.shape != transport::Inspection::Shape::Malformed) {
+      refuse(transport::recover_id(line).value_or(nullptr), rpc::kInvalidRequest,
+             "Invalid Request: " + err.message);
+      return;
+    }
+    compact.assign(line);  // report the parse error below
+  }
+  auto ins = transport::inspect(compact, opts_.max_depth);
   switch (ins.shape) {
     case transport::Inspection::Shape::Malformed: {
       auto id = transport::recover_id(line).value_or(nullptr);
@@ -45,11 +59,17 @@ void Session::on_client_line(std::string_view line) {
     }
     case transport::Inspection::Shape::Batch: {
       // A JSON-RPC batch (2025-03-26 clients): each element is handled on its own, exactly
-      // as if it had come alone, and forwarded as its own bytes.
-      auto elements = transport::array_elements(line);
+      // as if it had come alone, and forwarded as its own (compact) bytes.
+      auto elements = transport::array_elements(compact);
       if (elements.empty()) {
-        to_client_(transport::error_response(nullptr, rpc::kInvalidRequest,
-                                             "Invalid Request: empty batch"));
+        refuse(nullptr, rpc::kInvalidRequest, "Invalid Request: empty batch");
+        return;
+      }
+      if (elements.size() > opts_.max_batch_messages) {
+        refuse(nullptr, rpc::kInvalidRequest,
+               "Invalid Request: a batch of " + std::to_string(elements.size()) +
+                   " messages exceeds the limit of " + std::to_string(opts_.max_batch_messages) +
+                   " (max_batch_messages); nothing of it was forwarded");
         return;
       }
       for (auto element : elements)
@@ -58,9 +78,18 @@ void Session::on_client_line(std::string_view line) {
     }
     case transport::Inspection::Shape::Other:
     case transport::Inspection::Shape::Object:
-      handle_client(line, ins);
+      handle_client(compact, ins);
       return;
   }
+}
+
+void Session::refuse(const nlohmann::json& id, int code, const std::string& message) {
+  spdlog::warn("session {}: refused a message from the client: {}", opts_.session_id, message);
+  to_client_(transport::error_response(id, code, message));
+}
+
+bool Session::in_flight(const std::string& key) const {
+  return pending_.count(key) || undecided_.count(key) || expired_.count(key);
 }
 
 void Session::on_client_oversize(std::string_view prefix, std::size_t size) {
@@ -74,15 +103,31 @@ void Session::on_client_oversize(std::string_view prefix, std::size_t size) {
 }
 
 void Session::handle_client(std::string_view raw, const transport::Inspection& ins) {
+  if (ins.kind == MessageKind::Invalid) {
+    refuse(ins.id, rpc::kInvalidRequest,
+           "Invalid Request: " + (ins.shape == transport::Inspection::Shape::Batch
+                                      ? "a batch inside a batch"
+                                  : ins.error.empty() ? "not a JSON-RPC message"
+                                                      : ins.error));
+    return;
+  }
+  if (auto r = admit_client_message(ins, raw)) {
+    refuse(ins.kind == MessageKind::Request ? ins.id : nlohmann::json(nullptr), r->code,
+           r->message);
+    return;
+  }
   switch (ins.kind) {
-    case MessageKind::Invalid:
-      spdlog::warn("session {}: invalid JSON-RPC message from the client: {}", opts_.session_id,
-                   ins.error);
-      to_client_(
-          transport::error_response(ins.id, rpc::kInvalidRequest, "Invalid Request: " + ins.error));
-      return;
     case MessageKind::Request:
+      // One request per id at a time: a second one would be answered with the first one's
+      // result, and its result record signed under the first one's decision.
+      if (in_flight(ins.id_key)) {
+        refuse(ins.id, rpc::kInvalidRequest,
+               "Invalid Request: the id " + ins.id.dump() +
+                   " is already used by a request in flight; it was not forwarded");
+        return;
+      }
       if (ins.method == "tools/call") {
+        undecided_.insert(ins.id_key);
         handle_tools_call(raw, ins);
         return;
       }
@@ -96,11 +141,14 @@ void Session::handle_client(std::string_view raw, const transport::Inspection& i
     case MessageKind::Response:  // the client answering a server request (sampling, roots…)
       send_to_server(raw);
       return;
+    case MessageKind::Invalid:
+      return;
   }
 }
 
 void Session::handle_tools_call(std::string_view raw, const transport::Inspection& ins) {
   if (ins.tool.empty()) {
+    undecided_.erase(ins.id_key);
     to_client_(transport::error_response(ins.id, rpc::kInvalidParams,
                                          "Invalid params: tools/call needs a string `name`"));
     return;
@@ -140,6 +188,7 @@ void Session::handle_tools_call(std::string_view raw, const transport::Inspectio
                       auto self = weak.lock();
                       if (!self) return;
                       --self->deciding_;
+                      self->undecided_.erase(key);
                       if (c->decision.effect == Effect::Deny) {
                         self->answer_denied(*c);
                       } else {
@@ -308,9 +357,10 @@ void Session::on_server_line(std::string_view line) {
   }
   auto it = pending_.find(ins.id_key);
   if (it == pending_.end()) {
-    if (expired_.count(ins.id_key)) {
+    if (auto e = expired_.find(ins.id_key); e != expired_.end()) {
       // The proxy already answered it (timeout or cancellation): a second answer for the
-      // same id would confuse the client.
+      // same id would confuse the client. The id is free for a new request from now on.
+      expired_.erase(e);
       spdlog::debug("server `{}` answered {} after the proxy gave up on it; dropped", opts_.server,
                     ins.id.dump());
       return;
@@ -366,6 +416,9 @@ void Session::on_server_oversize(std::string_view prefix, std::size_t size) {
 void Session::on_server_down(const std::string& why, bool restarting) {
   upstate_ = restarting ? Upstate::Restarting : Upstate::Down;
   down_reason_ = why;
+  // That server will answer nothing more: ids it still owed an answer are free again.
+  expired_.clear();
+  expired_order_.clear();
   replay_id_.clear();
   fail_pending(why);
   // Calls that waited for the proxy's own tools/list were never sent: they fail too.
@@ -373,11 +426,15 @@ void Session::on_server_down(const std::string& why, bool restarting) {
   auto waiting = std::move(awaiting_list_);
   awaiting_list_.clear();
   for (auto& [raw, ins] : waiting) {
+    undecided_.erase(ins.id_key);
     to_client_(transport::error_response(ins.id, rpc::kUpstreamUnavailable,
                                          why + " before answering `tools/call`"));
   }
   if (!waiting.empty() && decided_listener_) decided_listener_();
-  if (!restarting) held_.clear();
+  if (!restarting) {
+    held_.clear();
+    if (timer_) timer_->cancel();  // nothing is left to time out
+  }
 }
 
 void Session::fail_pending(const std::string& why) {
@@ -430,11 +487,14 @@ void Session::settle(const std::string& key, Pending& p, std::string_view answer
 }
 
 void Session::remember_expired(const std::string& key) {
-  constexpr std::size_t kRemember = 4096;  // late answers older than this many are passed on
-  if (!expired_.insert(key).second) return;
-  expired_order_.push_back(key);
-  if (expired_order_.size() > kRemember) {
-    expired_.erase(expired_order_.front());
+  // Until the server answers (or this many later ids push it out), the id stays in flight:
+  // the client may not reuse it, and the late answer is dropped.
+  constexpr std::size_t kRemember = 4096;
+  expired_[key] = ++expired_seq_;
+  expired_order_.emplace_back(key, expired_seq_);
+  while (expired_order_.size() > kRemember) {
+    auto& [old_key, seq] = expired_order_.front();
+    if (auto e = expired_.find(old_key); e != expired_.end() && e->second == seq) expired_.erase(e);
     expired_order_.pop_front();
   }
 }

@@ -2,8 +2,12 @@
 // or HTTP) feeds it client lines and gives it a function to answer with; the upstream
 // (a child process or a remote server) feeds it server lines and lifecycle events.
 //
-//   client line ─► parse/classify ─► tools/call? ─► Pipeline::decide ─► forward | isError
-//                                  └► anything else ─► forward (byte for byte)
+//   client line ─► compact ─► parse/classify ─► admit? ─► tools/call? ─► Pipeline::decide
+//                   │                              │                   ─► forward | isError
+//                   │                              └► refused: error ◄─┴► anything else ─►
+//                   │                                                      forward
+//                   └► the compact text (whitespace between tokens removed, every token kept)
+//                      is what is judged, recorded and forwarded: see transport/compact.hpp
 //   server line ─► parse/classify ─► response to tools/list? remember the tools
 //                                  ├► response to tools/call? Pipeline::on_result, to the
 //                                  │  client, then Pipeline::record_result
@@ -14,6 +18,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -41,7 +46,8 @@ struct SessionOptions {
   std::string server;        // upstream name
   gov::Principal principal;  // from the config: never from the client
   std::size_t max_message_bytes = 16u << 20;
-  std::size_t max_depth = 512;  // JSON nesting refused beyond this
+  std::size_t max_depth = 512;            // JSON nesting refused beyond this
+  std::size_t max_batch_messages = 1024;  // a longer batch is refused whole
   // A request the server has not answered within `request_timeout` gets a JSON-RPC error
   // (and the server a notifications/cancelled). Progress notifications for the request
   // restart its clock, never beyond `max_timeout` after it was sent. Zero: no timeout.
@@ -67,6 +73,10 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_server_restarted();
 
   std::size_t pending_requests() const { return pending_.size(); }
+  // A request with this id (a transport::id_key) is waiting for its decision, for the
+  // server, or for the server's late answer after the proxy answered it (timeout,
+  // cancellation): a new request may not use the id yet.
+  bool in_flight(const std::string& key) const;
   // Flow control: tools/call requests read from the client whose decision is not made yet
   // (waiting for the tool list, the chain or the recorder's durable write). A front stops
   // reading from the client above a bound, and resumes from the listener, which runs each
@@ -86,6 +96,9 @@ class Session : public std::enable_shared_from_this<Session> {
   };
 
   void handle_client(std::string_view raw, const transport::Inspection& ins);
+  // Answers a message that is not forwarded: an error for the client, a line for the operator.
+  void refuse(const nlohmann::json& id, int code, const std::string& message);
+
   void handle_tools_call(std::string_view raw, const transport::Inspection& ins);
   void forward_to_server(const std::string& key, const nlohmann::json& id, std::string_view method,
                          std::string_view raw, std::shared_ptr<CallContext> call = nullptr);
@@ -127,8 +140,12 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<boost::asio::steady_timer> timer_;
   bool timer_armed_ = false;
   std::unordered_map<std::string, std::string> progress_;  // token id_key → pending key
-  std::unordered_set<std::string> expired_;  // answered by the proxy: late answers dropped
-  std::deque<std::string> expired_order_;
+  // Answered by the proxy, not yet by the server: late answers are dropped. Id key → its
+  // place in expired_order_ (oldest first, bounded).
+  std::unordered_map<std::string, std::uint64_t> expired_;
+  std::deque<std::pair<std::string, std::uint64_t>> expired_order_;
+  std::uint64_t expired_seq_ = 0;
+  std::unordered_set<std::string> undecided_;  // tools/call ids read but not yet decided
   std::chrono::steady_clock::time_point list_deadline_;
   std::size_t deciding_ = 0;  // calls inside Pipeline::decide()
   std::function<void()> decided_listener_;

@@ -160,6 +160,9 @@ Inspection inspect(std::string_view line, std::size_t max_depth) {
     r.error = "`jsonrpc` must be \"2.0\"";
   } else if (has_id && !id_ok) {
     r.error = "`id` must be a string or a number";
+  } else if (has_method && (r.has_result || has_error)) {
+    // Parsers differ on what such a message is (a request, or an answer): refused.
+    r.error = "a message carries either `method` or `result`/`error`, not both";
   } else if (has_method) {
     if (!method.is_string()) {
       r.error = "`method` must be a string";

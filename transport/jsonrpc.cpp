@@ -29,7 +29,10 @@ Message classify(nlohmann::json body) {
     m.invalid_reason = "`jsonrpc` must be \"2.0\"";
   } else if (has_id && !valid_id(*id_it)) {
     m.invalid_reason = "`id` must be a string or a number";
-  } else if (auto meth = body.find("method"); meth != body.end()) {
+  } else if (auto meth = body.find("method");
+             meth != body.end() && (body.contains("result") || body.contains("error"))) {
+    m.invalid_reason = "a message carries either `method` or `result`/`error`, not both";
+  } else if (meth != body.end()) {
     if (!meth->is_string()) {
       m.invalid_reason = "`method` must be a string";
     } else if (auto p = body.find("params"); p != body.end() && !p->is_object() && !p->is_array()) {

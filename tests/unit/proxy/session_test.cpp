@@ -60,13 +60,16 @@ struct Harness {
 
 }  // namespace
 
-TEST_CASE("session forwards unchanged messages byte for byte", "[session]") {
+TEST_CASE("session forwards messages token for token, without the whitespace between tokens",
+          "[session]") {
   Harness h;
   std::string req =
-      R"({"jsonrpc":"2.0", "id":1,"method":"resources/read","params":{"uri":"x://y"}})";
+      "{\"jsonrpc\":\"2.0\", \"id\":1,\r\"method\":\"resources/read\",\n\"params\":{\"uri\":\"x: "
+      "//y\"}}";
   h.session->on_client_line(req);
   REQUIRE(h.up.sent.size() == 1);
-  CHECK(h.up.sent[0] == req);
+  CHECK(h.up.sent[0] ==
+        R"({"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"x: //y"}})");
   std::string resp = R"({"jsonrpc":"2.0","id":1,  "result":{"contents":[]}})";
   h.session->on_server_line(resp);
   REQUIRE(h.to_client.size() == 1);
@@ -364,4 +367,137 @@ TEST_CASE("calls waiting for the recorder are counted for flow control", "[sessi
   CHECK(seen == std::vector<std::size_t>{3, 2, 1, 0});
   CHECK(up.sent.size() == 2);    // r-1 failed to record: denied, never forwarded
   CHECK(to_client.size() == 2);  // the policy denial and the audit-write denial
+}
+
+TEST_CASE("the server receives the compact text that was judged, never a second message",
+          "[session][boundary]") {
+  Harness h({"delete_file"});
+  // A judged ping whose params hide a tools/call on a line of its own, for a server that
+  // splits on LF or on a lone CR: the server gets one message, with no line end in it.
+  for (const char* sep : {"\n", "\r", "\r\n"}) {
+    h.up.sent.clear();
+    std::string attack =
+        std::string(R"({"jsonrpc":"2.0","id":"p","method":"ping","params":{"a":)") + sep +
+        R"({"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"delete_file"}})" + sep +
+        "}}";
+    h.session->on_client_line(attack);
+    REQUIRE(h.up.sent.size() == 1);
+    CHECK(h.up.sent[0].find_first_of("\r\n") == std::string::npos);
+    h.session->on_server_line(R"({"jsonrpc":"2.0","id":"p","result":{}})");
+  }
+  // Arguments are recorded as the exact bytes forwarded.
+  h.up.sent.clear();
+  h.session->on_client_line(
+      "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":{\"name\":\"echo\","
+      "\"arguments\":\r{ \"t\" :\n\"a\\u0041 b\", \"n\": 1.50 }}}");
+  REQUIRE(h.up.sent.size() == 1);
+  CHECK(
+      h.up.sent[0] ==
+      R"({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"echo","arguments":{"t":"a\u0041 b","n":1.50}}})");
+}
+
+TEST_CASE("duplicate member names inside arguments are refused at any depth",
+          "[session][boundary]") {
+  Harness h({"delete_file"});
+  for (
+      const char* msg : {
+          R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"path":"/ok","path":"/etc/shadow"}}})",
+          R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"o":{"deep":[{"k":1,"\u006b":2}]}}}})",
+          R"({"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"a","uri":"b"}})",
+      }) {
+    INFO(msg);
+    h.to_client.clear();
+    h.session->on_client_line(msg);
+    CHECK(h.up.sent.empty());
+    REQUIRE(h.to_client.size() == 1);
+    CHECK(h.last_client()["error"]["code"] == -32600);
+    CHECK(h.last_client()["id"] == 1);
+  }
+  CHECK(h.rec->decisions.empty());
+}
+
+TEST_CASE("a tools/call without an id is never forwarded", "[session][boundary]") {
+  Harness h;
+  h.session->on_client_line(
+      R"({"jsonrpc":"2.0","method":"tools/call","params":{"name":"echo","arguments":{}}})");
+  CHECK(h.up.sent.empty());
+  CHECK(h.rec->decisions.empty());
+  REQUIRE(h.to_client.size() == 1);
+  CHECK(h.last_client()["id"].is_null());
+  CHECK(h.last_client()["error"]["code"] == -32600);
+  // In a batch too; the other elements go on.
+  h.session->on_client_line(
+      R"([{"jsonrpc":"2.0","method":"tools/call","params":{"name":"echo"}},{"jsonrpc":"2.0","method":"notifications/initialized"}])");
+  REQUIRE(h.up.sent.size() == 1);
+  CHECK(h.up.sent[0] == R"({"jsonrpc":"2.0","method":"notifications/initialized"})");
+}
+
+TEST_CASE("near misses of a governed method are refused, not forwarded", "[session][boundary]") {
+  Harness h({"delete_file"});
+  for (const char* m :
+       {"Tools/Call", " tools/call", "tools/call ", "tools/call\\r", "TOOLS/CALL"}) {
+    INFO(m);
+    h.to_client.clear();
+    h.session->on_client_line(std::string(R"({"jsonrpc":"2.0","id":4,"method":")") + m +
+                              R"(","params":{"name":"delete_file"}})");
+    CHECK(h.up.sent.empty());
+    REQUIRE(h.to_client.size() == 1);
+    CHECK(h.last_client()["error"]["code"] == -32601);
+    CHECK(h.last_client()["id"] == 4);
+  }
+}
+
+TEST_CASE("a request id in flight cannot be reused", "[session][boundary]") {
+  Harness h;
+  auto call = [](const std::string& id, const char* text) {
+    return R"({"jsonrpc":"2.0","id":)" + id +
+           R"(,"method":"tools/call","params":{"name":"echo","arguments":{"t":")" + text + "\"}}}";
+  };
+  h.session->on_client_line(call("1", "first"));
+  REQUIRE(h.up.sent.size() == 1);
+  // The same id, and ids some parsers read as the same number.
+  for (std::string id : {"1", "1.0", "1e0"}) {
+    INFO(id);
+    h.to_client.clear();
+    h.session->on_client_line(call(id, "second"));
+    CHECK(h.up.sent.size() == 1);
+    REQUIRE(h.to_client.size() == 1);
+    CHECK(h.last_client()["error"]["code"] == -32600);
+  }
+  // Beyond 2^53 two ids round to the same double: refused outright.
+  h.to_client.clear();
+  h.session->on_client_line(call("9007199254740993", "big"));
+  CHECK(h.up.sent.size() == 1);
+  CHECK(h.last_client()["error"]["code"] == -32600);
+  // Twice in one batch: the first goes, the second is refused.
+  h.session->on_client_line("[" + call("\"b\"", "x") + "," + call("\"b\"", "y") + "]");
+  CHECK(h.up.sent.size() == 2);
+  CHECK(h.last_client()["error"]["code"] == -32600);
+  CHECK(h.last_client()["id"] == "b");
+  // Once answered, the id is free again; the answer goes with the first call's record.
+  h.session->on_server_line(R"({"jsonrpc":"2.0","id":1,"result":{"content":[]}})");
+  h.session->on_client_line(call("1", "third"));
+  CHECK(h.up.sent.size() == 3);
+  CHECK(h.rec->decisions.size() == 3);
+}
+
+TEST_CASE("an id the client cancelled stays in flight until the server answers it",
+          "[session][boundary]") {
+  Harness h;
+  const std::string call =
+      R"({"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{}}})";
+  h.session->on_client_line(call);
+  h.session->on_client_line(
+      R"({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":7}})");
+  REQUIRE(h.up.sent.size() == 2);
+  h.to_client.clear();
+  h.session->on_client_line(call);
+  CHECK(h.up.sent.size() == 2);  // refused: the server may still answer the first
+  CHECK(h.last_client()["error"]["code"] == -32600);
+  // The late answer is dropped, and frees the id.
+  h.to_client.clear();
+  h.session->on_server_line(R"({"jsonrpc":"2.0","id":7,"result":{"content":[]}})");
+  CHECK(h.to_client.empty());
+  h.session->on_client_line(call);
+  CHECK(h.up.sent.size() == 3);
 }
