@@ -257,7 +257,7 @@ Config parse_config(const std::string& yaml_text, const std::filesystem::path& b
   if (!root || root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
   check_keys(root, "config",
              {"servers", "identity", "governance", "tenants", "http", "max_message_bytes",
-              "shutdown_grace_ms", "log_level"});
+              "max_batch_messages", "shutdown_grace_ms", "log_level"});
   if (auto s = root["servers"]) {
     if (!s.IsMap()) fail("servers", "must be a mapping of server name to settings");
     for (const auto& kv : s) {
@@ -265,6 +265,10 @@ Config parse_config(const std::string& yaml_text, const std::filesystem::path& b
       auto& ca = c.servers.back().ca_file;
       if (!ca.empty()) ca = c.resolve(ca).string();
     }
+  }
+  if (root["max_batch_messages"]) {
+    c.max_batch_messages = static_cast<std::size_t>(
+        integer(root["max_batch_messages"], "max_batch_messages", 1, 1 << 20));
   }
   if (root["max_message_bytes"]) {
     c.max_message_bytes = static_cast<std::size_t>(

@@ -55,6 +55,7 @@ struct Config {
   std::vector<TenantConfig> tenants;  // at least one
   YAML::Node http;                    // HTTP front settings (glasstape serve)
   std::size_t max_message_bytes = 16u << 20;
+  std::size_t max_batch_messages = 1024;  // messages in one JSON-RPC batch
   std::chrono::milliseconds shutdown_grace{2000};
   std::string log_level = "info";
 

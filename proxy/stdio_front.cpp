@@ -2,11 +2,13 @@
 
 #include <signal.h>
 #include <unistd.h>
+#include <algorithm>
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "proxy/batched_post.hpp"
 #include "proxy/chain.hpp"
@@ -46,6 +48,7 @@ int run_stdio_front(const Config& config, const StdioFrontOptions& opts) {
   so.server = server->name;
   so.principal = tenant.principal;
   so.max_message_bytes = config.max_message_bytes;
+  so.max_batch_messages = config.max_batch_messages;
   so.request_timeout = server->request_timeout;
   so.max_timeout = server->max_timeout;
   auto session = std::make_shared<Session>(
@@ -60,6 +63,17 @@ int run_stdio_front(const Config& config, const StdioFrontOptions& opts) {
     spdlog::info("{}; stopping server `{}`", why, server->name);
     upstream->shutdown();
   };
+  // When the client closes stdin (a piped client always does, right after its last
+  // request), what was read is still seen through: calls being decided finish (allowed ones
+  // are forwarded, denied ones answered), then the server's stdin is closed and it has its
+  // grace period to answer what it was sent. Whatever it leaves unanswered gets -32001.
+  bool client_gone = false;
+  boost::asio::steady_timer drain_limit(ex);  // decisions waiting on the server's tools/list
+  auto drain = [&]() {
+    if (client_gone && !stopping && session->calls_deciding() == 0) {
+      stop("the client closed stdin");
+    }
+  };
 
   // Flow control: when one side's writes back up (a slow reader), stop reading from the
   // other side until they drain, so memory stays bounded whatever the peers do.
@@ -70,11 +84,13 @@ int run_stdio_front(const Config& config, const StdioFrontOptions& opts) {
   // and receipt payload (a few KB), so this bounds the proxy's memory under a pipelined
   // flood; 128 calls still fill a group commit (256 records: decisions and results).
   constexpr std::size_t kMaxDeciding = 128;
-  session->set_decided_listener([s = session.get(), client = client.get(), up = upstream.get()]() {
-    if (s->calls_deciding() <= kMaxDeciding / 2 && up->queued_bytes() <= kHighWater) {
-      client->resume_reading();
-    }
-  });
+  session->set_decided_listener(
+      [s = session.get(), client = client.get(), up = upstream.get(), &drain]() {
+        if (s->calls_deciding() <= kMaxDeciding / 2 && up->queued_bytes() <= kHighWater) {
+          client->resume_reading();
+        }
+        drain();
+      });
   UpstreamEvents ev;
   ev.on_line = [session, client = client.get(), up = upstream.get()](std::string_view line) {
     session->on_server_line(line);
@@ -91,8 +107,11 @@ int run_stdio_front(const Config& config, const StdioFrontOptions& opts) {
   };
   ev.on_restarted = [session]() { session->on_server_restarted(); };
   ev.on_stopped = [&]() {
+    // Requests the server never answered get their error before the client's stdout closes.
+    session->on_server_down("server `" + server->name + "` stopped", false);
     boost::system::error_code ec;
     stop_signals.cancel(ec);
+    drain_limit.cancel();
     client->stop_reading();  // e.g. after SIGTERM, stdin may still be open
     client->close_write();   // flush what the server said last, then let the loop end
   };
@@ -114,7 +133,18 @@ int run_stdio_front(const Config& config, const StdioFrontOptions& opts) {
   };
   ch.on_close = [&](const boost::system::error_code& ec) {
     if (ec == boost::asio::error::operation_aborted) return;
-    stop("the client closed stdin");
+    client_gone = true;
+    if (session->calls_deciding() > 0) {
+      spdlog::info("the client closed stdin; finishing {} call(s) being decided",
+                   session->calls_deciding());
+      // A decision can wait on the server (its tools/list): not longer than the grace period.
+      drain_limit.expires_after(std::max<std::chrono::milliseconds>(
+          config.shutdown_grace, std::chrono::milliseconds(1000)));
+      drain_limit.async_wait([&](const boost::system::error_code& e) {
+        if (!e) stop("the client closed stdin");
+      });
+    }
+    drain();
   };
   client->start(std::move(ch));
   stop_signals.async_wait([&](const boost::system::error_code& ec, int sig) {

@@ -38,6 +38,7 @@ void StdioUpstream::spawn() {
   auto child = std::make_shared<transport::ChildProcess>(ex_, spec, max_line_);
   child_ = child;
   down_ = false;
+  stdout_eof_ = false;
   started_at_ = std::chrono::steady_clock::now();
   spdlog::info("server `{}` started (pid {}): {}", cfg_.name, child->pid(), cfg_.command[0]);
   wire(child);
@@ -63,6 +64,7 @@ void StdioUpstream::wire(const std::shared_ptr<transport::ChildProcess>& child) 
     auto self = weak.lock();
     auto c = wchild.lock();
     if (!self || !c || self->child_ != c) return;
+    if (ec != boost::asio::error::operation_aborted) self->stdout_eof_ = true;
     if (ec == boost::asio::error::operation_aborted || self->stopping_) return;
     // stdout closed: the server is gone or going. Its exit status usually follows within a
     // few ms (SIGCHLD); wait for it briefly so the log and the errors can say what happened.
@@ -99,6 +101,20 @@ void StdioUpstream::watch_sigchld() {
 
 void StdioUpstream::child_gone(const std::string& why) {
   if (down_) return;
+  if (stopping_ && child_ && !stdout_eof_) {
+    // A server that exits after its stdin closed usually wrote its last answers just before:
+    // they may still be in the pipe when its exit is seen. Read to the end of its stdout
+    // (briefly: a grandchild may hold it open) before closing it.
+    const auto now = std::chrono::steady_clock::now();
+    if (!drain_deadline_) drain_deadline_ = now + kEofGrace;
+    if (now < *drain_deadline_) {
+      eof_timer_.expires_after(std::chrono::milliseconds(5));
+      eof_timer_.async_wait([self = shared_from_this(), why](const boost::system::error_code& ec) {
+        if (!ec) self->child_gone(why);
+      });
+      return;
+    }
+  }
   down_ = true;
   auto child = child_;
   // Take the rest of its process group with it (e.g. node under npx).

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -62,6 +63,8 @@ class StdioUpstream : public UpstreamLink, public std::enable_shared_from_this<S
   boost::asio::steady_timer timer_;
   boost::asio::steady_timer eof_timer_;
   bool down_ = false;
+  bool stdout_eof_ = false;  // the current child's stdout reached its end
+  std::optional<std::chrono::steady_clock::time_point> drain_deadline_;  // shutdown: for EOF
   bool stopping_ = false;
   bool stopped_ = false;
   int restarts_ = 0;  // consecutive restarts; reset once a child has lived long enough
