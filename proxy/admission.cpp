@@ -104,10 +104,7 @@ std::optional<Refusal> check_method(std::string_view method) {
 
 bool acceptable_request_id(std::string_view text) {
   if (text.empty()) return false;
-  if (text.front() == '"') {
-    // A string (validated by inspect()); the proxy's own requests use `glasstape:` ids.
-    return text.substr(1, 10) != "glasstape:";
-  }
+  if (text.front() == '"') return true;  // a string (validated by inspect())
   std::string_view digits = text;
   const bool negative = digits.front() == '-';
   if (negative) digits.remove_prefix(1);
@@ -131,12 +128,17 @@ std::optional<Refusal> admit_client_message(const transport::Inspection& ins,
       if (auto r = check_method(ins.method)) return r;
       auto id = transport::member_span(compact, {"id"});
       if (!id || !acceptable_request_id(*id)) {
-        const bool ours = id && id->substr(0, 11) == "\"glasstape:";
-        return Refusal{
-            rpc::kInvalidRequest,
-            "Invalid Request: the id `" + shown(id ? *id : "") +
-                (ours ? "` is reserved: ids beginning with `glasstape:` are the proxy's own"
-                      : "` is not a string or an integer within ±(2^53-1)")};
+        return Refusal{rpc::kInvalidRequest,
+                       "Invalid Request: the id `" + shown(id ? *id : "") +
+                           "` is not a string or an integer within ±(2^53-1)"};
+      }
+      // The proxy's own requests (its tools/list, a replayed initialize) use these ids. By
+      // value: "\u0067lasstape:" is the same string.
+      if (ins.id.is_string() &&
+          std::string_view(ins.id.get_ref<const std::string&>()).substr(0, 10) == "glasstape:") {
+        return Refusal{rpc::kInvalidRequest,
+                       "Invalid Request: the id `" + shown(*id) +
+                           "` is reserved: ids beginning with `glasstape:` are the proxy's own"};
       }
       return std::nullopt;
     }

@@ -41,6 +41,20 @@ void Session::on_client_line(std::string_view line) {
   std::string compact;
   if (auto err = transport::compact(line, compact, opts_.max_depth)) {
     auto original = transport::inspect(line, opts_.max_depth);
+    if (original.shape == transport::Inspection::Shape::Batch) {
+      // One element's fault is its own: the others are still handled, each alone.
+      auto elements = transport::array_elements(line);
+      if (elements.size() > opts_.max_batch_messages) {
+        refuse(nullptr, rpc::kInvalidRequest,
+               "Invalid Request: a batch of " + std::to_string(elements.size()) +
+                   " messages exceeds the limit of " + std::to_string(opts_.max_batch_messages) +
+                   " (max_batch_messages); nothing of it was forwarded");
+        return;
+      }
+      for (auto element : elements)
+        on_client_element(element);
+      return;
+    }
     if (original.shape != transport::Inspection::Shape::Malformed) {
       refuse(transport::recover_id(line).value_or(nullptr), rpc::kInvalidRequest,
              "Invalid Request: " + err.message);
@@ -81,6 +95,16 @@ void Session::on_client_line(std::string_view line) {
       handle_client(compact, ins);
       return;
   }
+}
+
+void Session::on_client_element(std::string_view element) {
+  std::string compact;
+  if (auto err = transport::compact(element, compact, opts_.max_depth)) {
+    refuse(transport::recover_id(element).value_or(nullptr), rpc::kInvalidRequest,
+           "Invalid Request: " + err.message);
+    return;
+  }
+  handle_client(compact, transport::inspect(compact, opts_.max_depth));
 }
 
 void Session::refuse(const nlohmann::json& id, int code, const std::string& message) {

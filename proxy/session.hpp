@@ -96,6 +96,8 @@ class Session : public std::enable_shared_from_this<Session> {
   };
 
   void handle_client(std::string_view raw, const transport::Inspection& ins);
+  // One element of a batch whose whole could not be compacted (one element is at fault).
+  void on_client_element(std::string_view element);
   // Answers a message that is not forwarded: an error for the client, a line for the operator.
   void refuse(const nlohmann::json& id, int code, const std::string& message);
 

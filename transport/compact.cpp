@@ -1,8 +1,12 @@
 #include "transport/compact.hpp"
 
+#include "transport/jsonrpc.hpp"
+
 #include <algorithm>
+#include <array>
 #include <cstdint>
-#include <deque>
+#include <cstring>
+#include <memory>
 #include <vector>
 
 namespace gt::transport {
@@ -13,110 +17,19 @@ bool is_ws(char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-bool is_structural(char c) {
-  return c == '{' || c == '}' || c == '[' || c == ']' || c == ',' || c == ':' || c == '"';
-}
+// What a byte is outside strings: whitespace, one of {}[],:" (structural), or part of a
+// number or literal (everything else, stray bytes included).
+enum class CharClass : unsigned char { Scalar, Space, Structural };
 
-int hex_digit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
+constexpr std::array<CharClass, 256> make_classes() {
+  std::array<CharClass, 256> t{};
+  for (unsigned char c : {' ', '\t', '\n', '\r'})
+    t[c] = CharClass::Space;
+  for (unsigned char c : {'{', '}', '[', ']', ',', ':', '"'})
+    t[c] = CharClass::Structural;
+  return t;
 }
-
-// Four hex digits at s[i..i+4), or -1.
-long hex4(std::string_view s, std::size_t i) {
-  if (i + 4 > s.size()) return -1;
-  long v = 0;
-  for (std::size_t k = 0; k < 4; ++k) {
-    int d = hex_digit(s[i + k]);
-    if (d < 0) return -1;
-    v = v * 16 + d;
-  }
-  return v;
-}
-
-void put_utf8(std::string& o, std::uint32_t cp) {
-  if (cp < 0x80) {
-    o.push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    o.push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    o.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    o.push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    o.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    o.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else {
-    o.push_back(static_cast<char>(0xF0 | (cp >> 18)));
-    o.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-    o.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    o.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  }
-}
-
-// The value of a member name (the text between its quotes), for comparison only. An escape
-// that is not valid JSON is kept as written: validation refuses the message afterwards.
-void unescape(std::string_view body, std::string& o) {
-  for (std::size_t i = 0; i < body.size();) {
-    char c = body[i];
-    if (c != '\\' || i + 1 >= body.size()) {
-      o.push_back(c);
-      ++i;
-      continue;
-    }
-    char e = body[i + 1];
-    switch (e) {
-      case '"':
-      case '\\':
-      case '/':
-        o.push_back(e);
-        i += 2;
-        continue;
-      case 'b':
-        o.push_back('\b');
-        i += 2;
-        continue;
-      case 'f':
-        o.push_back('\f');
-        i += 2;
-        continue;
-      case 'n':
-        o.push_back('\n');
-        i += 2;
-        continue;
-      case 'r':
-        o.push_back('\r');
-        i += 2;
-        continue;
-      case 't':
-        o.push_back('\t');
-        i += 2;
-        continue;
-      case 'u': {
-        long cp = hex4(body, i + 2);
-        if (cp < 0) break;
-        if (cp >= 0xD800 && cp <= 0xDBFF && i + 12 <= body.size() && body[i + 6] == '\\' &&
-            body[i + 7] == 'u') {
-          long lo = hex4(body, i + 8);
-          if (lo >= 0xDC00 && lo <= 0xDFFF) {
-            put_utf8(o, 0x10000 + ((static_cast<std::uint32_t>(cp) - 0xD800) << 10) +
-                            (static_cast<std::uint32_t>(lo) - 0xDC00));
-            i += 12;
-            continue;
-          }
-        }
-        if (cp >= 0xD800 && cp <= 0xDFFF) break;  // a lone surrogate: invalid, kept as written
-        put_utf8(o, static_cast<std::uint32_t>(cp));
-        i += 6;
-        continue;
-      }
-      default:
-        break;
-    }
-    o.append(body.substr(i, 2));
-    i += 2;
-  }
-}
+constexpr std::array<CharClass, 256> kClass = make_classes();
 
 // A member name fit for an error message: at most 64 bytes, control bytes shown as '?'.
 std::string printable(std::string_view name) {
@@ -149,58 +62,88 @@ const std::string_view* repeated(std::vector<std::string_view>& names, std::size
 }  // namespace
 
 CompactError compact(std::string_view json, std::string& out, std::size_t max_depth) {
-  out.clear();
-  out.reserve(json.size());  // never exceeded: views into `out` below stay valid
+  // Written through a raw pointer into a buffer of the input's size (the output is never
+  // longer), so member names can be kept as views into it.
+  out.resize(json.size());
+  char* o = out.data();
+  const char* p = json.data();
+  const char* const end = p + json.size();
   struct Frame {
     bool object;
     std::size_t names_begin;  // this object's names in `names`
   };
   std::vector<Frame> stack;
-  std::vector<std::string_view> names;  // names of the open objects, innermost last
-  std::deque<std::string> unescaped;    // names that had escapes, in their plain form
-  bool name_next = false;               // the next string in this object is a member name
-  bool after_scalar = false;            // the last token copied is a number or literal
-  bool skipped = false;                 // whitespace was removed since that token
-  const std::size_t n = json.size();
-  std::size_t i = 0;
-  while (i < n) {
-    const char c = json[i];
-    if (is_ws(c)) {
+  std::vector<std::string_view> names;                  // names of the open objects
+  std::vector<std::unique_ptr<std::string>> unescaped;  // names that had escapes, plain
+  bool name_next = false;     // the next string in this object is a member name
+  bool after_scalar = false;  // the last token copied is a number or literal
+  bool skipped = false;       // whitespace was removed since that token
+  auto finish = [&](CompactError e) {
+    out.resize(static_cast<std::size_t>(o - out.data()));
+    return e;
+  };
+  while (p < end) {
+    const char c = *p;
+    const CharClass k = kClass[static_cast<unsigned char>(c)];
+    if (k == CharClass::Space) {
       skipped = true;
-      ++i;
+      ++p;
       continue;
     }
-    const bool scalar = !is_structural(c);
-    if (scalar && after_scalar && skipped) {
-      // `1 2`, `tr ue`, `- 1`: not JSON, but it would be once the space is gone.
-      return {"malformed JSON: whitespace inside a number or literal"};
+    if (k == CharClass::Scalar) {
+      // A number or a literal (or stray bytes): copied as one run.
+      if (after_scalar && skipped) {
+        // `1 2`, `tr ue`, `- 1`: not JSON, but it would be once the space is gone.
+        return finish({"malformed JSON: whitespace inside a number or literal"});
+      }
+      const char* q = p + 1;
+      while (q < end && kClass[static_cast<unsigned char>(*q)] == CharClass::Scalar)
+        ++q;
+      std::memcpy(o, p, static_cast<std::size_t>(q - p));
+      o += q - p;
+      p = q;
+      after_scalar = true;
+      skipped = false;
+      continue;
     }
-    after_scalar = scalar;
+    after_scalar = false;
     skipped = false;
     if (c == '"') {
-      const std::size_t start = i++;
+      // The closing quote, found with memchr (vectorized in glibc), escaped ones skipped.
+      // `q` is only searched again once an escape reaches past it: linear in the string.
+      const char* s = p + 1;
       bool escaped = false;
-      while (i < n && json[i] != '"') {
-        if (json[i] == '\\') {
-          escaped = true;
-          ++i;
+      const char* q =
+          static_cast<const char*>(std::memchr(s, '"', static_cast<std::size_t>(end - s)));
+      while (q) {
+        const char* b =
+            static_cast<const char*>(std::memchr(s, '\\', static_cast<std::size_t>(q - s)));
+        if (!b) break;
+        escaped = true;
+        s = b + 2;
+        if (s > q) {
+          q = s >= end ? nullptr
+                       : static_cast<const char*>(
+                             std::memchr(s, '"', static_cast<std::size_t>(end - s)));
         }
-        ++i;
       }
-      if (i >= n) {  // unterminated: kept as it is, and refused by validation
-        out.append(json.substr(start));
+      if (!q) {  // unterminated: kept as it is, and refused by validation
+        std::memcpy(o, p, static_cast<std::size_t>(end - p));
+        o += end - p;
         break;
       }
-      ++i;  // past the closing quote
-      const std::size_t at = out.size();
-      out.append(json.substr(start, i - start));
+      const std::size_t len = static_cast<std::size_t>(q + 1 - p);
+      char* at = o;
+      std::memcpy(o, p, len);
+      o += len;
+      p = q + 1;
       if (name_next && !stack.empty() && stack.back().object) {
         name_next = false;
-        std::string_view body(out.data() + at + 1, i - start - 2);
+        std::string_view body(at + 1, len - 2);
         if (escaped) {
-          unescaped.emplace_back();
-          unescape(body, unescaped.back());
-          names.push_back(unescaped.back());
+          unescaped.push_back(std::make_unique<std::string>());
+          *unescaped.back() = unescape_json(body);
+          names.push_back(*unescaped.back());
         } else {
           names.push_back(body);
         }
@@ -211,7 +154,7 @@ CompactError compact(std::string_view json, std::string& out, std::size_t max_de
       case '{':
       case '[':
         if (stack.size() >= max_depth) {
-          return {"nesting deeper than " + std::to_string(max_depth) + " levels"};
+          return finish({"nesting deeper than " + std::to_string(max_depth) + " levels"});
         }
         stack.push_back({c == '{', names.size()});
         name_next = c == '{';
@@ -223,8 +166,8 @@ CompactError compact(std::string_view json, std::string& out, std::size_t max_de
           stack.pop_back();
           if (f.object) {
             if (auto* dup = repeated(names, f.names_begin)) {
-              return {"the member name `" + printable(*dup) +
-                      "` occurs more than once in an object"};
+              return finish(
+                  {"the member name `" + printable(*dup) + "` occurs more than once in an object"});
             }
             names.resize(f.names_begin);
           }
@@ -234,23 +177,14 @@ CompactError compact(std::string_view json, std::string& out, std::size_t max_de
       case ',':
         name_next = !stack.empty() && stack.back().object;
         break;
-      case ':':
+      default:  // ':'
         name_next = false;
         break;
-      default: {
-        // A number or a literal (or stray bytes): copied as one run.
-        std::size_t end = i + 1;
-        while (end < n && !is_ws(json[end]) && !is_structural(json[end]))
-          ++end;
-        out.append(json.substr(i, end - i));
-        i = end;
-        continue;
-      }
     }
-    out.push_back(c);
-    ++i;
+    *o++ = c;
+    ++p;
   }
-  return {};
+  return finish({});
 }
 
 bool is_compact(std::string_view json) {

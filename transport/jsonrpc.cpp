@@ -12,6 +12,107 @@ bool valid_id(const nlohmann::json& id) {
          id.is_number_float();
 }
 
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Four hex digits at s[i..i+4), or -1.
+long hex4(std::string_view s, std::size_t i) {
+  if (i + 4 > s.size()) return -1;
+  long v = 0;
+  for (std::size_t k = 0; k < 4; ++k) {
+    int d = hex_digit(s[i + k]);
+    if (d < 0) return -1;
+    v = v * 16 + d;
+  }
+  return v;
+}
+
+void put_utf8(std::string& o, std::uint32_t cp) {
+  if (cp < 0x80) {
+    o.push_back(static_cast<char>(cp));
+  } else if (cp < 0x800) {
+    o.push_back(static_cast<char>(0xC0 | (cp >> 6)));
+    o.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else if (cp < 0x10000) {
+    o.push_back(static_cast<char>(0xE0 | (cp >> 12)));
+    o.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    o.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else {
+    o.push_back(static_cast<char>(0xF0 | (cp >> 18)));
+    o.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+    o.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    o.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  }
+}
+
+// The value of a member name (the text between its quotes), for comparison only. An escape
+// that is not valid JSON is kept as written: validation refuses the message afterwards.
+void unescape_into(std::string_view body, std::string& o) {
+  for (std::size_t i = 0; i < body.size();) {
+    char c = body[i];
+    if (c != '\\' || i + 1 >= body.size()) {
+      o.push_back(c);
+      ++i;
+      continue;
+    }
+    char e = body[i + 1];
+    switch (e) {
+      case '"':
+      case '\\':
+      case '/':
+        o.push_back(e);
+        i += 2;
+        continue;
+      case 'b':
+        o.push_back('\b');
+        i += 2;
+        continue;
+      case 'f':
+        o.push_back('\f');
+        i += 2;
+        continue;
+      case 'n':
+        o.push_back('\n');
+        i += 2;
+        continue;
+      case 'r':
+        o.push_back('\r');
+        i += 2;
+        continue;
+      case 't':
+        o.push_back('\t');
+        i += 2;
+        continue;
+      case 'u': {
+        long cp = hex4(body, i + 2);
+        if (cp < 0) break;
+        if (cp >= 0xD800 && cp <= 0xDBFF && i + 12 <= body.size() && body[i + 6] == '\\' &&
+            body[i + 7] == 'u') {
+          long lo = hex4(body, i + 8);
+          if (lo >= 0xDC00 && lo <= 0xDFFF) {
+            put_utf8(o, 0x10000 + ((static_cast<std::uint32_t>(cp) - 0xD800) << 10) +
+                            (static_cast<std::uint32_t>(lo) - 0xDC00));
+            i += 12;
+            continue;
+          }
+        }
+        if (cp >= 0xD800 && cp <= 0xDFFF) break;  // a lone surrogate: invalid, kept as written
+        put_utf8(o, static_cast<std::uint32_t>(cp));
+        i += 6;
+        continue;
+      }
+      default:
+        break;
+    }
+    o.append(body.substr(i, 2));
+    i += 2;
+  }
+}
+
 }  // namespace
 
 Message classify(nlohmann::json body) {
@@ -55,6 +156,21 @@ Message classify(nlohmann::json body) {
   m.body = std::move(body);
   return m;
 }
+
+std::string unescape_json(std::string_view body) {
+  std::string o;
+  o.reserve(body.size());
+  unescape_into(body, o);
+  return o;
+}
+
+namespace {
+// A member name (the text between its quotes) equals `name` by value: "\u0061" is "a".
+bool name_is(std::string_view key, std::string_view name) {
+  if (key.find('\\') == std::string_view::npos) return key == name;
+  return unescape_json(key) == name;
+}
+}  // namespace
 
 std::string error_response(const nlohmann::json& id, int code, std::string_view message,
                            const nlohmann::json& data) {
@@ -134,7 +250,7 @@ struct Scanner {
       if (i >= s.size() || s[i] != ':') return false;
       ++i;
       ws();
-      if (key == name) return true;  // member names with escapes never match plain names
+      if (name_is(key, name)) return true;
       if (!value()) return false;
       ws();
       if (i < s.size() && s[i] == ',') ++i;
@@ -166,7 +282,9 @@ Peek peek(std::string_view json) {
     if (sc.i >= json.size() || json[sc.i] == '}') break;
     std::size_t k = sc.i;
     if (!sc.string()) return p;
+    std::string plain;
     std::string_view key = json.substr(k + 1, sc.i - k - 2);
+    if (key.find('\\') != std::string_view::npos) key = plain = unescape_json(key);
     sc.ws();
     if (sc.i >= json.size() || json[sc.i] != ':') return p;
     ++sc.i;
@@ -187,8 +305,6 @@ Peek peek(std::string_view json) {
       slot = &p.result;
     else if (key == "error")
       slot = &p.error;
-    else if (key.find('\\') != std::string_view::npos)
-      p.duplicate = true;  // escaped names: be safe
     if (slot) {
       if (*slot) p.duplicate = true;
       *slot = val;
@@ -229,10 +345,9 @@ bool unique_members(std::string_view json, std::initializer_list<std::string_vie
     std::size_t k = sc.i;
     if (!sc.string()) return false;
     std::string_view key = json.substr(k + 1, sc.i - k - 2);
-    if (key.find('\\') != std::string_view::npos) return false;  // could spell any name
     std::size_t n = 0;
     for (auto name : names) {
-      if (key == name && ++seen[n] > 1) return false;
+      if (name_is(key, name) && ++seen[n] > 1) return false;
       ++n;
     }
     sc.ws();
@@ -258,7 +373,7 @@ std::optional<nlohmann::json> recover_id(std::string_view bytes, std::size_t lim
         ++i;
       }
       if (i >= bytes.size()) return std::nullopt;
-      if (depth == 1 && bytes.substr(start, i - start) == "id") {
+      if (depth == 1 && name_is(bytes.substr(start, i - start), "id")) {
         std::size_t j = i + 1;
         while (j < bytes.size() && std::isspace(static_cast<unsigned char>(bytes[j])))
           ++j;

@@ -11,6 +11,11 @@
 
 namespace gt::transport {
 
+// The value of a JSON string, given the text between its quotes ("caf\u00e9" → "café").
+// An escape that is not valid JSON is kept as written (such text fails validation anyway).
+// Member names are compared through it: "\u0061rguments" is the member `arguments`.
+std::string unescape_json(std::string_view body);
+
 // JSON-RPC error codes used by the proxy.
 namespace rpc_error {
 inline constexpr int kParseError = -32700;

@@ -501,3 +501,35 @@ TEST_CASE("an id the client cancelled stays in flight until the server answers i
   h.session->on_client_line(call);
   CHECK(h.up.sent.size() == 3);
 }
+
+TEST_CASE("member names are matched by value: an escaped `arguments` is still judged",
+          "[session][boundary]") {
+  Harness h({"delete_file"});
+  // Judged with its real arguments and name, whatever the spelling of the member names.
+  h.session->on_client_line(
+      R"({"jsonrpc":"2.0","\u0069d":1,"method":"tools/call","\u0070arams":{"n\u0061me":"delete_file","\u0061rguments":{"path":"/x"}}})");
+  CHECK(h.up.sent.empty());
+  CHECK(h.last_client()["result"]["isError"] == true);
+  CHECK(h.last_client()["id"] == 1);
+  h.session->on_client_line(
+      R"({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","\u0061rguments":{"t":"x"}}})");
+  REQUIRE(h.up.sent.size() == 1);
+  REQUIRE(h.rec->decisions.size() == 2);
+  // A reserved id, escaped.
+  h.session->on_client_line(R"({"jsonrpc":"2.0","id":"\u0067lasstape:list:1","method":"ping"})");
+  CHECK(h.up.sent.size() == 1);
+  CHECK(h.last_client()["error"]["code"] == -32600);
+}
+
+TEST_CASE("in a batch, one element's repeated member refuses that element only",
+          "[session][boundary]") {
+  Harness h;
+  h.session->on_client_line(
+      R"([{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","id":2,"method":"ping","params":{"a":1,"a":2}},{"jsonrpc":"2.0","id":3,"method":"ping"}])");
+  REQUIRE(h.up.sent.size() == 2);
+  CHECK(json::parse(h.up.sent[0])["id"] == 1);
+  CHECK(json::parse(h.up.sent[1])["id"] == 3);
+  REQUIRE(h.to_client.size() == 1);
+  CHECK(h.last_client()["id"] == 2);
+  CHECK(h.last_client()["error"]["code"] == -32600);
+}

@@ -96,3 +96,16 @@ TEST_CASE("array_elements keeps each element's exact bytes", "[jsonrpc]") {
   CHECK(e[3] == "3");
   CHECK(array_elements("[]").empty());
 }
+
+TEST_CASE("member lookups compare names by value, escapes included", "[jsonrpc]") {
+  auto span = member_span(R"({"\u0070arams":{"\u0061rguments":{"x":1}}})", {"params", "arguments"});
+  REQUIRE(span);
+  CHECK(*span == R"({"x":1})");
+  CHECK(unique_members(R"({"id":1,"\u0069d":2})", {"id"}) == false);
+  CHECK(unique_members(R"({"\u0069d":1,"method":"x"})", {"id", "method"}) == true);
+  CHECK(peek(R"({"\u006dethod":"tools/call","id":1})").method ==
+        std::string_view(R"("tools/call")"));
+  CHECK(peek(R"({"method":"a","\u006dethod":"b"})").duplicate);
+  CHECK(recover_id(R"({"\u0069d":7,"method":)") == nlohmann::json(7));
+  CHECK(unescape_json(R"(caf\u00e9 \ud83d\ude00 \n\/)") == "café 😀 \n/");
+}
