@@ -276,6 +276,30 @@ Config parse_config(const std::string& yaml_text, const std::filesystem::path& b
   }
   if (root["log_level"]) c.log_level = scalar(root["log_level"], "log_level");
   c.http = root["http"] ? root["http"] : YAML::Node(YAML::NodeType::Map);
+  if (c.http.IsMap()) {
+    auto& l = c.http_limits;
+    auto ms = [&](const char* key, std::chrono::milliseconds& out) {
+      if (c.http[key])
+        out =
+            std::chrono::milliseconds(integer(c.http[key], std::string("http.") + key, 1, 3600000));
+    };
+    if (c.http["max_connections"])
+      l.max_connections = static_cast<std::size_t>(
+          integer(c.http["max_connections"], "http.max_connections", 1, 1000000));
+    if (c.http["max_connections_per_ip"])
+      l.max_connections_per_ip = static_cast<std::size_t>(
+          integer(c.http["max_connections_per_ip"], "http.max_connections_per_ip", 1, 1000000));
+    if (c.http["body_budget_bytes"])
+      l.body_budget_bytes = static_cast<std::size_t>(
+          integer(c.http["body_budget_bytes"], "http.body_budget_bytes", 1024, 1ll << 40));
+    ms("header_timeout_ms", l.header_timeout);
+    ms("body_timeout_ms", l.body_timeout);
+    ms("idle_timeout_ms", l.idle_timeout);
+    if (l.body_timeout < l.header_timeout)
+      fail("http.body_timeout_ms", "must not be less than http.header_timeout_ms");
+    if (l.body_budget_bytes < c.max_message_bytes)
+      fail("http.body_budget_bytes", "must be at least max_message_bytes");
+  }
 
   // The default tenant is the top-level identity + governance; `tenants` adds more, each
   // with its own identity, policies and audit log.

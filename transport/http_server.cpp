@@ -6,6 +6,7 @@
 #include <optional>
 
 #include <spdlog/spdlog.h>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -109,7 +110,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     request_start_.reset();
     deadline_ = Clock::now() + limits().idle_timeout;
-    parse_available();  // a pipelined request may be waiting
+    if (buffer_.size() > 0) {
+      // A pipelined request is waiting. It is parsed from the event loop, not from inside
+      // the handler that just answered: the handler may not expect to be re-entered, and
+      // answering thousands of pipelined requests that way would nest a stack frame each.
+      asio::post(socket_.get_executor(), [self = shared_from_this()] { self->parse_available(); });
+    }
     resume_reading();
   }
 
@@ -232,7 +238,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
       parser_.reset();
       release_body();
       request_start_.reset();
-      auto ex = std::make_shared<Exchange>(weak_from_this(), req.version(), req.keep_alive());
+      auto ex = std::make_shared<Exchange>(weak_from_this(), req.version(), req.keep_alive(),
+                                           req.method() == bhttp::verb::head);
       current_ = ex;
       srv_->handler_(std::move(req), ex);
     }
@@ -426,7 +433,7 @@ void Exchange::respond(unsigned status, std::string body, std::string_view conte
   out += "\r\n";
   if (!keep_alive_) out += "Connection: close\r\n";
   out += "\r\n";
-  out += body;
+  if (!head_) out += body;
   write(std::move(out));
   if (auto c = conn_.lock()) c->finish_exchange(keep_alive_);
 }

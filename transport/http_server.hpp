@@ -76,9 +76,10 @@ class Connection;
 // One request's answer: a single response, or a stream of Server-Sent Events.
 class Exchange : public std::enable_shared_from_this<Exchange> {
  public:
-  explicit Exchange(std::weak_ptr<Connection> c, unsigned version, bool keep_alive)
-      : conn_(std::move(c)), version_(version), keep_alive_(keep_alive) {}
-  // A complete response. Content-Length is added.
+  explicit Exchange(std::weak_ptr<Connection> c, unsigned version, bool keep_alive,
+                    bool head = false)
+      : conn_(std::move(c)), version_(version), keep_alive_(keep_alive), head_(head) {}
+  // A complete response. Content-Length is added; the body is not sent to a HEAD request.
   void respond(unsigned status, std::string body, std::string_view content_type = "",
                const std::vector<Header>& headers = {});
   // Starts a text/event-stream response (chunked). Events follow with event().
@@ -99,6 +100,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   std::weak_ptr<Connection> conn_;
   unsigned version_;
   bool keep_alive_;
+  bool head_;  // a HEAD request: no response body goes out
   bool streaming_ = false;
   bool done_ = false;
   std::function<void()> on_close_;

@@ -42,11 +42,13 @@ struct TestServer {
     srv = std::make_shared<web::Server>(
         ioc, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0), limits,
         [this](web::Request&& req, std::shared_ptr<web::Exchange> ex) {
-          std::lock_guard lock(mu);
-          bodies.push_back(req.body());
-          if (req.target() == "/hold") {
-            held.push_back(ex);
-            return;
+          {
+            std::lock_guard lock(mu);
+            bodies.push_back(req.body());
+            if (req.target() == "/hold") {
+              held.push_back(ex);
+              return;
+            }
           }
           ex->respond(200, "got " + std::to_string(req.body().size()), "text/plain");
         });
@@ -78,10 +80,13 @@ struct TestServer {
   }
   void release_held() {
     on_loop([this] {
-      std::lock_guard lock(mu);
-      for (auto& ex : held)
+      std::vector<std::shared_ptr<web::Exchange>> h;
+      {
+        std::lock_guard lock(mu);
+        h.swap(held);
+      }
+      for (auto& ex : h)
         ex->respond(200, "released", "text/plain");
-      held.clear();
       return 0;
     });
   }
@@ -528,4 +533,37 @@ TEST_CASE("when descriptors run out the accept loop backs off instead of spinnin
   CHECK(eventually([&] { return s.connections() == 3; }));
   for (int fd : clients)
     ::close(fd);
+}
+
+TEST_CASE("a response to HEAD has no body, so the next response on the connection is intact") {
+  TestServer s(web::Limits{});
+  Client c(s.port());
+  c.send(
+      "HEAD / HTTP/1.1\r\nHost: localhost\r\n\r\n"
+      "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+  std::string head;
+  char ch;
+  while (head.find("\r\n\r\n") == std::string::npos && ::recv(c.fd, &ch, 1, 0) == 1)
+    head += ch;
+  CHECK(status_of(head) == 200);
+  CHECK(head.find("Content-Length: 5\r\n") != std::string::npos);  // "got 0", not sent
+  CHECK(status_of(c.read_response()) == 200);
+}
+
+TEST_CASE("thousands of pipelined requests answered at once do not nest the handler") {
+  TestServer s(web::Limits{});
+  Client c(s.port());
+  std::string many;
+  const int n = 5000;
+  for (int i = 0; i < n; ++i)
+    many += "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
+  many += "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+  std::thread writer([&] { c.send(many); });
+  auto all = c.read_all();
+  writer.join();
+  std::size_t responses = 0;
+  for (auto pos = all.find("HTTP/1.1 200"); pos != std::string::npos;
+       pos = all.find("HTTP/1.1 200", pos + 1))
+    ++responses;
+  CHECK(responses == n + 1);
 }
