@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -26,6 +27,9 @@ struct ServerConfig {
   // stdio upstream
   std::vector<std::string> command;        // argv; empty for HTTP upstreams
   std::map<std::string, std::string> env;  // extra environment for the child
+  // Unset: the child inherits the environment minus every `GT_` variable; set: only these
+  // names (`NAME` or `PREFIX*`). See transport/child_process.hpp.
+  std::optional<std::vector<std::string>> env_passthrough;
   std::string cwd;
   // HTTP upstream (Streamable HTTP / legacy SSE)
   std::string url;
