@@ -5,6 +5,7 @@
 #include <set>
 #include <sstream>
 
+#include "transport/child_process.hpp"
 #include "transport/url.hpp"
 
 namespace gt::proxy {
@@ -33,6 +34,9 @@ std::string expand_env(const std::string& s, const std::string& where) {
       auto end = s.find('}', i + 2);
       if (end == std::string::npos) fail(where, "unterminated `${` in `" + s + "`");
       std::string name = s.substr(i + 2, end - i - 2);
+      if (transport::is_secret_env_var(name)) {
+        fail(where, "`${" + name + "}` is a GlassTape secret and is never given to a server");
+      }
       const char* v = std::getenv(name.c_str());
       if (!v) fail(where, "environment variable `" + name + "` is not set");
       out += v;
@@ -138,9 +142,10 @@ ServerConfig parse_server(const std::string& name, const YAML::Node& n) {
   std::string where = "servers." + name;
   ServerConfig s;
   s.name = name;
-  check_keys(n, where,
-             {"command", "args", "env", "cwd", "url", "headers", "transport", "ca_file",
-              "insecure_skip_verify", "restart", "sharing", "timeout_ms", "max_timeout_ms"});
+  check_keys(
+      n, where,
+      {"command", "args", "env", "env_passthrough", "cwd", "url", "headers", "transport", "ca_file",
+       "insecure_skip_verify", "restart", "sharing", "timeout_ms", "max_timeout_ms"});
   if (n["command"]) {
     s.command = string_list(n["command"], where + ".command");
     if (n["args"]) {
@@ -174,7 +179,18 @@ ServerConfig parse_server(const std::string& name, const YAML::Node& n) {
     if (!n["env"].IsMap()) fail(where + ".env", "must be a mapping");
     for (const auto& kv : n["env"]) {
       auto k = kv.first.as<std::string>();
+      if (transport::is_secret_env_var(k)) {
+        fail(where + ".env." + k, "is a GlassTape secret and is never given to a server");
+      }
       s.env[k] = expand_env(scalar(kv.second, where + ".env." + k), where + ".env." + k);
+    }
+  }
+  if (n["env_passthrough"]) {
+    if (s.command.empty()) fail(where + ".env_passthrough", "only applies to `command` servers");
+    s.env_passthrough = string_list(n["env_passthrough"], where + ".env_passthrough");
+    for (std::size_t i = 0; i < s.env_passthrough->size(); ++i) {
+      auto err = transport::env_pattern_error((*s.env_passthrough)[i]);
+      if (!err.empty()) fail(where + ".env_passthrough[" + std::to_string(i) + "]", err);
     }
   }
   if (n["cwd"]) s.cwd = scalar(n["cwd"], where + ".cwd");
@@ -280,6 +296,30 @@ Config parse_config(const std::string& yaml_text, const std::filesystem::path& b
   }
   if (root["log_level"]) c.log_level = scalar(root["log_level"], "log_level");
   c.http = root["http"] ? root["http"] : YAML::Node(YAML::NodeType::Map);
+  if (c.http.IsMap()) {
+    auto& l = c.http_limits;
+    auto ms = [&](const char* key, std::chrono::milliseconds& out) {
+      if (c.http[key])
+        out =
+            std::chrono::milliseconds(integer(c.http[key], std::string("http.") + key, 1, 3600000));
+    };
+    if (c.http["max_connections"])
+      l.max_connections = static_cast<std::size_t>(
+          integer(c.http["max_connections"], "http.max_connections", 1, 1000000));
+    if (c.http["max_connections_per_ip"])
+      l.max_connections_per_ip = static_cast<std::size_t>(
+          integer(c.http["max_connections_per_ip"], "http.max_connections_per_ip", 1, 1000000));
+    if (c.http["body_budget_bytes"])
+      l.body_budget_bytes = static_cast<std::size_t>(
+          integer(c.http["body_budget_bytes"], "http.body_budget_bytes", 1024, 1ll << 40));
+    ms("header_timeout_ms", l.header_timeout);
+    ms("body_timeout_ms", l.body_timeout);
+    ms("idle_timeout_ms", l.idle_timeout);
+    if (l.body_timeout < l.header_timeout)
+      fail("http.body_timeout_ms", "must not be less than http.header_timeout_ms");
+    if (l.body_budget_bytes < c.max_message_bytes)
+      fail("http.body_budget_bytes", "must be at least max_message_bytes");
+  }
 
   // The default tenant is the top-level identity + governance; `tenants` adds more, each
   // with its own identity, policies and audit log.

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -26,6 +27,9 @@ struct ServerConfig {
   // stdio upstream
   std::vector<std::string> command;        // argv; empty for HTTP upstreams
   std::map<std::string, std::string> env;  // extra environment for the child
+  // Unset: the child inherits the environment minus every `GT_` variable; set: only these
+  // names (`NAME` or `PREFIX*`). See transport/child_process.hpp.
+  std::optional<std::vector<std::string>> env_passthrough;
   std::string cwd;
   // HTTP upstream (Streamable HTTP / legacy SSE)
   std::string url;
@@ -48,12 +52,24 @@ struct TenantConfig {
   YAML::Node governance;  // deny_tools, schema, policies, audit sections
 };
 
+// Connection and request limits of the HTTP front (`http.*` keys; README "Limits under
+// load"). They go to transport::http::Limits.
+struct HttpLimits {
+  std::size_t max_connections = 4096;
+  std::size_t max_connections_per_ip = 1024;        // per IPv4 address or IPv6 /64
+  std::size_t body_budget_bytes = 256u << 20;       // request bodies in flight, all connections
+  std::chrono::milliseconds header_timeout{10000};  // from a request's first byte
+  std::chrono::milliseconds body_timeout{30000};    // from a request's first byte
+  std::chrono::milliseconds idle_timeout{120000};   // keep-alive connection with no request
+};
+
 struct Config {
   std::filesystem::path file;      // where it was loaded from
   std::filesystem::path base_dir;  // relative paths in the config resolve against this
   std::vector<ServerConfig> servers;
   std::vector<TenantConfig> tenants;  // at least one
   YAML::Node http;                    // HTTP front settings (glasstape serve)
+  HttpLimits http_limits;             // the limit keys of `http`, parsed
   std::size_t max_message_bytes = 16u << 20;
   std::size_t max_batch_messages = 1024;  // messages in one JSON-RPC batch
   std::chrono::milliseconds shutdown_grace{2000};

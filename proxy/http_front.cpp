@@ -67,6 +67,11 @@ HttpSettings parse_http(const YAML::Node& n, const std::string& listen_override)
       "listen",      "path",          "allowed_hosts", "allowed_origins",    "session_idle_s",
       "keepalive_s", "replay_events", "replay_bytes",  "replay_total_bytes", "max_sessions"};
   for (const auto& kv : n) {
+    // The connection and request limits are parsed by load_config (Config::http_limits).
+    static const std::set<std::string> limit_keys = {"max_connections",   "max_connections_per_ip",
+                                                     "body_budget_bytes", "header_timeout_ms",
+                                                     "body_timeout_ms",   "idle_timeout_ms"};
+    if (limit_keys.count(kv.first.as<std::string>())) continue;
     if (!keys.count(kv.first.as<std::string>())) {
       throw ConfigError("http: unknown key `" + kv.first.as<std::string>() + "`");
     }
@@ -524,6 +529,12 @@ class HttpFront {
     }
     web::Limits limits;
     limits.body_limit = config.max_message_bytes;
+    limits.max_connections = config.http_limits.max_connections;
+    limits.max_connections_per_ip = config.http_limits.max_connections_per_ip;
+    limits.body_budget = config.http_limits.body_budget_bytes;
+    limits.header_timeout = config.http_limits.header_timeout;
+    limits.body_timeout = config.http_limits.body_timeout;
+    limits.idle_timeout = config.http_limits.idle_timeout;
     server_ =
         std::make_shared<web::Server>(ioc, asio::ip::tcp::endpoint(addr, settings_.port), limits,
                                       [this](web::Request&& r, std::shared_ptr<web::Exchange> ex) {

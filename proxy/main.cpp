@@ -1,11 +1,18 @@
 // glasstape: an MCP governance proxy. See README.md.
 #include <malloc.h>
+#include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
+#include <string>
 
 #include "proxy/cli/commands.hpp"
+#include "transport/child_process.hpp"
+
+extern char** environ;
 
 namespace {
 
@@ -29,9 +36,33 @@ void bound_heap_retention() {
   ::mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 }
 
+// Upstream servers run as children of this process, as the same user. Their environment
+// never holds a GlassTape secret (transport/child_process.hpp), but a child could still read
+// ours: /proc/<ppid>/environ shows the environment block the process started with, and
+// /proc/<ppid>/mem its memory. So (1) the process is made non-dumpable, as ssh-agent does:
+// its /proc files then belong to root, it cannot be ptrace-attached by its own user, and it
+// leaves no core dump holding a key; (2) each secret's value is moved out of the initial
+// block (setenv copies it to the heap, where getenv() finds it) and wiped there.
+void hide_secrets() {
+  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  for (auto name : gt::transport::kSecretEnvVars) {
+    std::string prefix = std::string(name) + "=";
+    for (char** e = environ; e && *e; ++e) {
+      if (std::strncmp(*e, prefix.c_str(), prefix.size()) != 0) continue;
+      char* original = *e + prefix.size();
+      std::string value = original;
+      if (::setenv(std::string(name).c_str(), value.c_str(), 1) != 0) break;
+      ::explicit_bzero(original, value.size());
+      ::explicit_bzero(value.data(), value.size());
+      break;
+    }
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  hide_secrets();
   raise_descriptor_limit();
   bound_heap_retention();
   CLI::App app{"glasstape: validates, decides, signs and logs every MCP tool call"};

@@ -34,7 +34,7 @@ void StdioUpstream::start(Events events) {
 }
 
 void StdioUpstream::spawn() {
-  transport::ChildSpec spec{cfg_.command, cfg_.env, cfg_.cwd};
+  transport::ChildSpec spec{cfg_.command, cfg_.env, cfg_.cwd, cfg_.env_passthrough};
   auto child = std::make_shared<transport::ChildProcess>(ex_, spec, max_line_);
   child_ = child;
   down_ = false;

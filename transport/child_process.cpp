@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <system_error>
 
@@ -33,20 +34,70 @@ struct Pipe {
   }
 };
 
-std::vector<std::string> build_env(const std::map<std::string, std::string>& extra) {
-  std::vector<std::string> out;
-  for (char** e = environ; e && *e; ++e) {
-    std::string_view kv(*e);
-    auto eq = kv.find('=');
-    std::string key(kv.substr(0, eq));
-    if (!extra.count(key)) out.emplace_back(kv);
-  }
-  for (auto& [k, v] : extra)
-    out.push_back(k + "=" + v);
-  return out;
+constexpr std::string_view kOwnPrefix = "GT_";
+
+bool own_var(std::string_view name) {
+  return name.substr(0, kOwnPrefix.size()) == kOwnPrefix;
 }
 
 }  // namespace
+
+bool is_secret_env_var(std::string_view name) {
+  for (auto s : kSecretEnvVars)
+    if (s == name) return true;
+  return false;
+}
+
+bool env_pattern_matches(std::string_view pattern, std::string_view name) {
+  if (!pattern.empty() && pattern.back() == '*') {
+    pattern.remove_suffix(1);
+    return !own_var(name) && name.substr(0, pattern.size()) == pattern;
+  }
+  return pattern == name;
+}
+
+std::string env_pattern_error(std::string_view pattern) {
+  std::string_view name = pattern;
+  if (!name.empty() && name.back() == '*') name.remove_suffix(1);
+  bool ok = pattern != "" && (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0])));
+  for (char c : name)
+    ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_');
+  if (!ok) {
+    return "`" + std::string(pattern) +
+           "` is not a variable name (letters, digits, `_`), optionally ending in `*`";
+  }
+  if (is_secret_env_var(pattern)) {
+    return "`" + std::string(pattern) + "` holds a GlassTape secret and is never given to a server";
+  }
+  if (pattern.back() == '*' && own_var(name)) {
+    return "`" + std::string(pattern) +
+           "` would match GlassTape's own `GT_` variables, which a pattern never passes: name "
+           "each one that the server needs";
+  }
+  return {};
+}
+
+std::vector<std::string> child_environment(const char* const* parent, const ChildSpec& spec) {
+  std::vector<std::string> out;
+  for (const char* const* e = parent; e && *e; ++e) {
+    std::string_view kv(*e);
+    auto eq = kv.find('=');
+    if (eq == std::string_view::npos) continue;
+    std::string_view key = kv.substr(0, eq);
+    if (is_secret_env_var(key) || spec.env.count(std::string(key))) continue;
+    bool pass = false;
+    if (!spec.env_passthrough) {
+      pass = !own_var(key);
+    } else {
+      for (const auto& p : *spec.env_passthrough)
+        pass = pass || env_pattern_matches(p, key);
+    }
+    if (pass) out.emplace_back(kv);
+  }
+  for (const auto& [k, v] : spec.env)
+    if (!is_secret_env_var(k)) out.push_back(k + "=" + v);
+  return out;
+}
 
 ChildProcess::ChildProcess(boost::asio::any_io_executor ex, const ChildSpec& spec,
                            std::size_t max_line) {
@@ -77,7 +128,7 @@ ChildProcess::ChildProcess(boost::asio::any_io_executor ex, const ChildSpec& spe
   for (auto& a : spec.argv)
     argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
-  auto env_strings = build_env(spec.env);
+  auto env_strings = child_environment(environ, spec);
   std::vector<char*> envp;
   for (auto& e : env_strings)
     envp.push_back(e.data());

@@ -7,10 +7,13 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -19,11 +22,35 @@
 
 namespace gt::transport {
 
+// The child's environment. GlassTape's own variables (every name starting with `GT_`) hold
+// its configuration and its secrets, such as the audit signing key; a server, often code
+// fetched at run time, never sees them:
+//   - without `env_passthrough`, the child inherits the proxy's environment minus every `GT_`
+//     variable;
+//   - with it, the child inherits only the variables it names: `NAME` (exact) or `PREFIX*`;
+//     a `GT_` variable only when named exactly, never through a pattern;
+//   - `env` is then set on top (the operator wrote those values);
+//   - a secret (kSecretEnvVars) never reaches the child, whatever the spec says.
+// The server's PATH lookup (posix_spawnp) uses the proxy's PATH.
 struct ChildSpec {
   std::vector<std::string> argv;           // argv[0] is looked up on PATH
-  std::map<std::string, std::string> env;  // added to (or replacing in) the inherited env
+  std::map<std::string, std::string> env;  // set in the child, over what it inherits
   std::string cwd;                         // empty: inherit
+  std::optional<std::vector<std::string>> env_passthrough;  // unset: all but `GT_*`
 };
+
+// Variables that hold GlassTape secrets. They never reach a child, and a config may not name
+// them (`env_passthrough`) or expand them (`${...}`).
+inline constexpr std::array<std::string_view, 1> kSecretEnvVars = {"GT_ED25519_PRIVATE_KEY"};
+bool is_secret_env_var(std::string_view name);
+// `pattern` is an env_passthrough entry: `NAME`, or `PREFIX*` (`*` alone: every name). A
+// pattern never matches a `GT_` name; only the exact name does.
+bool env_pattern_matches(std::string_view pattern, std::string_view name);
+// Empty when `pattern` is a valid env_passthrough entry, else why not.
+std::string env_pattern_error(std::string_view pattern);
+// The child's environment (`NAME=value` strings) built from `parent` (as `environ`), by the
+// rules above.
+std::vector<std::string> child_environment(const char* const* parent, const ChildSpec& spec);
 
 class ChildProcess {
  public:

@@ -2,14 +2,18 @@
 
 #include <fcntl.h>
 
+#include <algorithm>
 #include <optional>
 
 #include <spdlog/spdlog.h>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
+
+#include "transport/rate_limited_log.hpp"
 
 namespace gt::transport::http {
 
@@ -21,22 +25,60 @@ std::string_view reason(unsigned status) {
   return bhttp::obsolete_reason(static_cast<bhttp::status>(status));
 }
 
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Warnings about one client's requests or connection: one line per interval for all of them.
+RateLimitedLog& client_warnings() {
+  static RateLimitedLog log(spdlog::level::warn);
+  return log;
+}
+
+std::string jsonrpc_error_body(int code, std::string_view message) {
+  std::string body =
+      R"({"jsonrpc":"2.0","id":null,"error":{"code":)" + std::to_string(code) + R"(,"message":")";
+  body += message;  // plain ASCII, nothing to escape
+  body += "\"}}";
+  return body;
+}
+
+}  // namespace
+
 // One TCP connection. A single read loop runs for the connection's whole life: it feeds
 // Beast's request parser while no exchange is outstanding, and otherwise only buffers (a
-// pipelined request) and notices when the peer goes away (end of an SSE stream).
+// pipelined request, up to header_limit; then it stops reading until the exchange ends) and
+// notices when the peer goes away (end of an SSE stream).
+//
+// One timer serves every deadline. It is never cancelled for a new request (a cancel and a
+// new wait per request cost a system call each): it is armed no further ahead than the
+// shortest timeout, so any deadline a request can set is still ahead of it, and when it
+// fires it checks the deadline in force and waits again for what is left.
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(tcp::socket s, std::shared_ptr<Server> srv)
-      : socket_(std::move(s)), srv_(std::move(srv)), timer_(socket_.get_executor()) {
+  Connection(tcp::socket s, std::shared_ptr<Server> srv, std::string peer)
+      : socket_(std::move(s)),
+        srv_(std::move(srv)),
+        peer_(std::move(peer)),
+        timer_(socket_.get_executor()) {
     ++srv_->connections_;
+    ++srv_->per_ip_[peer_];
   }
-  ~Connection() { --srv_->connections_; }
+  ~Connection() {
+    release_body();
+    --srv_->connections_;
+    if (auto it = srv_->per_ip_.find(peer_); it != srv_->per_ip_.end() && --it->second == 0)
+      srv_->per_ip_.erase(it);
+  }
 
   void run() {
     boost::system::error_code ignored;
     socket_.non_blocking(true, ignored);  // do_read's read_some never blocks the loop
-    idle_deadline_ = std::chrono::steady_clock::now() + srv_->limits_.idle_timeout;
-    arm_idle_timer(srv_->limits_.idle_timeout);
+    // The first request's headers are due header_timeout after the accept: a connection
+    // that sends nothing is not kept for the idle timeout.
+    request_start_ = Clock::now();
+    deadline_ = *request_start_ + limits().header_timeout;
+    arm_timer(deadline_);
     do_read();
   }
   bool open() const { return !closed_; }
@@ -45,9 +87,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (closed_) return;
     // The backlog already queued says whether the client reads, not the size of the new
     // message: one large answer (up to max_message_bytes) to a client that keeps up is fine.
-    if (out_.size() + writing_.size() > srv_->limits_.max_queued_bytes) {
-      spdlog::warn("http: dropping a client that does not read ({} bytes queued)",
-                   out_.size() + writing_.size());
+    if (out_.size() + writing_.size() > limits().max_queued_bytes) {
+      client_warnings()("http: dropping a client that does not read ({} bytes queued)",
+                        out_.size() + writing_.size());
       close();
       return;
     }
@@ -62,32 +104,55 @@ class Connection : public std::enable_shared_from_this<Connection> {
     current_.reset();
     if (!keep_alive) {
       close_after_write_ = true;
+      resume_reading();  // a lingering close reads (and drops) what the client still sends
       if (!write_in_flight_ && out_.empty()) linger();
       return;
     }
-    // The idle timer is not re-armed per request (a cancel and a new wait each time): it
-    // checks this deadline when it fires and waits again if the connection was used since.
-    idle_deadline_ = std::chrono::steady_clock::now() + srv_->limits_.idle_timeout;
-    parse_available();  // a pipelined request may be waiting
+    request_start_.reset();
+    deadline_ = Clock::now() + limits().idle_timeout;
+    if (buffer_.size() > 0) {
+      // A pipelined request is waiting. It is parsed from the event loop, not from inside
+      // the handler that just answered: the handler may not expect to be re-entered, and
+      // answering thousands of pipelined requests that way would nest a stack frame each.
+      asio::post(socket_.get_executor(), [self = shared_from_this()] { self->parse_available(); });
+    }
+    resume_reading();
   }
 
  private:
-  void arm_idle_timer(std::chrono::steady_clock::duration after) {
-    timer_.expires_after(after);
+  const Limits& limits() const { return srv_->limits_; }
+
+  // The longest the timer may wait: no deadline set later can be earlier than this.
+  Clock::duration tick() const {
+    return std::min({limits().header_timeout, limits().body_timeout, limits().idle_timeout});
+  }
+
+  void arm_timer(Clock::time_point at) {
+    timer_.expires_at(std::min(at, Clock::now() + tick()));
     timer_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
       auto self = weak.lock();
       if (!self || ec || self->closed_ || self->lingering_) return;
-      auto now = std::chrono::steady_clock::now();
-      if (self->current_) {
-        // A live exchange (a stream, or a request being answered) is not idle; the idle
-        // time counts from its end.
-        self->arm_idle_timer(self->srv_->limits_.idle_timeout);
-      } else if (now < self->idle_deadline_) {
-        self->arm_idle_timer(self->idle_deadline_ - now);
-      } else {
-        self->close();
-      }
+      self->on_timer();
     });
+  }
+
+  void on_timer() {
+    auto now = Clock::now();
+    if (current_ || now < deadline_) {
+      // A live exchange (a stream, or a request being answered) is not idle and has no
+      // deadline here; the idle time counts from its end.
+      arm_timer(current_ ? now + tick() : deadline_);
+      return;
+    }
+    if (!parser_) {
+      close();  // idle past the timeout, or a new connection that never sent a byte
+      return;
+    }
+    const char* what = parser_->is_header_done() ? "body" : "headers";
+    client_warnings()("http: closing a connection from {} that did not send its request {} in time",
+                      peer_, what);
+    fail_request(408,
+                 std::string("Request Timeout: the request ") + what + " did not arrive in time\n");
   }
 
   // Waits until the socket is readable, then reads what is there. (async_read_some would
@@ -125,47 +190,116 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     if (!current_) {
       parse_available();
-    } else if (buffer_.size() > srv_->limits_.header_limit + srv_->limits_.body_limit) {
-      close();  // pipelining far ahead of us
+    } else if (buffer_.size() >= limits().header_limit) {
+      // Pipelining far ahead of us: the rest waits in the kernel until the exchange ends.
+      read_paused_ = true;
       return;
     }
-    if (!closed_) do_read();
+    if (!closed_ && !read_paused_) do_read();
+  }
+
+  void resume_reading() {
+    if (read_paused_ && !closed_ && !current_) {
+      read_paused_ = false;
+      do_read();
+    }
   }
 
   void parse_available() {
-    while (!current_ && !closed_ && buffer_.size() > 0) {
+    while (!current_ && !closed_ && !close_after_write_ && buffer_.size() > 0) {
       if (!parser_) {
         parser_.emplace();
-        parser_->body_limit(srv_->limits_.body_limit);
-        parser_->header_limit(static_cast<std::uint32_t>(srv_->limits_.header_limit));
-        parser_->eager(true);
-        read_deadline_ = std::chrono::steady_clock::now() + srv_->limits_.read_timeout;
+        parser_->body_limit(limits().body_limit);
+        parser_->header_limit(static_cast<std::uint32_t>(limits().header_limit));
+        // Not eager until the headers are checked: put() stops where they end.
+        parser_->eager(false);
+        // The deadlines count from the request's first byte (for a connection's first
+        // request, from the accept), never from the last byte received.
+        if (!request_start_) request_start_ = Clock::now();
+        deadline_ = *request_start_ + limits().header_timeout;
       }
+      bool header_was_done = parser_->is_header_done();
       boost::beast::error_code ec;
       auto used = parser_->put(buffer_.data(), ec);
       buffer_.consume(used);
-      if (ec == bhttp::error::need_more) {
-        if (std::chrono::steady_clock::now() > read_deadline_) close();
-        return;
-      }
+      if (ec == bhttp::error::need_more) break;
       if (ec) {
         unsigned status = ec == bhttp::error::body_limit     ? 413
                           : ec == bhttp::error::header_limit ? 431
                                                              : 400;
-        spdlog::warn("http: bad request ({}): {}", status, ec.message());
-        auto ex = std::make_shared<Exchange>(weak_from_this(), 11, false);
-        current_ = ex;
-        parser_.reset();
-        ex->respond(status, std::string(reason(status)) + ": " + ec.message() + "\n", "text/plain");
+        client_warnings()("http: bad request ({}) from {}: {}", status, peer_, ec.message());
+        fail_request(status, std::string(reason(status)) + ": " + ec.message() + "\n");
         return;
       }
-      if (!parser_->is_done()) return;
+      if (!header_was_done && parser_->is_header_done() && !on_header()) return;
+      if (parser_->chunked() && !parser_->is_done() && !account_chunked()) return;
+      if (!parser_->is_done()) continue;
       Request req = parser_->release();
       parser_.reset();
-      auto ex = std::make_shared<Exchange>(weak_from_this(), req.version(), req.keep_alive());
+      release_body();
+      request_start_.reset();
+      auto ex = std::make_shared<Exchange>(weak_from_this(), req.version(), req.keep_alive(),
+                                           req.method() == bhttp::verb::head);
       current_ = ex;
       srv_->handler_(std::move(req), ex);
     }
+  }
+
+  // The headers are complete and no body byte is read yet: refuse what could be read two
+  // ways, and reserve the body's place in the budget.
+  bool on_header() {
+    if (auto why = framing_error(parser_->get()); !why.empty()) {
+      client_warnings()("http: bad request (400) from {}: {}", peer_, why);
+      fail_request(400, "Bad Request: " + why + "\n");
+      return false;
+    }
+    if (auto len = parser_->content_length(); len && *len > 0) {
+      if (!reserve_body(static_cast<std::size_t>(*len))) return false;
+    }
+    deadline_ = *request_start_ + std::max(limits().body_timeout, limits().header_timeout);
+    parser_->eager(true);
+    return true;
+  }
+
+  // A chunked body's size is not known in advance: its reservation follows the memory the
+  // body holds so far.
+  bool account_chunked() {
+    auto held = parser_->get().body().capacity();
+    return held <= reserved_ || reserve_body(held - reserved_);
+  }
+
+  bool reserve_body(std::size_t n) {
+    if (srv_->reserve_body(n)) {
+      reserved_ += n;
+      return true;
+    }
+    client_warnings()(
+        "http: request bodies in flight would exceed the budget ({} bytes); refusing a "
+        "{}-byte body from {} with 503",
+        limits().body_budget, n, peer_);
+    fail_request(503,
+                 jsonrpc_error_body(-32000,
+                                    "Service Unavailable: too many request bodies in flight; "
+                                    "retry later"),
+                 "application/json",
+                 {{"Retry-After", std::to_string(limits().retry_after.count())}});
+    return false;
+  }
+
+  void release_body() {
+    if (reserved_ > 0) srv_->release_body(std::exchange(reserved_, 0));
+  }
+
+  // Answers the request being read with an error and closes the connection after it (the
+  // rest of the request is not read as another one).
+  void fail_request(unsigned status, std::string body, std::string_view content_type = "text/plain",
+                    const std::vector<Header>& headers = {}) {
+    parser_.reset();
+    release_body();
+    request_start_.reset();
+    auto ex = std::make_shared<Exchange>(weak_from_this(), 11, false);
+    current_ = ex;
+    ex->respond(status, std::move(body), content_type, headers);
   }
 
   void do_write() {
@@ -216,6 +350,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     timer_.cancel();
     socket_.shutdown(tcp::socket::shutdown_both, ignored);
     socket_.close(ignored);
+    parser_.reset();
+    release_body();
     if (auto ex = std::move(current_); ex && !ex->done_ && ex->on_close_) {
       auto f = std::move(ex->on_close_);
       f();
@@ -225,16 +361,19 @@ class Connection : public std::enable_shared_from_this<Connection> {
  private:
   tcp::socket socket_;
   std::shared_ptr<Server> srv_;
+  std::string peer_;  // the per-IP key it is counted under
   asio::steady_timer timer_;
   boost::beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
-  std::chrono::steady_clock::time_point read_deadline_;
-  std::chrono::steady_clock::time_point idle_deadline_;
+  std::optional<Clock::time_point> request_start_;  // the current request's first byte
+  Clock::time_point deadline_;                      // of the current stage: headers, body, or idle
+  std::size_t reserved_ = 0;                        // of the body budget, by the request being read
   std::shared_ptr<Exchange> current_;
   std::string out_, writing_;
   bool write_in_flight_ = false;
   bool close_after_write_ = false;
   bool lingering_ = false;
+  bool read_paused_ = false;
   bool closed_ = false;
   static constexpr std::chrono::seconds kLingerTime{2};
 };
@@ -294,7 +433,7 @@ void Exchange::respond(unsigned status, std::string body, std::string_view conte
   out += "\r\n";
   if (!keep_alive_) out += "Connection: close\r\n";
   out += "\r\n";
-  out += body;
+  if (!head_) out += body;
   write(std::move(out));
   if (auto c = conn_.lock()) c->finish_exchange(keep_alive_);
 }
@@ -342,7 +481,7 @@ void Exchange::end_stream() {
 // ---------------------------------------------------------------- Server
 
 Server::Server(asio::io_context& ioc, const tcp::endpoint& at, Limits limits, Handler handler)
-    : ioc_(ioc), acceptor_(ioc), limits_(limits), handler_(std::move(handler)) {
+    : ioc_(ioc), acceptor_(ioc), accept_timer_(ioc), limits_(limits), handler_(std::move(handler)) {
   acceptor_.open(at.protocol());
   acceptor_.set_option(asio::socket_base::reuse_address(true));
   acceptor_.bind(at);
@@ -359,31 +498,171 @@ void Server::start() {
 }
 
 void Server::stop() {
+  stopped_ = true;
   boost::system::error_code ec;
   acceptor_.close(ec);
+  accept_timer_.cancel();
+}
+
+bool Server::reserve_body(std::size_t n) {
+  if (n > limits_.body_budget - body_in_flight_) return false;
+  body_in_flight_ += n;
+  return true;
+}
+
+void Server::release_body(std::size_t n) {
+  body_in_flight_ -= n;
+}
+
+std::string Server::peer_key(const asio::ip::address& a) {
+  if (a.is_v4()) return a.to_string();
+  auto v6 = a.to_v6();
+  if (v6.is_v4_mapped()) return asio::ip::make_address_v4(asio::ip::v4_mapped, v6).to_string();
+  auto bytes = v6.to_bytes();
+  for (std::size_t i = 8; i < bytes.size(); ++i)
+    bytes[i] = 0;
+  return asio::ip::address_v6(bytes).to_string() + "/64";
 }
 
 void Server::do_accept() {
-  acceptor_.async_accept(
-      [self = shared_from_this()](const boost::system::error_code& ec, tcp::socket socket) {
-        if (ec == asio::error::operation_aborted) return;
-        if (!ec) {
-          if (self->connections_ >= self->limits_.max_connections) {
-            spdlog::warn("http: connection limit ({}) reached; refusing a client",
-                         self->limits_.max_connections);
-          } else {
-            // Small responses go out at once (no Nagle delay behind the previous one), and
-            // the socket is not inherited by the servers the front starts for sessions (a
-            // child holding it open would keep the connection alive after we close it).
-            socket.set_option(tcp::no_delay(true));
-            ::fcntl(socket.native_handle(), F_SETFD, FD_CLOEXEC);
-            std::make_shared<Connection>(std::move(socket), self)->run();
-          }
-        } else {
-          spdlog::warn("http: accept failed: {}", ec.message());
-        }
-        self->do_accept();
-      });
+  acceptor_.async_accept([self = shared_from_this()](const boost::system::error_code& ec,
+                                                     tcp::socket socket) {
+    if (ec == asio::error::operation_aborted || self->stopped_) return;
+    if (!ec) {
+      self->accept_backoff_ = std::chrono::milliseconds(0);
+      self->serve(std::move(socket));
+      self->do_accept();
+      return;
+    }
+    // EMFILE, ENFILE, ENOBUFS, ENOMEM: the connection stays in the backlog and the next
+    // accept would fail at once again, so accepting again now spins at full CPU. Pause,
+    // 100 ms doubling to 1 s, until an accept succeeds.
+    ++self->accept_failures_;
+    static RateLimitedLog accept_errors(spdlog::level::warn);
+    self->accept_backoff_ = std::clamp(self->accept_backoff_ * 2, std::chrono::milliseconds(100),
+                                       std::chrono::milliseconds(1000));
+    accept_errors("http: accept failed: {}; pausing accepts for {} ms", ec.message(),
+                  self->accept_backoff_.count());
+    self->accept_timer_.expires_after(self->accept_backoff_);
+    self->accept_timer_.async_wait([self](const boost::system::error_code& tec) {
+      if (!tec && !self->stopped_) self->do_accept();
+    });
+  });
+}
+
+void Server::serve(tcp::socket socket) {
+  boost::system::error_code ec;
+  auto remote = socket.remote_endpoint(ec);
+  std::string key = ec ? std::string("unknown") : peer_key(remote.address());
+  if (connections_ >= limits_.max_connections) {
+    static RateLimitedLog refused(spdlog::level::warn);
+    refused("http: connection limit ({}) reached; refusing a client", limits_.max_connections);
+    refuse(socket, "too many connections");
+    return;
+  }
+  if (auto it = per_ip_.find(key);
+      it != per_ip_.end() && it->second >= limits_.max_connections_per_ip) {
+    static RateLimitedLog refused(spdlog::level::warn);
+    refused("http: {} has {} connections (http.max_connections_per_ip); refusing another", key,
+            it->second);
+    refuse(socket, "too many connections from this address");
+    return;
+  }
+  // Small responses go out at once (no Nagle delay behind the previous one), and the socket
+  // is not inherited by the servers the front starts for sessions (a child holding it open
+  // would keep the connection alive after we close it).
+  socket.set_option(tcp::no_delay(true), ec);
+  ::fcntl(socket.native_handle(), F_SETFD, FD_CLOEXEC);
+  std::make_shared<Connection>(std::move(socket), shared_from_this(), std::move(key))->run();
+}
+
+// A refused connection gets a best-effort 503 (one non-blocking send; its request is never
+// read) and is closed at once: holding it to linger would spend the slot it was refused.
+void Server::refuse(tcp::socket& socket, const char* why) {
+  std::string body = jsonrpc_error_body(-32000, std::string("Service Unavailable: ") + why);
+  std::string out = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n";
+  out += "Retry-After: " + std::to_string(limits_.retry_after.count()) + "\r\n";
+  out += "Connection: close\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n";
+  out += body;
+  boost::system::error_code ignored;
+  socket.non_blocking(true, ignored);
+  socket.send(asio::buffer(out), 0, ignored);
+  socket.shutdown(tcp::socket::shutdown_both, ignored);
+  socket.close(ignored);
+}
+
+// ---------------------------------------------------------------- framing and Host
+
+namespace {
+
+bool ascii_iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           auto lo = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
+           return lo(x) == lo(y);
+         });
+}
+
+bool valid_port(std::string_view p) {
+  if (p.empty() || p.size() > 5) return false;
+  unsigned v = 0;
+  for (char c : p) {
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + static_cast<unsigned>(c - '0');
+  }
+  return v >= 1 && v <= 65535;
+}
+
+}  // namespace
+
+bool valid_host(std::string_view host) {
+  std::string_view rest;
+  if (!host.empty() && host.front() == '[') {
+    auto close = host.find(']');
+    if (close == std::string_view::npos) return false;
+    auto inner = host.substr(1, close - 1);
+    // Hex digits, colons and an embedded IPv4's dots only: no zone id, no IPvFuture.
+    if (inner.empty() || inner.find_first_not_of("0123456789abcdefABCDEF:.") != inner.npos)
+      return false;
+    boost::system::error_code ec;
+    asio::ip::make_address_v6(std::string(inner), ec);
+    if (ec) return false;
+    rest = host.substr(close + 1);
+  } else {
+    auto colon = host.find(':');
+    auto name = host.substr(0, colon);
+    if (name.empty() || name.size() > 253) return false;
+    if (name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                               "0123456789-._~") != name.npos)
+      return false;
+    rest = colon == std::string_view::npos ? std::string_view() : host.substr(colon);
+  }
+  return rest.empty() || (rest.front() == ':' && valid_port(rest.substr(1)));
+}
+
+std::string framing_error(const bhttp::request_header<>& h) {
+  std::size_t hosts = 0, encodings = 0;
+  std::string_view host, encoding;
+  for (const auto& f : h) {
+    if (f.name() == bhttp::field::host) {
+      ++hosts;
+      host = f.value();
+    } else if (f.name() == bhttp::field::transfer_encoding) {
+      ++encodings;
+      encoding = f.value();
+    }
+  }
+  if (encodings > 0) {
+    // Only `chunked` is supported, alone; anything else (`chunked, identity`, `gzip,
+    // chunked`, two fields) must not be guessed at (RFC 9112 §6.1, §6.3).
+    if (encodings > 1 || !ascii_iequals(encoding, "chunked"))
+      return "Transfer-Encoding other than `chunked`";
+    if (h.count(bhttp::field::content_length) > 0)
+      return "both Transfer-Encoding and Content-Length";
+  }
+  if (hosts > 1) return "more than one Host header";
+  if (hosts == 0) return h.version() >= 11 ? "no Host header" : "";
+  if (!valid_host(host)) return "invalid Host header";
+  return "";
 }
 
 }  // namespace gt::transport::http

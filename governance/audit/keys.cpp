@@ -23,10 +23,16 @@
 #include "governance/audit/nonce_pool.hpp"
 #include "governance/audit/sha256.hpp"
 #include "governance/audit/time.hpp"
+#include "governance/audit/trust.hpp"
 
 namespace gt::gov::audit {
 
 namespace fs = std::filesystem;
+
+namespace {
+constexpr std::size_t kMaxKeyFileBytes = 4096;
+constexpr std::size_t kMaxKeyringBytes = 16u << 20;
+}  // namespace
 
 std::string PublicKey::base64() const {
   return base64_encode(bytes.data(), bytes.size());
@@ -229,37 +235,25 @@ fs::path keyring_path(const fs::path& root, const std::string& tenant) {
   return root / tenant / "keyring.json";
 }
 
+namespace {
+
+// Trust failures and read errors of key material are KeyErrors.
+template <typename F>
+auto key_errors(F&& f) {
+  try {
+    return f();
+  } catch (const UntrustedFile& e) {
+    throw KeyError(e.what());
+  } catch (const std::system_error& e) {
+    throw KeyError(e.what());
+  }
+}
+
+}  // namespace
+
 SigningKey read_key_file(const fs::path& file) {
-  int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) {
-    int err = errno;
-    if (err == ELOOP)
-      throw KeyError("key file `" + file.string() + "` is a symbolic link; refusing it");
-    throw KeyError("cannot read key file `" + file.string() + "`: " + fsutil::errno_text(err));
-  }
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    throw KeyError("key file `" + file.string() + "` is not a regular file");
-  }
-  if (st.st_uid != ::geteuid()) {
-    ::close(fd);
-    throw KeyError("key file `" + file.string() + "` is owned by uid " + std::to_string(st.st_uid) +
-                   ", not by the current user; refusing it");
-  }
-  if ((st.st_mode & 077) != 0) {
-    ::close(fd);
-    char mode[8];
-    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-    throw KeyError("key file `" + file.string() + "` has mode " + mode +
-                   " and is accessible by group or others; refusing it (run `chmod 600 " +
-                   file.string() + "`)");
-  }
-  std::string text(static_cast<std::size_t>(std::min<off_t>(st.st_size, 4096)), '\0');
-  ssize_t n = ::read(fd, text.data(), text.size());
-  ::close(fd);
-  if (n < 0) throw KeyError("cannot read key file `" + file.string() + "`");
-  text.resize(static_cast<std::size_t>(n));
+  std::string text =
+      key_errors([&] { return read_trusted(file, Trust::Secret, "key file", kMaxKeyFileBytes); });
   try {
     SigningKey k = SigningKey::parse(text, "key file `" + file.string() + "`");
     sodium_memzero(text.data(), text.size());
@@ -281,7 +275,11 @@ namespace {
 // Writes a new key file exactly once: an O_EXCL temp file, fsynced, then link()ed into place
 // (link fails with EEXIST if another process won the race). Returns false when it exists.
 bool create_key_file(const fs::path& file, const SigningKey& key) {
+  // Never write a key where someone else could take it or swap it: check the directories
+  // that exist, create the rest 0700, and check again (one may have been swapped meanwhile).
+  key_errors([&] { check_trusted_dirs(file, "key file"); });
   fsutil::make_dirs(file.parent_path(), 0700);
+  key_errors([&] { check_trusted_dirs(file, "key file"); });
   std::random_device rd;
   fs::path tmp = file;
   tmp += ".new-" + std::to_string(rd());
@@ -316,6 +314,13 @@ bool create_key_file(const fs::path& file, const SigningKey& key) {
   }
   fsutil::fsync_dir(file.parent_path());
   return true;
+}
+
+// Throws KeyError when the keyring, or the directories that hold it, cannot be trusted.
+void check_keyring_usable(const fs::path& ring) {
+  key_errors([&] { check_trusted_dirs(ring, "keyring"); });
+  struct stat st {};
+  if (::lstat(ring.c_str(), &st) == 0) Keyring::load(ring);
 }
 
 KeyringEntry entry_for(const SigningKey& k, const std::string& tenant, const std::string& agent,
@@ -357,6 +362,9 @@ AgentKey load_agent_key(const fs::path& root, const std::string& tenant, const s
   if (!create)
     throw KeyError("no key for agent `" + agent + "` of tenant `" + tenant + "` at `" +
                    file.string() + "`");
+  // A key is only usable once its keyring lists it: refuse before creating it when the
+  // keyring cannot be written.
+  check_keyring_usable(keyring_path(root, tenant));
   SigningKey k = SigningKey::generate();
   std::string now = rfc3339_utc(Clock::now());
   if (!create_key_file(file, k)) {
@@ -378,6 +386,7 @@ AgentKey generate_agent_key(const fs::path& root, const std::string& tenant,
   if (::lstat(file.c_str(), &st) == 0) {
     throw KeyError("a key exists already at `" + file.string() + "` (use `glasstape keys rotate`)");
   }
+  check_keyring_usable(keyring_path(root, tenant));
   SigningKey k = SigningKey::generate();
   std::string now = rfc3339_utc(Clock::now());
   if (!create_key_file(file, k)) throw KeyError("a key exists already at `" + file.string() + "`");
@@ -477,12 +486,8 @@ Keyring Keyring::parse(std::string_view text, const std::string& where) {
 }
 
 Keyring Keyring::load(const fs::path& file) {
-  std::string text;
-  try {
-    text = fsutil::read_file(file);
-  } catch (const std::system_error& e) {
-    throw KeyError(e.what());
-  }
+  std::string text =
+      key_errors([&] { return read_trusted(file, Trust::Public, "keyring", kMaxKeyringBytes); });
   return parse(text, file.string());
 }
 
@@ -539,7 +544,11 @@ std::string key_window_error(const KeyringEntry& e, std::int64_t ts) {
 namespace {
 template <typename F>
 void keyring_update(const fs::path& file, F&& change) {
+  // The keyring decides which keys verify: never merge into one that others could have
+  // written, nor write one where they could replace it.
+  key_errors([&] { check_trusted_dirs(file, "keyring"); });
   fsutil::make_dirs(file.parent_path(), 0700);
+  key_errors([&] { check_trusted_dirs(file, "keyring"); });
   fs::path lock_file = file;
   lock_file += ".lock";
   try {

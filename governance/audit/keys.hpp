@@ -5,9 +5,11 @@
 //      (seed || public key). One key for every tenant and agent of the process. A malformed
 //      value is an error (never a silent fallback).
 //   2. <root>/<tenant>/<agent>/agent.key, where <root> is $GT_KEYS_DIR or
-//      ~/.glasstape/keys. The file holds the base64 seed; it must be a regular file owned
-//      by the current user and not accessible by group or others (like ssh). Directories are
-//      created 0700, the file 0600, exactly once (an O_EXCL temp file linked into place).
+//      ~/.glasstape/keys. The file holds the base64 seed. Directories are created 0700, the
+//      file 0600, exactly once (an O_EXCL temp file linked into place).
+// Key files and keyrings are read, and written, only where trust.hpp trusts them (as ssh's
+// StrictModes: owned by us or root, nobody else can write them or a directory above them,
+// and a private key nobody else can read).
 // The key id is the lowercase hex of the first 8 bytes of SHA-256(32-byte public key).
 //
 // The keyring, <root>/<tenant>/keyring.json (public, 0644), lists every public key the
@@ -93,8 +95,9 @@ std::filesystem::path agent_key_path(const std::filesystem::path& root, const st
                                      const std::string& agent);
 std::filesystem::path keyring_path(const std::filesystem::path& root, const std::string& tenant);
 
-// Reads a key file, refusing one that is not a regular file owned by us with mode 0600 or
-// stricter.
+// Reads a key file, refusing one that trust.hpp does not trust as a secret (a regular file,
+// not a link, owned by us or root, mode 0600 or stricter, in directories nobody else can
+// write).
 SigningKey read_key_file(const std::filesystem::path& file);
 
 enum class KeySource { Env, File, Generated };
@@ -129,7 +132,8 @@ struct Keyring {
   std::vector<KeyringEntry> entries;
 
   static Keyring parse(std::string_view json_text, const std::string& where);  // throws KeyError
-  static Keyring load(const std::filesystem::path& file);                      // throws KeyError
+  // Throws KeyError, also when trust.hpp does not trust the file.
+  static Keyring load(const std::filesystem::path& file);
   std::string to_json() const;
   void merge(const Keyring& other);
   // Entries for this key id (a key may be listed for several agents).

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "governance/audit/trust.hpp"
 #include "governance/policy/limits.hpp"
 #include "governance/policy/policy.hpp"
 
@@ -132,7 +133,14 @@ bool parse_public_key(std::string_view text_or_file, PublicKey& pk, std::string&
   std::string content;
   std::error_code ec;
   std::string path = trim(text_or_file);
-  if (!path.empty() && fs::is_regular_file(path, ec) && read_file(path, content)) {
+  if (!path.empty() && fs::is_regular_file(path, ec)) {
+    // The key that decides which policies load: read under the audit keys' trust rules.
+    try {
+      content = audit::read_trusted(path, audit::Trust::Public, "public key file", 1 << 16);
+    } catch (const std::exception& e) {
+      error = e.what();
+      return false;
+    }
     if (key_bytes(content, {"public_key", "key"}, raw) && raw.size() == 32) {
       std::copy(raw.begin(), raw.end(), pk.begin());
       return true;

@@ -3,11 +3,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <memory>
 #include <string>
 
+#include "governance/audit/trust.hpp"
 #include "governance/policy/manifest.hpp"
 #include "governance/policy/policy.hpp"
 #include "governance/policy/testing.hpp"
@@ -124,12 +123,13 @@ int run_test(const PolicyArgs& a) {
 
 bool read_key_text(const PolicyArgs& a, std::string& text) {
   if (!a.key_file.empty()) {
-    std::ifstream in(a.key_file, std::ios::binary);
-    if (!in) {
-      std::fprintf(stderr, "glasstape: cannot read key file `%s`\n", a.key_file.c_str());
+    // A private key: refused when others can read it, or could have replaced it.
+    try {
+      text = gov::audit::read_trusted(a.key_file, gov::audit::Trust::Secret, "key file", 4096);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "glasstape: %s\n", e.what());
       return false;
     }
-    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
     // A raw 32/64-byte key file is accepted too.
     if (text.size() == 32 || text.size() == 64) {
       bool binary = false;

@@ -333,7 +333,7 @@ if (modes().includes('proxy')) {
         const s = setup({ 'files.yaml': filesPolicy, 'echo.yaml': ECHO_POLICY },
           { require_signed_policies: true, public_key: pub.toString('base64') });
         const keyFile = path.join(s.root, 'policy.key');
-        fs.writeFileSync(keyFile, seed.toString('base64'));
+        fs.writeFileSync(keyFile, seed.toString('base64'), { mode: 0o600 }); // a private key
         const sign = glasstape(['policy', 'sign', s.dir, '--key', keyFile]);
         assert.equal(sign.status, 0, sign.stdout + sign.stderr);
 

@@ -1,0 +1,28 @@
+#include "transport/rate_limited_log.hpp"
+
+namespace gt::transport {
+
+std::optional<std::size_t> RateLimitedLog::admit() {
+  auto now = now_ ? now_() : Clock::now();
+  std::lock_guard lock(mu_);
+  if (last_ && now - *last_ < interval_) {
+    ++suppressed_;
+    return std::nullopt;
+  }
+  last_ = now;
+  return std::exchange(suppressed_, 0);
+}
+
+std::size_t RateLimitedLog::pending() const {
+  std::lock_guard lock(mu_);
+  return suppressed_;
+}
+
+void RateLimitedLog::write(std::string msg, std::size_t suppressed) const {
+  if (suppressed > 0) {
+    msg += fmt::format(" [{} more like this suppressed since the last one logged]", suppressed);
+  }
+  spdlog::log(level_, "{}", msg);
+}
+
+}  // namespace gt::transport
