@@ -481,7 +481,7 @@ void Exchange::end_stream() {
 // ---------------------------------------------------------------- Server
 
 Server::Server(asio::io_context& ioc, const tcp::endpoint& at, Limits limits, Handler handler)
-    : ioc_(ioc), acceptor_(ioc), accept_timer_(ioc), limits_(limits), handler_(std::move(handler)) {
+    : acceptor_(ioc), accept_timer_(ioc), limits_(limits), handler_(std::move(handler)) {
   acceptor_.open(at.protocol());
   acceptor_.set_option(asio::socket_base::reuse_address(true));
   acceptor_.bind(at);

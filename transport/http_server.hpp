@@ -76,9 +76,9 @@ class Connection;
 // One request's answer: a single response, or a stream of Server-Sent Events.
 class Exchange : public std::enable_shared_from_this<Exchange> {
  public:
-  explicit Exchange(std::weak_ptr<Connection> c, unsigned version, bool keep_alive,
+  explicit Exchange(std::weak_ptr<Connection> c, unsigned /*version*/, bool keep_alive,
                     bool head = false)
-      : conn_(std::move(c)), version_(version), keep_alive_(keep_alive), head_(head) {}
+      : conn_(std::move(c)), keep_alive_(keep_alive), head_(head) {}
   // A complete response. Content-Length is added; the body is not sent to a HEAD request.
   void respond(unsigned status, std::string body, std::string_view content_type = "",
                const std::vector<Header>& headers = {});
@@ -98,7 +98,6 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   friend class Connection;
   void write(std::string bytes);
   std::weak_ptr<Connection> conn_;
-  unsigned version_;
   bool keep_alive_;
   bool head_;  // a HEAD request: no response body goes out
   bool streaming_ = false;
@@ -133,7 +132,6 @@ class Server : public std::enable_shared_from_this<Server> {
   void refuse(boost::asio::ip::tcp::socket& socket, const char* why);
   bool reserve_body(std::size_t n);
   void release_body(std::size_t n);
-  boost::asio::io_context& ioc_;
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::steady_timer accept_timer_;
   std::chrono::milliseconds accept_backoff_{0};

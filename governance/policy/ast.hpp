@@ -41,24 +41,28 @@ struct LangError {
 
 // ---- AST ---------------------------------------------------------------------------------
 struct Expr {
-  enum class Kind {
-    Literal,  // value
-    Ident,    // name
-    Select,   // kids[0].name
-    Index,    // kids[0][kids[1]]
-    Call,     // name(kids...) or kids[0].name(kids[1..]) when has_target
-    List,     // [kids...]
-    Map,      // {kids[0]: kids[1], ...}
-    Unary,    // op kids[0]   (op: "!" or "-")
-    Binary,   // kids[0] op kids[1]   (op: || && == != < <= > >= + - * / % in "not in" contains)
-    Cond,     // kids[0] ? kids[1] : kids[2]
+  enum class Kind : uint8_t {
+    Literal,   // value (the parser folds lists and maps of literals into one literal)
+    Ident,     // name
+    Select,    // kids[0].name
+    Index,     // kids[0][kids[1]]
+    Call,      // name(kids...) or kids[0].name(kids[1..]) when has_target
+    List,      // [kids...]
+    Map,       // {kids[0]: kids[1], ...}
+    Unary,     // op kids[0]   (op: "!" or "-")
+    Binary,    // kids[0] op kids[1]   (op: || && == != < <= > >= + - * / % in "not in" contains);
+               // a chain of `||` or of `&&` is one node: kids[0] op kids[1] op kids[2] ...
+    Cond,      // kids[0] ? kids[1] : kids[2]
+    Compiled,  // already compiled (parser.hpp: CompileSink): node
   };
   Kind kind = Kind::Literal;
+  bool has_target = false;
+  uint16_t height = 1;  // levels in this subtree (the parser bounds it: kMaxExprDepth)
   int line = 1;
   int column = 1;
+  uint32_t node = 0;     // Compiled
   nlohmann::json value;  // Literal
   std::string name;      // Ident name, Select field, Call function, Unary/Binary operator
-  bool has_target = false;
   std::vector<std::unique_ptr<Expr>> kids;
 };
 using ExprPtr = std::unique_ptr<Expr>;

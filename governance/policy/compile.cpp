@@ -2,6 +2,8 @@
 // maps, and compiles regular expressions (RE2) once.
 #include <re2/re2.h>
 
+#include <unordered_map>
+
 #include "governance/policy/parser.hpp"
 #include "governance/policy/program.hpp"
 
@@ -98,86 +100,57 @@ const EnvField kEnvFields[] = {
     {"utc_offset", Type::Int},
 };
 
-class Compiler {
+class Compiler final : public CompileSink {
  public:
-  Compiler(const Origin& origin, const CompileEnv& env, LangError& err)
-      : origin_(origin), env_(env), err_(err) {}
+  Compiler(const Origin& origin, const CompileEnv& env, LangError& err, Code& code)
+      : origin_(origin), env_(env), err_(err), code_(code) {}
 
   int max_locals = 0;
 
-  Node compile(const Expr& e) {
+  uint32_t compile(Expr& e) override {
     switch (e.kind) {
+      case Expr::Kind::Compiled:
+        return e.node;
       case Expr::Kind::Literal: {
         Node n = make(Op::Const, e);
-        n.k = e.value;
         n.type = type_of(e.value);
-        return n;
+        n.arg = static_cast<uint32_t>(code_.consts.size());
+        code_.consts.push_back(std::move(e.value));
+        return emit(n);
       }
       case Expr::Kind::Ident:
         return ident(e);
       case Expr::Kind::Select:
         return select(e);
       case Expr::Kind::Index: {
-        Node n = make(Op::Index, e);
-        n.kids.push_back(compile(*e.kids[0]));
-        n.kids.push_back(compile(*e.kids[1]));
-        Type t = n.kids[0].type, i = n.kids[1].type;
-        if (t == Type::List && !dyn(i) && i != Type::Int)
-          fail(e, std::string("list index must be an int, got ") + type_name(i));
-        if (t == Type::Map && !dyn(i) && i != Type::String)
-          fail(e, std::string("map key must be a string, got ") + type_name(i));
+        uint32_t b = compile(*e.kids[0]);
+        uint32_t i = compile(*e.kids[1]);
+        Type t = type(b), it = type(i);
+        if (t == Type::List && !dyn(it) && it != Type::Int)
+          fail(e, std::string("list index must be an int, got ") + type_name(it));
+        if (t == Type::Map && !dyn(it) && it != Type::String)
+          fail(e, std::string("map key must be a string, got ") + type_name(it));
         if (!dyn(t) && t != Type::List && t != Type::Map)
           fail(e, std::string("cannot index a ") + type_name(t));
-        return n;
+        return emit(make(Op::Index, e), {b, i});
       }
       case Expr::Kind::Call:
         return call(e);
-      case Expr::Kind::List: {
-        Node n = make(Op::MakeList, e);
-        n.type = Type::List;
-        bool all_const = true;
-        for (const auto& k : e.kids) {
-          n.kids.push_back(compile(*k));
-          all_const = all_const && n.kids.back().op == Op::Const;
-        }
-        if (all_const) {
-          json arr = json::array();
-          for (auto& k : n.kids)
-            arr.push_back(std::move(k.k));
-          Node c = make(Op::Const, e);
-          c.k = std::move(arr);
-          c.type = Type::List;
-          return c;
-        }
-        return n;
-      }
+      case Expr::Kind::List:
       case Expr::Kind::Map: {
-        Node n = make(Op::MakeMap, e);
-        n.type = Type::Map;
-        bool all_const = true;
+        const char* op = e.kind == Expr::Kind::List ? "[]" : "{}";
+        std::vector<uint32_t> kids;
         for (size_t i = 0; i < e.kids.size(); ++i) {
-          n.kids.push_back(compile(*e.kids[i]));
-          if (i % 2 == 0 && !dyn(n.kids.back().type) && n.kids.back().type != Type::String) {
-            fail(*e.kids[i],
-                 std::string("map keys must be strings, got ") + type_name(n.kids.back().type));
-          }
-          all_const = all_const && n.kids.back().op == Op::Const;
+          kids.push_back(compile(*e.kids[i]));
+          if (i % 2 == 0 && e.kind == Expr::Kind::Map)
+            check(op, kids.back(), e.kids[i]->line, e.kids[i]->column);
         }
-        if (all_const) {
-          json obj = json::object();
-          for (size_t i = 0; i + 1 < n.kids.size(); i += 2)
-            obj[n.kids[i].k.get<std::string>()] = std::move(n.kids[i + 1].k);
-          Node c = make(Op::Const, e);
-          c.k = std::move(obj);
-          c.type = Type::Map;
-          return c;
-        }
-        return n;
+        return sequence(op, kids, e.line, e.column);
       }
       case Expr::Kind::Unary: {
+        uint32_t k = compile(*e.kids[0]);
+        Type t = type(k);
         Node n = make(e.name == "!" ? Op::Not : Op::Neg, e);
-        n.kids.push_back(compile(*e.kids[0]));
-        Type t = n.kids[0].type;
         if (n.op == Op::Not) {
           if (!dyn(t) && t != Type::Bool)
             fail(e, std::string("`!` needs a bool, got ") + type_name(t));
@@ -187,43 +160,115 @@ class Compiler {
             fail(e, std::string("`-` needs a number, got ") + type_name(t));
           n.type = t;
         }
-        return n;
+        return emit(n, {k});
       }
       case Expr::Kind::Binary:
         return binary(e);
       case Expr::Kind::Cond: {
+        uint32_t c = compile(*e.kids[0]);
+        uint32_t a = compile(*e.kids[1]);
+        uint32_t b = compile(*e.kids[2]);
+        Type ct = type(c);
+        if (!dyn(ct) && ct != Type::Bool)
+          fail(*e.kids[0], std::string("`?:` condition must be a bool, got ") + type_name(ct));
         Node n = make(Op::Cond, e);
-        for (const auto& k : e.kids)
-          n.kids.push_back(compile(*k));
-        Type c = n.kids[0].type;
-        if (!dyn(c) && c != Type::Bool)
-          fail(*e.kids[0], std::string("`?:` condition must be a bool, got ") + type_name(c));
-        n.type = n.kids[1].type == n.kids[2].type ? n.kids[1].type : Type::Dyn;
-        return n;
+        n.type = type(a) == type(b) ? type(a) : Type::Dyn;
+        return emit(n, {c, a, b});
       }
     }
     fail(e, "unsupported expression");
   }
 
+  // ---- what the parser hands over as it reads (CompileSink) ----
+  void check(const std::string& op, uint32_t node, int line, int column) override {
+    Type t = type(node);
+    if (op == "{}") {
+      if (!dyn(t) && t != Type::String)
+        fail_at(line, column, std::string("map keys must be strings, got ") + type_name(t));
+    } else if (!dyn(t) && t != Type::Bool) {
+      fail_at(line, column, "`" + op + "` needs bool operands, got " + type_name(t));
+    }
+  }
+  uint32_t sequence(const std::string& op, const std::vector<uint32_t>& kids, int line,
+                    int column) override {
+    (void)line;
+    (void)column;
+    Node n;
+    if (op == "||" || op == "&&") {
+      n.op = op == "||" ? Op::Or : Op::And;
+      n.type = Type::Bool;
+    } else {
+      n.op = op == "[]" ? Op::MakeList : Op::MakeMap;
+      n.type = op == "[]" ? Type::List : Type::Map;
+    }
+    return emit(n, kids);
+  }
+  void push_local(const std::string& name) override {
+    locals_.push_back(name);
+    max_locals = std::max(max_locals, static_cast<int>(locals_.size()));
+  }
+  void pop_local() override { locals_.pop_back(); }
+
   [[noreturn]] void fail(const Expr& at, std::string msg) {
+    fail_at(at.line, at.column, std::move(msg));
+  }
+  [[noreturn]] void fail_at(int line, int column, std::string msg) {
     err_.stage = Stage::Type;
-    err_.loc = locate(origin_, at.line, at.column);
+    err_.loc = locate(origin_, line, column);
     err_.message = std::move(msg);
     throw CompileFail{};
   }
+  Type type(uint32_t node) const { return code_.nodes[node].type; }
 
  private:
   const Origin& origin_;
   const CompileEnv& env_;
   LangError& err_;
+  Code& code_;
   std::vector<std::string> locals_;
+  std::unordered_map<std::string, uint32_t> field_ids_;
+  std::unordered_map<uint64_t, uint32_t> leaves_;   // (op, arg) → node
+  std::unordered_map<uint64_t, uint32_t> selects_;  // (operand, field) → node
 
-  Node make(Op op, const Expr& e) {
+  Node make(Op op, const Expr&) {
     Node n;
     n.op = op;
-    n.line = e.line;
-    n.column = e.column;
     return n;
+  }
+  static Node typed(Node n, Type t) {
+    n.type = t;
+    return n;
+  }
+  // A node without operands (a root, a binding, a local, an env field) is made once.
+  uint32_t leaf(Node n) {
+    uint64_t key = (uint64_t{static_cast<uint8_t>(n.op)} << 32) | n.arg;
+    auto it = leaves_.find(key);
+    if (it != leaves_.end()) return it->second;
+    uint32_t id = emit(n);
+    leaves_.emplace(key, id);
+    return id;
+  }
+  uint32_t emit(Node n, std::initializer_list<uint32_t> kids = {}) {
+    n.first = static_cast<uint32_t>(code_.kids.size());
+    n.nkids = static_cast<uint32_t>(kids.size());
+    code_.kids.insert(code_.kids.end(), kids.begin(), kids.end());
+    code_.nodes.push_back(n);
+    return static_cast<uint32_t>(code_.nodes.size() - 1);
+  }
+  uint32_t emit(Node n, const std::vector<uint32_t>& kids) {
+    n.first = static_cast<uint32_t>(code_.kids.size());
+    n.nkids = static_cast<uint32_t>(kids.size());
+    code_.kids.insert(code_.kids.end(), kids.begin(), kids.end());
+    code_.nodes.push_back(n);
+    return static_cast<uint32_t>(code_.nodes.size() - 1);
+  }
+  uint32_t field_id(const std::string& name) {
+    auto it = field_ids_.find(name);
+    if (it != field_ids_.end()) return it->second;
+    auto id = static_cast<uint32_t>(code_.fields.size());
+    code_.fields.push_back(name);
+    field_ids_.emplace(name, id);
+    return id;
   }
 
   // A root name (args/principal/tool/env) that is not shadowed by a local or binding.
@@ -238,56 +283,52 @@ class Compiler {
     return true;
   }
 
-  Node ident(const Expr& e) {
+  uint32_t ident(const Expr& e) {
     for (size_t i = locals_.size(); i-- > 0;) {
       if (locals_[i] == e.name) {
         Node n = make(Op::Local, e);
-        n.slot = static_cast<int>(i);
-        return n;
+        n.arg = static_cast<uint32_t>(i);
+        return leaf(n);
       }
     }
     for (size_t i = 0; i < env_.bindings.size(); ++i) {
       if (env_.bindings[i] == e.name) {
         Node n = make(Op::Binding, e);
-        n.slot = static_cast<int>(i);
-        return n;
+        n.arg = static_cast<uint32_t>(i);
+        return leaf(n);
       }
     }
-    if (e.name == "args") return typed(make(Op::Args, e), Type::Map);
-    if (e.name == "principal") return typed(make(Op::Principal, e), Type::Map);
-    if (e.name == "tool") return typed(make(Op::Tool, e), Type::Map);
-    if (e.name == "env") return typed(make(Op::Env, e), Type::Map);
+    if (e.name == "args") return leaf(typed(make(Op::Args, e), Type::Map));
+    if (e.name == "principal") return leaf(typed(make(Op::Principal, e), Type::Map));
+    if (e.name == "tool") return leaf(typed(make(Op::Tool, e), Type::Map));
+    if (e.name == "env") return leaf(typed(make(Op::Env, e), Type::Map));
     fail(e, "unknown name `" + e.name + "` (use `args." + e.name +
                 "` for a tool argument, or declare it in extraction_bindings)");
   }
-  static Node typed(Node n, Type t) {
-    n.type = t;
-    return n;
-  }
 
-  Node select(const Expr& e) {
-    const Expr& base = *e.kids[0];
+  uint32_t select(Expr& e) {
+    Expr& base = *e.kids[0];
     if (is_root(base, "principal")) {
-      if (e.name == "id") return typed(make(Op::PrincipalId, e), Type::String);
-      if (e.name == "tenant") return typed(make(Op::PrincipalTenant, e), Type::String);
-      if (e.name == "roles") return typed(make(Op::PrincipalRoles, e), Type::List);
-      if (e.name == "attributes") return typed(make(Op::PrincipalAttrs, e), Type::Map);
+      if (e.name == "id") return leaf(typed(make(Op::PrincipalId, e), Type::String));
+      if (e.name == "tenant") return leaf(typed(make(Op::PrincipalTenant, e), Type::String));
+      if (e.name == "roles") return leaf(typed(make(Op::PrincipalRoles, e), Type::List));
+      if (e.name == "attributes") return leaf(typed(make(Op::PrincipalAttrs, e), Type::Map));
       fail(e,
            "unknown field `" + e.name + "` of `principal` (fields: id, tenant, roles, attributes)");
     }
     if (is_root(base, "tool")) {
-      if (e.name == "name") return typed(make(Op::ToolName, e), Type::String);
-      if (e.name == "server") return typed(make(Op::ToolServer, e), Type::String);
-      if (e.name == "annotations") return typed(make(Op::ToolAnnotations, e), Type::Map);
+      if (e.name == "name") return leaf(typed(make(Op::ToolName, e), Type::String));
+      if (e.name == "server") return leaf(typed(make(Op::ToolServer, e), Type::String));
+      if (e.name == "annotations") return leaf(typed(make(Op::ToolAnnotations, e), Type::Map));
       fail(e, "unknown field `" + e.name + "` of `tool` (fields: name, server, annotations)");
     }
     if (is_root(base, "env")) {
       for (const auto& f : kEnvFields) {
         if (e.name == f.name) {
           Node n = make(Op::EnvField, e);
-          n.field = e.name;
+          n.arg = field_id(e.name);
           n.type = f.type;
-          return n;
+          return leaf(n);
         }
       }
       fail(
@@ -296,13 +337,18 @@ class Compiler {
               "` of `env` (fields: now, now_iso, date, time_of_day, hour, minute, second, weekday, "
               "day, month, year, timezone, utc_offset)");
     }
-    Node n = make(Op::Select, e);
-    n.field = e.name;
-    n.kids.push_back(compile(base));
-    Type t = n.kids[0].type;
+    uint32_t b = compile(base);
+    Type t = type(b);
     if (!dyn(t) && t != Type::Map)
       fail(e, "cannot select field `" + e.name + "` from a " + type_name(t));
-    return n;
+    Node n = make(Op::Select, e);
+    n.arg = field_id(e.name);
+    uint64_t key = (uint64_t{b} << 32) | n.arg;
+    auto it = selects_.find(key);
+    if (it != selects_.end()) return it->second;
+    uint32_t id = emit(n, {b});
+    selects_.emplace(key, id);
+    return id;
   }
 
   void want_args(const Expr& e, size_t with_target, size_t without_target) {
@@ -318,17 +364,15 @@ class Compiler {
     }
   }
 
-  Node call(const Expr& e) {
+  uint32_t call(Expr& e) {
     const std::string& f = e.name;
     if (f == "has") {
       want_args(e, SIZE_MAX, 1);
-      const Expr& sel = *e.kids[0];
+      Expr& sel = *e.kids[0];
       if (sel.kind != Expr::Kind::Select)
         fail(e, "`has()` needs a field selection such as `has(args.amount)`");
-      Node n = make(Op::Has, e);
-      n.type = Type::Bool;
-      n.field = sel.name;
-      const Expr& base = *sel.kids[0];
+      Expr& base = *sel.kids[0];
+      uint32_t b;
       if (is_root(base, "principal") || is_root(base, "tool") || is_root(base, "env")) {
         // has(principal.id) etc.: the whole root object, then the key test.
         Node root = make(base.name == "principal" ? Op::Principal
@@ -336,14 +380,17 @@ class Compiler {
                                                   : Op::Env,
                          base);
         root.type = Type::Map;
-        n.kids.push_back(std::move(root));
+        b = leaf(root);
       } else {
-        n.kids.push_back(compile(base));
+        b = compile(base);
       }
-      Type t = n.kids[0].type;
+      Type t = type(b);
       if (!dyn(t) && t != Type::Map)
         fail(e, std::string("`has()` needs a map, got ") + type_name(t));
-      return n;
+      Node n = make(Op::Has, e);
+      n.type = Type::Bool;
+      n.arg = field_id(sel.name);
+      return emit(n, {b});
     }
     if (f == "exists" || f == "all" || f == "exists_one") {
       if (!e.has_target) fail(e, "`" + f + "` is a macro: write `list." + f + "(x, condition)`");
@@ -353,19 +400,19 @@ class Compiler {
         fail(var, "the first argument of `" + f + "` must be a variable name");
       Node n = make(f == "exists" ? Op::Exists : f == "all" ? Op::All : Op::ExistsOne, e);
       n.type = Type::Bool;
-      n.kids.push_back(compile(*e.kids[0]));
-      Type t = n.kids[0].type;
+      uint32_t target = compile(*e.kids[0]);
+      Type t = type(target);
       if (!dyn(t) && t != Type::List && t != Type::Map)
         fail(e, "`" + f + "` needs a list or map, got " + type_name(t));
-      n.slot = static_cast<int>(locals_.size());
-      locals_.push_back(var.name);
-      max_locals = std::max(max_locals, static_cast<int>(locals_.size()));
-      n.kids.push_back(compile(*e.kids[2]));
-      locals_.pop_back();
-      Type p = n.kids[1].type;
+      n.arg = static_cast<uint32_t>(locals_.size());
+      // The parser declared the variable the same way while it read the condition.
+      push_local(var.name);
+      uint32_t body = compile(*e.kids[2]);
+      pop_local();
+      Type p = type(body);
       if (!dyn(p) && p != Type::Bool)
         fail(*e.kids[2], "the condition of `" + f + "` must be a bool, got " + type_name(p));
-      return n;
+      return emit(n, {target, body});
     }
     struct Fn {
       const char* name;
@@ -390,10 +437,11 @@ class Compiler {
       want_args(e, fn.with_target, fn.without_target);
       Node n = make(fn.op, e);
       n.type = fn.result;
-      for (const auto& k : e.kids)
-        n.kids.push_back(compile(*k));
-      Type a = n.kids[0].type;
-      Type b = n.kids.size() > 1 ? n.kids[1].type : Type::Dyn;
+      std::vector<uint32_t> kids;
+      for (auto& k : e.kids)
+        kids.push_back(compile(*k));
+      Type a = type(kids[0]);
+      Type b = kids.size() > 1 ? type(kids[1]) : Type::Dyn;
       auto need = [&](Type t, std::initializer_list<Type> ok, const char* what) {
         if (dyn(t)) return;
         for (Type o : ok) {
@@ -416,18 +464,19 @@ class Compiler {
           break;
         case Op::Matches: {
           need(a, {Type::String}, "a string");
-          if (n.kids[1].op != Op::Const || !n.kids[1].k.is_string()) {
+          const Node& pat = code_.nodes[kids[1]];
+          if (pat.op != Op::Const || !code_.k(pat).is_string()) {
             fail(e,
                  "`matches` needs a string literal pattern (patterns are compiled once, at load)");
           }
+          const std::string& text = code_.k(pat).get_ref<const std::string&>();
           RE2::Options opt;
           opt.set_log_errors(false);
           opt.set_max_mem(1 << 20);
-          auto re = std::make_shared<RE2>(n.kids[1].k.get<std::string>(), opt);
-          if (!re->ok())
-            fail(e, "invalid regular expression `" + n.kids[1].k.get<std::string>() +
-                        "`: " + re->error());
-          n.re = std::move(re);
+          auto re = std::make_shared<RE2>(text, opt);
+          if (!re->ok()) fail(e, "invalid regular expression `" + text + "`: " + re->error());
+          n.arg = static_cast<uint32_t>(code_.regexes.size());
+          code_.regexes.push_back(std::move(re));
           break;
         }
         case Op::Lower:
@@ -446,12 +495,12 @@ class Compiler {
         default:
           break;
       }
-      return n;
+      return emit(n, kids);
     }
     fail(e, "unknown function `" + f + "`");
   }
 
-  Node binary(const Expr& e) {
+  uint32_t binary(Expr& e) {
     static const struct {
       const char* name;
       Op op;
@@ -468,21 +517,23 @@ class Compiler {
       }
     }
     if (!found) fail(e, "unknown operator `" + e.name + "`");
+    if (op == Op::Or || op == Op::And) {
+      std::vector<uint32_t> kids;
+      for (auto& k : e.kids) {
+        kids.push_back(compile(*k));
+        check(e.name, kids.back(), k->line, k->column);
+      }
+      return sequence(e.name, kids, e.line, e.column);
+    }
     Node n = make(op, e);
-    n.kids.push_back(compile(*e.kids[0]));
-    n.kids.push_back(compile(*e.kids[1]));
-    Type a = n.kids[0].type, b = n.kids[1].type;
+    uint32_t ka = compile(*e.kids[0]);
+    uint32_t kb = compile(*e.kids[1]);
+    Type a = type(ka), b = type(kb);
     std::string shown = "`" + e.name + "`";
     auto mismatch = [&](const char* what) {
       fail(e, shown + " " + what + ", got " + type_name(a) + " and " + type_name(b));
     };
     switch (op) {
-      case Op::Or:
-      case Op::And:
-        if ((!dyn(a) && a != Type::Bool) || (!dyn(b) && b != Type::Bool))
-          mismatch("needs bool operands");
-        n.type = Type::Bool;
-        break;
       case Op::Eq:
       case Op::Ne:
         if (!dyn(a) && !dyn(b) && a != b && !(numeric(a) && numeric(b)) && a != Type::Null &&
@@ -541,31 +592,43 @@ class Compiler {
       default:
         break;
     }
-    return n;
+    return emit(n, {ka, kb});
   }
 };
 
 }  // namespace
 
+void Code::shrink() {
+  nodes.shrink_to_fit();
+  kids.shrink_to_fit();
+  consts.shrink_to_fit();
+  fields.shrink_to_fit();
+  regexes.shrink_to_fit();
+}
+
 std::optional<Program> compile(std::string_view text, const Origin& origin, const CompileEnv& env,
-                               LangError& err, bool as_condition) {
-  auto ast = parse(text, origin, err);
-  if (!ast) return std::nullopt;
+                               LangError& err, bool as_condition,
+                               const std::shared_ptr<Code>& arena) {
+  std::shared_ptr<Code> code = arena ? arena : std::make_shared<Code>();
+  Compiler c(origin, env, err, *code);
   Program p;
-  p.text_ = std::string(text);
-  if (!*ast) return p;  // empty condition: always matches
-  Compiler c(origin, env, err);
   try {
-    Node root = c.compile(**ast);
-    if (as_condition && root.type != Type::Bool && root.type != Type::Dyn) {
-      c.fail(**ast, std::string("a condition must be a bool, got ") + type_name(root.type));
+    // The parser hands every finished piece to the compiler at once: no whole tree is built.
+    auto ast = parse(text, origin, err, c);
+    if (!ast) return std::nullopt;
+    if (!*ast) return p;  // empty condition: always matches
+    uint32_t root = c.compile(**ast);
+    Type t = c.type(root);
+    if (as_condition && t != Type::Bool && t != Type::Dyn) {
+      c.fail(**ast, std::string("a condition must be a bool, got ") + type_name(t));
     }
-    auto holder = std::make_shared<Node>(std::move(root));
-    p.root_ = holder;
+    p.root_ = root;
     p.nlocals_ = c.max_locals;
   } catch (const CompileFail&) {
     return std::nullopt;
   }
+  if (!arena) code->shrink();
+  p.code_ = std::move(code);
   return p;
 }
 

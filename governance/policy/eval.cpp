@@ -414,14 +414,14 @@ const std::string* direct_string(const Node& n, const Scope& s) {
 }
 
 // ---- the evaluator ---------------------------------------------------------------------
-Value eval_node(const Node& n, Scope& s) {
+Value eval_node(const Code& code, const Node& n, Scope& s) {
   if (--s.steps_left < 0) {
     return Value::error("evaluation exceeded " + std::to_string(kMaxEvalSteps) + " steps");
   }
   static const json kEmpty = json::object();
   switch (n.op) {
     case Op::Const:
-      return Value::refer(n.k);
+      return Value::refer(code.k(n));
     case Op::Args:
       return Value::refer(s.args ? *s.args : kEmpty);
     case Op::Principal:
@@ -446,39 +446,39 @@ Value eval_node(const Node& n, Scope& s) {
     case Op::Env:
       return Value::refer(s.env());
     case Op::EnvField:
-      return Value::refer(s.env()[n.field]);
+      return Value::refer(s.env()[code.field(n)]);
     case Op::Binding: {
-      if (!s.bindings || static_cast<size_t>(n.slot) >= s.bindings->size()) {
+      if (!s.bindings || size_t{n.arg} >= s.bindings->size()) {
         return Value::error("binding is not available");
       }
-      const Value& b = (*s.bindings)[static_cast<size_t>(n.slot)];
+      const Value& b = (*s.bindings)[size_t{n.arg}];
       if (b.is_error()) return Value::error(b.err);
       return Value::refer(b.get());
     }
     case Op::Local:
-      return Value::refer(*s.locals[static_cast<size_t>(n.slot)]);
+      return Value::refer(*s.locals[size_t{n.arg}]);
     case Op::Select: {
-      Value b = eval_node(n.kids[0], s);
+      Value b = eval_node(code, code.kid(n, 0), s);
       if (b.is_error()) return b;
       const json& j = b.get();
       if (!j.is_object())
-        return Value::error("cannot select field `" + n.field + "` from a " + type_name(j));
-      auto it = j.find(n.field);
-      if (it == j.end()) return Value::error("no such key `" + n.field + "`");
+        return Value::error("cannot select field `" + code.field(n) + "` from a " + type_name(j));
+      auto it = j.find(code.field(n));
+      if (it == j.end()) return Value::error("no such key `" + code.field(n) + "`");
       return child(b, *it);
     }
     case Op::Has: {
-      Value b = eval_node(n.kids[0], s);
+      Value b = eval_node(code, code.kid(n, 0), s);
       if (b.is_error()) return b;
       const json& j = b.get();
       if (!j.is_object())
         return Value::error("`has()` on a " + std::string(type_name(j)) + ", not a map");
-      return boolean(j.contains(n.field));
+      return boolean(j.contains(code.field(n)));
     }
     case Op::Index: {
-      Value b = eval_node(n.kids[0], s);
+      Value b = eval_node(code, code.kid(n, 0), s);
       if (b.is_error()) return b;
-      Value i = eval_node(n.kids[1], s);
+      Value i = eval_node(code, code.kid(n, 1), s);
       if (i.is_error()) return i;
       const json& j = b.get();
       const json& k = i.get();
@@ -501,8 +501,8 @@ Value eval_node(const Node& n, Scope& s) {
     }
     case Op::MakeList: {
       json arr = json::array();
-      for (const auto& k : n.kids) {
-        Value v = eval_node(k, s);
+      for (size_t i = 0; i < n.nkids; ++i) {
+        Value v = eval_node(code, code.kid(n, i), s);
         if (v.is_error()) return v;
         arr.push_back(v.get());
       }
@@ -510,25 +510,25 @@ Value eval_node(const Node& n, Scope& s) {
     }
     case Op::MakeMap: {
       json obj = json::object();
-      for (size_t i = 0; i + 1 < n.kids.size(); i += 2) {
-        Value k = eval_node(n.kids[i], s);
+      for (size_t i = 0; i + 1 < n.nkids; i += 2) {
+        Value k = eval_node(code, code.kid(n, i), s);
         if (k.is_error()) return k;
         if (!k.get().is_string())
           return Value::error(std::string("map keys must be strings, got ") + type_name(k.get()));
-        Value v = eval_node(n.kids[i + 1], s);
+        Value v = eval_node(code, code.kid(n, i + 1), s);
         if (v.is_error()) return v;
         obj[k.get().get<std::string>()] = v.get();
       }
       return Value::of(std::move(obj));
     }
     case Op::Not: {
-      Value v = eval_node(n.kids[0], s);
+      Value v = eval_node(code, code.kid(n, 0), s);
       if (v.is_error()) return v;
       if (!v.get().is_boolean()) return no_overload("!", v.get());
       return boolean(!v.get().get<bool>());
     }
     case Op::Neg: {
-      Value v = eval_node(n.kids[0], s);
+      Value v = eval_node(code, code.kid(n, 0), s);
       if (v.is_error()) return v;
       int64_t i;
       if (get_i64(v.get(), i)) {
@@ -542,45 +542,52 @@ Value eval_node(const Node& n, Scope& s) {
     case Op::And:
     case Op::Or: {
       // CEL: commutative short-circuit. The deciding value (false for &&, true for ||)
-      // wins over an error on the other side; otherwise errors propagate.
+      // wins over an error in any other operand; otherwise the first error (or non-bool)
+      // propagates. A chain `a || b || c` is one node, evaluated in a loop: the same result,
+      // in the same order, as ((a || b) || c), one step per operator.
       const bool decisive = n.op == Op::Or;
       const char* name = n.op == Op::Or ? "||" : "&&";
-      Value l = eval_node(n.kids[0], s);
-      bool l_ok = !l.is_error() && l.get().is_boolean();
-      if (l_ok && l.get().get<bool>() == decisive) return boolean(decisive);
-      Value r = eval_node(n.kids[1], s);
-      bool r_ok = !r.is_error() && r.get().is_boolean();
-      if (r_ok && r.get().get<bool>() == decisive) return boolean(decisive);
-      if (l_ok && r_ok) return boolean(!decisive);
-      if (l.is_error()) return l;
-      if (!l_ok) return no_overload(name, l.get());
-      if (r.is_error()) return r;
-      return no_overload(name, r.get());
+      Value first_bad;
+      bool bad = false;
+      for (size_t i = 0; i < n.nkids; ++i) {
+        if (i > 1 && --s.steps_left < 0) {
+          return Value::error("evaluation exceeded " + std::to_string(kMaxEvalSteps) + " steps");
+        }
+        Value v = eval_node(code, code.kid(n, i), s);
+        bool ok = !v.is_error() && v.get().is_boolean();
+        if (ok && v.get().get<bool>() == decisive) return boolean(decisive);
+        if (!ok && !bad) {
+          bad = true;
+          first_bad = v.is_error() ? std::move(v) : no_overload(name, v.get());
+        }
+      }
+      if (bad) return first_bad;
+      return boolean(!decisive);
     }
     case Op::Cond: {
-      Value c = eval_node(n.kids[0], s);
+      Value c = eval_node(code, code.kid(n, 0), s);
       if (c.is_error()) return c;
       if (!c.get().is_boolean()) return no_overload("?:", c.get());
-      return eval_node(n.kids[c.get().get<bool>() ? 1 : 2], s);
+      return eval_node(code, code.kid(n, c.get().get<bool>() ? 1 : 2), s);
     }
     case Op::Eq:
     case Op::Ne: {
-      const std::string* ds = direct_string(n.kids[0], s);
+      const std::string* ds = direct_string(code.kid(n, 0), s);
       int other = 1;
       if (!ds) {
-        ds = direct_string(n.kids[1], s);
+        ds = direct_string(code.kid(n, 1), s);
         other = 0;
       }
       if (ds) {
         --s.steps_left;
-        Value o = eval_node(n.kids[static_cast<size_t>(other)], s);
+        Value o = eval_node(code, code.kid(n, static_cast<size_t>(other)), s);
         if (o.is_error()) return o;
         bool eq = o.get().is_string() && o.get().get_ref<const std::string&>() == *ds;
         return boolean(n.op == Op::Eq ? eq : !eq);
       }
-      Value a = eval_node(n.kids[0], s);
+      Value a = eval_node(code, code.kid(n, 0), s);
       if (a.is_error()) return a;
-      Value b = eval_node(n.kids[1], s);
+      Value b = eval_node(code, code.kid(n, 1), s);
       if (b.is_error()) return b;
       bool eq = equal(a.get(), b.get());
       return boolean(n.op == Op::Eq ? eq : !eq);
@@ -589,9 +596,9 @@ Value eval_node(const Node& n, Scope& s) {
     case Op::Le:
     case Op::Gt:
     case Op::Ge: {
-      Value a = eval_node(n.kids[0], s);
+      Value a = eval_node(code, code.kid(n, 0), s);
       if (a.is_error()) return a;
-      Value b = eval_node(n.kids[1], s);
+      Value b = eval_node(code, code.kid(n, 1), s);
       if (b.is_error()) return b;
       int c = 0;
       static const char* names[] = {"<", "<=", ">", ">="};
@@ -615,16 +622,16 @@ Value eval_node(const Node& n, Scope& s) {
     case Op::Mul:
     case Op::Div:
     case Op::Mod: {
-      Value a = eval_node(n.kids[0], s);
+      Value a = eval_node(code, code.kid(n, 0), s);
       if (a.is_error()) return a;
-      Value b = eval_node(n.kids[1], s);
+      Value b = eval_node(code, code.kid(n, 1), s);
       if (b.is_error()) return b;
       return arith(n.op, a.get(), b.get());
     }
     case Op::In:
     case Op::NotIn: {
-      if (n.kids[1].op == Op::PrincipalRoles) {  // `x in principal.roles`, without a JSON copy
-        Value a = eval_node(n.kids[0], s);
+      if (code.kid(n, 1).op == Op::PrincipalRoles) {  // `x in principal.roles`, without a JSON copy
+        Value a = eval_node(code, code.kid(n, 0), s);
         if (a.is_error()) return a;
         bool in = false;
         if (a.get().is_string() && s.principal) {
@@ -634,9 +641,9 @@ Value eval_node(const Node& n, Scope& s) {
         }
         return boolean(n.op == Op::In ? in : !in);
       }
-      Value a = eval_node(n.kids[0], s);
+      Value a = eval_node(code, code.kid(n, 0), s);
       if (a.is_error()) return a;
-      Value b = eval_node(n.kids[1], s);
+      Value b = eval_node(code, code.kid(n, 1), s);
       if (b.is_error()) return b;
       const json& hay = b.get();
       if (!hay.is_array() && !hay.is_object())
@@ -647,9 +654,9 @@ Value eval_node(const Node& n, Scope& s) {
     case Op::Contains:
     case Op::StartsWith:
     case Op::EndsWith: {
-      Value a = eval_node(n.kids[0], s);
+      Value a = eval_node(code, code.kid(n, 0), s);
       if (a.is_error()) return a;
-      Value b = eval_node(n.kids[1], s);
+      Value b = eval_node(code, code.kid(n, 1), s);
       if (b.is_error()) return b;
       const json& x = a.get();
       const json& y = b.get();
@@ -669,13 +676,14 @@ Value eval_node(const Node& n, Scope& s) {
       return no_overload(name, x, y);
     }
     case Op::Matches: {
-      Value a = eval_node(n.kids[0], s);
+      Value a = eval_node(code, code.kid(n, 0), s);
       if (a.is_error()) return a;
       if (!a.get().is_string()) return no_overload("matches", a.get());
-      return boolean(RE2::PartialMatch(a.get().get_ref<const std::string&>(), *n.re));
+      return boolean(
+          RE2::PartialMatch(a.get().get_ref<const std::string&>(), *code.regexes[n.arg]));
     }
     case Op::Size: {
-      Value a = eval_node(n.kids[0], s);
+      Value a = eval_node(code, code.kid(n, 0), s);
       if (a.is_error()) return a;
       const json& x = a.get();
       if (x.is_string())
@@ -685,13 +693,13 @@ Value eval_node(const Node& n, Scope& s) {
     }
     case Op::Lower:
     case Op::Upper: {
-      Value a = eval_node(n.kids[0], s);
+      Value a = eval_node(code, code.kid(n, 0), s);
       if (a.is_error()) return a;
       if (!a.get().is_string()) return no_overload(n.op == Op::Lower ? "lower" : "upper", a.get());
       return Value::of(map_case(a.get().get_ref<const std::string&>(), n.op == Op::Lower));
     }
     case Op::ToInt: {
-      Value a = eval_node(n.kids[0], s);
+      Value a = eval_node(code, code.kid(n, 0), s);
       if (a.is_error()) return a;
       const json& x = a.get();
       int64_t i;
@@ -715,7 +723,7 @@ Value eval_node(const Node& n, Scope& s) {
       return no_overload("int", x);
     }
     case Op::ToDouble: {
-      Value a = eval_node(n.kids[0], s);
+      Value a = eval_node(code, code.kid(n, 0), s);
       if (a.is_error()) return a;
       const json& x = a.get();
       if (x.is_number()) return Value::of(x.get<double>());
@@ -731,7 +739,7 @@ Value eval_node(const Node& n, Scope& s) {
       return no_overload("double", x);
     }
     case Op::ToString: {
-      Value a = eval_node(n.kids[0], s);
+      Value a = eval_node(code, code.kid(n, 0), s);
       if (a.is_error()) return a;
       const json& x = a.get();
       if (x.is_string()) return a;
@@ -743,18 +751,17 @@ Value eval_node(const Node& n, Scope& s) {
     case Op::Exists:
     case Op::All:
     case Op::ExistsOne: {
-      Value t = eval_node(n.kids[0], s);
+      Value t = eval_node(code, code.kid(n, 0), s);
       if (t.is_error()) return t;
       const json& coll = t.get();
       const char* name = n.op == Op::Exists ? "exists" : n.op == Op::All ? "all" : "exists_one";
       if (!coll.is_array() && !coll.is_object()) return no_overload(name, coll);
-      if (s.locals.size() <= static_cast<size_t>(n.slot))
-        s.locals.resize(static_cast<size_t>(n.slot) + 1);
+      if (s.locals.size() <= size_t{n.arg}) s.locals.resize(size_t{n.arg} + 1);
       std::string first_error;
       int64_t count = 0;
       auto visit = [&](const json& item) -> int {  // 1 = stop with decisive result
-        s.locals[static_cast<size_t>(n.slot)] = &item;
-        Value r = eval_node(n.kids[1], s);
+        s.locals[size_t{n.arg}] = &item;
+        Value r = eval_node(code, code.kid(n, 1), s);
         if (r.is_error() || !r.get().is_boolean()) {
           if (n.op == Op::ExistsOne) {
             first_error =
@@ -805,14 +812,14 @@ Value eval_node(const Node& n, Scope& s) {
 }
 
 Value Program::eval(Scope& scope) const {
-  if (!root_) return boolean(true);
+  if (!code_) return boolean(true);
   if (scope.locals.size() < static_cast<size_t>(nlocals_))
     scope.locals.resize(static_cast<size_t>(nlocals_));
-  return eval_node(*root_, scope);
+  return eval_node(*code_, code_->nodes[root_], scope);
 }
 
 std::optional<bool> Program::test(Scope& scope, std::string& error) const {
-  if (!root_) return true;
+  if (!code_) return true;
   Value v = eval(scope);
   if (v.is_error()) {
     error = v.err;

@@ -78,18 +78,19 @@ SourceLoc locate(const Origin& origin, int line, int column) {
   return l;
 }
 
-std::optional<std::vector<Token>> lex(std::string_view s, const Origin& origin, LangError& err) {
-  std::vector<Token> out;
-  size_t i = 0;
-  int line = 1;
-  size_t line_start = 0;
+bool Lexer::next(Token& t, LangError& err) {
+  std::string_view s = s_;
+  size_t& i = i_;
+  int& line = line_;
+  size_t& line_start = line_start_;
   auto col_of = [&](size_t pos) { return static_cast<int>(pos - line_start) + 1; };
   auto fail = [&](size_t pos, std::string msg) {
     err.stage = Stage::Lex;
-    err.loc = locate(origin, line, col_of(pos));
+    err.loc = locate(origin_, line, col_of(pos));
     err.message = std::move(msg);
-    return std::nullopt;
+    return false;
   };
+  t = Token();
   while (i < s.size()) {
     char c = s[i];
     if (c == '\n') {
@@ -102,7 +103,6 @@ std::optional<std::vector<Token>> lex(std::string_view s, const Origin& origin, 
       ++i;
       continue;
     }
-    Token t;
     t.line = line;
     t.column = col_of(i);
     if (is_ident_start(c)) {
@@ -122,8 +122,7 @@ std::optional<std::vector<Token>> lex(std::string_view s, const Origin& origin, 
         t.text = std::string(s.substr(b2, i - b2));
         ++i;
       }
-      out.push_back(std::move(t));
-      continue;
+      return true;
     }
     if (is_digit(c) || (c == '.' && i + 1 < s.size() && is_digit(s[i + 1]))) {
       size_t b = i;
@@ -181,8 +180,7 @@ std::optional<std::vector<Token>> lex(std::string_view s, const Origin& origin, 
       if (i < s.size() && is_ident_start(s[i])) {
         return fail(i, "unexpected character `" + std::string(1, s[i]) + "` after number");
       }
-      out.push_back(std::move(t));
-      continue;
+      return true;
     }
     if (c == '\'' || c == '"') {
       char q = c;
@@ -248,8 +246,7 @@ std::optional<std::vector<Token>> lex(std::string_view s, const Origin& origin, 
       if (!closed) return fail(b, "unterminated string");
       t.kind = Token::Kind::String;
       t.text = std::move(v);
-      out.push_back(std::move(t));
-      continue;
+      return true;
     }
     // punctuation
     static const char* two[] = {"&&", "||", "==", "!=", "<=", ">="};
@@ -279,14 +276,24 @@ std::optional<std::vector<Token>> lex(std::string_view s, const Origin& origin, 
       t.text = std::string(1, c);
       ++i;
     }
-    out.push_back(std::move(t));
+    return true;
   }
-  Token end;
-  end.kind = Token::Kind::End;
-  end.line = line;
-  end.column = col_of(i);
-  out.push_back(std::move(end));
-  return out;
+  t.kind = Token::Kind::End;
+  t.line = line;
+  t.column = col_of(i);
+  return true;
+}
+
+std::optional<std::vector<Token>> lex(std::string_view text, const Origin& origin, LangError& err) {
+  Lexer lx(text, origin);
+  std::vector<Token> out;
+  for (;;) {
+    Token t;
+    if (!lx.next(t, err)) return std::nullopt;
+    bool end = t.kind == Token::Kind::End;
+    out.push_back(std::move(t));
+    if (end) return out;
+  }
 }
 
 }  // namespace gt::gov::policy

@@ -31,7 +31,23 @@ struct Token {
 // Maps a position inside the expression to a position in its file.
 SourceLoc locate(const Origin& origin, int line, int column);
 
-// Tokenizes `text`. On error returns nullopt and fills `err` (stage Lex).
+// Tokenizes on demand, so a long expression never holds all its tokens at once.
+class Lexer {
+ public:
+  Lexer(std::string_view text, const Origin& origin) : s_(text), origin_(origin) {}
+  // The next token (End at the end, and again after). On error returns false and fills
+  // `err` (stage Lex).
+  bool next(Token& t, LangError& err);
+
+ private:
+  std::string_view s_;
+  const Origin& origin_;
+  size_t i_ = 0;
+  int line_ = 1;
+  size_t line_start_ = 0;
+};
+
+// Tokenizes all of `text`. On error returns nullopt and fills `err` (stage Lex).
 std::optional<std::vector<Token>> lex(std::string_view text, const Origin& origin, LangError& err);
 
 }  // namespace gt::gov::policy

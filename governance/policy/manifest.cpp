@@ -11,6 +11,7 @@
 #include "governance/audit/trust.hpp"
 #include "governance/policy/limits.hpp"
 #include "governance/policy/policy.hpp"
+#include "governance/policy/yaml_load.hpp"
 
 namespace gt::gov::policy {
 
@@ -32,11 +33,11 @@ bool hex_decode(const std::string& s, std::string& out) {
          len == out.size();
 }
 
-bool read_file(const fs::path& p, std::string& out) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) return false;
-  out.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  return true;
+// The manifest, its signature, key files and the files it hashes are read under the same size
+// limit as policy files (yaml_load.hpp).
+bool read_file(const fs::path& p, std::string& out, size_t max_bytes = kDefaultMaxYamlBytes) {
+  std::string error;
+  return read_text_file(p, max_bytes, out, error);
 }
 
 bool write_atomic(const fs::path& p, const std::string& data) {
@@ -177,14 +178,12 @@ SignResult sign_policy_dir(const fs::path& dir, const SecretKey& sk) {
     return r;
   }
   // Test files beside the policies are signed too, so `policy test` runs what was reviewed.
-  std::error_code ec;
-  for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    fs::path rel = it->path().lexically_relative(dir);
-    bool hidden = false;
-    for (const auto& part : rel)
-      hidden = hidden || (!part.empty() && part.string()[0] == '.');
-    if (!hidden && it->is_regular_file() && is_test_file(rel)) files.push_back(rel);
+  auto tests = list_files(dir, &is_test_file, lerr);
+  if (!lerr.empty()) {
+    r.error = lerr;
+    return r;
   }
+  files.insert(files.end(), tests.begin(), tests.end());
   nlohmann::json m;
   m["type"] = "glasstape.policy-manifest/v1";
   nlohmann::json fm = nlohmann::json::object();

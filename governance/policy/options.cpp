@@ -144,6 +144,15 @@ bool parse_set_options(const YAML::Node& node, SetOptions& out, std::string& err
     }
     out.public_key.assign(reinterpret_cast<const char*>(pk.data()), pk.size());
   }
+  if (const auto m = node["max_file_bytes"]) {
+    auto j = yaml_to_json(m);
+    if (!j.is_number_integer() || j.get<int64_t>() < 1024 ||
+        j.get<int64_t>() > (int64_t{1} << 30)) {
+      error = "max_file_bytes must be a whole number of bytes from 1024 to 1073741824";
+      return false;
+    }
+    out.max_file_bytes = static_cast<size_t>(j.get<int64_t>());
+  }
   if (out.require_signed && out.public_key.size() != 32) {
     error = "require_signed is true but no public_key is configured";
     return false;

@@ -1,5 +1,6 @@
 // Parsing the policy options shared by the proxy config section (governance.policies) and
-// test files: bindings, default_policy, mode, timezone, require_signed, public_key.
+// test files: bindings, default_policy, mode, timezone, require_signed, public_key,
+// max_file_bytes.
 #pragma once
 
 #include <chrono>

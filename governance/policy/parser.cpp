@@ -1,17 +1,22 @@
 #include "governance/policy/parser.hpp"
 
+#include <deque>
 #include <limits>
 
 namespace gt::gov::policy {
 
 namespace {
 
+using json = nlohmann::json;
+
 struct ParseFail {};
 
 class Parser {
  public:
-  Parser(const std::vector<Token>& toks, const Origin& origin, LangError& err)
-      : t_(toks), origin_(origin), err_(err) {}
+  Parser(std::string_view text, const Origin& origin, LangError& err, CompileSink& sink)
+      : lex_(text, origin), origin_(origin), err_(err), sink_(sink) {}
+
+  bool at_end() { return peek().kind == Token::Kind::End; }
 
   ExprPtr parse_all() {
     ExprPtr e = expr();
@@ -21,25 +26,36 @@ class Parser {
   }
 
  private:
-  const std::vector<Token>& t_;
+  Lexer lex_;
+  std::deque<Token> ahead_;  // tokens lexed but not consumed (at most 3)
   const Origin& origin_;
   LangError& err_;
-  size_t p_ = 0;
+  CompileSink& sink_;
   int depth_ = 0;
 
-  const Token& peek(size_t k = 0) const {
-    size_t i = p_ + k;
-    return i < t_.size() ? t_[i] : t_.back();
+  // The token k places ahead; valid until the next call to next().
+  const Token& peek(size_t k = 0) {
+    while (ahead_.size() <= k) {
+      if (!ahead_.empty() && ahead_.back().kind == Token::Kind::End) {
+        ahead_.push_back(ahead_.back());
+        continue;
+      }
+      Token t;
+      if (!lex_.next(t, err_)) throw ParseFail{};
+      ahead_.push_back(std::move(t));
+    }
+    return ahead_[k];
   }
-  const Token& next() {
-    const Token& tok = t_[p_];
-    if (p_ + 1 < t_.size()) ++p_;
+  Token next() {
+    peek();
+    Token tok = std::move(ahead_.front());
+    ahead_.pop_front();
     return tok;
   }
-  bool is_punct(const char* s, size_t k = 0) const {
+  bool is_punct(const char* s, size_t k = 0) {
     return peek(k).kind == Token::Kind::Punct && peek(k).text == s;
   }
-  bool is_ident(const char* s, size_t k = 0) const {
+  bool is_ident(const char* s, size_t k = 0) {
     return peek(k).kind == Token::Kind::Ident && peek(k).text == s;
   }
   static std::string describe(const Token& tok) {
@@ -52,11 +68,15 @@ class Parser {
         return "`" + tok.text + "`";
     }
   }
-  [[noreturn]] void fail(const Token& at, std::string msg) {
+  [[noreturn]] void fail(const Token& at, std::string msg) { fail_at(at.line, at.column, msg); }
+  [[noreturn]] void fail_at(int line, int column, std::string msg) {
     err_.stage = Stage::Parse;
-    err_.loc = locate(origin_, at.line, at.column);
+    err_.loc = locate(origin_, line, column);
     err_.message = std::move(msg);
     throw ParseFail{};
+  }
+  static std::string too_deep() {
+    return "expression nests deeper than " + std::to_string(kMaxExprDepth) + " levels";
   }
   void expect(const char* punct, const char* what) {
     if (!is_punct(punct))
@@ -70,12 +90,47 @@ class Parser {
     e->column = at.column;
     return e;
   }
+  // Every recursion over the tree (type checking, compiling, evaluating, freeing) is as deep as
+  // the tree is tall, so the tree's height is bounded here, whatever made it tall: nesting,
+  // a chain of `+` or `==`, `.field` selections.
+  void grow(uint16_t& height, const Expr& kid, int line, int column) {
+    if (kid.height + 1 > height) {
+      if (kid.height + 1 > kMaxExprDepth) fail_at(line, column, too_deep());
+      height = static_cast<uint16_t>(kid.height + 1);
+    }
+  }
+  // Which finished kids are compiled at once. Only what the compiler must still see as a
+  // tree is kept: a root name before `.field` (`principal.id`), and the arguments of a call
+  // (`has(args.a)` takes a selection, `exists` a variable name, `matches` a literal).
+  enum class Keep { Nothing, Ident, Shape, Everything };
+  uint32_t compiled(Expr& x) { return x.kind == Expr::Kind::Compiled ? x.node : sink_.compile(x); }
+  ExprPtr marker(uint32_t node, int line, int column, uint16_t height) {
+    auto m = std::make_unique<Expr>();
+    m->kind = Expr::Kind::Compiled;
+    m->node = node;
+    m->line = line;
+    m->column = column;
+    m->height = height;
+    return m;
+  }
+  ExprPtr settle(ExprPtr x, Keep keep) {
+    using K = Expr::Kind;
+    bool kept = x->kind == K::Compiled || keep == Keep::Everything ||
+                (keep != Keep::Nothing && x->kind == K::Ident) ||
+                (keep == Keep::Shape && (x->kind == K::Select || x->kind == K::Literal));
+    if (kept) return x;
+    uint32_t n = sink_.compile(*x);
+    return marker(n, x->line, x->column, x->height);
+  }
+  void add_kid(Expr& parent, ExprPtr kid, Keep keep = Keep::Nothing) {
+    grow(parent.height, *kid, parent.line, parent.column);
+    parent.kids.push_back(settle(std::move(kid), keep));
+  }
+  // Recursion in the parser itself (parentheses, unary operators, list and map literals).
   struct DepthGuard {
     Parser& p;
     explicit DepthGuard(Parser& pp, const Token& at) : p(pp) {
-      if (++p.depth_ > kMaxExprDepth) {
-        p.fail(at, "expression nests deeper than " + std::to_string(kMaxExprDepth) + " levels");
-      }
+      if (++p.depth_ > kMaxExprDepth) p.fail(at, too_deep());
     }
     ~DepthGuard() { --p.depth_; }
   };
@@ -84,14 +139,14 @@ class Parser {
     DepthGuard g(*this, peek());
     ExprPtr c = or_expr();
     if (is_punct("?")) {
-      const Token& q = next();
+      Token q = next();
       ExprPtr a = expr();
       expect(":", "in conditional expression");
       ExprPtr b = expr();
       auto e = make(Expr::Kind::Cond, q);
-      e->kids.push_back(std::move(c));
-      e->kids.push_back(std::move(a));
-      e->kids.push_back(std::move(b));
+      add_kid(*e, std::move(c));
+      add_kid(*e, std::move(a));
+      add_kid(*e, std::move(b));
       return e;
     }
     return c;
@@ -99,30 +154,36 @@ class Parser {
   ExprPtr binary(const Token& at, std::string op, ExprPtr l, ExprPtr r) {
     auto e = make(Expr::Kind::Binary, at);
     e->name = std::move(op);
-    e->kids.push_back(std::move(l));
-    e->kids.push_back(std::move(r));
+    add_kid(*e, std::move(l));
+    add_kid(*e, std::move(r));
     return e;
   }
-  ExprPtr or_expr() {
-    ExprPtr l = and_expr();
-    while (is_punct("||")) {
-      const Token& op = next();
-      l = binary(op, "||", std::move(l), and_expr());
+  // `a || b || c ...` (and `&&`) is one node however long the chain: no recursion grows
+  // with it.
+  ExprPtr chain(const char* op, ExprPtr (Parser::*operand)()) {
+    ExprPtr l = (this->*operand)();
+    if (!is_punct(op)) return l;
+    Token at = peek();
+    std::vector<uint32_t> kids;
+    uint16_t height = 1;
+    auto take = [&](ExprPtr x) {
+      grow(height, *x, at.line, at.column);
+      kids.push_back(compiled(*x));
+      sink_.check(op, kids.back(), x->line, x->column);
+    };
+    take(std::move(l));
+    while (is_punct(op)) {
+      next();
+      take((this->*operand)());
     }
-    return l;
+    return marker(sink_.sequence(op, kids, at.line, at.column), at.line, at.column, height);
   }
-  ExprPtr and_expr() {
-    ExprPtr l = rel_expr();
-    while (is_punct("&&")) {
-      const Token& op = next();
-      l = binary(op, "&&", std::move(l), rel_expr());
-    }
-    return l;
-  }
+  ExprPtr or_expr() { return chain("||", &Parser::and_expr); }
+  ExprPtr and_expr() { return chain("&&", &Parser::rel_expr); }
   ExprPtr rel_expr() {
     ExprPtr l = add_expr();
     for (;;) {
-      const Token& at = peek();
+      Token at = peek();
       std::string op;
       if (at.kind == Token::Kind::Punct && (at.text == "==" || at.text == "!=" || at.text == "<" ||
                                             at.text == "<=" || at.text == ">" || at.text == ">=")) {
@@ -148,7 +209,7 @@ class Parser {
   ExprPtr add_expr() {
     ExprPtr l = mul_expr();
     while (is_punct("+") || is_punct("-")) {
-      const Token& op = next();
+      Token op = next();
       l = binary(op, op.text, std::move(l), mul_expr());
     }
     return l;
@@ -156,7 +217,7 @@ class Parser {
   ExprPtr mul_expr() {
     ExprPtr l = unary();
     while (is_punct("*") || is_punct("/") || is_punct("%")) {
-      const Token& op = next();
+      Token op = next();
       l = binary(op, op.text, std::move(l), unary());
     }
     return l;
@@ -164,12 +225,12 @@ class Parser {
   ExprPtr unary() {
     if (is_punct("!") || is_punct("-")) {
       DepthGuard g(*this, peek());
-      const Token& op = next();
+      Token op = next();
       // Fold a negative numeric literal so that `-5` is a constant.
       if (op.text == "-" &&
           (peek().kind == Token::Kind::Int || peek().kind == Token::Kind::Double) &&
           !is_punct(".", 1) && !is_punct("[", 1)) {
-        const Token& n = next();
+        Token n = next();
         auto e = make(Expr::Kind::Literal, op);
         if (n.kind == Token::Kind::Int) {
           e->value = -n.i;
@@ -180,20 +241,128 @@ class Parser {
       }
       auto e = make(Expr::Kind::Unary, op);
       e->name = op.text;
-      e->kids.push_back(unary());
+      add_kid(*e, unary());
       return e;
     }
     return member();
   }
-  std::vector<ExprPtr> call_args() {
-    // '(' already consumed
+  // A list of literals becomes one literal as it is read, so a long constant list costs its
+  // values and not one node each; other lists are compiled element by element.
+  ExprPtr list(const Token& open) {
+    DepthGuard g(*this, open);
+    next();
+    json values = json::array();
+    std::vector<uint32_t> kids;
+    uint16_t height = 1;
+    bool folding = true;
+    auto literal = [&](json v) {
+      auto l = make(Expr::Kind::Literal, open);
+      l->value = std::move(v);
+      return sink_.compile(*l);
+    };
+    while (!is_punct("]")) {
+      ExprPtr x = expr();
+      grow(height, *x, open.line, open.column);
+      if (folding && x->kind == Expr::Kind::Literal) {
+        values.push_back(std::move(x->value));
+      } else {
+        if (folding) {
+          for (auto& v : values)
+            kids.push_back(literal(std::move(v)));
+          values = json::array();
+          folding = false;
+        }
+        kids.push_back(compiled(*x));
+      }
+      if (is_punct(",")) {
+        next();
+        continue;
+      }
+      if (!is_punct("]")) fail(peek(), "expected `,` or `]` in list, found " + describe(peek()));
+    }
+    next();
+    if (folding) {
+      values.get_ref<json::array_t&>().shrink_to_fit();  // kept for the policy's lifetime
+      auto e = make(Expr::Kind::Literal, open);
+      e->value = std::move(values);
+      return e;
+    }
+    return marker(sink_.sequence("[]", kids, open.line, open.column), open.line, open.column,
+                  height);
+  }
+  // Likewise a map whose keys are string literals and whose values are literals. A later
+  // duplicate key wins, as when the map is built at evaluation.
+  ExprPtr map(const Token& open) {
+    DepthGuard g(*this, open);
+    next();
+    json values = json::object();
+    std::vector<uint32_t> kids;
+    uint16_t height = 1;
+    bool folding = true;
+    auto literal = [&](json v) {
+      auto l = make(Expr::Kind::Literal, open);
+      l->value = std::move(v);
+      return sink_.compile(*l);
+    };
+    while (!is_punct("}")) {
+      ExprPtr k = expr();
+      expect(":", "between map key and value");
+      ExprPtr v = expr();
+      grow(height, *k, open.line, open.column);
+      grow(height, *v, open.line, open.column);
+      if (folding && k->kind == Expr::Kind::Literal && k->value.is_string() &&
+          v->kind == Expr::Kind::Literal) {
+        values[k->value.get_ref<const std::string&>()] = std::move(v->value);
+      } else {
+        if (folding) {
+          for (auto& [key, val] : values.items()) {
+            kids.push_back(literal(key));
+            kids.push_back(literal(std::move(val)));
+          }
+          values = json::object();
+          folding = false;
+        }
+        kids.push_back(compiled(*k));
+        sink_.check("{}", kids.back(), k->line, k->column);
+        kids.push_back(compiled(*v));
+      }
+      if (is_punct(",")) {
+        next();
+        continue;
+      }
+      if (!is_punct("}")) fail(peek(), "expected `,` or `}` in map, found " + describe(peek()));
+    }
+    next();
+    if (folding) {
+      auto e = make(Expr::Kind::Literal, open);
+      e->value = std::move(values);
+      return e;
+    }
+    return marker(sink_.sequence("{}", kids, open.line, open.column), open.line, open.column,
+                  height);
+  }
+  // '(' already consumed. The variable of a macro (`list.exists(v, cond)`) is declared to the
+  // compiler while `cond` is read, as the compiler will declare it.
+  std::vector<ExprPtr> call_args(const std::string& name, bool method) {
+    struct Local {
+      CompileSink* sink = nullptr;
+      ~Local() {
+        if (sink) sink->pop_local();
+      }
+    } local;
+    bool macro = method && (name == "exists" || name == "all" || name == "exists_one");
     std::vector<ExprPtr> args;
     if (is_punct(")")) {
       next();
       return args;
     }
     for (;;) {
-      args.push_back(expr());
+      ExprPtr a = expr();
+      if (macro && args.empty() && a->kind == Expr::Kind::Ident) {
+        sink_.push_local(a->name);
+        local.sink = &sink_;
+      }
+      args.push_back(settle(std::move(a), Keep::Shape));
       if (is_punct(",")) {
         next();
         continue;
@@ -204,39 +373,32 @@ class Parser {
   }
   ExprPtr member() {
     ExprPtr e = primary();
-    int chain = 0;
     for (;;) {
       if (is_punct(".")) {
-        if (++chain > kMaxExprDepth)
-          fail(peek(), "expression nests deeper than " + std::to_string(kMaxExprDepth) + " levels");
-        const Token& dot = next();
+        Token dot = next();
         if (peek().kind != Token::Kind::Ident)
           fail(peek(), "expected a field name after `.`, found " + describe(peek()));
-        const Token& name = next();
+        Token name = next();
         if (is_punct("(")) {
           next();
           auto c = make(Expr::Kind::Call, name);
           c->name = name.text;
           c->has_target = true;
-          c->kids.push_back(std::move(e));
-          for (auto& a : call_args())
-            c->kids.push_back(std::move(a));
+          add_kid(*c, std::move(e), Keep::Ident);
+          for (auto& a : call_args(name.text, true))
+            add_kid(*c, std::move(a), Keep::Everything);
           e = std::move(c);
         } else {
-          auto s = make(Expr::Kind::Select, dot);
-          s->line = name.line;
-          s->column = name.column;
+          auto s = make(Expr::Kind::Select, name);
           s->name = name.text;
-          s->kids.push_back(std::move(e));
+          add_kid(*s, std::move(e), Keep::Ident);
           e = std::move(s);
         }
       } else if (is_punct("[")) {
-        if (++chain > kMaxExprDepth)
-          fail(peek(), "expression nests deeper than " + std::to_string(kMaxExprDepth) + " levels");
-        const Token& br = next();
+        Token br = next();
         auto ix = make(Expr::Kind::Index, br);
-        ix->kids.push_back(std::move(e));
-        ix->kids.push_back(expr());
+        add_kid(*ix, std::move(e));
+        add_kid(*ix, expr());
         expect("]", "after index");
         e = std::move(ix);
       } else {
@@ -245,7 +407,7 @@ class Parser {
     }
   }
   ExprPtr primary() {
-    const Token& tok = peek();
+    Token tok = peek();
     switch (tok.kind) {
       case Token::Kind::Int: {
         next();
@@ -283,8 +445,8 @@ class Parser {
           next();
           auto c = make(Expr::Kind::Call, tok);
           c->name = tok.text;
-          for (auto& a : call_args())
-            c->kids.push_back(std::move(a));
+          for (auto& a : call_args(tok.text, false))
+            add_kid(*c, std::move(a), Keep::Everything);
           return c;
         }
         auto e = make(Expr::Kind::Ident, tok);
@@ -298,40 +460,8 @@ class Parser {
           expect(")", "to close `(`");
           return e;
         }
-        if (tok.text == "[") {
-          DepthGuard g(*this, tok);
-          next();
-          auto e = make(Expr::Kind::List, tok);
-          while (!is_punct("]")) {
-            e->kids.push_back(expr());
-            if (is_punct(",")) {
-              next();
-              continue;
-            }
-            if (!is_punct("]"))
-              fail(peek(), "expected `,` or `]` in list, found " + describe(peek()));
-          }
-          next();
-          return e;
-        }
-        if (tok.text == "{") {
-          DepthGuard g(*this, tok);
-          next();
-          auto e = make(Expr::Kind::Map, tok);
-          while (!is_punct("}")) {
-            e->kids.push_back(expr());
-            expect(":", "between map key and value");
-            e->kids.push_back(expr());
-            if (is_punct(",")) {
-              next();
-              continue;
-            }
-            if (!is_punct("}"))
-              fail(peek(), "expected `,` or `}` in map, found " + describe(peek()));
-          }
-          next();
-          return e;
-        }
+        if (tok.text == "[") return list(tok);
+        if (tok.text == "{") return map(tok);
         fail(tok, "unexpected " + describe(tok));
       }
       case Token::Kind::End:
@@ -343,12 +473,11 @@ class Parser {
 
 }  // namespace
 
-std::optional<ExprPtr> parse(std::string_view text, const Origin& origin, LangError& err) {
-  auto toks = lex(text, origin, err);
-  if (!toks) return std::nullopt;
-  if (toks->size() == 1) return ExprPtr{};  // empty condition
-  Parser p(*toks, origin, err);
+std::optional<ExprPtr> parse(std::string_view text, const Origin& origin, LangError& err,
+                             CompileSink& sink) {
+  Parser p(text, origin, err, sink);
   try {
+    if (p.at_end()) return ExprPtr{};  // empty condition
     return p.parse_all();
   } catch (const ParseFail&) {
     return std::nullopt;

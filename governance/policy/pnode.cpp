@@ -2,38 +2,30 @@
 
 #include <yaml.h>
 
+#include <algorithm>
 #include <map>
 #include <memory>
+#include <numeric>
 
 #include "governance/policy/yaml_json.hpp"
+#include "governance/policy/yaml_load.hpp"
 
 namespace gt::gov::policy {
+
+const std::vector<PNode>& PNode::empty() {
+  static const std::vector<PNode> none;
+  return none;
+}
 
 const PNode& PNode::operator[](const std::string& key) const {
   static const PNode undefined;
   if (kind_ != Kind::Map) return undefined;
-  for (const auto& e : map_) {
-    if (e.first.scalar_ == key && e.first.kind_ != Kind::Sequence && e.first.kind_ != Kind::Map)
-      return e.second;
+  for (size_t i = 0; i + 1 < kids_.size(); i += 2) {
+    const PNode& k = kids_[i];
+    if (k.scalar_ == key && k.kind_ != Kind::Sequence && k.kind_ != Kind::Map) return kids_[i + 1];
   }
   return undefined;
 }
-
-namespace {
-
-constexpr size_t kMaxDepth = 128;
-constexpr size_t kMaxNodes = 1'000'000;
-
-size_t count_nodes(const PNode& n) {
-  size_t c = 1;
-  for (const auto& e : n.entries())
-    c += count_nodes(e.first) + count_nodes(e.second);
-  for (const auto& i : n.items())
-    c += count_nodes(i);
-  return c;
-}
-
-}  // namespace
 
 struct PNodeBuilder {
   struct Frame {
@@ -48,7 +40,31 @@ struct PNodeBuilder {
                        static_cast<int>(m.column)};
   }
 
-  static bool run(const std::string& text, PNode& out, PNodeError& err) {
+  // A duplicate key in a finished mapping: the one whose second occurrence comes first.
+  static const PNode* duplicate_key(const PNode& map) {
+    const auto& kids = map.kids_;
+    std::vector<uint32_t> idx(kids.size() / 2);  // key i is kids[2 * i]
+    std::iota(idx.begin(), idx.end(), 0u);
+    auto key = [&](uint32_t i) -> const std::string& { return kids[2 * size_t{i}].scalar_; };
+    std::stable_sort(idx.begin(), idx.end(),
+                     [&](uint32_t a, uint32_t b) { return key(a) < key(b); });
+    const PNode* found = nullptr;
+    uint32_t best = UINT32_MAX;
+    for (size_t i = 1; i < idx.size(); ++i) {
+      if (key(idx[i]) == key(idx[i - 1]) && idx[i] < best) {
+        best = idx[i];
+        found = &kids[2 * size_t{best}];
+      }
+    }
+    return found;
+  }
+
+  static bool run(const std::string& text, PNode& out, PNodeError& err, const YamlLimits& lim) {
+    if (text.size() > lim.max_bytes) {
+      err.message = "the document is " + std::to_string(text.size()) +
+                    " bytes, over the limit of " + std::to_string(lim.max_bytes) + " bytes";
+      return false;
+    }
     yaml_parser_t parser;
     if (!yaml_parser_initialize(&parser)) {
       err.message = "cannot initialize the yaml parser";
@@ -58,8 +74,9 @@ struct PNodeBuilder {
     yaml_parser_set_input_string(&parser, reinterpret_cast<const unsigned char*>(text.data()),
                                  text.size());
     std::vector<Frame> stack;
-    std::map<std::string, std::pair<PNode, size_t>> anchors;  // name → (node, node count)
-    size_t nodes = 0;
+    std::map<std::string, PNode> anchors;
+    YamlBudget budget(lim);
+    YamlError berr;
     bool have_root = false;
     auto fail = [&](const yaml_mark_t& m, std::string msg) {
       err.line = static_cast<long>(m.line) + 1;
@@ -78,8 +95,8 @@ struct PNodeBuilder {
       }
       Frame& top = stack.back();
       if (top.node->kind_ == PNode::Kind::Sequence) {
-        top.node->seq_.push_back(std::move(value));
-        *where = &top.node->seq_.back();
+        top.node->kids_.push_back(std::move(value));
+        *where = &top.node->kids_.back();
         return true;
       }
       if (!top.have_key) {
@@ -91,14 +108,11 @@ struct PNodeBuilder {
         *where = nullptr;
         return true;
       }
-      for (const auto& e : top.node->map_) {
-        if (e.first.scalar_ == top.key.scalar_)
-          return fail(m, "duplicate key `" + top.key.scalar_ + "`");
-      }
-      top.node->map_.emplace_back(std::move(top.key), std::move(value));
+      top.node->kids_.push_back(std::move(top.key));
+      top.node->kids_.push_back(std::move(value));
       top.have_key = false;
       top.key = PNode();
-      *where = &top.node->map_.back().second;
+      *where = &top.node->kids_.back();
       return true;
     };
     for (;;) {
@@ -109,11 +123,13 @@ struct PNodeBuilder {
         return fail(parser.problem_mark, msg);
       }
       std::unique_ptr<yaml_event_t, void (*)(yaml_event_t*)> evg(&ev, yaml_event_delete);
-      if (++nodes > kMaxNodes) return fail(ev.start_mark, "document has too many nodes");
       switch (ev.type) {
         case YAML_STREAM_END_EVENT:
           return true;
         case YAML_SCALAR_EVENT: {
+          if (!budget.scalar(ev.data.scalar.length,
+                             reinterpret_cast<const char*>(ev.data.scalar.anchor), berr))
+            return fail(ev.start_mark, berr.message);
           PNode n;
           n.mark_ = mark_of(ev.start_mark);
           n.scalar_.assign(reinterpret_cast<const char*>(ev.data.scalar.value),
@@ -130,29 +146,28 @@ struct PNodeBuilder {
           PNode* where = nullptr;
           PNode copy = anchor.empty() ? PNode() : n;
           if (!place(std::move(n), ev.start_mark, &where)) return false;
-          if (!anchor.empty()) anchors[anchor] = {std::move(copy), 1};
+          if (!anchor.empty()) anchors[anchor] = std::move(copy);
           break;
         }
         case YAML_ALIAS_EVENT: {
-          std::string name = reinterpret_cast<const char*>(ev.data.alias.anchor);
-          auto it = anchors.find(name);
-          if (it == anchors.end()) return fail(ev.start_mark, "unknown alias `" + name + "`");
-          nodes += it->second.second;
-          if (nodes > kMaxNodes)
-            return fail(ev.start_mark, "document has too many nodes (alias expansion)");
+          // The budget knows every complete anchor; this map holds the same ones.
+          if (!budget.alias(reinterpret_cast<const char*>(ev.data.alias.anchor), berr))
+            return fail(ev.start_mark, berr.message);
+          auto it = anchors.find(reinterpret_cast<const char*>(ev.data.alias.anchor));
+          if (it == anchors.end()) return fail(ev.start_mark, "unknown alias");
           PNode* where = nullptr;
-          if (!place(PNode(it->second.first), ev.start_mark, &where)) return false;
+          if (!place(PNode(it->second), ev.start_mark, &where)) return false;
           break;
         }
         case YAML_SEQUENCE_START_EVENT:
         case YAML_MAPPING_START_EVENT: {
-          if (stack.size() >= kMaxDepth)
-            return fail(ev.start_mark, "nesting deeper than 128 levels");
-          PNode n;
           bool seq = ev.type == YAML_SEQUENCE_START_EVENT;
+          const yaml_char_t* a = seq ? ev.data.sequence_start.anchor : ev.data.mapping_start.anchor;
+          if (!budget.open(reinterpret_cast<const char*>(a), berr))
+            return fail(ev.start_mark, berr.message);
+          PNode n;
           n.kind_ = seq ? PNode::Kind::Sequence : PNode::Kind::Map;
           n.mark_ = mark_of(ev.start_mark);
-          const yaml_char_t* a = seq ? ev.data.sequence_start.anchor : ev.data.mapping_start.anchor;
           PNode* where = nullptr;
           if (!place(std::move(n), ev.start_mark, &where)) return false;
           if (!where) return fail(ev.start_mark, "complex mapping keys are not supported");
@@ -165,9 +180,19 @@ struct PNodeBuilder {
         case YAML_SEQUENCE_END_EVENT:
         case YAML_MAPPING_END_EVENT: {
           if (stack.empty()) break;
+          budget.close();
           Frame f = std::move(stack.back());
           stack.pop_back();
-          if (!f.anchor.empty()) anchors[f.anchor] = {*f.node, count_nodes(*f.node)};
+          f.node->kids_.shrink_to_fit();
+          if (f.node->kind_ == PNode::Kind::Map) {
+            if (const PNode* dup = duplicate_key(*f.node)) {
+              err.line = dup->mark_.line + 1;
+              err.column = dup->mark_.column + 1;
+              err.message = "duplicate key `" + dup->scalar_ + "`";
+              return false;
+            }
+          }
+          if (!f.anchor.empty()) anchors[f.anchor] = *f.node;
           break;
         }
         default:
@@ -177,9 +202,9 @@ struct PNodeBuilder {
   }
 };
 
-bool parse_pnode(const std::string& text, PNode& out, PNodeError& err) {
+bool parse_pnode(const std::string& text, PNode& out, PNodeError& err, const YamlLimits& limits) {
   out = PNode();
-  return PNodeBuilder::run(text, out, err);
+  return PNodeBuilder::run(text, out, err, limits);
 }
 
 nlohmann::json pnode_to_json(const PNode& n) {
@@ -197,7 +222,7 @@ nlohmann::json pnode_to_json(const PNode& n) {
     }
     case PNode::Kind::Map: {
       auto obj = nlohmann::json::object();
-      for (const auto& e : n.entries())
+      for (const auto e : n.entries())
         obj[e.first.Scalar()] = pnode_to_json(e.second);
       return obj;
     }

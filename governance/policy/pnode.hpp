@@ -8,23 +8,52 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "governance/policy/yaml_load.hpp"
+
 namespace gt::gov::policy {
 
 class PNode {
  public:
-  enum class Kind { Undefined, Null, Scalar, Sequence, Map };
+  enum class Kind : uint8_t { Undefined, Null, Scalar, Sequence, Map };
   struct Mark {
     int pos = -1;  // byte offset, 0-based (-1: unknown)
     int line = -1;
     int column = -1;
   };
-  using Entry = std::pair<PNode, PNode>;
+  // A map entry: references into the map.
+  struct Entry {
+    const PNode& first;
+    const PNode& second;
+  };
+  class Entries {
+   public:
+    class iterator {
+     public:
+      explicit iterator(const PNode* p) : p_(p) {}
+      Entry operator*() const { return Entry{p_[0], p_[1]}; }
+      iterator& operator++() {
+        p_ += 2;
+        return *this;
+      }
+      bool operator!=(const iterator& o) const { return p_ != o.p_; }
+
+     private:
+      const PNode* p_;
+    };
+    explicit Entries(const std::vector<PNode>& kids) : kids_(kids) {}
+    iterator begin() const { return iterator(kids_.data()); }
+    iterator end() const { return iterator(kids_.data() + kids_.size()); }
+
+   private:
+    const std::vector<PNode>& kids_;
+  };
 
   explicit operator bool() const { return kind_ != Kind::Undefined; }
   bool IsNull() const { return kind_ == Kind::Null; }
@@ -37,18 +66,20 @@ class PNode {
   Mark GetMark() const { return mark_; }
   // Map lookup; an undefined node when absent (or when this is not a map).
   const PNode& operator[](const std::string& key) const;
-  size_t size() const { return kind_ == Kind::Map ? map_.size() : seq_.size(); }
-  const std::vector<Entry>& entries() const { return map_; }
-  const std::vector<PNode>& items() const { return seq_; }
+  size_t size() const { return kind_ == Kind::Map ? kids_.size() / 2 : kids_.size(); }
+  // A map's entries (none for a sequence), a sequence's items (none for a map).
+  Entries entries() const { return Entries(kind_ == Kind::Map ? kids_ : empty()); }
+  const std::vector<PNode>& items() const { return kind_ == Kind::Sequence ? kids_ : empty(); }
 
  private:
   friend struct PNodeBuilder;
+  static const std::vector<PNode>& empty();
+  // 72 bytes a node: a sequence's items, or a map's keys and values alternating.
   Kind kind_ = Kind::Undefined;
   bool quoted_ = false;
-  std::string scalar_;
   Mark mark_;
-  std::vector<Entry> map_;
-  std::vector<PNode> seq_;
+  std::string scalar_;
+  std::vector<PNode> kids_;
 };
 
 struct PNodeError {
@@ -57,9 +88,10 @@ struct PNodeError {
   std::string message;
 };
 
-// Parses the first document of `text`. Limits: nesting depth 128, 1,000,000 nodes (alias
-// expansion included). Duplicate map keys are an error.
-bool parse_pnode(const std::string& text, PNode& out, PNodeError& err);
+// Parses the first document of `text` under `limits` (yaml_load.hpp: size, depth and nodes with
+// aliases expanded, and how much aliases may add). Duplicate map keys are an error.
+bool parse_pnode(const std::string& text, PNode& out, PNodeError& err,
+                 const YamlLimits& limits = YamlLimits{});
 
 // YAML 1.2 core-schema typing of scalars, as yaml_to_json does for yaml-cpp nodes.
 nlohmann::json pnode_to_json(const PNode& node);

@@ -1,9 +1,6 @@
 #include "governance/policy/policy.hpp"
 
-#include <fcntl.h>
 #include <sodium.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -18,6 +15,7 @@
 #include "governance/policy/manifest.hpp"
 #include "governance/policy/pnode.hpp"
 #include "governance/policy/yaml_json.hpp"
+#include "governance/policy/yaml_load.hpp"
 
 namespace gt::gov::policy {
 
@@ -220,13 +218,26 @@ bool valid_id(const std::string& s) {
 
 class PolicyParser {
  public:
-  PolicyParser(const std::string& text, const std::string& file, std::vector<Diagnostic>& errors)
-      : text_(text), file_(file), errors_(errors), start_(errors.size()) {}
+  PolicyParser(const std::string& text, const std::string& file, std::vector<Diagnostic>& errors,
+               const YamlLimits& limits)
+      : text_(text), file_(file), errors_(errors), start_(errors.size()), limits_(limits) {}
 
   std::shared_ptr<Policy> run() {
+    auto p = parse();
+    arena_->shrink();
+    if (dropped_ > 0) {
+      errors_.push_back({file_, 0, 0,
+                         "and " + std::to_string(dropped_) + " more error" +
+                             (dropped_ == 1 ? "" : "s") + " in this file"});
+    }
+    return p;
+  }
+
+ private:
+  std::shared_ptr<Policy> parse() {
     PNode root;
     PNodeError perr;
-    if (!parse_pnode(text_, root, perr)) {
+    if (!parse_pnode(text_, root, perr, limits_)) {
       Diagnostic d;
       d.file = file_;
       d.line = static_cast<int>(perr.line);
@@ -296,13 +307,26 @@ class PolicyParser {
     return p;
   }
 
- private:
+  // A file reports at most this many errors (then a count): a hostile file cannot make the
+  // report larger than itself many times over.
+  static constexpr size_t kMaxErrors = 100;
+
   const std::string& text_;
   const std::string& file_;
   std::vector<Diagnostic>& errors_;
   size_t start_;
+  YamlLimits limits_;
+  size_t dropped_ = 0;
+  // Every condition of the file is compiled into this one arena, shared by its Programs.
+  std::shared_ptr<Code> arena_ = std::make_shared<Code>();
 
+  bool full() {
+    if (errors_.size() - start_ < kMaxErrors) return false;
+    ++dropped_;
+    return true;
+  }
   void err(const PNode& at, std::string msg) {
+    if (full()) return;
     Diagnostic d;
     d.file = file_;
     auto m = at.GetMark();
@@ -314,6 +338,7 @@ class PolicyParser {
     errors_.push_back(std::move(d));
   }
   void err(const LangError& e) {
+    if (full()) return;
     Diagnostic d;
     d.file = file_;
     d.line = e.loc.line;
@@ -532,7 +557,7 @@ class PolicyParser {
       Origin o = origin_of(c);
       r.loc = {file_, o.line, o.column};
       LangError le;
-      auto prog = compile(c.IsNull() ? std::string() : c.Scalar(), o, cenv, le, true);
+      auto prog = compile(c.IsNull() ? std::string() : c.Scalar(), o, cenv, le, true, arena_);
       if (!prog) {
         err(le);
         continue;
@@ -638,7 +663,7 @@ class PolicyParser {
           continue;
         }
         LangError le;
-        auto prog = compile(a.Scalar(), origin_of(a), cenv, le, false);
+        auto prog = compile(a.Scalar(), origin_of(a), cenv, le, false, arena_);
         if (!prog) {
           err(le);
           continue;
@@ -655,8 +680,8 @@ class PolicyParser {
       }
       if (const auto& w = ln["when"]) {
         LangError le;
-        auto prog =
-            compile(w.IsScalar() ? w.Scalar() : std::string(), origin_of(w), cenv, le, true);
+        auto prog = compile(w.IsScalar() ? w.Scalar() : std::string(), origin_of(w), cenv, le, true,
+                            arena_);
         if (!prog) {
           err(le);
           continue;
@@ -668,26 +693,6 @@ class PolicyParser {
   }
 };
 
-bool read_file(const fs::path& p, std::string& out) {
-  int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  struct stat st {};
-  if (::fstat(fd, &st) == 0 && st.st_size > 0) out.reserve(static_cast<size_t>(st.st_size));
-  char buf[16384];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      ::close(fd);
-      return false;
-    }
-    if (n == 0) break;
-    out.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  return true;
-}
-
 bool ends_with(const std::string& s, const char* suffix) {
   size_t n = std::char_traits<char>::length(suffix);
   return s.size() >= n && s.compare(s.size() - n, n, suffix) == 0;
@@ -696,8 +701,10 @@ bool ends_with(const std::string& s, const char* suffix) {
 }  // namespace
 
 std::shared_ptr<Policy> parse_policy(const std::string& text, const std::string& file,
-                                     std::vector<Diagnostic>& errors) {
-  PolicyParser p(text, file, errors);
+                                     std::vector<Diagnostic>& errors, size_t max_bytes) {
+  YamlLimits limits;
+  limits.max_bytes = max_bytes;
+  PolicyParser p(text, file, errors, limits);
   auto pol = p.run();
   if (pol) pol->sha256 = sha256_hex(text);
   return pol;
@@ -720,7 +727,8 @@ bool is_policy_file(const fs::path& rel) {
   return ends_with(name, ".yaml") || ends_with(name, ".yml") || ends_with(name, ".json");
 }
 
-std::vector<fs::path> list_policy_files(const fs::path& dir, std::string& error) {
+std::vector<fs::path> list_files(const fs::path& dir, bool (*want)(const fs::path&),
+                                 std::string& error) {
   std::vector<fs::path> out;
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
@@ -739,15 +747,30 @@ std::vector<fs::path> list_policy_files(const fs::path& dir, std::string& error)
     }
     fs::path rel = it->path().lexically_relative(dir);
     std::string fname = rel.filename().string();
-    if (it->is_directory(ec) && !fname.empty() && fname[0] == '.') {
-      it.disable_recursion_pending();
+    if (!fname.empty() && fname[0] == '.') {
+      if (it->is_directory(ec)) it.disable_recursion_pending();
       continue;
     }
-    if (!it->is_regular_file(ec)) continue;
-    if (is_policy_file(rel)) out.push_back(rel);
+    if (!want(rel)) continue;
+    // A file we would read must be readable: a symlink loop or a dangling link named like a
+    // policy is an error, never silently skipped (it may be the policy that denies).
+    bool regular = it->is_regular_file(ec);
+    if (ec) {
+      error = "cannot read `" + rel.generic_string() + "`: " + ec.message();
+      return {};
+    }
+    if (regular) out.push_back(rel);
+  }
+  if (ec) {
+    error = "cannot read policy directory `" + dir.string() + "`: " + ec.message();
+    return {};
   }
   std::sort(out.begin(), out.end());
   return out;
+}
+
+std::vector<fs::path> list_policy_files(const fs::path& dir, std::string& error) {
+  return list_files(dir, &is_policy_file, error);
 }
 
 LoadReport load_policy_dir(const fs::path& dir, const SetOptions& options) {
@@ -779,6 +802,7 @@ LoadReport load_policy_dir(const fs::path& dir, const SetOptions& options) {
   // Phase 1, in parallel: read, hash and parse every file (each file is independent).
   struct Parsed {
     bool read = false;
+    std::string read_error;
     std::string sha256;
     std::shared_ptr<Policy> policy;
     std::vector<Diagnostic> errors;
@@ -790,10 +814,27 @@ LoadReport load_policy_dir(const fs::path& dir, const SetOptions& options) {
       for (size_t i = next++; i < files.size(); i = next++) {
         std::string text;
         Parsed& out = parsed[i];
-        if (!read_file(dir / files[i], text)) continue;
-        out.read = true;
-        out.policy = parse_policy(text, files[i].generic_string(), out.errors);
-        out.sha256 = out.policy ? out.policy->sha256 : sha256_hex(text);
+        // Nothing a file holds may end the process (this runs on the hot-reload thread too):
+        // any failure, out of memory included, is this file's error.
+        try {
+          if (!read_text_file(dir / files[i], options.max_file_bytes, text, out.read_error)) {
+            if (out.read_error.find("over the limit") != std::string::npos)
+              out.read_error += " (max_file_bytes)";
+            continue;
+          }
+          out.read = true;
+          out.policy =
+              parse_policy(text, files[i].generic_string(), out.errors, options.max_file_bytes);
+          out.sha256 = out.policy ? out.policy->sha256 : sha256_hex(text);
+        } catch (const std::exception& e) {
+          out.read = true;
+          out.policy.reset();
+          out.errors.clear();
+          out.errors.push_back(
+              {files[i].generic_string(), 0, 0,
+               std::string("cannot load this file: ") +
+                   (dynamic_cast<const std::bad_alloc*>(&e) ? "out of memory" : e.what())});
+        }
       }
     };
     size_t hw = std::max(1u, std::thread::hardware_concurrency());
@@ -812,7 +853,7 @@ LoadReport load_policy_dir(const fs::path& dir, const SetOptions& options) {
     std::string label = rel.generic_string();
     Parsed& pf = parsed[fi];
     if (!pf.read) {
-      rep.errors.push_back({label, 0, 0, "cannot read file"});
+      rep.errors.push_back({label, 0, 0, "cannot read file: " + pf.read_error});
       continue;
     }
     std::string rejected;

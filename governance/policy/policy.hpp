@@ -27,6 +27,7 @@
 
 #include "governance/policy/program.hpp"
 #include "governance/policy/timezone.hpp"
+#include "governance/policy/yaml_load.hpp"
 
 namespace gt::gov::policy {
 
@@ -123,6 +124,8 @@ struct SetOptions {
   std::shared_ptr<const TimeZone> tz = TimeZone::utc();
   bool require_signed = false;
   std::string public_key;  // raw 32-byte Ed25519 public key (required when require_signed)
+  // A policy or test file larger than this is refused unread (`max_file_bytes`).
+  size_t max_file_bytes = kDefaultMaxYamlBytes;
 };
 
 struct Diagnostic {
@@ -165,9 +168,11 @@ class PolicySet {
 };
 
 // Parses one policy file's text. `file` is the label used in diagnostics. Returns null and
-// appends to `errors` on any error (all errors found are reported).
+// appends to `errors` on any error (up to 100 are reported, then a count). The YAML limits
+// of yaml_load.hpp apply, with `max_bytes` as the size limit.
 std::shared_ptr<Policy> parse_policy(const std::string& text, const std::string& file,
-                                     std::vector<Diagnostic>& errors);
+                                     std::vector<Diagnostic>& errors,
+                                     size_t max_bytes = kDefaultMaxYamlBytes);
 
 struct LoadReport {
   std::shared_ptr<PolicySet> set;  // null when any error
@@ -180,7 +185,15 @@ struct LoadReport {
 // not a *_test.yaml test file, not the signed manifest).
 bool is_policy_file(const std::filesystem::path& rel);
 bool is_test_file(const std::filesystem::path& rel);
-// Policy files under dir, relative, sorted.
+// Regular files under `dir` (relative paths, sorted) that `want` selects. Hidden entries (a
+// name starting with '.') are skipped and hidden directories not entered; symlinked
+// directories are not followed. A selected entry whose type cannot be read (a symlink loop, a
+// dangling link) is an error naming it, as is an unreadable directory. `policy check`,
+// `policy test`, `policy sign` and the proxy all list files through here, so they agree.
+std::vector<std::filesystem::path> list_files(const std::filesystem::path& dir,
+                                              bool (*want)(const std::filesystem::path&),
+                                              std::string& error);
+// Policy files under dir, relative, sorted (list_files with is_policy_file).
 std::vector<std::filesystem::path> list_policy_files(const std::filesystem::path& dir,
                                                      std::string& error);
 

@@ -137,15 +137,32 @@ enum class Op : uint8_t {
   ExistsOne,
 };
 
+// One operation of a compiled condition. Nodes live in a Code arena and name their operands
+// by index, so a node costs 16 bytes (and 4 per operand), and a long condition a few times
+// its text. Nodes are pure, so the compiler shares repeated ones (`args`, `args.amount`).
 struct Node {
   Op op = Op::Const;
   Type type = Type::Dyn;
-  int line = 1, column = 1;  // position in the expression
-  json k;                    // Const value
-  std::string field;         // Select/Has/EnvField key
-  int slot = -1;             // Binding/Local slot; macro variable slot
-  std::vector<Node> kids;
-  std::shared_ptr<const re2::RE2> re;  // Matches
+  uint32_t first = 0;  // operands: code.kids[first .. first + nkids) (And/Or: two or more)
+  uint32_t nkids = 0;
+  uint32_t arg = 0;  // Binding/Local: slot; Exists/All/ExistsOne: the variable's slot;
+                     // Const: code.consts; Select/Has/EnvField: code.fields; Matches: code.regexes
+};
+
+// The arena of compiled conditions. A policy file compiles all its conditions into one, shared
+// by their Programs; it is immutable once the file is loaded.
+struct Code {
+  std::vector<Node> nodes;
+  std::vector<uint32_t> kids;
+  std::vector<json> consts;
+  std::vector<std::string> fields;
+  std::vector<std::shared_ptr<const re2::RE2>> regexes;
+
+  const Node& kid(const Node& n, size_t i) const { return nodes[kids[n.first + i]]; }
+  const json& k(const Node& n) const { return consts[n.arg]; }
+  const std::string& field(const Node& n) const { return fields[n.arg]; }
+  // Frees the slack left by growing (once nothing more is compiled into it).
+  void shrink();
 };
 
 // The names a condition may use besides args/principal/tool/env.
@@ -157,9 +174,8 @@ struct CompileEnv {
 class Program {
  public:
   Program() = default;
-  bool empty() const { return !root_; }
-  const std::string& text() const { return text_; }
-  Type type() const { return root_ ? root_->type : Type::Bool; }
+  bool empty() const { return !code_; }
+  Type type() const { return code_ ? code_->nodes[root_].type : Type::Bool; }
   // Evaluates to a value (or an error value).
   Value eval(Scope& scope) const;
   // Evaluates as a condition: true/false, or an error message in `error`.
@@ -168,17 +184,19 @@ class Program {
 
  private:
   friend std::optional<Program> compile(std::string_view, const Origin&, const CompileEnv&,
-                                        LangError&, bool);
-  std::shared_ptr<const Node> root_;
+                                        LangError&, bool, const std::shared_ptr<Code>&);
+  std::shared_ptr<const Code> code_;
+  uint32_t root_ = 0;
   int nlocals_ = 0;
-  std::string text_;
 };
 
-// Lex + parse + compile. `as_condition`: the result must be bool (or dyn).
+// Lex + parse + compile. `as_condition`: the result must be bool (or dyn). The program is
+// compiled into `arena` when given (e.g. one per policy file), else into its own.
 std::optional<Program> compile(std::string_view text, const Origin& origin, const CompileEnv& env,
-                               LangError& err, bool as_condition = true);
+                               LangError& err, bool as_condition = true,
+                               const std::shared_ptr<Code>& arena = nullptr);
 
-// Used by the evaluator and tests.
-Value eval_node(const Node& n, Scope& s);
+// Used by the evaluator.
+Value eval_node(const Code& c, const Node& n, Scope& s);
 
 }  // namespace gt::gov::policy

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <new>
+
 #include "governance/policy/manifest.hpp"
 
 namespace gt::gov::policy {
@@ -48,8 +50,20 @@ bool PolicyStore::poll_changed() {
 }
 
 bool PolicyStore::reload() {
-  std::string fp = fingerprint();
-  LoadReport rep = load_policy_dir(dir_, options_);
+  std::string fp;
+  LoadReport rep;
+  // However hostile the directory, a failed load only keeps the last good set: an exception
+  // (out of memory, no thread) is a load error like any other, never the end of the process.
+  try {
+    fp = fingerprint();
+    rep = load_policy_dir(dir_, options_);
+  } catch (const std::exception& e) {
+    rep = LoadReport{};
+    rep.errors.push_back(
+        {dir_.string(), 0, 0,
+         std::string("cannot load the policy directory: ") +
+             (dynamic_cast<const std::bad_alloc*>(&e) ? "out of memory" : e.what())});
+  }
   auto now = std::chrono::system_clock::now();
   std::lock_guard<std::mutex> g(mu_);
   last_fingerprint_ = fp;

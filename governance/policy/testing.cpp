@@ -9,6 +9,7 @@
 #include "governance/policy/limits.hpp"
 #include "governance/policy/options.hpp"
 #include "governance/policy/yaml_json.hpp"
+#include "governance/policy/yaml_load.hpp"
 
 namespace gt::gov::policy {
 
@@ -56,31 +57,33 @@ bool parse_principal(const YAML::Node& n, Principal& p, std::string& err) {
 
 TestReport run_policy_tests(const fs::path& dir, const SetOptions& base) {
   TestReport rep;
-  std::vector<fs::path> tests;
-  std::error_code ec;
-  for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    fs::path rel = it->path().lexically_relative(dir);
-    bool hidden = false;
-    for (const auto& part : rel)
-      hidden = hidden || (!part.empty() && part.string()[0] == '.');
-    if (!hidden && it->is_regular_file() && is_test_file(rel)) tests.push_back(rel);
-  }
-  if (ec) {
-    rep.errors.push_back({dir.string(), 0, 0, "cannot read directory: " + ec.message()});
+  std::string lerr;
+  std::vector<fs::path> tests = list_files(dir, &is_test_file, lerr);
+  if (!lerr.empty()) {
+    rep.errors.push_back({dir.string(), 0, 0, lerr});
     return rep;
   }
-  std::sort(tests.begin(), tests.end());
   rep.files = tests.size();
   const auto default_now = parse_rfc3339("2025-01-06T12:00:00Z").value();
   for (const auto& rel : tests) {
     std::string file = rel.generic_string();
-    YAML::Node root;
-    try {
-      root = YAML::LoadFile((dir / rel).string());
-    } catch (const YAML::Exception& e) {
-      rep.errors.push_back({file, e.mark.line + 1, e.mark.column + 1, "invalid yaml: " + e.msg});
+    std::string text, rerr;
+    if (!read_text_file(dir / rel, base.max_file_bytes, text, rerr)) {
+      if (rerr.find("over the limit") != std::string::npos) rerr += " (max_file_bytes)";
+      rep.errors.push_back({file, 0, 0, "cannot read file: " + rerr});
       continue;
     }
+    YAML::Node root;
+    YamlLimits ylim;
+    ylim.max_bytes = base.max_file_bytes;
+    YamlError yerr;
+    if (!load_yaml(text, ylim, root, yerr)) {
+      rep.errors.push_back({file, static_cast<int>(yerr.line), static_cast<int>(yerr.column),
+                            "invalid yaml: " + yerr.message});
+      continue;
+    }
+    text.clear();
+    text.shrink_to_fit();
     if (!root.IsMap() || !root["tests"] || !root["tests"].IsSequence()) {
       rep.errors.push_back({file, 0, 0, "a test file must be a mapping with a `tests` list"});
       continue;
@@ -102,6 +105,7 @@ TestReport run_policy_tests(const fs::path& dir, const SetOptions& base) {
     }
     // Test files judge the policy logic; signature checks are `policy check`'s and the proxy's job.
     opts.require_signed = false;
+    opts.max_file_bytes = base.max_file_bytes;  // a test file cannot raise the limit
     LoadReport lr = load_policy_dir(dir, opts);
     if (!lr.set) {
       for (auto& e : lr.errors)
@@ -109,6 +113,7 @@ TestReport run_policy_tests(const fs::path& dir, const SetOptions& base) {
       continue;
     }
     size_t index = 0;
+    int64_t calls_left = kMaxCallsPerTestFile;
     for (const auto& tc : root["tests"]) {
       ++index;
       TestOutcome out;
@@ -177,6 +182,12 @@ TestReport run_policy_tests(const fs::path& dir, const SetOptions& base) {
           continue;
         }
         repeat = static_cast<int>(r.get<int64_t>());
+      }
+      calls_left -= repeat + 1;
+      if (calls_left < 0) {
+        fail("this test file makes more than " + std::to_string(kMaxCallsPerTestFile) +
+             " calls (`repeat` included)");
+        continue;
       }
       LimitStore limits;  // fresh, in memory, per test case
       Request req{principal, tool, args, now};

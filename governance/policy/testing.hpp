@@ -19,6 +19,7 @@
 //       would_deny: false                  #   monitor mode would-deny flag
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -43,8 +44,12 @@ struct TestReport {
   bool ok() const { return errors.empty() && failed == 0; }
 };
 
+// A test file may make at most this many calls in all (each case is one call plus `repeat`).
+inline constexpr int64_t kMaxCallsPerTestFile = 1'000'000;
+
 // Runs every *_test.yaml under `dir` against the policies in `dir`. `base` supplies default
-// options (e.g. from --timezone); a test file's own keys override them.
+// options (e.g. from --timezone); a test file's own keys override them. Test files are read
+// under the same limits as policy files (base.max_file_bytes and yaml_load.hpp).
 TestReport run_policy_tests(const std::filesystem::path& dir, const SetOptions& base = {});
 
 }  // namespace gt::gov::policy
