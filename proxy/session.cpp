@@ -144,6 +144,13 @@ void Session::handle_client(std::string_view raw, const transport::Inspection& i
     case MessageKind::Request:
       // One request per id at a time: a second one would be answered with the first one's
       // result, and its result record signed under the first one's decision.
+      if (expired_.size() >= kMaxUnanswered) {
+        refuse(ins.id, rpc::kInvalidRequest,
+               "Invalid Request: the server has not answered " + std::to_string(expired_.size()) +
+                   " requests that were cancelled or timed out; GlassTape accepts no new request "
+                   "on this session until it does (or restarts)");
+        return;
+      }
       if (in_flight(ins.id_key)) {
         refuse(ins.id, rpc::kInvalidRequest,
                "Invalid Request: the id " + ins.id.dump() +
@@ -192,10 +199,23 @@ void Session::handle_tools_call(std::string_view raw, const transport::Inspectio
   ctx->principal = opts_.principal;
   ctx->now = std::chrono::system_clock::now();
   ctx->tool = ins.tool;
-  // The arguments are judged as parsed from the exact bytes that will be forwarded.
-  if (auto span = transport::member_span(raw, {"params", "arguments"}); span && *span != "null") {
+  // The arguments are judged as parsed from the exact bytes that will be forwarded. Anything
+  // but an object (null included) would be judged as one thing and read by the server as
+  // another: refused.
+  auto span = transport::member_span(raw, {"params", "arguments"});
+  if (span && (span->empty() || span->front() != '{')) {
+    undecided_.erase(ins.id_key);
+    refuse(ins.id, rpc::kInvalidParams, "Invalid params: tools/call `arguments` must be an object");
+    return;
+  }
+  if (span) {
     ctx->raw_arguments = std::string(*span);
-    ctx->arguments = nlohmann::json::parse(span->begin(), span->end());
+    ctx->arguments = nlohmann::json::parse(span->begin(), span->end(), nullptr, false);
+    if (ctx->arguments.is_discarded()) {  // simdjson accepted what nlohmann does not
+      undecided_.erase(ins.id_key);
+      refuse(ins.id, rpc::kInvalidParams, "Invalid params: tools/call `arguments` cannot be read");
+      return;
+    }
   }
   ctx->tool_ref.server = opts_.server;
   ctx->tool_ref.name = ctx->tool;
@@ -442,7 +462,6 @@ void Session::on_server_down(const std::string& why, bool restarting) {
   down_reason_ = why;
   // That server will answer nothing more: ids it still owed an answer are free again.
   expired_.clear();
-  expired_order_.clear();
   replay_id_.clear();
   fail_pending(why);
   // Calls that waited for the proxy's own tools/list were never sent: they fail too.
@@ -511,16 +530,11 @@ void Session::settle(const std::string& key, Pending& p, std::string_view answer
 }
 
 void Session::remember_expired(const std::string& key) {
-  // Until the server answers (or this many later ids push it out), the id stays in flight:
-  // the client may not reuse it, and the late answer is dropped.
-  constexpr std::size_t kRemember = 4096;
-  expired_[key] = ++expired_seq_;
-  expired_order_.emplace_back(key, expired_seq_);
-  while (expired_order_.size() > kRemember) {
-    auto& [old_key, seq] = expired_order_.front();
-    if (auto e = expired_.find(old_key); e != expired_.end() && e->second == seq) expired_.erase(e);
-    expired_order_.pop_front();
-  }
+  // Until the server answers, the id stays in flight: the client may not reuse it, and the
+  // late answer is dropped. Never forgotten while the server lives (a forgotten id could be
+  // reused and take the old request's late answer); new requests are refused instead once
+  // kMaxUnanswered are held (see handle_client).
+  expired_.insert(key);
 }
 
 void Session::client_cancelled(std::string_view raw) {

@@ -142,11 +142,10 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<boost::asio::steady_timer> timer_;
   bool timer_armed_ = false;
   std::unordered_map<std::string, std::string> progress_;  // token id_key → pending key
-  // Answered by the proxy, not yet by the server: late answers are dropped. Id key → its
-  // place in expired_order_ (oldest first, bounded).
-  std::unordered_map<std::string, std::uint64_t> expired_;
-  std::deque<std::pair<std::string, std::uint64_t>> expired_order_;
-  std::uint64_t expired_seq_ = 0;
+  // Answered by the proxy (timeout, cancellation), not yet by the server: late answers are
+  // dropped, and the ids stay taken. At most kMaxUnanswered: past it, new requests are refused.
+  static constexpr std::size_t kMaxUnanswered = 4096;
+  std::unordered_set<std::string> expired_;
   std::unordered_set<std::string> undecided_;  // tools/call ids read but not yet decided
   std::chrono::steady_clock::time_point list_deadline_;
   std::size_t deciding_ = 0;  // calls inside Pipeline::decide()

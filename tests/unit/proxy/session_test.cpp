@@ -533,3 +533,17 @@ TEST_CASE("in a batch, one element's repeated member refuses that element only",
   CHECK(h.last_client()["id"] == 2);
   CHECK(h.last_client()["error"]["code"] == -32600);
 }
+
+TEST_CASE("tools/call arguments must be an object", "[session][boundary]") {
+  Harness h;
+  for (const char* args : {"null", "[]", "\"x\"", "1"}) {
+    INFO(args);
+    h.session->on_client_line(
+        std::string(
+            R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":)") +
+        args + "}}");
+    CHECK(h.up.sent.empty());
+    CHECK(h.last_client()["error"]["code"] == -32602);
+  }
+  CHECK(h.rec->decisions.empty());
+}
