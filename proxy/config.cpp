@@ -5,6 +5,7 @@
 #include <set>
 #include <sstream>
 
+#include "governance/policy/yaml_load.hpp"
 #include "transport/child_process.hpp"
 #include "transport/url.hpp"
 
@@ -261,12 +262,13 @@ std::filesystem::path Config::resolve(const std::string& path) const {
 }
 
 Config parse_config(const std::string& yaml_text, const std::filesystem::path& base_dir) {
+  // The YAML limits every file shares (size, depth, aliases: governance/policy/yaml_load.hpp).
   YAML::Node root;
-  try {
-    root = YAML::Load(yaml_text);
-  } catch (const YAML::Exception& e) {
-    throw ConfigError("line " + std::to_string(e.mark.line + 1) + ", column " +
-                      std::to_string(e.mark.column + 1) + ": " + e.msg);
+  gov::policy::YamlError yerr;
+  if (!gov::policy::load_yaml(yaml_text, gov::policy::YamlLimits{}, root, yerr)) {
+    if (yerr.line == 0) throw ConfigError(yerr.message);
+    throw ConfigError("line " + std::to_string(yerr.line) + ", column " +
+                      std::to_string(yerr.column) + ": " + yerr.message);
   }
   Config c;
   c.base_dir = base_dir;
@@ -352,12 +354,11 @@ Config parse_config(const std::string& yaml_text, const std::filesystem::path& b
 }
 
 Config load_config(const std::filesystem::path& file) {
-  std::ifstream in(file);
-  if (!in) throw ConfigError(file.string() + ": cannot read the config file");
-  std::stringstream ss;
-  ss << in.rdbuf();
+  std::string text, rerr;
+  if (!gov::policy::read_text_file(file, gov::policy::kDefaultMaxYamlBytes, text, rerr))
+    throw ConfigError(file.string() + ": cannot read the config file: " + rerr);
   try {
-    Config c = parse_config(ss.str(), std::filesystem::absolute(file).parent_path());
+    Config c = parse_config(text, std::filesystem::absolute(file).parent_path());
     c.file = file;
     return c;
   } catch (const ConfigError& e) {

@@ -350,6 +350,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     timer_.cancel();
     socket_.shutdown(tcp::socket::shutdown_both, ignored);
     socket_.close(ignored);
+    srv_->resume_accepting();
     parser_.reset();
     release_body();
     if (auto ex = std::move(current_); ex && !ex->done_ && ex->on_close_) {
@@ -543,11 +544,23 @@ void Server::do_accept() {
                                        std::chrono::milliseconds(1000));
     accept_errors("http: accept failed: {}; pausing accepts for {} ms", ec.message(),
                   self->accept_backoff_.count());
+    self->accept_paused_ = true;
     self->accept_timer_.expires_after(self->accept_backoff_);
-    self->accept_timer_.async_wait([self](const boost::system::error_code& tec) {
-      if (!tec && !self->stopped_) self->do_accept();
+    self->accept_timer_.async_wait([self](const boost::system::error_code&) {
+      if (self->stopped_ || !self->accept_paused_) return;  // resumed already
+      self->accept_paused_ = false;
+      self->do_accept();
     });
   });
+}
+
+// A connection closed, so a descriptor is free: accepting resumes now rather than at the
+// end of the pause.
+void Server::resume_accepting() {
+  if (!accept_paused_ || stopped_) return;
+  accept_paused_ = false;
+  accept_timer_.cancel();
+  do_accept();
 }
 
 void Server::serve(tcp::socket socket) {

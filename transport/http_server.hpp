@@ -130,11 +130,13 @@ class Server : public std::enable_shared_from_this<Server> {
   friend class Connection;
   void do_accept();
   void refuse(boost::asio::ip::tcp::socket& socket, const char* why);
+  void resume_accepting();
   bool reserve_body(std::size_t n);
   void release_body(std::size_t n);
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::steady_timer accept_timer_;
   std::chrono::milliseconds accept_backoff_{0};
+  bool accept_paused_ = false;
   bool stopped_ = false;
   Limits limits_;
   Handler handler_;

@@ -17,12 +17,17 @@ const std::vector<PNode>& PNode::empty() {
   return none;
 }
 
+const std::string& PNode::no_text() {
+  static const std::string none;
+  return none;
+}
+
 const PNode& PNode::operator[](const std::string& key) const {
   static const PNode undefined;
   if (kind_ != Kind::Map) return undefined;
-  for (size_t i = 0; i + 1 < kids_.size(); i += 2) {
-    const PNode& k = kids_[i];
-    if (k.scalar_ == key && k.kind_ != Kind::Sequence && k.kind_ != Kind::Map) return kids_[i + 1];
+  for (size_t i = 0; i + 1 < v_.size(); i += 2) {
+    const PNode& k = v_[i];
+    if (!k.container() && k.s_ == key) return v_[i + 1];
   }
   return undefined;
 }
@@ -42,10 +47,10 @@ struct PNodeBuilder {
 
   // A duplicate key in a finished mapping: the one whose second occurrence comes first.
   static const PNode* duplicate_key(const PNode& map) {
-    const auto& kids = map.kids_;
+    const auto& kids = map.v_;  // keys are never containers (the builder refuses them)
     std::vector<uint32_t> idx(kids.size() / 2);  // key i is kids[2 * i]
     std::iota(idx.begin(), idx.end(), 0u);
-    auto key = [&](uint32_t i) -> const std::string& { return kids[2 * size_t{i}].scalar_; };
+    auto key = [&](uint32_t i) -> const std::string& { return kids[2 * size_t{i}].s_; };
     std::stable_sort(idx.begin(), idx.end(),
                      [&](uint32_t a, uint32_t b) { return key(a) < key(b); });
     const PNode* found = nullptr;
@@ -95,8 +100,8 @@ struct PNodeBuilder {
       }
       Frame& top = stack.back();
       if (top.node->kind_ == PNode::Kind::Sequence) {
-        top.node->kids_.push_back(std::move(value));
-        *where = &top.node->kids_.back();
+        top.node->v_.push_back(std::move(value));
+        *where = &top.node->v_.back();
         return true;
       }
       if (!top.have_key) {
@@ -108,11 +113,11 @@ struct PNodeBuilder {
         *where = nullptr;
         return true;
       }
-      top.node->kids_.push_back(std::move(top.key));
-      top.node->kids_.push_back(std::move(value));
+      top.node->v_.push_back(std::move(top.key));
+      top.node->v_.push_back(std::move(value));
       top.have_key = false;
       top.key = PNode();
-      *where = &top.node->kids_.back();
+      *where = &top.node->v_.back();
       return true;
     };
     for (;;) {
@@ -132,12 +137,11 @@ struct PNodeBuilder {
             return fail(ev.start_mark, berr.message);
           PNode n;
           n.mark_ = mark_of(ev.start_mark);
-          n.scalar_.assign(reinterpret_cast<const char*>(ev.data.scalar.value),
-                           ev.data.scalar.length);
+          n.s_.assign(reinterpret_cast<const char*>(ev.data.scalar.value), ev.data.scalar.length);
           const char* tag = reinterpret_cast<const char*>(ev.data.scalar.tag);
           bool str_tag = tag && std::string(tag) == "tag:yaml.org,2002:str";
           n.quoted_ = ev.data.scalar.style != YAML_PLAIN_SCALAR_STYLE || str_tag;
-          const std::string& s = n.scalar_;
+          const std::string& s = n.s_;
           bool null_like =
               !n.quoted_ && (s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL");
           n.kind_ = null_like ? PNode::Kind::Null : PNode::Kind::Scalar;
@@ -166,7 +170,7 @@ struct PNodeBuilder {
           if (!budget.open(reinterpret_cast<const char*>(a), berr))
             return fail(ev.start_mark, berr.message);
           PNode n;
-          n.kind_ = seq ? PNode::Kind::Sequence : PNode::Kind::Map;
+          n.make_container(seq ? PNode::Kind::Sequence : PNode::Kind::Map);
           n.mark_ = mark_of(ev.start_mark);
           PNode* where = nullptr;
           if (!place(std::move(n), ev.start_mark, &where)) return false;
@@ -183,12 +187,12 @@ struct PNodeBuilder {
           budget.close();
           Frame f = std::move(stack.back());
           stack.pop_back();
-          f.node->kids_.shrink_to_fit();
+          f.node->v_.shrink_to_fit();
           if (f.node->kind_ == PNode::Kind::Map) {
             if (const PNode* dup = duplicate_key(*f.node)) {
               err.line = dup->mark_.line + 1;
               err.column = dup->mark_.column + 1;
-              err.message = "duplicate key `" + dup->scalar_ + "`";
+              err.message = "duplicate key `" + dup->s_ + "`";
               return false;
             }
           }

@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <new>
 #include <string>
 #include <utility>
 #include <vector>
@@ -55,31 +56,84 @@ class PNode {
     const std::vector<PNode>& kids_;
   };
 
+  PNode() { new (&s_) std::string(); }
+  PNode(const PNode& o) : kind_(o.kind_), quoted_(o.quoted_), mark_(o.mark_) {
+    if (container()) {
+      new (&v_) std::vector<PNode>(o.v_);
+    } else {
+      new (&s_) std::string(o.s_);
+    }
+  }
+  PNode(PNode&& o) noexcept : kind_(o.kind_), quoted_(o.quoted_), mark_(o.mark_) {
+    if (container()) {
+      new (&v_) std::vector<PNode>(std::move(o.v_));
+    } else {
+      new (&s_) std::string(std::move(o.s_));
+    }
+  }
+  PNode& operator=(PNode&& o) noexcept {
+    if (this == &o) return *this;
+    destroy();
+    kind_ = o.kind_;
+    quoted_ = o.quoted_;
+    mark_ = o.mark_;
+    if (container()) {
+      new (&v_) std::vector<PNode>(std::move(o.v_));
+    } else {
+      new (&s_) std::string(std::move(o.s_));
+    }
+    return *this;
+  }
+  PNode& operator=(const PNode& o) {
+    if (this != &o) *this = PNode(o);
+    return *this;
+  }
+  ~PNode() { destroy(); }
+
   explicit operator bool() const { return kind_ != Kind::Undefined; }
   bool IsNull() const { return kind_ == Kind::Null; }
   bool IsScalar() const { return kind_ == Kind::Scalar; }
   bool IsSequence() const { return kind_ == Kind::Sequence; }
   bool IsMap() const { return kind_ == Kind::Map; }
   Kind kind() const { return kind_; }
-  const std::string& Scalar() const { return scalar_; }
+  const std::string& Scalar() const { return container() ? no_text() : s_; }
   bool quoted() const { return quoted_; }  // quoted, block or !!str: always a string
   Mark GetMark() const { return mark_; }
   // Map lookup; an undefined node when absent (or when this is not a map).
   const PNode& operator[](const std::string& key) const;
-  size_t size() const { return kind_ == Kind::Map ? kids_.size() / 2 : kids_.size(); }
+  size_t size() const {
+    return kind_ == Kind::Map ? v_.size() / 2 : kind_ == Kind::Sequence ? v_.size() : 0;
+  }
   // A map's entries (none for a sequence), a sequence's items (none for a map).
-  Entries entries() const { return Entries(kind_ == Kind::Map ? kids_ : empty()); }
-  const std::vector<PNode>& items() const { return kind_ == Kind::Sequence ? kids_ : empty(); }
+  Entries entries() const { return Entries(kind_ == Kind::Map ? v_ : empty()); }
+  const std::vector<PNode>& items() const { return kind_ == Kind::Sequence ? v_ : empty(); }
 
  private:
   friend struct PNodeBuilder;
   static const std::vector<PNode>& empty();
-  // 72 bytes a node: a sequence's items, or a map's keys and values alternating.
+  static const std::string& no_text();
+  bool container() const { return kind_ == Kind::Sequence || kind_ == Kind::Map; }
+  void destroy() {
+    if (container()) {
+      v_.~vector();
+    } else {
+      s_.~basic_string();
+    }
+  }
+  void make_container(Kind k) {
+    destroy();
+    kind_ = k;
+    new (&v_) std::vector<PNode>();
+  }
+  // 48 bytes a node: the text of a scalar, or a container's items (a map's keys and values
+  // alternating), never both.
   Kind kind_ = Kind::Undefined;
   bool quoted_ = false;
   Mark mark_;
-  std::string scalar_;
-  std::vector<PNode> kids_;
+  union {
+    std::string s_;
+    std::vector<PNode> v_;
+  };
 };
 
 struct PNodeError {

@@ -27,6 +27,7 @@ struct PolicyArgs {
   std::string key_file;
   bool require_signed = false;
   bool verbose = false;
+  size_t max_file_bytes = pol::kDefaultMaxYamlBytes;
 };
 
 bool set_timezone(const PolicyArgs& a, pol::SetOptions& o) {
@@ -58,6 +59,7 @@ std::string where(const fs::path& dir, const pol::Diagnostic& d) {
 
 int run_check(const PolicyArgs& a) {
   pol::SetOptions o;
+  o.max_file_bytes = a.max_file_bytes;
   if (!set_timezone(a, o)) return 2;
   if (a.require_signed || !a.public_key.empty()) {
     pol::PublicKey pk;
@@ -101,6 +103,7 @@ int run_check(const PolicyArgs& a) {
 
 int run_test(const PolicyArgs& a) {
   pol::SetOptions o;
+  o.max_file_bytes = a.max_file_bytes;
   if (!set_timezone(a, o)) return 2;
   auto rep = pol::run_policy_tests(a.dir, o);
   for (const auto& e : rep.errors)
@@ -203,6 +206,8 @@ void add_policy_commands(CLI::App& app, int& exit_code) {
   check->add_option("dir", args->dir, "policy directory")->required();
   check->add_option("--timezone", args->timezone, "time zone to validate against (default UTC)");
   check->add_flag("--require-signed", args->require_signed, "also verify the signed manifest");
+  check->add_option("--max-file-bytes", args->max_file_bytes,
+                    "largest policy file read (default 1 MiB, as in the proxy)");
   check->add_option("--public-key", args->public_key,
                     "Ed25519 public key (base64/hex) or key file");
   check->callback([args, &exit_code] { exit_code = run_check(*args); });
@@ -213,6 +218,8 @@ void add_policy_commands(CLI::App& app, int& exit_code) {
   test->add_option("--timezone", args->timezone,
                    "default time zone for env (a test file may set its own)");
   test->add_flag("-v,--verbose", args->verbose, "also list passing tests");
+  test->add_option("--max-file-bytes", args->max_file_bytes,
+                   "largest policy or test file read (default 1 MiB, as in the proxy)");
   test->callback([args, &exit_code] { exit_code = run_test(*args); });
 
   auto* sign =
