@@ -72,8 +72,18 @@ CompactError compact(std::string_view json, std::string& out, std::size_t max_de
     bool object;
     std::size_t names_begin;  // this object's names in `names`
   };
-  std::vector<Frame> stack;
-  std::vector<std::string_view> names;                  // names of the open objects
+  // Scratch kept per thread between calls (every client message comes through here), and
+  // given back when a large message made it grow.
+  thread_local std::vector<Frame> stack;
+  thread_local std::vector<std::string_view> names;  // names of the open objects
+  stack.clear();
+  names.clear();
+  struct Shrink {
+    ~Shrink() {
+      if (stack.capacity() > 1024) std::vector<Frame>().swap(stack);
+      if (names.capacity() > 4096) std::vector<std::string_view>().swap(names);
+    }
+  } shrink;
   std::vector<std::unique_ptr<std::string>> unescaped;  // names that had escapes, plain
   bool name_next = false;     // the next string in this object is a member name
   bool after_scalar = false;  // the last token copied is a number or literal
