@@ -57,23 +57,32 @@ namespace gt::test::boundary {
 
 // ---------------------------------------------------------------- a strict JSON reader
 
+struct NodeMember;
+
 // One value of a JSON text, with its byte span. Object members keep every copy of a
 // repeated name, so a check can see what any parser (first wins, last wins) would see.
 struct Node {
   enum class Type { Object, Array, String, Number, True, False, Null } type = Type::Null;
   std::size_t begin = 0, end = 0;
   std::string str;  // String: unescaped (a lone surrogate as its 3-byte WTF-8 form)
-  std::vector<std::pair<std::string, Node>> members;
+  std::vector<NodeMember> members;
   std::vector<Node> items;
 
   std::string_view text(std::string_view doc) const { return doc.substr(begin, end - begin); }
-  const Node* member(std::string_view name) const {
-    for (const auto& [k, v] : members) {
-      if (k == name) return &v;
-    }
-    return nullptr;
-  }
+  const Node* member(std::string_view name) const;
 };
+
+struct NodeMember {
+  std::string name;  // unescaped
+  Node value;
+};
+
+inline const Node* Node::member(std::string_view name) const {
+  for (const auto& m : members) {
+    if (m.name == name) return &m.value;
+  }
+  return nullptr;
+}
 
 // RFC 8259, nothing more: no comments, no trailing commas, no control bytes in strings,
 // valid UTF-8. Records (does not refuse) repeated names and whitespace between tokens.
@@ -169,7 +178,7 @@ class StrictReader {
       skip_ws();
       Node v;
       if (!value(v, depth + 1)) return false;
-      n.members.emplace_back(std::move(name), std::move(v));
+      n.members.push_back(NodeMember{std::move(name), std::move(v)});
       skip_ws();
       if (i_ < s_.size() && s_[i_] == ',') {
         ++i_;
