@@ -45,8 +45,15 @@ bool YamlBudget::scalar(size_t bytes, const char* anchor, YamlError& err) {
 }
 
 bool YamlBudget::alias(const char* anchor, YamlError& err) {
-  // An anchor is known once its node is complete, so an alias never refers to a node that
-  // contains it (a cycle).
+  // An anchor is known once its node is complete.
+  // YAML lets an alias name a node it is inside of (`&a [*a]`, or `&a` given again to a node
+  // holding `*a`): a cycle, which every reader would follow forever. Refused.
+  for (const auto& f : stack_) {
+    if (anchor && f.anchor == anchor) {
+      err.message = std::string("alias `") + anchor + "` refers to a node that contains it";
+      return false;
+    }
+  }
   auto it = anchors_.find(anchor ? anchor : "");
   if (it == anchors_.end()) {
     err.message = std::string("unknown alias `") + (anchor ? anchor : "") + "`";

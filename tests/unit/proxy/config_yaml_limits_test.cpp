@@ -51,6 +51,13 @@ TEST_CASE("a deeply nested config is refused, not recursed into", "[config][yaml
   CHECK(e == "line 1, column 148: nesting deeper than 128 levels");
 }
 
+TEST_CASE("a config whose alias refers to a node containing it is refused", "[config][yaml]") {
+  // yaml-cpp builds this as a cycle; converting identity.attributes to JSON never ended.
+  CHECK(config_error("identity:\n  agent_id: a\n  attributes:\n    l0: &l1 [lol]\n"
+                     "    h2: &l1 [*l1, *l1]\n") ==
+        "line 5, column 14: alias `l1` refers to a node that contains it");
+}
+
 TEST_CASE("aliases used sparingly still work in a config", "[config][yaml]") {
   auto c = parse_config(
       "identity:\n  agent_id: a\n  roles: &r [analyst, ops]\n  attributes: {roles: *r}\n", "/base");
