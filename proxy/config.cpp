@@ -17,12 +17,26 @@ namespace {
   throw ConfigError(where + ": " + msg);
 }
 
+// As fail(), led by the node's "line L, column C" when it came from the file (as YAML syntax
+// errors are), so an error points into the file.
+[[noreturn]] void fail_at(const YAML::Node& n, const std::string& where, const std::string& msg) {
+  auto m = n.Mark();
+  if (m.is_null() || m.line < 0) fail(where, msg);
+  throw ConfigError("line " + std::to_string(m.line + 1) + ", column " +
+                    std::to_string(m.column + 1) + ": " + where + ": " + msg);
+}
+
 void check_keys(const YAML::Node& node, const std::string& where,
                 const std::set<std::string>& allowed) {
-  if (!node.IsMap()) fail(where, "must be a mapping");
+  if (!node.IsMap()) fail_at(node, where, "must be a mapping");
   for (const auto& kv : node) {
     auto key = kv.first.as<std::string>();
-    if (!allowed.count(key)) fail(where, "unknown key `" + key + "`");
+    if (!allowed.count(key)) {
+      std::string known;
+      for (const auto& k : allowed)
+        known += (known.empty() ? "" : ", ") + k;
+      fail_at(kv.first, where, "unknown key `" + key + "` (known keys: " + known + ")");
+    }
   }
 }
 
@@ -50,7 +64,7 @@ std::string expand_env(const std::string& s, const std::string& where) {
 }
 
 std::string scalar(const YAML::Node& n, const std::string& where) {
-  if (!n.IsScalar()) fail(where, "must be a scalar");
+  if (!n.IsScalar()) fail_at(n, where, "must be a scalar");
   return n.as<std::string>();
 }
 
@@ -58,11 +72,11 @@ long long integer(const YAML::Node& n, const std::string& where, long long lo, l
   try {
     auto v = n.as<long long>();
     if (v < lo || v > hi) {
-      fail(where, "must be between " + std::to_string(lo) + " and " + std::to_string(hi));
+      fail_at(n, where, "must be between " + std::to_string(lo) + " and " + std::to_string(hi));
     }
     return v;
   } catch (const YAML::Exception&) {
-    fail(where, "must be an integer");
+    fail_at(n, where, "must be an integer");
   }
 }
 
