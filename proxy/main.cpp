@@ -59,8 +59,30 @@ void hide_secrets() {
   }
 }
 
+// The subcommand the user reached last (`glasstape policy` for `glasstape policy frob`).
+const CLI::App* deepest_parsed(const CLI::App& app) {
+  const CLI::App* at = &app;
+  for (;;) {
+    auto subs = at->get_subcommands();
+    if (subs.empty()) return at;
+    at = subs.front();
+  }
+}
+
+// "run, serve, policy, ...": the subcommands `at` offers.
+std::string subcommand_list(const CLI::App& at) {
+  std::string out;
+  for (const auto* s : at.get_subcommands([](const CLI::App*) { return true; }))
+    out += (out.empty() ? "" : ", ") + s->get_name();
+  return out;
+}
+
 }  // namespace
 
+// Exit codes (README "Exit codes"): 0 ok; 1 a check failed (damaged log, policy errors,
+// failing policy tests, a denial from `policy eval`); 2 usage error or cannot run (bad
+// arguments, unknown command, unreadable config, port in use). CLI11's own codes (105-114
+// for parse errors) are folded into 2.
 int main(int argc, char** argv) {
   hide_secrets();
   raise_descriptor_limit();
@@ -68,6 +90,10 @@ int main(int argc, char** argv) {
   CLI::App app{"glasstape: validates, decides, signs and logs every MCP tool call"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "glasstape 0.1.0");
+  app.footer(
+      "Example:\n  glasstape run --config glasstape.yaml -- npx -y "
+      "@modelcontextprotocol/server-filesystem /tmp\n\nExit codes: 0 ok, 1 check failed, 2 "
+      "usage error or cannot run. `glasstape COMMAND --help` for each command.");
   int exit_code = 0;
   gt::proxy::cli::add_run_commands(app, exit_code);
   gt::proxy::cli::add_policy_commands(app, exit_code);
@@ -75,10 +101,26 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // A command group reached without a known subcommand: say which ones there are.
+    const CLI::App* at = deepest_parsed(app);
+    bool needs_sub = !at->get_subcommands([](const CLI::App*) { return true; }).empty() &&
+                     at->get_subcommands().empty();
+    if (e.get_exit_code() != 0 && needs_sub) {
+      std::string prefix = at == &app ? "glasstape" : "glasstape " + at->get_name();
+      auto rest = at->remaining();
+      if (!rest.empty() && !rest.front().empty() && rest.front()[0] != '-') {
+        std::fprintf(stderr, "%s: unknown command `%s`\n", prefix.c_str(), rest.front().c_str());
+      } else {
+        std::fprintf(stderr, "%s: a command is required\n", prefix.c_str());
+      }
+      std::fprintf(stderr, "commands: %s\nRun `%s --help` for more.\n",
+                   subcommand_list(*at).c_str(), prefix.c_str());
+      return 2;
+    }
+    return app.exit(e) == 0 ? 0 : 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "glasstape: %s\n", e.what());
-    return 1;
+    return 2;
   }
   return exit_code;
 }

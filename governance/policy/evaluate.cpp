@@ -172,6 +172,11 @@ Mode effective_mode(const Policy& p, const SetOptions& o) {
 //   d. else ALLOW, attributed to the first policy's matching allow rule
 // Limits are then applied by LimitStore (limits.hpp): exhausted → DENY GT-LIMIT (or would-deny
 // in monitor mode). Only calls that end up allowed are counted.
+// "file:line" of a rule, for the trace.
+std::string at(const Rule& r) {
+  return r.loc.file + ":" + std::to_string(r.loc.line);
+}
+
 Outcome decide_policy(const Policy& p, const Request& req, Scope& scope, const SetOptions& opts,
                       std::vector<std::string>& errors, std::vector<std::string>* trace) {
   Outcome o;
@@ -204,7 +209,7 @@ Outcome decide_policy(const Policy& p, const Request& req, Scope& scope, const S
                   r.id);
     }
     if (trace)
-      trace->push_back("policy `" + p.id + "`: deny rule `" + r.id + "` " +
+      trace->push_back("policy `" + p.id + "`: deny rule `" + r.id + "` (" + at(r) + ") " +
                        (*hit ? "matches" : "does not match"));
     if (*hit) return deny(codes::kDeny, r.reason, r.id);
   }
@@ -218,11 +223,13 @@ Outcome decide_policy(const Policy& p, const Request& req, Scope& scope, const S
       errors.push_back("allow rule `" + r.id + "`: " + err);
       if (allow_errors.empty())
         allow_errors = "allow rule `" + r.id + "` failed to evaluate: " + err;
-      if (trace) trace->push_back("policy `" + p.id + "`: allow rule `" + r.id + "` error: " + err);
+      if (trace)
+        trace->push_back("policy `" + p.id + "`: allow rule `" + r.id + "` (" + at(r) +
+                         ") failed to evaluate, skipped: " + err);
       continue;
     }
     if (trace)
-      trace->push_back("policy `" + p.id + "`: allow rule `" + r.id + "` " +
+      trace->push_back("policy `" + p.id + "`: allow rule `" + r.id + "` (" + at(r) + ") " +
                        (*hit ? "matches" : "does not match"));
     if (*hit) {
       allowed = &r;
@@ -345,7 +352,12 @@ Result evaluate(const Request& req, const PolicySet& set, const EvalOptions& opt
         trace->push_back("tool `" + req.tool.name + "`: governed by the default policy `" + d->id +
                          "`");
     } else {
+      // Policies match a tool as `name` or `server/name`: the reason names both, so an
+      // operator can write the policy (with `run -- cmd` the server is named `server`).
       std::string reason = "no policy for tool `" + req.tool.name + "`";
+      if (!req.tool.server.empty())
+        reason += " of server `" + req.tool.server + "` (a policy's `tools:` may name it `" +
+                  req.tool.name + "` or `" + req.tool.server + "/" + req.tool.name + "`)";
       if (!set.rejected_files.empty()) {
         reason += " (" + std::to_string(set.rejected_files.size()) +
                   " policy file(s) were rejected: " + set.rejected_files.front() + ")";
@@ -359,6 +371,14 @@ Result evaluate(const Request& req, const PolicySet& set, const EvalOptions& opt
   scope.tool = &req.tool;
   scope.now = req.now;
   scope.tz = set.options.tz.get();
+  if (trace && fallback[0] == nullptr) {
+    std::string ids;
+    for (size_t gi = 0; gi < gcount; ++gi)
+      ids += (ids.empty() ? "`" : ", `") + gbegin[gi]->id + "`";
+    trace->push_back("tool `" + (req.tool.server.empty() ? "" : req.tool.server + "/") +
+                     req.tool.name + "`: governed by " + ids +
+                     " (config bindings first, then policies whose `tools:` match)");
+  }
   std::vector<Outcome> outcomes;
   outcomes.reserve(gcount);
   for (size_t gi = 0; gi < gcount; ++gi) {

@@ -23,6 +23,8 @@
 #include "governance/audit/records.hpp"
 #include "governance/audit/verifier.hpp"
 #include "proxy/cli/commands.hpp"
+#include "proxy/config.hpp"
+#include "proxy/interceptors/audit_recorder.hpp"
 
 namespace gt::proxy::cli {
 
@@ -42,9 +44,26 @@ fs::path default_audit_dir(const std::string& tenant) {
   return fs::path(home && *home ? home : "/") / ".glasstape" / "audit" / tenant;
 }
 
+// Where a config puts a tenant's log and keys (`governance.audit.dir`, `.keys_dir`, the
+// identity's agent id), so the offline tools read what the proxy wrote. Throws ConfigError.
+struct ConfigPaths {
+  std::string tenant, agent;
+  fs::path audit_dir, keys_dir;
+};
+
+ConfigPaths paths_from_config(const std::string& file, const std::string& tenant_id) {
+  Config c = load_config(file);
+  const TenantConfig& t = tenant_id.empty() ? c.tenants.front() : c.tenant(tenant_id);
+  InterceptorEnv env{c, t, false};
+  AuditSettings s = parse_audit_settings(env, t.governance["audit"]);
+  return {t.id, t.principal.id.empty() ? kDefaultAgent : t.principal.id, s.log.dir, s.keys_dir};
+}
+
 // --- verify ---------------------------------------------------------------------------------
 
 struct VerifyArgs {
+  std::string config;
+  std::string tenant;
   std::vector<std::string> logs;
   std::vector<std::string> keyrings;
   std::string checkpoint;
@@ -52,7 +71,22 @@ struct VerifyArgs {
   bool json = false;
 };
 
-int run_verify(const VerifyArgs& a) {
+int run_verify(VerifyArgs a) {
+  fs::path keys_root = audit::default_keys_root();
+  if (!a.config.empty()) {
+    try {
+      auto cp = paths_from_config(a.config, a.tenant);
+      if (a.logs.empty()) a.logs.push_back(cp.audit_dir.string());
+      keys_root = cp.keys_dir;
+    } catch (const std::exception& e) {
+      err(e.what());
+      return 2;
+    }
+  }
+  if (a.logs.empty()) {
+    err("verify: name the log (file or directory) or pass --config FILE");
+    return 2;
+  }
   std::vector<fs::path> files;
   fs::path auto_checkpoint;
   for (const auto& l : a.logs) {
@@ -85,8 +119,7 @@ int run_verify(const VerifyArgs& a) {
       std::string first = audit::fsutil::read_file(files.front());
       auto r = audit::parse_record(first.substr(0, first.find('\n')));
       if (r) tenant = r->payload.value("tenant", "");
-      fs::path ring =
-          tenant.empty() ? fs::path() : audit::keyring_path(audit::default_keys_root(), tenant);
+      fs::path ring = tenant.empty() ? fs::path() : audit::keyring_path(keys_root, tenant);
       if (ring.empty() || !fs::exists(ring)) {
         err("no keyring: pass --keyring FILE" +
             (ring.empty() ? std::string() : " (looked for `" + ring.string() + "`)"));
@@ -171,6 +204,7 @@ int run_verify(const VerifyArgs& a) {
 // --- tail -----------------------------------------------------------------------------------
 
 struct TailArgs {
+  std::string config;
   std::string log;
   std::string tenant = "default";
   std::string tool;
@@ -178,6 +212,7 @@ struct TailArgs {
   bool denied = false;
   bool json = false;
   bool no_color = false;
+  bool tenant_given = false;
   long lines = 20;
 };
 
@@ -191,6 +226,14 @@ void print_record(const nlohmann::json& p, const TailArgs& a, bool color) {
 
 int run_tail(const TailArgs& a) {
   fs::path target = a.log.empty() ? default_audit_dir(a.tenant) : fs::path(a.log);
+  if (a.log.empty() && !a.config.empty()) {
+    try {
+      target = paths_from_config(a.config, a.tenant_given ? a.tenant : "").audit_dir;
+    } catch (const std::exception& e) {
+      err(e.what());
+      return 2;
+    }
+  }
   std::error_code ec;
   std::vector<fs::path> files;
   fs::path active;
@@ -247,6 +290,7 @@ int run_tail(const TailArgs& a) {
 // --- keys -----------------------------------------------------------------------------------
 
 struct KeysArgs {
+  std::string config;
   std::string tenant = "default";
   std::string agent = kDefaultAgent;
   std::string keys_dir;
@@ -285,7 +329,18 @@ void print_key(const audit::SigningKey& k, const KeysArgs& a, const std::string&
   std::printf("keyring:     %s\n", ring.c_str());
 }
 
-int run_keys(const std::string& action, const KeysArgs& a) {
+int run_keys(const std::string& action, KeysArgs a, bool tenant_given, bool agent_given) {
+  if (!a.config.empty()) {
+    try {
+      auto cp = paths_from_config(a.config, tenant_given ? a.tenant : "");
+      a.tenant = cp.tenant;
+      if (!agent_given) a.agent = cp.agent;
+      if (a.keys_dir.empty()) a.keys_dir = cp.keys_dir.string();
+    } catch (const std::exception& e) {
+      err(e.what());
+      return 2;
+    }
+  }
   try {
     audit::check_key_name("tenant", a.tenant);
     audit::check_key_name("agent", a.agent);
@@ -320,15 +375,27 @@ void add_audit_commands(CLI::App& app, int& exit_code) {
   auto va = std::make_shared<VerifyArgs>();
   auto* verify = app.add_subcommand(
       "verify", "Verify audit logs offline: signatures, hash chain, seq, checkpoints, key windows");
-  verify->add_option("log", va->logs, "Log files in chain order, or log directories")->required();
-  verify->add_option("--keyring", va->keyrings,
-                     "Public keyring (repeatable); default: <keys dir>/<tenant>/keyring.json");
+  verify->add_option("log", va->logs,
+                     "Log files in chain order, or log directories (default with --config: the "
+                     "tenant's governance.audit.dir)");
+  verify
+      ->add_option("-c,--config", va->config,
+                   "Config file: the tenant's audit.dir and keys_dir (as the proxy uses them)")
+      ->check(CLI::ExistingFile);
+  verify->add_option("--tenant", va->tenant, "With --config: which tenant (default: the first)");
+  verify
+      ->add_option("--keyring", va->keyrings,
+                   "Public keyring (repeatable); default: <keys dir>/<tenant>/keyring.json")
+      ->allow_extra_args(false);
   verify->add_option(
       "--checkpoint", va->checkpoint,
       "A signed checkpoint kept elsewhere (detects records cut from the end); default: "
       "the `checkpoint` file of a log directory");
   verify->add_flag("--partial", va->partial, "Accept a log whose older files are not given");
   verify->add_flag("--json", va->json, "Print the report as JSON");
+  verify->footer(
+      "Example:\n  glasstape verify --config glasstape.yaml   # the log and keyring the proxy "
+      "uses\n\nExit codes: 0 intact, 1 damaged or wrong key, 2 cannot run.");
   verify->callback([va, &exit_code] { exit_code = run_verify(*va); });
 
   auto ta = std::make_shared<TailArgs>();
@@ -339,11 +406,20 @@ void add_audit_commands(CLI::App& app, int& exit_code) {
   tail->add_option("--tool", ta->tool, "Only tools matching this glob (tool or server/tool)");
   tail->add_flag("--json", ta->json, "One JSON payload per line");
   tail->add_option("-n,--lines", ta->lines, "How many past records to show first (0 = all)");
-  tail->add_option("--tenant", ta->tenant, "Tenant whose default log to read");
+  auto* tenant_opt = tail->add_option("--tenant", ta->tenant, "Tenant whose default log to read");
+  tail->add_option("-c,--config", ta->config, "Config file: read the tenant's governance.audit.dir")
+      ->check(CLI::ExistingFile);
+  tail->footer(
+      "Example:\n  glasstape tail -f --denied --config glasstape.yaml   # follow denials as they "
+      "happen");
   tail->add_flag("--no-color", ta->no_color, "No colours (also: NO_COLOR)");
-  tail->callback([ta, &exit_code] { exit_code = run_tail(*ta); });
+  tail->callback([ta, tenant_opt, &exit_code] {
+    ta->tenant_given = tenant_opt->count() > 0;
+    exit_code = run_tail(*ta);
+  });
 
   auto* keys = app.add_subcommand("keys", "Manage Ed25519 signing keys");
+  keys->footer("Example:\n  glasstape keys show --config glasstape.yaml");
   keys->require_subcommand(1);
   for (const char* action : {"generate", "show", "rotate"}) {
     auto ka = std::make_shared<KeysArgs>();
@@ -352,13 +428,19 @@ void add_audit_commands(CLI::App& app, int& exit_code) {
         : std::string(action) == "show"   ? "Print the agent's public key and key id"
                                           : "Replace the agent's key; keep the old public key";
     auto* sub = keys->add_subcommand(action, what);
-    sub->add_option("--tenant", ka->tenant, "Tenant (default `default`)");
-    sub->add_option("--agent", ka->agent, "Agent id (default `glasstape-agent`)");
+    auto* tenant_opt = sub->add_option("--tenant", ka->tenant, "Tenant (default `default`)");
+    auto* agent_opt = sub->add_option("--agent", ka->agent, "Agent id (default `glasstape-agent`)");
+    sub->add_option("-c,--config", ka->config,
+                    "Config file: its tenant, agent id and governance.audit.keys_dir")
+        ->check(CLI::ExistingFile);
+    sub->footer(std::string("Example:\n  glasstape keys ") + action + " --config glasstape.yaml");
     sub->add_option("--keys-dir", ka->keys_dir,
                     "Keys root (default $GT_KEYS_DIR or ~/.glasstape/keys)");
     sub->add_flag("--json", ka->json, "Print a keyring document for the key");
     std::string act = action;
-    sub->callback([ka, act, &exit_code] { exit_code = run_keys(act, *ka); });
+    sub->callback([ka, act, tenant_opt, agent_opt, &exit_code] {
+      exit_code = run_keys(act, *ka, tenant_opt->count() > 0, agent_opt->count() > 0);
+    });
   }
 }
 

@@ -1,5 +1,15 @@
 // `glasstape run`: wrap one stdio MCP server. (`serve`, the HTTP front, lives here too.)
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
+
+#include <boost/system/system_error.hpp>
 
 #include <spdlog/spdlog.h>
 
@@ -24,6 +34,10 @@ struct RunArgs {
   std::vector<std::string> command;
 };
 
+// The name a `run -- cmd` server gets when the config does not name one: policies match its
+// tools as `server/<tool>` (README "glasstape run").
+constexpr const char* kDefaultServerName = "server";
+
 Config load_for_run(const RunArgs& a) {
   Config c =
       a.config.empty() ? parse_config("", std::filesystem::current_path()) : load_config(a.config);
@@ -31,7 +45,7 @@ Config load_for_run(const RunArgs& a) {
     // `-- cmd args`: the server to wrap. It takes the place of the config's server of the
     // same name (keeping that server's restart settings), or of its only server.
     std::string name = a.server;
-    if (name.empty()) name = c.servers.size() == 1 ? c.servers.front().name : "server";
+    if (name.empty()) name = c.servers.size() == 1 ? c.servers.front().name : kDefaultServerName;
     ServerConfig s;
     s.name = name;
     for (const auto& existing : c.servers) {
@@ -54,6 +68,52 @@ Config load_for_run(const RunArgs& a) {
   return c;
 }
 
+// `serve` must fail before it writes anything when its address is taken: the pipeline (and
+// with it the audit log) is built before the front binds, so the address is tried first here,
+// as the front will bind it (SO_REUSEADDR, as Asio's acceptor). Returns "" or why not.
+std::string listen_problem(const Config& config, const std::string& listen_override) {
+  std::string listen = listen_override;
+  if (listen.empty() && config.http.IsMap() && config.http["listen"] &&
+      config.http["listen"].IsScalar())
+    listen = config.http["listen"].Scalar();
+  if (listen.empty()) listen = "127.0.0.1:8787";
+  auto colon = listen.rfind(':');
+  if (colon == std::string::npos) return "";  // the front reports a malformed address
+  std::string host = listen.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  unsigned long port = 0;
+  try {
+    port = std::stoul(listen.substr(colon + 1));
+  } catch (const std::exception&) {
+    return "";
+  }
+  if (port == 0 || port > 65535) return "";
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&ss);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&ss);
+  if (::inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(static_cast<uint16_t>(port));
+    len = sizeof(*v4);
+  } else if (::inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(static_cast<uint16_t>(port));
+    len = sizeof(*v6);
+  } else {
+    return "";
+  }
+  int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return "";
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  std::string problem;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 || ::listen(fd, 1) != 0)
+    problem = "cannot listen on " + listen + ": " + std::strerror(errno);
+  ::close(fd);
+  return problem;
+}
+
 }  // namespace
 
 void add_serve_command(CLI::App& app, int& exit_code);
@@ -66,15 +126,28 @@ void add_run_commands(CLI::App& app, int& exit_code) {
   run->add_option("-c,--config", args->config, "config file (YAML)")->check(CLI::ExistingFile);
   run->add_option("--tenant", args->tenant, "tenant whose identity, policies and log apply");
   run->add_option("--server", args->server, "which configured server to run");
-  run->add_option("--deny-tool", args->deny_tools, "deny this tool (name or glob); repeatable");
+  // One value per --deny-tool: a repeatable option must not take the words after `--`
+  // (`--deny-tool 'write_*' -- npx -y server` is the server command `npx -y server`).
+  run->add_option("--deny-tool", args->deny_tools, "deny this tool (name or glob); repeatable")
+      ->allow_extra_args(false);
   run->add_option("--max-message-bytes", args->max_message_bytes,
                   "largest JSON-RPC message accepted (default 16 MiB)");
   run->add_option("--log-level", args->log_level, "trace, debug, info, warn, error");
   run->add_flag("--debug", args->debug, "log each evaluation step");
+  run->footer(
+      "Example:\n  glasstape run --config glasstape.yaml --deny-tool 'write_*' -- npx -y "
+      "@modelcontextprotocol/server-filesystem /tmp");
   run->add_option("command", args->command, "the server command, after --");
   run->callback([args, &exit_code]() {
     Config config = load_for_run(*args);
     setup_logging(config.log_level);
+    if (!args->command.empty()) {
+      const auto& name = config.servers.front().name;
+      spdlog::info(
+          "server `{}` is the command after `--`{}; policies and deny_tools match its tools as "
+          "`{}/<tool>` or `<tool>`",
+          name, args->server.empty() && name == kDefaultServerName ? " (default name)" : "", name);
+    }
     StdioFrontOptions o{args->tenant, args->command.empty() ? args->server : "", args->debug};
     exit_code = run_stdio_front(config, o);
   });
@@ -95,12 +168,27 @@ void add_serve_command(CLI::App& app, int& exit_code) {
   serve->add_option("--listen", args->listen, "host:port (overrides http.listen)");
   serve->add_option("--log-level", args->log_level, "trace, debug, info, warn, error");
   serve->add_flag("--debug", args->debug, "log each evaluation step");
+  serve->footer(
+      "Example:\n  glasstape serve --config glasstape.yaml --listen 127.0.0.1:8080\n\nExit "
+      "codes: 0 stopped by a signal, 2 bad config or the address is in use.");
   serve->callback([args, &exit_code]() {
     Config config = load_config(args->config);
     if (!args->log_level.empty()) config.log_level = args->log_level;
     if (args->debug) config.log_level = "debug";
     setup_logging(config.log_level);
-    exit_code = run_http_front(config, HttpFrontOptions{args->tenant, args->debug, args->listen});
+    if (auto why = listen_problem(config, args->listen); !why.empty()) {
+      std::fprintf(stderr, "glasstape: %s (another process has it? choose one with --listen)\n",
+                   why.c_str());
+      exit_code = 2;
+      return;
+    }
+    try {
+      exit_code = run_http_front(config, HttpFrontOptions{args->tenant, args->debug, args->listen});
+    } catch (const boost::system::system_error& e) {
+      // Asio's what() carries its source location; the operator needs the cause.
+      std::fprintf(stderr, "glasstape: serve: %s\n", e.code().message().c_str());
+      exit_code = 2;
+    }
   });
 }
 

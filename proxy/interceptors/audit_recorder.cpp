@@ -198,7 +198,7 @@ void AuditRecorder::record_decision(const CallContext& ctx, std::function<void(O
                  d.code.empty() ? "-" : d.code, d.rule_id.empty() ? "" : " rule " + d.rule_id,
                  d.reason, id);
   } else if (d.would_deny) {
-    spdlog::warn("would deny (monitor) {}/{} {}/{} {}{}: {} (receipt {})", tenant_, agent,
+    spdlog::warn("monitor mode: would deny {}/{} {}/{} {}{}: {} (receipt {})", tenant_, agent,
                  ctx.server, ctx.tool, d.code.empty() ? "-" : d.code,
                  d.rule_id.empty() ? "" : " rule " + d.rule_id, d.reason, id);
   }

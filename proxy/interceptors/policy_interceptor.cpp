@@ -141,12 +141,15 @@ Verdict PolicyInterceptor::on_call(CallContext& ctx) {
   if (r.monitor) d.mode = "monitor";
   if (r.would_deny) {
     d.would_deny = true;
+    // The signed record keeps what would have denied the call (the call itself is allowed):
+    // the recorder writes code, reason and decided_by, and its one log line says "would deny".
+    d.code = r.would_deny_code;
+    d.reason = r.would_deny_reason;
+    d.decided_by = "policy";
     d.details["would_deny"] = {{"code", r.would_deny_code},
                                {"reason", r.would_deny_reason},
                                {"policy_id", r.would_deny_policy},
                                {"rule_id", r.would_deny_rule}};
-    spdlog::warn("policy: monitor mode: would deny {}/{}: {} ({})", ctx.server, ctx.tool,
-                 r.would_deny_reason, r.would_deny_code);
   }
   return Verdict::Continue;
 }

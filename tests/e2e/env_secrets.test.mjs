@@ -233,7 +233,7 @@ if (modes().includes('proxy')) {
         const s = setup(server);
         for (const front of [['serve', '--config', s.config], ['run', '--config', s.config]]) {
           const r = spawnSync(requireBinary(), front, { env: proxyEnv(key), encoding: 'utf8', input: '', timeout: 20_000 });
-          assert.equal(r.status, 1, r.stderr);
+          assert.equal(r.status, 2, r.stderr);
           assert.match(r.stderr, /GT_ED25519_PRIVATE_KEY.* is never given to a server/);
           assertNoKey(r.stderr, key, 'the error');
           assert.ok(!fs.existsSync(s.report), 'the server was not started');

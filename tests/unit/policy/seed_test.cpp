@@ -154,5 +154,7 @@ TEST_CASE("tools without a policy are denied", "[seed]") {
   auto r = decide_seed(*set, {"delete_everything", json::object(), "admin"});
   CHECK(r.effect == Effect::Deny);
   CHECK(r.code == codes::kNone);
-  CHECK(r.reason == "no policy for tool `delete_everything`");
+  CHECK(r.reason ==
+        "no policy for tool `delete_everything` of server `srv` (a policy's `tools:` may name it "
+        "`delete_everything` or `srv/delete_everything`)");
 }
