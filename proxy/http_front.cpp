@@ -25,6 +25,7 @@
 #include "transport/compact.hpp"
 #include "transport/http_server.hpp"
 #include "transport/inspect.hpp"
+#include "transport/rate_limited_log.hpp"
 
 namespace gt::proxy {
 
@@ -33,6 +34,29 @@ namespace web = gt::transport::http;
 using transport::MessageKind;
 
 namespace {
+
+// Lines any client can repeat at will (refused requests, sessions opened and evicted) go
+// through a RateLimitedLog: per kind, at most kLogBurst per 10 s, then one with the count.
+constexpr std::size_t kLogBurst = 20;
+transport::RateLimitedLog& refusals() {
+  static transport::RateLimitedLog log(spdlog::level::warn,
+                                       transport::RateLimitedLog::kDefaultInterval, kLogBurst);
+  return log;
+}
+transport::RateLimitedLog& session_events() {
+  static transport::RateLimitedLog log(spdlog::level::info,
+                                       transport::RateLimitedLog::kDefaultInterval, kLogBurst);
+  return log;
+}
+transport::RateLimitedLog& evictions() {
+  static transport::RateLimitedLog log(spdlog::level::warn,
+                                       transport::RateLimitedLog::kDefaultInterval, kLogBurst);
+  return log;
+}
+
+std::string shorten_header(std::string_view v) {
+  return v.size() <= 100 ? std::string(v) : std::string(v.substr(0, 100)) + "…";
+}
 
 const std::set<std::string> kProtocolVersions = {"2024-11-05", "2025-03-26", "2025-06-18",
                                                  "2025-11-25"};
@@ -283,8 +307,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     ex->start_stream(headers());
     if (!last_event_id.empty()) replay_after(last_event_id);
     if (unsent_dropped_) {
-      spdlog::warn("http: session {}: {} server message(s) dropped while no stream was open", id_,
-                   unsent_dropped_);
+      evictions()("http: session {}: {} server message(s) dropped while no stream was open", id_,
+                  unsent_dropped_);
       unsent_dropped_ = 0;
     }
     unsent_bytes_ = 0;
@@ -587,8 +611,8 @@ class HttpFront {
       if (ka) last_keepalive_ = now;
       for (auto it = sessions_.begin(); it != sessions_.end();) {
         if (it->second->idle_for(settings_.session_idle)) {
-          spdlog::info("http: session {} idle for {} s; closing", it->first,
-                       settings_.session_idle.count());
+          session_events()("http: session {} idle for {} s; closing", it->first,
+                           settings_.session_idle.count());
           it->second->close();
           it = sessions_.erase(it);
         } else {
@@ -611,8 +635,8 @@ class HttpFront {
         oldest = it;
     }
     if (oldest == sessions_.end()) return false;
-    spdlog::warn("http: {} sessions reached http.max_sessions; closed session {}, idle the longest",
-                 sessions_.size(), oldest->first);
+    evictions()("http: {} sessions reached http.max_sessions; closed session {}, idle the longest",
+                sessions_.size(), oldest->first);
     oldest->second->close();
     sessions_.erase(oldest);
     return true;
@@ -621,7 +645,7 @@ class HttpFront {
   // A POST refused for what it says (400), with one line for the operator.
   static void refuse(const std::shared_ptr<web::Exchange>& ex, const std::string& msg,
                      int code = -32600, const nlohmann::json& id = nullptr) {
-    spdlog::warn("http: refused a POST: {}", msg);
+    refusals()("http: refused a POST: {}", msg);
     reject(ex, 400, msg, code, {}, id);
   }
 
@@ -673,14 +697,14 @@ class HttpFront {
     // DNS-rebinding protection: a browser page on another origin, or a request for another
     // host name, never reaches a session.
     if (!host_allowed(req[bh::field::host])) {
-      spdlog::warn("http: refused Host `{}` (not in http.allowed_hosts)",
-                   std::string(req[bh::field::host]));
+      refusals()("http: refused Host `{}` (not in http.allowed_hosts)",
+                 shorten_header(req[bh::field::host]));
       reject(ex, 403, "Forbidden: host not allowed");
       return;
     }
     if (!origin_allowed(req[bh::field::origin])) {
-      spdlog::warn("http: refused Origin `{}` (not in http.allowed_origins)",
-                   std::string(req[bh::field::origin]));
+      refusals()("http: refused Origin `{}` (not in http.allowed_origins)",
+                 shorten_header(req[bh::field::origin]));
       reject(ex, 403, "Forbidden: origin not allowed");
       return;
     }
@@ -713,7 +737,7 @@ class HttpFront {
         if (!s) return;
         s->close();
         sessions_.erase(sid);
-        spdlog::info("http: session {} ended by the client", sid);
+        session_events()("http: session {} ended by the client", sid);
         ex->respond(200, "", "", {});
         return;
       }
@@ -842,12 +866,13 @@ class HttpFront {
                                           tenant_, pipeline_, settings_, path,
                                           shared == shared_.end() ? nullptr : shared->second);
       } catch (const std::exception& e) {
-        spdlog::error("http: cannot start server `{}`: {}", server.name, e.what());
+        static transport::RateLimitedLog start_errors(spdlog::level::err);
+        start_errors("http: cannot start server `{}`: {}", server.name, e.what());
         reject(ex, 502, std::string("cannot start the server: ") + e.what(), -32001, {}, init_id);
         return;
       }
       sessions_[s->id()] = s;
-      spdlog::info("http: session {} started", s->id());
+      session_events()("http: session {} started", s->id());
     } else {
       s = find_session(ex, sid, path);
       if (!s) return;

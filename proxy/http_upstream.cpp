@@ -8,6 +8,7 @@
 
 #include "transport/inspect.hpp"
 #include "transport/jsonrpc.hpp"
+#include "transport/rate_limited_log.hpp"
 #include "transport/sse.hpp"
 
 namespace gt::proxy {
@@ -18,6 +19,14 @@ using boost::beast::http::verb;
 using transport::MessageKind;
 
 namespace {
+// Lines a server can repeat at will go through a RateLimitedLog: at most 20 per 10 s, then
+// one with the count suppressed (transport/rate_limited_log.hpp).
+transport::RateLimitedLog& server_faults() {
+  static transport::RateLimitedLog log(spdlog::level::warn,
+                                       transport::RateLimitedLog::kDefaultInterval, 20);
+  return log;
+}
+
 constexpr std::size_t kMaxDepth = 512;
 constexpr std::size_t kErrorBodyBytes = 2048;  // of an error response, kept for the message
 constexpr int kMaxResumes = 5;                 // GET resumptions of one POST stream without news
@@ -193,7 +202,7 @@ void HttpUpstream::post_streamable(std::string line) {
       if (visible_ascii(sid)) {
         self->session_id_ = sid;
       } else if (!sid.empty()) {
-        spdlog::warn("server `{}` sent an invalid Mcp-Session-Id; ignored", self->cfg_.name);
+        server_faults()("server `{}` sent an invalid Mcp-Session-Id; ignored", self->cfg_.name);
       }
     }
     auto ct = head.content_type();
@@ -284,7 +293,7 @@ void HttpUpstream::post_streamable(std::string line) {
             "credentials)";
       }
       if (!r->body.empty()) why += ": " + one_line(r->body);
-      spdlog::warn("{}", why);
+      server_faults()("{}", why);
       for (auto& [k, id] : r->waiting)
         self->answer_error(id, why);
       return;
@@ -334,7 +343,7 @@ void HttpUpstream::stream_ended(const std::shared_ptr<Reader>& r, const std::str
   }
   std::string msg = "server `" + cfg_.name + "` closed the response stream before answering";
   if (!why.empty()) msg += " (" + why + ")";
-  spdlog::warn("{}", msg);
+  server_faults()("{}", msg);
   auto waiting = std::move(r->waiting);
   r->waiting.clear();
   for (auto& [k, id] : waiting)
@@ -687,7 +696,7 @@ void HttpUpstream::post_legacy(std::string line) {
       std::string why =
           "server `" + self->cfg_.name + "` answered HTTP " + std::to_string(r->status);
       if (!r->body.empty()) why += ": " + one_line(r->body);
-      spdlog::warn("{}", why);
+      server_faults()("{}", why);
       if (request) self->answer_error(id, why);
     }
   };

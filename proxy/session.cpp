@@ -8,6 +8,7 @@
 #include "transport/compact.hpp"
 #include "transport/inspect.hpp"
 #include "transport/jsonrpc.hpp"
+#include "transport/rate_limited_log.hpp"
 
 namespace gt::proxy {
 
@@ -18,6 +19,26 @@ namespace {
 
 std::string shorten(std::string_view s, std::size_t n = 120) {
   return s.size() <= n ? std::string(s) : std::string(s.substr(0, n)) + "…";
+}
+
+// Lines a client or a server can repeat at will go through a RateLimitedLog: per kind, at most
+// kLogBurst per 10 s across all sessions, then one line with the count suppressed. So a client
+// sending a million bad messages costs the operator's log a few lines, not a million.
+constexpr std::size_t kLogBurst = 20;
+transport::RateLimitedLog& client_faults() {
+  static transport::RateLimitedLog log(spdlog::level::warn,
+                                       transport::RateLimitedLog::kDefaultInterval, kLogBurst);
+  return log;
+}
+transport::RateLimitedLog& server_faults() {
+  static transport::RateLimitedLog log(spdlog::level::warn,
+                                       transport::RateLimitedLog::kDefaultInterval, kLogBurst);
+  return log;
+}
+transport::RateLimitedLog& timeouts() {
+  static transport::RateLimitedLog log(spdlog::level::warn,
+                                       transport::RateLimitedLog::kDefaultInterval, kLogBurst);
+  return log;
 }
 
 }  // namespace
@@ -66,8 +87,8 @@ void Session::on_client_line(std::string_view line) {
   switch (ins.shape) {
     case transport::Inspection::Shape::Malformed: {
       auto id = transport::recover_id(line).value_or(nullptr);
-      spdlog::warn("session {}: malformed JSON from the client ({}): {}", opts_.session_id,
-                   ins.error, shorten(line));
+      client_faults()("session {}: malformed JSON from the client ({}): {}", opts_.session_id,
+                      ins.error, shorten(line));
       to_client_(transport::error_response(id, rpc::kParseError, "Parse error: " + ins.error));
       return;
     }
@@ -108,7 +129,7 @@ void Session::on_client_element(std::string_view element) {
 }
 
 void Session::refuse(const nlohmann::json& id, int code, const std::string& message) {
-  spdlog::warn("session {}: refused a message from the client: {}", opts_.session_id, message);
+  client_faults()("session {}: refused a message from the client: {}", opts_.session_id, message);
   to_client_(transport::error_response(id, code, message));
 }
 
@@ -118,8 +139,8 @@ bool Session::in_flight(const std::string& key) const {
 
 void Session::on_client_oversize(std::string_view prefix, std::size_t size) {
   auto id = transport::recover_id(prefix).value_or(nullptr);
-  spdlog::warn("session {}: dropped a {}-byte message from the client (limit {} bytes)",
-               opts_.session_id, size, opts_.max_message_bytes);
+  client_faults()("session {}: dropped a {}-byte message from the client (limit {} bytes)",
+                  opts_.session_id, size, opts_.max_message_bytes);
   to_client_(transport::error_response(id, rpc::kInvalidRequest,
                                        "Invalid Request: message of " + std::to_string(size) +
                                            " bytes exceeds the limit of " +
@@ -351,14 +372,14 @@ void Session::answer_denied(const CallContext& ctx) {
 void Session::on_server_line(std::string_view line) {
   auto ins = transport::inspect(line, opts_.max_depth);
   if (ins.shape != transport::Inspection::Shape::Object) {
-    spdlog::warn("server `{}` sent a line that is not a JSON-RPC message ({}): {}", opts_.server,
-                 ins.error.empty() ? "not an object" : ins.error, shorten(line));
+    server_faults()("server `{}` sent a line that is not a JSON-RPC message ({}): {}", opts_.server,
+                    ins.error.empty() ? "not an object" : ins.error, shorten(line));
     return;
   }
   if (ins.kind != MessageKind::Response) {
     if (ins.kind == MessageKind::Invalid) {
-      spdlog::warn("server `{}` sent an invalid message ({}): {}", opts_.server, ins.error,
-                   shorten(line));
+      server_faults()("server `{}` sent an invalid message ({}): {}", opts_.server, ins.error,
+                      shorten(line));
     }
     if (ins.method == "notifications/tools/list_changed") listed_ = false;
     if (ins.method == "notifications/progress" && !progress_.empty()) on_progress(line);
@@ -369,7 +390,7 @@ void Session::on_server_line(std::string_view line) {
     // A page of the proxy's own tools/list: the client never sees it.
     auto body = nlohmann::json::parse(line.begin(), line.end());
     if (!ins.has_result) {
-      spdlog::warn("server `{}` refused tools/list: {}", opts_.server, shorten(line, 300));
+      server_faults()("server `{}` refused tools/list: {}", opts_.server, shorten(line, 300));
       finish_own_listing();
       return;
     }
@@ -439,8 +460,8 @@ void Session::answer_call(const CallContext& call, std::string_view answer) {
 
 void Session::on_server_oversize(std::string_view prefix, std::size_t size) {
   auto id = transport::recover_id(prefix);
-  spdlog::error("server `{}` sent a {}-byte message (limit {} bytes); dropped", opts_.server, size,
-                opts_.max_message_bytes);
+  server_faults()("server `{}` sent a {}-byte message (limit {} bytes); dropped", opts_.server,
+                  size, opts_.max_message_bytes);
   if (!id) return;
   auto it = pending_.find(transport::id_key(*id));
   if (it == pending_.end()) return;
@@ -608,7 +629,7 @@ void Session::expire(std::chrono::steady_clock::time_point now) {
     std::string why = "server `" + opts_.server + "` did not answer `" + p.method + "` within " +
                       std::to_string(waited.count()) + " ms" +
                       (hard ? " (the limit even with progress)" : "");
-    spdlog::warn("session {}: {}; answering {} with an error", opts_.session_id, why, p.id.dump());
+    timeouts()("session {}: {}; answering {} with an error", opts_.session_id, why, p.id.dump());
     // Tell the server to stop working on it (MCP cancellation).
     nlohmann::json cancel = {{"jsonrpc", "2.0"},
                              {"method", "notifications/cancelled"},
@@ -617,8 +638,8 @@ void Session::expire(std::chrono::steady_clock::time_point now) {
     settle(key, p, transport::error_response(p.id, rpc::kUpstreamTimeout, why));
   }
   if (!list_id_.empty() && now >= list_deadline_) {
-    spdlog::warn("session {}: server `{}` did not answer the proxy's tools/list in time",
-                 opts_.session_id, opts_.server);
+    timeouts()("session {}: server `{}` did not answer the proxy's tools/list in time",
+               opts_.session_id, opts_.server);
     remember_expired(transport::id_key(list_id_));
     finish_own_listing();  // the waiting calls are judged without the server's definitions
   }

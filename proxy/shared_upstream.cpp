@@ -8,12 +8,21 @@
 
 #include "transport/inspect.hpp"
 #include "transport/jsonrpc.hpp"
+#include "transport/rate_limited_log.hpp"
 
 namespace gt::proxy {
 
 using transport::MessageKind;
 
 namespace {
+
+// Lines a server can repeat at will go through a RateLimitedLog: at most 20 per 10 s, then
+// one with the count suppressed (transport/rate_limited_log.hpp).
+transport::RateLimitedLog& server_faults() {
+  static transport::RateLimitedLog log(spdlog::level::warn,
+                                       transport::RateLimitedLog::kDefaultInterval, 20);
+  return log;
+}
 
 constexpr std::size_t kMaxDepth = 512;
 
@@ -115,8 +124,8 @@ void SharedUpstream::start() {
     // Route the failure to the session whose request it answered, with its own id.
     auto id = transport::recover_id(prefix);
     if (!id || !id->is_number_integer()) {
-      spdlog::error("server `{}` sent a {}-byte message that no session can take; dropped",
-                    s->name_, size);
+      server_faults()("server `{}` sent a {}-byte message that no session can take; dropped",
+                      s->name_, size);
       return;
     }
     auto it = s->requests_.find(id->get<std::int64_t>());
@@ -332,7 +341,7 @@ SharedUpstream::PortId SharedUpstream::route_server_request() const {
 void SharedUpstream::from_server(std::string_view line) {
   auto ins = transport::inspect(line, kMaxDepth);
   if (ins.shape != transport::Inspection::Shape::Object || ins.kind == MessageKind::Invalid) {
-    spdlog::warn("server `{}` sent a line that is not a JSON-RPC message; dropped", name_);
+    server_faults()("server `{}` sent a line that is not a JSON-RPC message; dropped", name_);
     return;
   }
   auto deliver_now = [this](PortId port, std::string_view text) {

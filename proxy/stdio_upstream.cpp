@@ -4,6 +4,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "transport/rate_limited_log.hpp"
+
 namespace gt::proxy {
 
 namespace {
@@ -47,8 +49,20 @@ void StdioUpstream::spawn() {
 void StdioUpstream::wire(const std::shared_ptr<transport::ChildProcess>& child) {
   std::weak_ptr<StdioUpstream> weak = shared_from_this();
   std::weak_ptr<transport::ChildProcess> wchild = child;
-  child->start_stderr(
-      [name = cfg_.name](std::string_view line) { spdlog::info("[{}] {}", name, line); });
+  // The server's stderr goes to the log, each line cut at 1000 bytes and at most 100 lines per
+  // 10 s per server, then one line with the count suppressed: a chatty or hostile server cannot
+  // fill the operator's disk.
+  child->start_stderr([name = cfg_.name,
+                       log = std::make_shared<transport::RateLimitedLog>(
+                           spdlog::level::info, transport::RateLimitedLog::kDefaultInterval, 100)](
+                          std::string_view line) {
+    constexpr std::size_t kMax = 1000;
+    if (line.size() > kMax) {
+      (*log)("[{}] {}… ({} bytes)", name, line.substr(0, kMax), line.size());
+    } else {
+      (*log)("[{}] {}", name, line);
+    }
+  });
   transport::LineChannel::Handlers h;
   h.on_line = [weak, wchild](std::string_view line) {
     auto self = weak.lock();

@@ -5,11 +5,16 @@ namespace gt::transport {
 std::optional<std::size_t> RateLimitedLog::admit() {
   auto now = now_ ? now_() : Clock::now();
   std::lock_guard lock(mu_);
-  if (last_ && now - *last_ < interval_) {
-    ++suppressed_;
-    return std::nullopt;
+  if (window_ && now - *window_ < interval_) {
+    if (written_ >= burst_) {
+      ++suppressed_;
+      return std::nullopt;
+    }
+    ++written_;
+    return std::size_t{0};
   }
-  last_ = now;
+  window_ = now;
+  written_ = 1;
   return std::exchange(suppressed_, 0);
 }
 

@@ -1,7 +1,8 @@
 // A log line that may repeat without bound (a refused connection, a failed accept, a client
-// that sent garbage) goes through a RateLimitedLog: the first occurrence is written at once,
-// later ones at most once per interval, each carrying the number suppressed since the last
-// one written. So a flood costs one line per interval, and the count says how big it was:
+// that sent garbage) goes through a RateLimitedLog: at most `burst` lines are written per
+// interval (1 unless told), the first of a new interval carrying the number suppressed since
+// the last one written. So a flood costs `burst` lines per interval, and the count says how big
+// it was:
 //
 //   static RateLimitedLog refused(spdlog::level::warn);   // one per call site
 //   refused("http: connection limit ({}) reached; refusing a client", max);
@@ -29,9 +30,9 @@ class RateLimitedLog {
   static constexpr std::chrono::seconds kDefaultInterval{10};
 
   explicit RateLimitedLog(spdlog::level::level_enum level,
-                          Clock::duration interval = kDefaultInterval,
+                          Clock::duration interval = kDefaultInterval, std::size_t burst = 1,
                           std::function<Clock::time_point()> now = {})
-      : level_(level), interval_(interval), now_(std::move(now)) {}
+      : level_(level), interval_(interval), burst_(burst < 1 ? 1 : burst), now_(std::move(now)) {}
 
   // Whether an occurrence now may be written: the number of occurrences suppressed since the
   // last written one, or nothing when this one is suppressed (and counted).
@@ -53,9 +54,11 @@ class RateLimitedLog {
 
   spdlog::level::level_enum level_;
   Clock::duration interval_;
+  std::size_t burst_;
   std::function<Clock::time_point()> now_;
   mutable std::mutex mu_;
-  std::optional<Clock::time_point> last_;  // when the last line was written
+  std::optional<Clock::time_point> window_;  // when the current interval began
+  std::size_t written_ = 0;                  // lines written in the current interval
   std::size_t suppressed_ = 0;
 };
 

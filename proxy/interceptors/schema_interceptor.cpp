@@ -5,6 +5,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "transport/rate_limited_log.hpp"
+
 namespace gt::proxy {
 
 namespace gs = gov::schema;
@@ -30,6 +32,14 @@ std::string bt(const std::string& s) {
     out.push_back((c == '`' || static_cast<unsigned char>(c) < 0x20) ? '?' : c);
   if (s.size() > 128) out += "...";
   return "`" + out + "`";
+}
+
+// A result the server may repeat per call that fails its output schema: at most 20 lines per
+// 10 s, then one with the count (transport/rate_limited_log.hpp).
+transport::RateLimitedLog& result_faults() {
+  static transport::RateLimitedLog log(spdlog::level::warn,
+                                       transport::RateLimitedLog::kDefaultInterval, 20);
+  return log;
 }
 
 }  // namespace
@@ -139,8 +149,8 @@ void SchemaInterceptor::on_result(const CallContext& ctx, Response& response) {
   try {
     msg = &response.json();
   } catch (const std::exception& e) {
-    spdlog::warn("schema: result of tool {} (server {}) is not json: {}", bt(ctx.tool),
-                 bt(ctx.server), e.what());
+    result_faults()("schema: result of tool {} (server {}) is not json: {}", bt(ctx.tool),
+                    bt(ctx.server), e.what());
     return;
   }
   auto res = msg->find("result");
@@ -158,8 +168,8 @@ void SchemaInterceptor::on_result(const CallContext& ctx, Response& response) {
     problem = "structuredContent does not match the output schema: " + gs::summarize(r);
   }
   bool enforce = cfg_.output == SchemaInterceptorConfig::Output::Enforce;
-  spdlog::warn("schema: result of tool {} (server {}, session {}){}: {}", bt(ctx.tool),
-               bt(ctx.server), ctx.session_id, enforce ? " withheld" : "", problem);
+  result_faults()("schema: result of tool {} (server {}, session {}){}: {}", bt(ctx.tool),
+                  bt(ctx.server), ctx.session_id, enforce ? " withheld" : "", problem);
   if (!enforce) return;
   // A new message, not a copy: the server's content is not echoed back.
   json text = "glasstape withheld the result of tool " + bt(ctx.tool) +

@@ -1,10 +1,15 @@
 // Resource test for the session layer of `glasstape serve` (issue 14): a batch of the largest
 // allowed size costs CPU linear in its length and is answered whole, a longer one is refused,
-// and idle sessions cannot lock new clients out at http.max_sessions. Bounds are on work
-// (CPU seconds of the proxy, answers counted), not on wall time. One line of figures per class.
+// idle sessions cannot lock new clients out at http.max_sessions, and neither a client sending
+// garbage nor a server writing to stderr without end can fill the operator's log. Bounds are on
+// work (CPU seconds of the proxy, answers counted, log bytes), not on wall time. One line of
+// figures per class.
 //
 //   node tests/resource/session_limits.mjs --glasstape build/proxy/glasstape \
-//        --server build/tests/glasstape-example-server
+//        --server build/tests/glasstape-example-server [--report] [--old]
+//
+// --report prints the figures without failing; --old leaves out settings an older build does
+// not know (for before/after figures with the same script).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -18,10 +23,14 @@ const opt = (name, def) => {
 const BIN = path.resolve(opt('glasstape', 'build/proxy/glasstape'));
 const SERVER = path.resolve(opt('server', 'build/tests/glasstape-example-server'));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const REPORT = args.includes('--report');
+const OLD = args.includes('--old');
 
 let failures = 0;
 function check(ok, what) {
-  if (!ok) {
+  if (!ok && REPORT) {
+    console.log(`  over the bound: ${what}`);
+  } else if (!ok) {
     failures++;
     console.log(`  FAIL: ${what}`);
   }
@@ -123,6 +132,71 @@ async function batches() {
   }
 }
 
+function rssMiB(pid) {
+  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : 0;
+}
+
+// Figures only (--report): the worst case of issue 14's class 4, one batch of 20,000 pings
+// (the limit raised to let it through), in CPU seconds, RSS growth and the time another
+// session waits for a ping sent meanwhile.
+async function bigBatch() {
+  const n = 20000;
+  const p = await startProxy('bigbatch', {}, OLD ? {} : { max_batch_messages: n });
+  try {
+    const sid = await initialize(p.url);
+    const other = await initialize(p.url);
+    const rss0 = rssMiB(p.pid);
+    const cpu0 = cpuSeconds(p.pid);
+    const batch = Array.from({ length: n }, (_, i) => ({ jsonrpc: '2.0', id: 1000 + i, method: 'ping' }));
+    const t0 = Date.now();
+    const big = post(p.url, batch, { 'mcp-session-id': sid });
+    await sleep(50);
+    const t1 = Date.now();
+    await post(p.url, { jsonrpc: '2.0', id: 1, method: 'ping' }, { 'mcp-session-id': other });
+    const otherMs = Date.now() - t1;
+    const r = await big;
+    let answers = 0;
+    try {
+      answers = JSON.parse(r.text).length;
+    } catch {}
+    console.log(`big batch: ${n} pings, status ${r.status}, ${answers} answers, ${(cpuSeconds(p.pid) - cpu0).toFixed(2)} CPU s, ` +
+      `${Date.now() - t0} ms, RSS +${(rssMiB(p.pid) - rss0).toFixed(1)} MiB; another session's ping waited ${otherMs} ms`);
+  } finally {
+    await p.stop();
+  }
+}
+
+// An upstream that sends large notifications (class 2): 40 sessions in turn each receive 8
+// notifications of 512 KiB on a call's SSE stream, 160 MiB in all. What the proxy keeps for
+// Last-Event-ID is bounded per session (http.replay_bytes) and over all sessions
+// (http.replay_total_bytes, 16 MiB here), so its RSS grows by about the total bound, not by
+// what was sent.
+async function replay() {
+  const sessions = 40;
+  const count = 8;
+  const bytes = 512 * 1024;
+  const fixture = path.join(path.dirname(new URL(import.meta.url).pathname), 'fixtures', 'flood_server.mjs');
+  const p = await startProxy('replay', OLD ? {} : { replay_total_bytes: 16 * 1024 * 1024 }, {
+    servers: { flood: { command: [process.execPath, fixture], restart: { max: 0 } } },
+  });
+  try {
+    const rss0 = rssMiB(p.pid);
+    let events = 0;
+    for (let i = 0; i < sessions; i++) {
+      const sid = await initialize(p.url);
+      const r = await post(p.url, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'flood', arguments: { count, bytes } } }, { 'mcp-session-id': sid });
+      events += (r.text.match(/^data: /gm) || []).length;
+    }
+    const grew = rssMiB(p.pid) - rss0;
+    check(events === sessions * (count + 1), `every notification and answer reached its client: ${events} of ${sessions * (count + 1)} events`);
+    check(grew < 48, `RSS grew by ${grew.toFixed(1)} MiB after ${(sessions * count * bytes) / 1048576} MiB of notifications`);
+    console.log(`replay: ${sessions} sessions x ${count} notifications of ${bytes / 1024} KiB, RSS +${grew.toFixed(1)} MiB`);
+  } finally {
+    await p.stop();
+  }
+}
+
 // At http.max_sessions, a new client takes the place of the session idle the longest; the
 // busy ones (an open GET stream) are never closed for it.
 async function sessions() {
@@ -155,8 +229,68 @@ async function sessions() {
   }
 }
 
-await batches();
+// `glasstape run` (stdio front) with a config, fed `input`; resolves with the answers on stdout,
+// the bytes of the log (stderr) and the proxy's CPU seconds.
+function runStdio(name, servers, input) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `gt-res-${name}-`));
+  const file = path.join(dir, 'glasstape.yaml');
+  fs.writeFileSync(file, JSON.stringify({ servers, governance: { passthrough: true } }, null, 2));
+  return new Promise((resolve, reject) => {
+    const proc = spawn(BIN, ['run', '--config', file], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, HOME: dir } });
+    let answers = 0;
+    let logBytes = 0;
+    let cpu = 0;
+    let rest = '';
+    proc.stdout.on('data', (d) => {
+      const lines = (rest + d.toString()).split('\n');
+      rest = lines.pop();
+      answers += lines.length;
+    });
+    proc.stderr.on('data', (d) => {
+      logBytes += d.length;
+      try {
+        cpu = cpuSeconds(proc.pid);
+      } catch {}
+    });
+    proc.on('error', reject);
+    proc.on('exit', () => {
+      fs.rmSync(dir, { recursive: true, force: true });
+      resolve({ answers, logBytes, cpu });
+    });
+    proc.stdin.on('error', () => {});
+    proc.stdin.end(input);
+  });
+}
+
+// A client sending 20,000 messages the proxy refuses (malformed JSON, each answered with a parse
+// error) costs the log a few dozen lines, not 20,000.
+async function clientLogFlood() {
+  const n = 20000;
+  const input = 'x{"jsonrpc":"2.0","id":1,"method":"ping"}\n'.repeat(n);
+  const r = await runStdio('logflood', { example: { command: [SERVER] } }, input);
+  check(r.answers === n, `every refused message is answered: ${r.answers} of ${n}`);
+  check(r.logBytes < 32 * 1024, `${n} refused messages wrote ${r.logBytes} log bytes`);
+  console.log(`client log flood: ${n} malformed messages, ${r.answers} answered, ${r.logBytes} log bytes`);
+}
+
+// A server that writes 100,000 lines to stderr before it serves: the log takes at most 100 lines
+// of it per 10 s, each cut at 1000 bytes.
+async function serverStderrFlood() {
+  const n = 100000;
+  const spam = `i=0; while [ $i -lt ${n} ]; do echo "debug: line $i of noise from the server"; i=$((i+1)); done >&2; exec "$0"`;
+  const init = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'res', version: '1' } } });
+  const r = await runStdio('stderrflood', { example: { command: ['/bin/sh', '-c', spam, SERVER] } }, `${init}\n`);
+  check(r.answers === 1, `initialize answered through a server flooding stderr: ${r.answers}`);
+  check(r.logBytes < 64 * 1024, `a server's ${n} stderr lines wrote ${r.logBytes} log bytes`);
+  console.log(`server stderr flood: ${n} lines from the server, ${r.logBytes} log bytes`);
+}
+
+if (REPORT) await bigBatch();
+if (!OLD) await batches();
 await sessions();
+await replay();
+await clientLogFlood();
+await serverStderrFlood();
 if (failures) {
   console.log(`session_limits: ${failures} bound(s) exceeded`);
   process.exit(1);

@@ -33,7 +33,7 @@ struct Captured {
 
 TEST_CASE("RateLimitedLog admits one occurrence per interval and counts the rest") {
   auto now = RateLimitedLog::Clock::time_point{} + 1h;
-  RateLimitedLog log(spdlog::level::warn, 10s, [&] { return now; });
+  RateLimitedLog log(spdlog::level::warn, 10s, 1, [&] { return now; });
   CHECK(log.admit() == std::optional<std::size_t>(0));
   for (int i = 0; i < 1000; ++i) {
     now += 1ms;
@@ -52,7 +52,7 @@ TEST_CASE("RateLimitedLog admits one occurrence per interval and counts the rest
 TEST_CASE("a flood through RateLimitedLog writes one line per interval with the count") {
   Captured cap;
   auto now = RateLimitedLog::Clock::time_point{} + 1h;
-  RateLimitedLog log(spdlog::level::warn, 1s, [&] { return now; });
+  RateLimitedLog log(spdlog::level::warn, 1s, 1, [&] { return now; });
   // A million failures over 10 simulated seconds: ten lines, not a million.
   for (int i = 0; i < 1000000; ++i) {
     if (i % 100000 == 0 && i > 0) now += 1s;
@@ -72,4 +72,26 @@ TEST_CASE("RateLimitedLog below the logger's level neither writes nor counts") {
     log("hidden {}", i);
   CHECK(cap.lines() == 0);
   CHECK(log.pending() == 0);
+}
+
+TEST_CASE("RateLimitedLog with a burst writes that many lines per interval, then counts") {
+  Captured cap;
+  auto now = RateLimitedLog::Clock::time_point{} + 1h;
+  RateLimitedLog log(spdlog::level::warn, 10s, 5, [&] { return now; });
+  // 100 lines in each of three intervals: 5 written per interval, 95 counted.
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < 100; ++i) {
+      log("server line {}", round * 100 + i);
+      now += 1ms;
+    }
+    now += 10s;
+  }
+  CHECK(cap.lines() == 15);
+  auto text = cap.out.str();
+  CHECK(text.find("server line 4\n") != std::string::npos);
+  CHECK(text.find("server line 5\n") == std::string::npos);
+  CHECK(text.find("server line 100 [95 more like this suppressed since the last one logged]") !=
+        std::string::npos);
+  CHECK(text.find("server line 101\n") != std::string::npos);
+  CHECK(log.pending() == 95);
 }
