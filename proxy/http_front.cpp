@@ -541,8 +541,6 @@ class HttpFront {
           config.servers.size() == 1 ? settings_.path : settings_.path + "/" + s.name;
       routes_[path] = &s;
     }
-    InterceptorEnv env{config, tenant_, opts.debug};
-    pipeline_ = build_pipeline(env);
     auto addr = asio::ip::make_address(settings_.host);
     loopback_ = addr.is_loopback();
     if (settings_.allowed_hosts.empty()) {
@@ -559,11 +557,23 @@ class HttpFront {
     limits.header_timeout = config.http_limits.header_timeout;
     limits.body_timeout = config.http_limits.body_timeout;
     limits.idle_timeout = config.http_limits.idle_timeout;
-    server_ =
-        std::make_shared<web::Server>(ioc, asio::ip::tcp::endpoint(addr, settings_.port), limits,
-                                      [this](web::Request&& r, std::shared_ptr<web::Exchange> ex) {
-                                        handle(std::move(r), std::move(ex));
-                                      });
+    // The address is bound before the pipeline is built: a serve that cannot listen stops
+    // before its audit log is opened or written.
+    try {
+      server_ = std::make_shared<web::Server>(
+          ioc, asio::ip::tcp::endpoint(addr, settings_.port), limits,
+          [this](web::Request&& r, std::shared_ptr<web::Exchange> ex) {
+            handle(std::move(r), std::move(ex));
+          });
+    } catch (const boost::system::system_error& e) {
+      throw ListenError("cannot listen on " + settings_.host + ":" +
+                        std::to_string(settings_.port) + ": " + e.code().message() +
+                        (e.code() == asio::error::address_in_use
+                             ? " (another process has it? choose another with --listen)"
+                             : ""));
+    }
+    InterceptorEnv env{config, tenant_, opts.debug};
+    pipeline_ = build_pipeline(env);
   }
 
   void start() {

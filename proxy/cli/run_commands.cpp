@@ -1,7 +1,4 @@
 // `glasstape run`: wrap one stdio MCP server. (`serve`, the HTTP front, lives here too.)
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -68,52 +65,6 @@ Config load_for_run(const RunArgs& a) {
   return c;
 }
 
-// `serve` must fail before it writes anything when its address is taken: the pipeline (and
-// with it the audit log) is built before the front binds, so the address is tried first here,
-// as the front will bind it (SO_REUSEADDR, as Asio's acceptor). Returns "" or why not.
-std::string listen_problem(const Config& config, const std::string& listen_override) {
-  std::string listen = listen_override;
-  if (listen.empty() && config.http.IsMap() && config.http["listen"] &&
-      config.http["listen"].IsScalar())
-    listen = config.http["listen"].Scalar();
-  if (listen.empty()) listen = "127.0.0.1:8787";
-  auto colon = listen.rfind(':');
-  if (colon == std::string::npos) return "";  // the front reports a malformed address
-  std::string host = listen.substr(0, colon);
-  if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
-  unsigned long port = 0;
-  try {
-    port = std::stoul(listen.substr(colon + 1));
-  } catch (const std::exception&) {
-    return "";
-  }
-  if (port == 0 || port > 65535) return "";
-  sockaddr_storage ss{};
-  socklen_t len = 0;
-  auto* v4 = reinterpret_cast<sockaddr_in*>(&ss);
-  auto* v6 = reinterpret_cast<sockaddr_in6*>(&ss);
-  if (::inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
-    v4->sin_family = AF_INET;
-    v4->sin_port = htons(static_cast<uint16_t>(port));
-    len = sizeof(*v4);
-  } else if (::inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
-    v6->sin6_family = AF_INET6;
-    v6->sin6_port = htons(static_cast<uint16_t>(port));
-    len = sizeof(*v6);
-  } else {
-    return "";
-  }
-  int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return "";
-  int one = 1;
-  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  std::string problem;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 || ::listen(fd, 1) != 0)
-    problem = "cannot listen on " + listen + ": " + std::strerror(errno);
-  ::close(fd);
-  return problem;
-}
-
 }  // namespace
 
 void add_serve_command(CLI::App& app, int& exit_code);
@@ -176,14 +127,12 @@ void add_serve_command(CLI::App& app, int& exit_code) {
     if (!args->log_level.empty()) config.log_level = args->log_level;
     if (args->debug) config.log_level = "debug";
     setup_logging(config.log_level);
-    if (auto why = listen_problem(config, args->listen); !why.empty()) {
-      std::fprintf(stderr, "glasstape: %s (another process has it? choose one with --listen)\n",
-                   why.c_str());
-      exit_code = 2;
-      return;
-    }
     try {
       exit_code = run_http_front(config, HttpFrontOptions{args->tenant, args->debug, args->listen});
+    } catch (const ListenError& e) {
+      // Thrown before the pipeline (and its audit log) is built: nothing was recorded.
+      std::fprintf(stderr, "glasstape: %s\n", e.what());
+      exit_code = 2;
     } catch (const boost::system::system_error& e) {
       // Asio's what() carries its source location; the operator needs the cause.
       std::fprintf(stderr, "glasstape: serve: %s\n", e.code().message().c_str());
