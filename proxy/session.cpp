@@ -356,7 +356,9 @@ void Session::answer_denied(const CallContext& ctx) {
                          {"rule_id", d.rule_id},     {"schema", d.schema_outcome},
                          {"mode", d.mode},           {"receipt_id", d.receipt_id}};
   if (!d.details.empty()) meta["details"] = d.details;
-  std::string text = "GlassTape denied this call to `" + ctx.tool + "`: " + d.reason;
+  // The tool as policies name it, `server/tool`, so the text tells the user what to write.
+  std::string text =
+      "GlassTape denied this call to `" + ctx.server + "/" + ctx.tool + "`: " + d.reason;
   if (!d.receipt_id.empty()) text += " (receipt " + d.receipt_id + ")";
   nlohmann::json msg = {{"jsonrpc", "2.0"},
                         {"id", ctx.request_id},
