@@ -275,6 +275,16 @@ std::filesystem::path Config::resolve(const std::string& path) const {
   return p.is_absolute() ? p : base_dir / p;
 }
 
+// A server command's first word that contains a slash is a path, relative to the config file
+// (`../build/tests/glasstape-example-server`, `~/bin/server`, `/usr/bin/server`); a bare name
+// (`npx`) is looked up through glasstape's PATH when the server starts. `cwd` is relative to
+// the config file too. Arguments are passed as written.
+static void resolve_server_command(const Config& c, ServerConfig& s) {
+  if (!s.command.empty() && s.command[0].find('/') != std::string::npos)
+    s.command[0] = c.resolve(s.command[0]).lexically_normal().string();
+  if (!s.cwd.empty()) s.cwd = c.resolve(s.cwd).lexically_normal().string();
+}
+
 Config parse_config(const std::string& yaml_text, const std::filesystem::path& base_dir) {
   // The YAML limits every file shares (size, depth, aliases: governance/policy/yaml_load.hpp).
   YAML::Node root;
@@ -296,6 +306,7 @@ Config parse_config(const std::string& yaml_text, const std::filesystem::path& b
       c.servers.push_back(parse_server(kv.first.as<std::string>(), kv.second));
       auto& ca = c.servers.back().ca_file;
       if (!ca.empty()) ca = c.resolve(ca).string();
+      resolve_server_command(c, c.servers.back());
     }
   }
   if (root["max_batch_messages"]) {
