@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite: a clang-format check, a release build and an ASan+UBSan build, each
 # running every ctest test (unit tests, conformance runners, fuzz corpora), then the
-# end-to-end tests with real MCP clients and servers from npm. Ends with one line:
-# "suite: N passed, N failed".
+# end-to-end tests with real MCP clients and servers from npm, the resource tests, and README
+# command 1 itself (`make run`, driven by an MCP client) and the Dockerfile's `make install`.
+# Ends with one line: "suite: N passed, N failed".
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -32,9 +33,11 @@ build() {  # build DIR [cmake args...]
 
 # The project's .clang-format is followed by every C++ file in the repository.
 step "clang-format" bash -c 'git ls-files "*.cpp" "*.hpp" | xargs -r clang-format --dry-run --Werror'
-step "build (release)" build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+# Warnings are errors here (GT_WERROR), not in a packager's build.
+step "build (release)" build build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGT_BUILD_TESTS=ON -DGT_WERROR=ON
 step "ctest (release)" ctest --test-dir build --output-on-failure -j "$jobs"
-step "build (asan+ubsan)" build build-asan -DCMAKE_BUILD_TYPE=Debug -DGT_SANITIZE=ON
+step "build (asan+ubsan)" build build-asan -DCMAKE_BUILD_TYPE=Debug -DGT_SANITIZE=ON -DGT_BUILD_TESTS=ON \
+  -DGT_WERROR=ON
 step "ctest (asan+ubsan)" env ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --test-dir build-asan --output-on-failure -j "$jobs"
 if [[ -x tests/e2e/run.sh ]]; then
@@ -50,6 +53,12 @@ done
 if [[ -x tests/conformance/mcp/run.sh ]]; then
   step "mcp conformance" env GLASSTAPE_BIN="$root/build/proxy/glasstape" tests/conformance/mcp/run.sh
 fi
+# README command 1 (issue 15): `make run` exactly as a newcomer runs it (build/ is already
+# built, so its build is a no-op), driven by the official MCP SDK client, and `glasstape tail`
+# showing the denial; then the Dockerfile's own `make install` line (Release, -O3, in
+# build-release/) and the installed tree. Last: `make run` configures build/ without the tests.
+step "first run (make run)" tests/first_run/run.sh BUILD=build
+step "install (the Dockerfile's make install)" tests/first_run/install_check.sh
 
 echo
 for f in "${failures[@]}"; do echo "FAILED: $f"; done
