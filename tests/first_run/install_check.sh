@@ -34,6 +34,16 @@ done
 readelf -S "$gt" | grep -q '\.symtab' && fail "$gt is not stripped"
 readelf -S "$gt" | grep -q '\.debug_info' && fail "$gt has debug info"
 echo "install_check: $(du -k "$gt" | cut -f1) KiB stripped"
+# Every shared library it links comes from a package the image's run stage installs (or that
+# debian:12-slim has): the Dockerfile's list cannot miss one.
+for lib in $(ldd "$gt" "$top/libexec/glasstape/glasstape-example-server" | awk '/=>/ {print $3}' | sort -u); do
+  pkg=$({ dpkg -S "$lib" || dpkg -S "$(readlink -f "$lib")"; } 2>/dev/null | head -1 | cut -d: -f1)
+  case "$pkg" in
+    libc6 | libgcc-s1 | libstdc++6) continue ;;
+    "") fail "$lib belongs to no Debian package" ;;
+  esac
+  grep -qw -- "$pkg" docker/Dockerfile || fail "the image's run stage does not install $pkg ($lib)"
+done
 "$gt" --version | grep -q '^glasstape ' || fail "--version"
 "$gt" --help | grep -q 'serve' || fail "--help does not list serve"
 "$gt" policy check "$top/share/glasstape/policies" || fail "policy check"
