@@ -311,9 +311,13 @@ TEST_CASE("trace records each evaluation step", "[policy-file]") {
   EvalOptions eo;
   eo.trace = true;
   auto r = evaluate(Request{p, t, args, gt_test::at(0)}, *rep.set, eo);
-  REQUIRE(r.trace.size() == 4);
-  CHECK(r.trace[0] == "policy `payments`: deny rule `too-big` does not match");
-  CHECK(r.trace[1] == "policy `payments`: allow rule `ok` matches");
-  CHECK(r.trace[2] == "policy `payments`: allow by rule `ok`");
-  CHECK(r.trace[3] == "decision: allow by policy `payments` rule `ok`");
+  // Which policies govern the tool, then each rule with its file:line, then the decision.
+  REQUIRE(r.trace.size() == 5);
+  CHECK(r.trace[0] ==
+        "tool `srv/make_payment`: governed by `payments` (config bindings first, then policies "
+        "whose `tools:` match)");
+  CHECK(r.trace[1] == "policy `payments`: deny rule `too-big` (p.yaml:8) does not match");
+  CHECK(r.trace[2] == "policy `payments`: allow rule `ok` (p.yaml:12) matches");
+  CHECK(r.trace[3] == "policy `payments`: allow by rule `ok`");
+  CHECK(r.trace[4] == "decision: allow by policy `payments` rule `ok`");
 }

@@ -50,11 +50,14 @@ TEST_CASE("config errors name the place and the problem", "[config]") {
     }
     return std::string("no error");
   };
-  CHECK(msg("servrs: {}") == "config: unknown key `servrs`");
+  // Where (line, column) and, for an unknown key, the keys that are known.
+  CHECK(msg("servrs: {}") ==
+        "line 1, column 1: config: unknown key `servrs` (known keys: governance, http, identity, "
+        "log_level, max_batch_messages, max_message_bytes, servers, shutdown_grace_ms, tenants)");
   CHECK(msg("servers: {a: {command: x, url: http://y}}") ==
         "servers.a: needs exactly one of `command` and `url`");
   CHECK(msg("servers: {a: {command: x, restart: {max: many}}}") ==
-        "servers.a.restart.max: must be an integer");
+        "line 1, column 42: servers.a.restart.max: must be an integer");
   CHECK(msg("identity: {agent_id: ../../etc}").find("must be non-empty and use only") !=
         std::string::npos);
   CHECK(msg("servers: {a: {url: 'http://x', headers: {Authorization: 'Bearer "
