@@ -557,17 +557,22 @@ class Compiler final : public CompileSink {
         n.type = Type::Bool;
         break;
       case Op::Add:
-        if (!dyn(a) && !dyn(b) && !(numeric(a) && numeric(b)) &&
-            !(a == b && (a == Type::String || a == Type::List))) {
-          mismatch("needs two numbers, two strings or two lists");
+        // No implicit int/double conversion (CEL): `1 + 1.5` is an error; `double(1) + 1.5`.
+        if (!dyn(a) && !dyn(b) &&
+            !(a == b && (numeric(a) || a == Type::String || a == Type::List))) {
+          mismatch(numeric(a) && numeric(b)
+                       ? "needs two ints or two doubles (convert with int() or double())"
+                       : "needs two numbers, two strings or two lists");
         }
-        n.type = (a == b) ? a : (numeric(a) && numeric(b)) ? Type::Double : Type::Dyn;
+        n.type = (a == b) ? a : Type::Dyn;
         break;
       case Op::Sub:
       case Op::Mul:
       case Op::Div:
         if ((!dyn(a) && !numeric(a)) || (!dyn(b) && !numeric(b))) mismatch("needs numbers");
-        n.type = (a == b) ? a : (numeric(a) && numeric(b)) ? Type::Double : Type::Dyn;
+        if (numeric(a) && numeric(b) && a != b)
+          mismatch("needs two ints or two doubles (convert with int() or double())");
+        n.type = (a == b) ? a : Type::Dyn;
         break;
       case Op::Mod:
         if ((!dyn(a) && a != Type::Int) || (!dyn(b) && b != Type::Int)) mismatch("needs ints");

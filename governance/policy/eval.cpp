@@ -144,7 +144,8 @@ Value arith(Op op, const json& a, const json& b) {
         break;
     }
   }
-  if (op == Op::Mod) return no_overload(name, a, b);
+  // No implicit conversion between int and double, as in CEL: `1 + 1.5` has no overload.
+  if (op == Op::Mod || !a.is_number_float() || !b.is_number_float()) return no_overload(name, a, b);
   double dx = a.get<double>(), dy = b.get<double>();
   switch (op) {
     case Op::Add:
@@ -153,8 +154,7 @@ Value arith(Op op, const json& a, const json& b) {
       return Value::of(dx - dy);
     case Op::Mul:
       return Value::of(dx * dy);
-    case Op::Div:
-      if (dy == 0) return Value::error("division by zero");
+    case Op::Div:  // IEEE 754, as in CEL: 1.0 / 0.0 is Infinity (int division by zero is an error)
       return Value::of(dx / dy);
     default:
       return no_overload(name, a, b);
@@ -324,6 +324,9 @@ Value child(const Value& base, const json& c) {
 }
 
 std::string format_double(double d) {
+  // NaN and the infinities as CEL writes them (langdef, JSON data conversion).
+  if (std::isnan(d)) return "NaN";
+  if (std::isinf(d)) return d > 0 ? "Infinity" : "-Infinity";
   if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 1e15) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%.1f", d);
@@ -517,7 +520,9 @@ Value eval_node(const Code& code, const Node& n, Scope& s) {
           return Value::error(std::string("map keys must be strings, got ") + type_name(k.get()));
         Value v = eval_node(code, code.kid(n, i + 1), s);
         if (v.is_error()) return v;
-        obj[k.get().get<std::string>()] = v.get();
+        const auto& key = k.get().get_ref<const std::string&>();
+        if (obj.contains(key)) return Value::error("repeated map key `" + key + "`");
+        obj[key] = v.get();
       }
       return Value::of(std::move(obj));
     }
@@ -706,8 +711,10 @@ Value eval_node(const Code& code, const Node& n, Scope& s) {
       if (get_i64(x, i)) return Value::of(i);
       if (x.is_number_float()) {
         double d = x.get<double>();
-        if (!std::isfinite(d) || d >= 9.223372036854775807e18 || d < -9.223372036854775808e18) {
-          return Value::error("int() of " + json(d).dump() + " is out of range");
+        // CEL's range for this conversion is open at both ends: -2^63 and 2^63 as doubles are
+        // errors (cel-spec conversions.textproto, double_int_min_range/double_int_max_range).
+        if (!std::isfinite(d) || d >= 9.223372036854775808e18 || d <= -9.223372036854775808e18) {
+          return Value::error("int() of " + format_double(d) + " is out of range");
         }
         return Value::of(static_cast<int64_t>(d));
       }

@@ -131,8 +131,10 @@ bool Lexer::next(Token& t, LangError& err) {
         i += 2;
         size_t hb = i;
         uint64_t v = 0;
+        constexpr uint64_t kMinMagnitude = uint64_t{1} << 63;  // |INT64_MIN|
         while (i < s.size() && hexval(s[i]) >= 0) {
-          if (v > (static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) >> 4)) {
+          if (v > (kMinMagnitude >> 4) ||
+              v * 16 + static_cast<uint64_t>(hexval(s[i])) > kMinMagnitude) {
             return fail(
                 b, "integer literal `" + std::string(s.substr(b, i - b + 1)) + "` is out of range");
           }
@@ -142,7 +144,8 @@ bool Lexer::next(Token& t, LangError& err) {
         if (i == hb)
           return fail(b, "invalid hex literal `" + std::string(s.substr(b, i - b)) + "`");
         t.kind = Token::Kind::Int;
-        t.i = static_cast<int64_t>(v);
+        t.int_min_magnitude = v == kMinMagnitude;
+        t.i = t.int_min_magnitude ? std::numeric_limits<int64_t>::min() : static_cast<int64_t>(v);
         t.text = std::string(s.substr(b, i - b));
       } else {
         while (i < s.size() && is_digit(s[i]))
@@ -172,9 +175,12 @@ bool Lexer::next(Token& t, LangError& err) {
         } else {
           t.kind = Token::Kind::Int;
           errno = 0;
-          long long v = std::strtoll(t.text.c_str(), nullptr, 10);
-          if (errno == ERANGE) return fail(b, "integer literal `" + t.text + "` is out of range");
-          t.i = v;
+          unsigned long long v = std::strtoull(t.text.c_str(), nullptr, 10);
+          constexpr unsigned long long kMinMagnitude = 1ULL << 63;  // |INT64_MIN|
+          if (errno == ERANGE || v > kMinMagnitude)
+            return fail(b, "integer literal `" + t.text + "` is out of range");
+          t.int_min_magnitude = v == kMinMagnitude;
+          t.i = t.int_min_magnitude ? std::numeric_limits<int64_t>::min() : static_cast<int64_t>(v);
         }
       }
       if (i < s.size() && is_ident_start(s[i])) {

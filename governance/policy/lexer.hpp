@@ -24,6 +24,9 @@ struct Token {
   std::string text;  // identifier, punctuation, or decoded string value
   int64_t i = 0;
   double d = 0;
+  // Int only: the literal is 9223372036854775808 (2^63), which is no int64 on its own; the
+  // parser accepts it only right after a unary minus (`-9223372036854775808`, as in CEL).
+  bool int_min_magnitude = false;
   int line = 1;
   int column = 1;
 };

@@ -233,7 +233,8 @@ class Parser {
         Token n = next();
         auto e = make(Expr::Kind::Literal, op);
         if (n.kind == Token::Kind::Int) {
-          e->value = -n.i;
+          // -9223372036854775808 is INT64_MIN itself (its magnitude alone is no int64).
+          e->value = n.int_min_magnitude ? n.i : -n.i;
         } else {
           e->value = -n.d;
         }
@@ -290,8 +291,8 @@ class Parser {
     return marker(sink_.sequence("[]", kids, open.line, open.column), open.line, open.column,
                   height);
   }
-  // Likewise a map whose keys are string literals and whose values are literals. A later
-  // duplicate key wins, as when the map is built at evaluation.
+  // Likewise a map whose keys are string literals and whose values are literals. A repeated
+  // key is an error, as in CEL: here at load for literal keys, at evaluation for others.
   ExprPtr map(const Token& open) {
     DepthGuard g(*this, open);
     next();
@@ -312,7 +313,9 @@ class Parser {
       grow(height, *v, open.line, open.column);
       if (folding && k->kind == Expr::Kind::Literal && k->value.is_string() &&
           v->kind == Expr::Kind::Literal) {
-        values[k->value.get_ref<const std::string&>()] = std::move(v->value);
+        const auto& key = k->value.get_ref<const std::string&>();
+        if (values.contains(key)) fail_at(k->line, k->column, "repeated map key `" + key + "`");
+        values[key] = std::move(v->value);
       } else {
         if (folding) {
           for (auto& [key, val] : values.items()) {
@@ -410,6 +413,9 @@ class Parser {
     Token tok = peek();
     switch (tok.kind) {
       case Token::Kind::Int: {
+        if (tok.int_min_magnitude)
+          fail(tok, "integer literal `" + tok.text + "` is out of range (only `-" + tok.text +
+                        "` is an int)");
         next();
         auto e = make(Expr::Kind::Literal, tok);
         e->value = tok.i;
