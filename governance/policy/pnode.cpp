@@ -32,6 +32,24 @@ const PNode& PNode::operator[](const std::string& key) const {
   return undefined;
 }
 
+// The one whose second occurrence comes first, so the error points at the first repeat.
+const PNode* PNode::duplicate_key(const PNode& map) {
+  const auto& kids = map.v_;  // keys are never containers (the builders refuse them)
+  std::vector<uint32_t> idx(kids.size() / 2);  // key i is kids[2 * i]
+  std::iota(idx.begin(), idx.end(), 0u);
+  auto key = [&](uint32_t i) -> const std::string& { return kids[2 * size_t{i}].s_; };
+  std::stable_sort(idx.begin(), idx.end(), [&](uint32_t a, uint32_t b) { return key(a) < key(b); });
+  const PNode* found = nullptr;
+  uint32_t best = UINT32_MAX;
+  for (size_t i = 1; i < idx.size(); ++i) {
+    if (key(idx[i]) == key(idx[i - 1]) && idx[i] < best) {
+      best = idx[i];
+      found = &kids[2 * size_t{best}];
+    }
+  }
+  return found;
+}
+
 struct PNodeBuilder {
   struct Frame {
     PNode* node = nullptr;
@@ -43,25 +61,6 @@ struct PNodeBuilder {
   static PNode::Mark mark_of(const yaml_mark_t& m) {
     return PNode::Mark{static_cast<int>(m.index), static_cast<int>(m.line),
                        static_cast<int>(m.column)};
-  }
-
-  // A duplicate key in a finished mapping: the one whose second occurrence comes first.
-  static const PNode* duplicate_key(const PNode& map) {
-    const auto& kids = map.v_;  // keys are never containers (the builder refuses them)
-    std::vector<uint32_t> idx(kids.size() / 2);  // key i is kids[2 * i]
-    std::iota(idx.begin(), idx.end(), 0u);
-    auto key = [&](uint32_t i) -> const std::string& { return kids[2 * size_t{i}].s_; };
-    std::stable_sort(idx.begin(), idx.end(),
-                     [&](uint32_t a, uint32_t b) { return key(a) < key(b); });
-    const PNode* found = nullptr;
-    uint32_t best = UINT32_MAX;
-    for (size_t i = 1; i < idx.size(); ++i) {
-      if (key(idx[i]) == key(idx[i - 1]) && idx[i] < best) {
-        best = idx[i];
-        found = &kids[2 * size_t{best}];
-      }
-    }
-    return found;
   }
 
   static bool run(const std::string& text, PNode& out, PNodeError& err, const YamlLimits& lim) {
@@ -189,7 +188,7 @@ struct PNodeBuilder {
           stack.pop_back();
           f.node->v_.shrink_to_fit();
           if (f.node->kind_ == PNode::Kind::Map) {
-            if (const PNode* dup = duplicate_key(*f.node)) {
+            if (const PNode* dup = PNode::duplicate_key(*f.node)) {
               err.line = dup->mark_.line + 1;
               err.column = dup->mark_.column + 1;
               err.message = "duplicate key `" + dup->s_ + "`";

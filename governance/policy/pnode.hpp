@@ -1,4 +1,5 @@
-// A small read-only YAML document tree for policy files, built with libyaml.
+// A small read-only YAML document tree for policy files, built with libyaml (or, for a `.json`
+// file, with nlohmann-json's SAX parser: pnode_json.cpp).
 //
 // Why not yaml-cpp (used for the proxy config)? Its regex-driven scanner costs ~100 µs for a
 // small policy file, which alone would blow the 100 ms budget for loading 1,000 policies.
@@ -110,7 +111,10 @@ class PNode {
 
  private:
   friend struct PNodeBuilder;
+  friend struct PNodeJsonBuilder;
   static const std::vector<PNode>& empty();
+  // In a finished map, the key whose second occurrence comes first (nullptr: none repeats).
+  static const PNode* duplicate_key(const PNode& map);
   static const std::string& no_text();
   bool container() const { return kind_ == Kind::Sequence || kind_ == Kind::Map; }
   void destroy() {
@@ -146,6 +150,15 @@ struct PNodeError {
 // aliases expanded, and how much aliases may add). Duplicate map keys are an error.
 bool parse_pnode(const std::string& text, PNode& out, PNodeError& err,
                  const YamlLimits& limits = YamlLimits{});
+
+// Parses `text` as one JSON document (RFC 8259) into the tree parse_pnode() builds for the same
+// data written as YAML: strings are quoted scalars, numbers, `true`, `false` plain scalars with
+// their text as written, `null` a null node. The same limits (size, depth, nodes) and the same
+// refusal of duplicate keys; marks and errors are 0-based/1-based line and column (columns count
+// UTF-8 characters, as libyaml does) and byte offsets. Unlike YAML, JSON allows a raw DEL and C1
+// control characters in a string.
+bool parse_pnode_json(const std::string& text, PNode& out, PNodeError& err,
+                      const YamlLimits& limits = YamlLimits{});
 
 // YAML 1.2 core-schema typing of scalars, as yaml_to_json does for yaml-cpp nodes.
 nlohmann::json pnode_to_json(const PNode& node);

@@ -216,6 +216,11 @@ bool valid_id(const std::string& s) {
   return true;
 }
 
+bool ends_with(const std::string& s, const char* suffix) {
+  size_t n = std::char_traits<char>::length(suffix);
+  return s.size() >= n && s.compare(s.size() - n, n, suffix) == 0;
+}
+
 class PolicyParser {
  public:
   PolicyParser(const std::string& text, const std::string& file, std::vector<Diagnostic>& errors,
@@ -237,12 +242,16 @@ class PolicyParser {
   std::shared_ptr<Policy> parse() {
     PNode root;
     PNodeError perr;
-    if (!parse_pnode(text_, root, perr, limits_)) {
+    // A `.json` file is read as JSON, which allows characters YAML does not (a raw DEL, C1
+    // controls); both give the same tree under the same limits.
+    const bool is_json = ends_with(file_, ".json");
+    if (!(is_json ? parse_pnode_json(text_, root, perr, limits_)
+                  : parse_pnode(text_, root, perr, limits_))) {
       Diagnostic d;
       d.file = file_;
       d.line = static_cast<int>(perr.line);
       d.column = static_cast<int>(perr.column);
-      d.message = "invalid yaml/json: " + perr.message;
+      d.message = (is_json ? "invalid json: " : "invalid yaml/json: ") + perr.message;
       errors_.push_back(std::move(d));
       return nullptr;
     }
@@ -692,11 +701,6 @@ class PolicyParser {
     }
   }
 };
-
-bool ends_with(const std::string& s, const char* suffix) {
-  size_t n = std::char_traits<char>::length(suffix);
-  return s.size() >= n && s.compare(s.size() - n, n, suffix) == 0;
-}
 
 }  // namespace
 
