@@ -2,6 +2,7 @@
 
 #include <simdjson.h>
 
+#include <cstring>
 #include <memory>
 #include <new>
 
@@ -98,6 +99,13 @@ Inspection inspect_with_nlohmann(std::string_view line, std::size_t max_depth) {
 
 Inspection inspect(std::string_view line, std::size_t max_depth) {
   Inspection r;
+  // JSON has no raw NUL byte anywhere (in a string, U+0000 is written \u0000). simdjson and
+  // nlohmann both stop reading at one in some places (`[1]<NUL>,2]` was accepted as `[1]`),
+  // and a server's parser may not stop there: one judged text, two readings. Malformed.
+  if (std::memchr(line.data(), 0, line.size()) != nullptr) {
+    r.error = "a raw NUL byte (JSON allows none; write \\u0000 inside a string)";
+    return r;
+  }
   simdjson::dom::element doc;  // lives in `parser`: used only inside this function
   std::unique_ptr<simdjson::dom::parser> large;
   simdjson::dom::parser* parser = nullptr;

@@ -97,6 +97,23 @@ TEST_CASE("session splits batches into single messages", "[session]") {
   CHECK(h.last_client()["id"] == 3);
 }
 
+TEST_CASE("a raw NUL byte makes a message malformed, whatever follows it", "[session]") {
+  // The validators stopped at the NUL and judged `[ping]` while the rest went along (found by
+  // batch_split_fuzz): JSON has no raw NUL, so none of it is forwarded.
+  Harness h;
+  using namespace std::string_literals;
+  h.session->on_client_line(
+      "[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}]\0,{\"jsonrpc\":\"2.0\",\"id\":2,"
+      "\"method\":\"tools/call\",\"params\":{\"name\":\"x\"}}]"s);
+  h.session->on_client_line("{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"ping\"}\0{}"s);
+  h.session->on_client_line("{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"p\0ing\"}"s);
+  CHECK(h.up.sent.empty());
+  REQUIRE(h.to_client.size() == 3);
+  for (const auto& line : h.to_client)
+    CHECK(json::parse(line)["error"]["code"] == -32700);
+  CHECK(h.to_client[0].find("NUL") != std::string::npos);
+}
+
 TEST_CASE("session answers bad input with JSON-RPC errors and goes on", "[session]") {
   Harness h;
   h.session->on_client_line(R"({"jsonrpc":"2.0","id":44,"method":)");
