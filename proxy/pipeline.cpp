@@ -2,13 +2,167 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
+#include "governance/policy/policy.hpp"
+
 namespace gt::proxy {
+
+namespace {
+
+namespace pol = gov::policy;
+
+// The most tool names remembered per server for the summary.
+constexpr size_t kMaxSummaryTools = 10'000;
+
+bool denied_by(const std::vector<std::string>& patterns, std::string_view server,
+               const std::string& tool) {
+  // As DenyToolsInterceptor matches: a pattern with a `/` names server/tool.
+  const std::string qualified = std::string(server) + "/" + tool;
+  return std::any_of(patterns.begin(), patterns.end(), [&](const std::string& p) {
+    return p.find('/') != std::string::npos ? pol::glob_match(p, qualified)
+                                            : pol::glob_match(p, tool);
+  });
+}
+
+bool monitored(const pol::Policy& p, const pol::SetOptions& o) {
+  if (o.mode == pol::Mode::Monitor) return true;
+  return (p.mode == pol::Mode::Inherit ? o.mode : p.mode) == pol::Mode::Monitor;
+}
+
+}  // namespace
+
+ToolSummary summarize_tools(std::string_view server, std::vector<std::string> tools,
+                            const GovernanceView& view) {
+  std::sort(tools.begin(), tools.end());
+  tools.erase(std::unique(tools.begin(), tools.end()), tools.end());
+  ToolSummary s;
+  s.tools = tools.size();
+  const pol::PolicySet* set = view.policy_set.get();
+  s.monitor = set && set->options.mode == pol::Mode::Monitor;
+  std::vector<std::string> deny_names, rejected_names, no_policy_names;
+  for (const auto& t : tools) {
+    if (view.passthrough) continue;
+    if (denied_by(view.deny_tools, server, t)) {
+      ++s.deny_tools;
+      deny_names.push_back(t);
+    } else if (!view.policies) {
+      ++s.ungoverned;
+    } else if (!set) {
+      ++s.unloaded;
+    } else {
+      std::vector<const pol::Policy*> governing;
+      std::vector<std::string> missing;
+      set->governing(server, t, governing, missing);
+      if (!missing.empty()) {  // a config binding names a policy that is not loaded: denied
+        ++s.no_policy;
+        no_policy_names.push_back(t);
+      } else if (!governing.empty()) {
+        // A rejected file denies every call it governs, whatever the others say.
+        if (std::any_of(governing.begin(), governing.end(),
+                        [](const pol::Policy* p) { return !p->rejected.empty(); })) {
+          ++s.rejected;
+          rejected_names.push_back(t);
+        } else {
+          ++s.policy;
+          if (std::all_of(governing.begin(), governing.end(),
+                          [&](const pol::Policy* p) { return monitored(*p, set->options); }))
+            ++s.policy_monitor;
+        }
+      } else if (!set->options.default_policy.empty() &&
+                 set->find(set->options.default_policy) != nullptr) {
+        ++s.default_policy;
+      } else {
+        ++s.no_policy;
+        no_policy_names.push_back(t);
+      }
+    }
+  }
+  auto names = [](const std::vector<std::string>& v) {
+    std::string out = " [";
+    for (size_t i = 0; i < v.size() && i < 10; ++i)
+      out += (i ? ", " : "") + v[i];
+    if (v.size() > 10) out += ", and " + std::to_string(v.size() - 10) + " more";
+    return out + "]";
+  };
+  std::string line = "server " + std::string(server) + ": " + std::to_string(s.tools) + " tool" +
+                     (s.tools == 1 ? "" : "s");
+  if (view.passthrough) {
+    s.line = line + ": passthrough: forwarded without schema checks, policies or receipts";
+    return s;
+  }
+  std::vector<std::string> parts;
+  if (s.policy > 0) {
+    std::string p = std::to_string(s.policy) + " governed by a policy";
+    if (s.policy_monitor > 0 && !s.monitor)
+      p += " (" + std::to_string(s.policy_monitor) + " in monitor mode)";
+    parts.push_back(std::move(p));
+  }
+  if (s.default_policy > 0) {
+    parts.push_back(std::to_string(s.default_policy) + " governed by the default policy `" +
+                    set->options.default_policy + "`");
+  }
+  if (s.deny_tools > 0)
+    parts.push_back(std::to_string(s.deny_tools) + " denied by deny_tools" + names(deny_names));
+  if (s.rejected > 0) {
+    parts.push_back(std::to_string(s.rejected) + " denied (rejected policy file)" +
+                    names(rejected_names));
+  }
+  if (s.no_policy > 0) {
+    parts.push_back(std::to_string(s.no_policy) + " with no policy (" +
+                    (s.monitor ? "forwarded: monitor mode" : "denied") + ")" +
+                    names(no_policy_names));
+  }
+  if (s.unloaded > 0)
+    parts.push_back(std::to_string(s.unloaded) + " denied (no policy set is loaded)");
+  if (s.ungoverned > 0) {
+    parts.push_back(std::to_string(s.ungoverned) +
+                    " with no policy check (no governance.policies section)");
+  }
+  if (!parts.empty()) line += ": ";
+  for (size_t i = 0; i < parts.size(); ++i)
+    line += (i ? ", " : "") + parts[i];
+  if (s.monitor) line += "; monitor mode: policy denials are recorded, the calls forwarded";
+  s.line = std::move(line);
+  return s;
+}
 
 Pipeline::Pipeline(std::vector<std::unique_ptr<Interceptor>> chain,
                    std::unique_ptr<Recorder> recorder)
     : chain_(std::move(chain)), recorder_(std::move(recorder)) {}
 
 void Pipeline::on_tools_listed(std::string_view server, const nlohmann::json& tools) {
+  // The startup summary: once per server, when its tools are first known (again only when a
+  // later page, or a changed list, adds tools; other sessions listing the same tools log
+  // nothing).
+  std::vector<std::string> all;
+  bool summarize = false;
+  {
+    std::lock_guard<std::mutex> g(listed_mu_);
+    auto it = listed_.find(server);
+    summarize = it == listed_.end();
+    if (summarize) it = listed_.emplace(std::string(server), std::set<std::string>{}).first;
+    if (tools.is_array()) {
+      for (const auto& t : tools) {
+        if (it->second.size() >= kMaxSummaryTools) break;  // bounded, whatever a server lists
+        if (t.is_object() && t.contains("name") && t["name"].is_string())
+          summarize |= it->second.insert(t["name"].get<std::string>()).second;
+      }
+    }
+    if (summarize) all.assign(it->second.begin(), it->second.end());
+  }
+  if (summarize) {
+    GovernanceView view;
+    view.passthrough = chain_.empty() && !recorder_;
+    for (const auto& i : chain_) {
+      try {
+        i->describe(view);
+      } catch (const std::exception& e) {
+        spdlog::error("{}: cannot describe its governance: {}", i->name(), e.what());
+      }
+    }
+    spdlog::info("{}", summarize_tools(server, std::move(all), view).line);
+  }
   for (auto& i : chain_) {
     try {
       i->on_tools_listed(server, tools);

@@ -24,8 +24,11 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -33,6 +36,10 @@
 #include <nlohmann/json.hpp>
 
 #include "governance/principal.hpp"
+
+namespace gt::gov::policy {
+class PolicySet;
+}
 
 namespace gt::proxy {
 
@@ -94,6 +101,37 @@ class Response {
   bool replaced_ = false;
 };
 
+// What a tenant's chain does with a tool, for the startup summary (summarize_tools). Each
+// interceptor fills in its part (Interceptor::describe); the pipeline sets `passthrough`.
+struct GovernanceView {
+  bool passthrough = false;             // no chain, no recorder: calls go through unchecked
+  std::vector<std::string> deny_tools;  // deny_tools patterns (`tool` or `server/tool` globs)
+  bool policies = false;                // a governance.policies section is configured
+  // The loaded policy set; null with `policies` when no load has succeeded (all denied).
+  std::shared_ptr<const gov::policy::PolicySet> policy_set;
+};
+
+// How the tools of one server are governed, counted in the chain's order (deny_tools first).
+struct ToolSummary {
+  size_t tools = 0;
+  size_t deny_tools = 0;      // denied by deny_tools
+  size_t policy = 0;          // governed by a policy of their own (`tools:` or a config binding)
+  size_t policy_monitor = 0;  // ... of which every governing policy is in monitor mode
+  size_t rejected = 0;        // governed only by rejected (unsigned/altered) policy files: denied
+  size_t default_policy = 0;  // governed by the default policy
+  size_t no_policy = 0;       // no policy (or a bound/default policy that is not loaded)
+  size_t unloaded = 0;        // policies configured but no set loaded: denied
+  size_t ungoverned = 0;      // no governance.policies section: allowed after the schema check
+  bool monitor = false;       // global monitor mode: policy denials are forwarded
+  std::string line;           // "server example: 14 tools: 11 governed by a policy, ..."
+};
+
+// Pure: counts how the listed tools of `server` are governed and writes the log line. Names
+// are sorted and deduplicated; a category other than "governed by a policy" lists its tools
+// (up to 10).
+ToolSummary summarize_tools(std::string_view server, std::vector<std::string> tools,
+                            const GovernanceView& view);
+
 enum class Verdict {
   Continue,  // pass the call to the next interceptor
   Deny,      // ctx.decision is filled in; stop the chain, never forward the call
@@ -106,6 +144,8 @@ class Interceptor {
   // A page of a tools/list result from `server` ("tools" array). Called for every page,
   // and again when tools change. Interceptors compile what they need here.
   virtual void on_tools_listed(std::string_view /*server*/, const nlohmann::json& /*tools*/) {}
+  // Its part of the tenant's governance, for the startup summary.
+  virtual void describe(GovernanceView& /*view*/) const {}
   // Decide one call. Must not block on I/O.
   virtual Verdict on_call(CallContext& ctx) = 0;
   // The final outcome of a call this chain saw, after the recorder: `forwarded` is true when
@@ -141,6 +181,8 @@ class Pipeline {
 
   Pipeline(std::vector<std::unique_ptr<Interceptor>> chain, std::unique_ptr<Recorder> recorder);
 
+  // Passes a page of a tools/list result to the chain. The first time a server's tools are
+  // known (and again when a later page or list adds tools) logs how each is governed.
   void on_tools_listed(std::string_view server, const nlohmann::json& tools);
   // Runs the chain, then the recorder, then `done` (through `post` when the recorder
   // completes asynchronously). `ctx` must stay alive until `done` runs.
@@ -154,6 +196,9 @@ class Pipeline {
 
   std::vector<std::unique_ptr<Interceptor>> chain_;
   std::unique_ptr<Recorder> recorder_;
+  // Tool names seen per server, for the summary (sessions may list concurrently).
+  std::mutex listed_mu_;
+  std::map<std::string, std::set<std::string>, std::less<>> listed_;
 };
 
 }  // namespace gt::proxy

@@ -22,6 +22,9 @@ class DenyToolsInterceptor : public Interceptor {
   explicit DenyToolsInterceptor(std::vector<std::string> patterns);
   std::string_view name() const override { return "deny_tools"; }
   Verdict on_call(CallContext& ctx) override;
+  void describe(GovernanceView& view) const override {
+    view.deny_tools.insert(view.deny_tools.end(), patterns_.begin(), patterns_.end());
+  }
 
  private:
   std::vector<std::string> patterns_;

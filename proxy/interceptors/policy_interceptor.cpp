@@ -154,6 +154,11 @@ Verdict PolicyInterceptor::on_call(CallContext& ctx) {
   return Verdict::Continue;
 }
 
+void PolicyInterceptor::describe(GovernanceView& view) const {
+  view.policies = config_.enabled;
+  if (store_) view.policy_set = store_->current();
+}
+
 void PolicyInterceptor::on_decided(const CallContext& ctx, bool forwarded) {
   pol::LimitStore::Reservation hold;
   {

@@ -66,6 +66,7 @@ class PolicyInterceptor : public Interceptor {
   std::string_view name() const override { return "policy"; }
   Verdict on_call(CallContext& ctx) override;
   void on_decided(const CallContext& ctx, bool forwarded) override;
+  void describe(GovernanceView& view) const override;
 
   // For the health output: load status, last load error and its time, rejected files.
   gov::policy::PolicyStore::Status status() const;
