@@ -111,7 +111,9 @@ std::optional<json> to_value(const json& v, std::string& why) {
     why = "value kind not in the subset";
     return std::nullopt;
   }
-  const auto& [kind, x] = *v.items().begin();
+  // Copy the key: items() yields a temporary proxy whose key() would dangle (ASan saw it).
+  const std::string kind = v.begin().key();
+  const json& x = v.begin().value();
   if (kind == "nullValue") return json(nullptr);
   if (kind == "boolValue") return json(x.get<bool>());
   if (kind == "int64Value") {

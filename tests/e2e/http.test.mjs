@@ -355,7 +355,7 @@ describe('glasstape serve (Streamable HTTP front)', { timeout: 90_000, skip }, (
         arguments: { message: 'say the Forbidden word' },
       });
       assert.equal(r.isError, true, JSON.stringify(r));
-      assert.match(textOf(r), /denied.*`echo`/, textOf(r));
+      assert.match(textOf(r), /denied this call to `example\/echo`/, textOf(r));
       const d = r._meta?.[DECISION_META_KEY];
       assert.ok(d, `no _meta["${DECISION_META_KEY}"]: ${JSON.stringify(r)}`);
       assert.equal(d.decision, 'deny', JSON.stringify(d));

@@ -100,7 +100,8 @@ if (modes().includes('proxy')) {
       fs.chmodSync(s.keysDir, 0o777);
       for (const front of [['serve', '--config', s.config], ['run', '--config', s.config]]) {
         const r = glasstape(front);
-        assert.equal(r.status, 1, `${front[0]}: ${r.stdout}${r.stderr}`);
+        // Exit 2: it cannot run (README, exit codes).
+        assert.equal(r.status, 2, `${front[0]}: ${r.stdout}${r.stderr}`);
         assert.match(r.stderr, new RegExp(`directory \`${s.keysDir}\` above key file \`[^\`]*agent\\.key\` is writable by group or others \\(mode 0777\\); refusing it \\(run \`chmod go-w ${s.keysDir}\`\\)`));
       }
       fs.chmodSync(s.keysDir, 0o700);
@@ -110,7 +111,7 @@ if (modes().includes('proxy')) {
         return;
       }
       const r = glasstape(['serve', '--config', s.config]);
-      assert.equal(r.status, 1, r.stdout + r.stderr);
+      assert.equal(r.status, 2, r.stdout + r.stderr);
       assert.match(r.stderr, new RegExp(`key file \`${keyFile}\` is owned by uid ${OTHER_UID}`));
     });
 
