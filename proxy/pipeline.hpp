@@ -74,6 +74,8 @@ struct CallContext {
   gov::Principal principal;
   gov::ToolRef tool_ref;
   std::chrono::system_clock::time_point now;
+  std::string protocol_version;  // MCP version of the call, recorded in the receipt when known
+  std::string traceparent;       // params._meta.traceparent when it is a valid W3C value
   Decision decision;
 };
 

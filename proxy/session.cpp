@@ -8,6 +8,7 @@
 #include "transport/compact.hpp"
 #include "transport/inspect.hpp"
 #include "transport/jsonrpc.hpp"
+#include "transport/mcp_era.hpp"
 #include "transport/rate_limited_log.hpp"
 
 namespace gt::proxy {
@@ -238,6 +239,12 @@ void Session::handle_tools_call(std::string_view raw, const transport::Inspectio
       return;
     }
   }
+  ctx->protocol_version = protocol_version_;
+  if (auto tp = transport::member_span(raw, {"params", "_meta", "traceparent"})) {
+    auto v = nlohmann::json::parse(tp->begin(), tp->end(), nullptr, false);
+    if (v.is_string() && transport::mcp::is_traceparent(v.get_ref<const std::string&>()))
+      ctx->traceparent = v.get<std::string>();
+  }
   ctx->tool_ref.server = opts_.server;
   ctx->tool_ref.name = ctx->tool;
   if (auto t = tool_annotations_.find(ctx->tool); t != tool_annotations_.end()) {
@@ -284,6 +291,19 @@ void Session::remember_tools(const nlohmann::json& result) {
     }
   }
   pipeline_->on_tools_listed(opts_.server, result["tools"]);
+}
+
+void Session::note_protocol_version(std::string_view line) {
+  // Recorded in each call's receipt: a short visible-ASCII string, or nothing.
+  auto span = transport::member_span(line, {"result", "protocolVersion"});
+  if (!span) return;
+  auto v = nlohmann::json::parse(span->begin(), span->end(), nullptr, false);
+  if (!v.is_string()) return;
+  const auto& s = v.get_ref<const std::string&>();
+  if (s.empty() || s.size() > 64 ||
+      !std::all_of(s.begin(), s.end(), [](char c) { return c > 0x20 && c < 0x7f; }))
+    return;
+  protocol_version_ = s;
 }
 
 void Session::finish_own_listing() {
@@ -438,6 +458,7 @@ void Session::on_server_line(std::string_view line) {
   Pending p = std::move(it->second);
   pending_.erase(it);
   if (!p.progress_key.empty()) progress_.erase(p.progress_key);
+  if (p.method == "initialize" && ins.has_result) note_protocol_version(line);
   if (p.method == "tools/list" && ins.has_result) {
     auto body = nlohmann::json::parse(line.begin(), line.end());
     remember_tools(body["result"]);

@@ -114,6 +114,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void answer_call(const CallContext& call, std::string_view answer);
   void fail_pending(const std::string& why);
   void replay_initialize();
+  void note_protocol_version(std::string_view initialize_response);
   void client_cancelled(std::string_view raw);
   void settle(const std::string& key, Pending& p, std::string_view answer);
   void watch_deadlines();
@@ -128,10 +129,11 @@ class Session : public std::enable_shared_from_this<Session> {
   Pipeline::Post post_;
   std::unordered_map<std::string, Pending> pending_;  // by transport::id_key()
   std::unordered_map<std::string, nlohmann::json> tool_annotations_;
-  std::string initialize_;  // the client's initialize request, replayed after a restart
-  std::string replay_id_;   // id of the replayed initialize in flight
-  bool listed_ = false;     // a complete tools/list was seen since the last list_changed
-  std::string list_id_;     // id of the proxy's own tools/list in flight
+  std::string initialize_;        // the client's initialize request, replayed after a restart
+  std::string protocol_version_;  // what the server's initialize result negotiated
+  std::string replay_id_;         // id of the replayed initialize in flight
+  bool listed_ = false;           // a complete tools/list was seen since the last list_changed
+  std::string list_id_;           // id of the proxy's own tools/list in flight
   unsigned list_count_ = 0;
   std::vector<std::pair<std::string, transport::Inspection>> awaiting_list_;
   std::deque<std::string> held_;  // client lines held while the server restarts

@@ -16,6 +16,21 @@ std::string shown(std::string_view v) {
 
 }  // namespace
 
+bool is_traceparent(std::string_view v) {
+  if (v.size() != 55 || v[2] != '-' || v[35] != '-' || v[52] != '-') return false;
+  auto hex = [&](std::size_t from, std::size_t n, bool nonzero) {
+    bool any = false;
+    for (std::size_t i = from; i < from + n; ++i) {
+      char c = v[i];
+      if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+      any |= c != '0';
+    }
+    return !nonzero || any;
+  };
+  return hex(0, 2, false) && v.substr(0, 2) != "ff" && hex(3, 32, true) && hex(36, 16, true) &&
+         hex(53, 2, false);
+}
+
 std::optional<std::string_view> name_member(std::string_view method) {
   if (method == "tools/call" || method == "prompts/get") return "name";
   if (method == "resources/read") return "uri";

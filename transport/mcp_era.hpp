@@ -47,6 +47,10 @@ struct RequestEra {
   std::optional<EraError> error;
 };
 
+// A W3C Trace Context `traceparent` (version-traceid-parentid-flags, lower-case hex, 55
+// characters), with a version other than ff and ids that are not all zeros.
+bool is_traceparent(std::string_view v);
+
 // The methods whose `Mcp-Name` header mirrors a body member, and that member.
 std::optional<std::string_view> name_member(std::string_view method);
 

@@ -431,6 +431,7 @@ FrozenPayload decision_frozen(const DecisionInput& in) {
   w.string("kind", "decision");
   w.string("mode", in.mode);
   policy_into(in, w.member("policy"));
+  if (!in.protocol_version.empty()) w.string("protocol_version", in.protocol_version);
   w.string("reason", in.reason);
   w.raw("request_id", request_id);
   w.string("rule_id", in.rule_id);
@@ -439,6 +440,7 @@ FrozenPayload decision_frozen(const DecisionInput& in) {
   w.string("session", in.session);
   w.string("tenant", in.tenant);
   w.string("tool", in.tool);
+  if (!in.traceparent.empty()) w.string("traceparent", in.traceparent);
   w.string("ts", rfc3339_utc(in.ts));
   w.boolean("would_deny", in.would_deny);
   return std::move(w).done();

@@ -79,6 +79,10 @@ struct DecisionInput {
   std::string reason, code, decided_by;
   std::string policy_id, policy_version, policy_sha256, rule_id;
   std::string schema_outcome = "skipped";
+  // The MCP protocol version the call was made in (the session's negotiated version, or a
+  // 2026-07-28 request's own), and its W3C `traceparent` from params._meta; each recorded
+  // only when known.
+  std::string protocol_version, traceparent;
 };
 
 struct ResultInput {

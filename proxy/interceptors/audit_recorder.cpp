@@ -191,6 +191,8 @@ void AuditRecorder::record_decision(const CallContext& ctx, std::function<void(O
   in.policy_sha256 = d.policy_sha256;
   in.rule_id = d.rule_id;
   in.schema_outcome = d.schema_outcome;
+  in.protocol_version = ctx.protocol_version;
+  in.traceparent = ctx.traceparent;
   audit::FrozenPayload payload = audit::decision_frozen(in);
   // The proxy's own log: one line per denial (and per monitor-mode would-deny).
   if (!in.allowed) {

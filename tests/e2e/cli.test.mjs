@@ -119,6 +119,29 @@ describe('glasstape CLI', () => {
     assert.match(lines[0], /GT-POLICY-DENY rule no-secret-echo: secrets are never echoed/);
   });
 
+  test('a decision records the protocol version and a valid traceparent from _meta (issue 16)', T, async (t) => {
+    requireBinary();
+    const s = setup();
+    const sess = await connect('proxy', SERVER, { config: s.config, denyTools: ['echo'] });
+    t.after(() => sess.close());
+    const tp = '00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01';
+    await sess.client.callTool({ name: 'echo', arguments: { message: 'a' }, _meta: { traceparent: tp } });
+    // Not W3C (upper-case hex, an all-zero trace id): not recorded.
+    await sess.client.callTool({ name: 'echo', arguments: { message: 'b' },
+      _meta: { traceparent: tp.toUpperCase() } });
+    await sess.client.callTool({ name: 'echo', arguments: { message: 'c' },
+      _meta: { traceparent: `00-${'0'.repeat(32)}-00f067aa0ba902b7-01` } });
+    const decs = records(s.auditDir).filter((p) => p.kind === 'decision' && p.tool === 'echo');
+    assert.equal(decs.length, 3, JSON.stringify(decs));
+    for (const d of decs) assert.match(d.protocol_version ?? '', /^\d{4}-\d{2}-\d{2}$/, JSON.stringify(d));
+    assert.equal(decs[0].traceparent, tp);
+    assert.equal(decs[1].traceparent, undefined, JSON.stringify(decs[1]));
+    assert.equal(decs[2].traceparent, undefined, JSON.stringify(decs[2]));
+    await sess.close();
+    const v = glasstape(['verify', '--config', s.config]);
+    assert.equal(v.status, 0, v.stdout + v.stderr);
+  });
+
   test('verify, tail and keys read audit.dir and keys_dir from --config', T, async (t) => {
     requireBinary();
     const s = setup();

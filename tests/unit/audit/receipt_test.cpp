@@ -73,6 +73,14 @@ TEST_CASE("receipt: a decision payload is canonical and complete", "[receipt]") 
   CHECK(p["prev"] == std::string(64, 'b'));
   CHECK(p["key_id"] == "0123456789abcdef");
   CHECK(text.find("s3cret") == std::string::npos);
+  // Protocol version and traceparent: absent when unknown, recorded when known.
+  CHECK_FALSE(p.contains("protocol_version"));
+  CHECK_FALSE(p.contains("traceparent"));
+  in.protocol_version = "2026-07-28";
+  in.traceparent = "00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01";
+  json q = json::parse(decision_payload(in).finish(43, std::string(64, 'b'), "0123456789abcdef"));
+  CHECK(q["protocol_version"] == "2026-07-28");
+  CHECK(q["traceparent"] == in.traceparent);
 }
 
 TEST_CASE("receipt: argument recording modes", "[receipt]") {
@@ -278,6 +286,8 @@ PayloadBuilder reference_payload(const DecisionInput& in) {
                        {"version", sanitize_utf8(in.policy_version)}});
   p.set_string("rule_id", in.rule_id);
   p.set_string("schema_outcome", in.schema_outcome);
+  if (!in.protocol_version.empty()) p.set_string("protocol_version", in.protocol_version);
+  if (!in.traceparent.empty()) p.set_string("traceparent", in.traceparent);
   return p;
 }
 
@@ -306,6 +316,10 @@ TEST_CASE("receipt: decision_frozen writes exactly the reference builder's paylo
           in.rule_id = "r\"1";
           in.policy_id = "p\xC3";  // truncated UTF-8 in a policy member
           in.mode = allowed ? "enforce" : "monitor";
+          if (rid.is_number_integer()) {  // the optional members, present in a quarter of cases
+            in.protocol_version = "2025-11-25";
+            in.traceparent = "00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01";
+          }
           FrozenPayload want = reference_payload(in).freeze();
           FrozenPayload got = decision_frozen(in);
           INFO(want.text);

@@ -342,3 +342,15 @@ TEST_CASE("Mcp-Param-* headers must say what the arguments say", "[mcp_headers]"
   CHECK_FALSE(header_value_for(param("Count"), {{"count", 9007199254740992.0}}));
   CHECK(header_value_for(param("Dry"), {{"dry", false}}) == std::optional<std::string>("false"));
 }
+
+TEST_CASE("traceparent: only the W3C form is accepted", "[mcp_era]") {
+  CHECK(is_traceparent("00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01"));
+  CHECK(is_traceparent("01-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-00"));
+  CHECK_FALSE(is_traceparent("00-0AF7651916CD43DD8448EB211C80319C-00F067AA0BA902B7-01"));
+  CHECK_FALSE(is_traceparent("ff-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01"));
+  CHECK_FALSE(is_traceparent("00-00000000000000000000000000000000-00f067aa0ba902b7-01"));
+  CHECK_FALSE(is_traceparent("00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01"));
+  CHECK_FALSE(is_traceparent("00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01-"));
+  CHECK_FALSE(is_traceparent("00_0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01"));
+  CHECK_FALSE(is_traceparent(""));
+}
