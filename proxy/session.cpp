@@ -179,6 +179,7 @@ void Session::handle_client(std::string_view raw, const transport::Inspection& i
                    " is already used by a request in flight; it was not forwarded");
         return;
       }
+      if (!note_era(raw, ins)) return;
       if (ins.method == "tools/call") {
         undecided_.insert(ins.id_key);
         handle_tools_call(raw, ins);
@@ -239,7 +240,13 @@ void Session::handle_tools_call(std::string_view raw, const transport::Inspectio
       return;
     }
   }
-  ctx->protocol_version = protocol_version_;
+  // note_era() let a request with a version claim through only if it is a valid 2026-07-28 one.
+  bool modern = false;
+  if (auto m = transport::member_span(raw, {"params", "_meta"})) {
+    auto meta = nlohmann::json::parse(m->begin(), m->end(), nullptr, false);
+    modern = meta.is_object() && meta.contains(transport::mcp::kProtocolVersionKey);
+  }
+  ctx->protocol_version = modern ? std::string(transport::mcp::kModernVersion) : protocol_version_;
   if (auto tp = transport::member_span(raw, {"params", "_meta", "traceparent"})) {
     auto v = nlohmann::json::parse(tp->begin(), tp->end(), nullptr, false);
     if (v.is_string() && transport::mcp::is_traceparent(v.get_ref<const std::string&>()))
@@ -279,6 +286,9 @@ void Session::request_tools_list(const nlohmann::json& cursor) {
   }
   nlohmann::json req = {{"jsonrpc", "2.0"}, {"id", list_id_}, {"method", "tools/list"}};
   if (!cursor.is_null()) req["params"] = {{"cursor", cursor}};
+  // A 2026-07-28 server answers no request without the per-request envelope: the proxy's own
+  // list carries the last one a client sent (its version, capabilities and identity).
+  if (!modern_meta_.is_null()) req["params"]["_meta"] = modern_meta_;
   send_to_server(req.dump());
 }
 
@@ -291,6 +301,35 @@ void Session::remember_tools(const nlohmann::json& result) {
     }
   }
   pipeline_->on_tools_listed(opts_.server, result["tools"]);
+}
+
+bool Session::note_era(std::string_view raw, const transport::Inspection& ins) {
+  // MCP 2026-07-28 (transport/mcp_era.hpp): a request whose params._meta names a protocol
+  // version is modern. On stdio there are no headers to compare; the envelope and the version
+  // are checked here, so an unsupported one is answered with -32022 and the request's id.
+  auto span = transport::member_span(raw, {"params", "_meta"});
+  if (!span) return true;
+  nlohmann::json params = {
+      {"_meta", nlohmann::json::parse(span->begin(), span->end(), nullptr, false)}};
+  if (params["_meta"].is_discarded()) return true;  // inspect() accepted it: not reached
+  auto era = transport::mcp::classify_request(ins.method, params, nullptr);
+  if (era.error) {
+    client_faults()("session {}: refused a 2026-07-28 request: {}", opts_.session_id,
+                    era.error->message);
+    to_client_(
+        transport::error_response(ins.id, era.error->code, era.error->message, era.error->data));
+    return false;
+  }
+  if (era.era != transport::mcp::Era::Modern) return true;
+  const auto& meta = params["_meta"];
+  nlohmann::json keep = nlohmann::json::object();
+  for (auto key : {transport::mcp::kProtocolVersionKey, transport::mcp::kClientCapabilitiesKey,
+                   transport::mcp::kClientInfoKey}) {
+    auto it = meta.find(key);
+    if (it != meta.end()) keep[std::string(key)] = *it;
+  }
+  modern_meta_ = std::move(keep);
+  return true;
 }
 
 void Session::note_protocol_version(std::string_view line) {
@@ -386,6 +425,9 @@ void Session::answer_denied(const CallContext& ctx) {
                          {{"content", nlohmann::json::array({{{"type", "text"}, {"text", text}}})},
                           {"isError", true},
                           {"_meta", {{"dev.glasstape/decision", std::move(meta)}}}}}};
+  // 2026-07-28 requires resultType on every result; earlier versions do not know it.
+  if (ctx.protocol_version == transport::mcp::kModernVersion)
+    msg["result"]["resultType"] = "complete";
   to_client_(msg.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 

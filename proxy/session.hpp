@@ -115,6 +115,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void fail_pending(const std::string& why);
   void replay_initialize();
   void note_protocol_version(std::string_view initialize_response);
+  // Classifies a client request's era; false when it was refused (and answered).
+  bool note_era(std::string_view raw, const transport::Inspection& ins);
   void client_cancelled(std::string_view raw);
   void settle(const std::string& key, Pending& p, std::string_view answer);
   void watch_deadlines();
@@ -131,6 +133,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::unordered_map<std::string, nlohmann::json> tool_annotations_;
   std::string initialize_;        // the client's initialize request, replayed after a restart
   std::string protocol_version_;  // what the server's initialize result negotiated
+  nlohmann::json modern_meta_;    // the envelope of the last 2026-07-28 request (own tools/list)
   std::string replay_id_;         // id of the replayed initialize in flight
   bool listed_ = false;           // a complete tools/list was seen since the last list_changed
   std::string list_id_;           // id of the proxy's own tools/list in flight

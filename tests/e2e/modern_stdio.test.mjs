@@ -1,0 +1,145 @@
+// MCP 2026-07-28 through `glasstape run` (issue 16, item 5, first part): an SDK v2 client pinned
+// to 2026-07-28 in front of an SDK v2 server that refuses the legacy handshake. Every call is
+// judged (schema, deny_tools, policies) exactly as for a 2025-11-25 client: the proxy's own
+// tools/list carries the client's per-request envelope, GlassTape's denials carry the
+// resultType 2026-07-28 requires, the receipts record the version, and a request naming an
+// unsupported version gets -32022 with its id.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+
+import { Client } from '@modelcontextprotocol/client';
+import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
+
+import { E2E_DIR, NODE, glasstapeBin, modes, requireBinary, tmpDir, writeConfig, withTimeout, textOf,
+  DECISION_META_KEY } from './lib/harness.mjs';
+import { RawPeer } from './lib/raw.mjs';
+
+const T = { timeout: 60_000 };
+const FIXTURE = path.join(E2E_DIR, 'fixtures', 'modern_server.mjs');
+
+// The stock transport probes server/discover on a second copy of the process; this subclass
+// probes in place, so one glasstape runs.
+class InPlaceStdio extends StdioClientTransport {}
+
+const SUM_POLICY = `policy_id: modern.sum
+version: "1"
+tools: [get_sum, echo]
+rules:
+  deny:
+    - id: small-sums-only
+      condition: "has(args.a) && args.a > 100"
+      reason: sums stay small
+  allow:
+    - id: rest
+      condition: ""
+`;
+
+function setup() {
+  const root = tmpDir('gt-e2e-modern-');
+  const s = { root, auditDir: path.join(root, 'audit'), keysDir: path.join(root, 'keys') };
+  const policies = path.join(root, 'policies');
+  fs.mkdirSync(policies);
+  fs.writeFileSync(path.join(policies, 'sum.yaml'), SUM_POLICY);
+  s.config = writeConfig({
+    identity: { agent_id: 'modern-agent' },
+    servers: { m: { command: [NODE, FIXTURE, '--modern-only'] } },
+    governance: {
+      audit: { dir: s.auditDir, keys_dir: s.keysDir, fsync: 'always' },
+      policies: { dir: policies, state_dir: path.join(root, 'state') },
+      deny_tools: ['delete_file'],
+    },
+  });
+  return s;
+}
+
+function records(dir) {
+  const out = [];
+  for (const f of fs.readdirSync(dir).filter((n) => /^audit(-\d{12})?\.jsonl$/.test(n))) {
+    for (const line of fs.readFileSync(path.join(dir, f), 'utf8').split('\n')) {
+      if (line.trim()) out.push(JSON.parse(Buffer.from(JSON.parse(line).payload, 'base64').toString('utf8')));
+    }
+  }
+  return out;
+}
+
+async function modernClient(config) {
+  const client = new Client({ name: 'gt-modern-e2e', version: '1.0.0' },
+    { versionNegotiation: { mode: { pin: '2026-07-28' } } });
+  const transport = new InPlaceStdio({ command: glasstapeBin(), args: ['run', '--config', config], stderr: 'pipe' });
+  await withTimeout(client.connect(transport), 20_000, 'connect (server/discover)');
+  return client;
+}
+
+if (modes().includes('proxy')) {
+  describe('MCP 2026-07-28 clients through glasstape run', () => {
+    test('a pinned SDK v2 client calls a modern-only server; every call is judged', T, async (t) => {
+      requireBinary();
+      const s = setup();
+      const client = await modernClient(s.config);
+      t.after(() => client.close());
+      assert.equal(client.getProtocolEra(), 'modern');
+      // A call before any tools/list: the proxy lists the tools itself, with the client's
+      // envelope (a modern-only server refuses a list without it, and then nothing could be
+      // schema-checked).
+      const bad = await client.callTool({ name: 'get_sum', arguments: { a: 1, b: 'two' } });
+      assert.equal(bad.isError, true, JSON.stringify(bad));
+      assert.equal(bad._meta?.[DECISION_META_KEY]?.code, 'GT-SCHEMA-INVALID', JSON.stringify(bad));
+
+      const ok = await client.callTool({ name: 'get_sum', arguments: { a: 2, b: 3 } });
+      assert.equal(textOf(ok), '5', JSON.stringify(ok));
+      const big = await client.callTool({ name: 'get_sum', arguments: { a: 200, b: 3 } });
+      assert.equal(big.isError, true);
+      assert.equal(big._meta?.[DECISION_META_KEY]?.rule_id, 'small-sums-only', JSON.stringify(big));
+      const del = await client.callTool({ name: 'delete_file', arguments: { path: '/etc/hosts' } });
+      assert.equal(del.isError, true);
+      assert.equal(del._meta?.[DECISION_META_KEY]?.code, 'GT-DENY-TOOL', JSON.stringify(del));
+      const { tools } = await client.listTools();
+      assert.deepEqual(tools.map((x) => x.name).sort(), ['delete_file', 'echo', 'get_sum']);
+      await client.close();
+
+      const decs = records(s.auditDir).filter((p) => p.kind === 'decision');
+      assert.deepEqual(decs.map((d) => [d.tool, d.decision]),
+        [['get_sum', 'deny'], ['get_sum', 'allow'], ['get_sum', 'deny'], ['delete_file', 'deny']]);
+      for (const d of decs) assert.equal(d.protocol_version, '2026-07-28', JSON.stringify(d));
+    });
+
+    test('raw: resultType on a denial, -32022 with the id for an unsupported version, -32602 for a bad envelope', T, async (t) => {
+      requireBinary();
+      const s = setup();
+      const peer = new RawPeer(glasstapeBin(), ['run', '--config', s.config]);
+      t.after(() => peer.kill?.());
+      const meta = (v) => ({ 'io.modelcontextprotocol/protocolVersion': v,
+        'io.modelcontextprotocol/clientCapabilities': {} });
+      const send = (m) => peer.proc.stdin.write(JSON.stringify(m) + '\n');
+      const answer = async (id) => {
+        const deadline = Date.now() + 15_000;
+        for (;;) {
+          const l = peer.lines.find((x) => x.msg && x.msg.id === id);
+          if (l) return l.msg;
+          if (Date.now() > deadline) throw new Error(`no answer for ${id}: ${peer.stderrText}`);
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      };
+      send({ jsonrpc: '2.0', id: 'v', method: 'tools/list', params: { _meta: meta('v999.0.0') } });
+      let r = await answer('v');
+      assert.equal(r.error?.code, -32022, JSON.stringify(r));
+      assert.deepEqual(r.error.data, { supported: ['2026-07-28'], requested: 'v999.0.0' });
+      send({ jsonrpc: '2.0', id: 'e', method: 'tools/call',
+        params: { name: 'echo', arguments: { message: 'x' }, _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28' } } });
+      r = await answer('e');
+      assert.equal(r.error?.code, -32602, JSON.stringify(r));
+      send({ jsonrpc: '2.0', id: 'd', method: 'tools/call',
+        params: { name: 'delete_file', arguments: { path: '/x' }, _meta: meta('2026-07-28') } });
+      r = await answer('d');
+      assert.equal(r.result?.resultType, 'complete', JSON.stringify(r));
+      assert.equal(r.result?.isError, true);
+      // Neither refused request reached the server: only the denial and the proxy's own list.
+      const decs = records(s.auditDir).filter((p) => p.kind === 'decision');
+      assert.deepEqual(decs.map((d) => d.tool), ['delete_file']);
+      peer.proc.stdin.end();
+      await withTimeout(peer.exited, 10_000, 'glasstape run to exit');
+    });
+  });
+}
