@@ -25,6 +25,8 @@
 #include "transport/compact.hpp"
 #include "transport/http_server.hpp"
 #include "transport/inspect.hpp"
+#include "transport/jsonrpc.hpp"
+#include "transport/mcp_era.hpp"
 #include "transport/rate_limited_log.hpp"
 
 namespace gt::proxy {
@@ -721,7 +723,27 @@ class HttpFront {
     std::string sid(req["Mcp-Session-Id"]);
     std::string version(req["MCP-Protocol-Version"]);
     if (!version.empty() && !kProtocolVersions.count(version)) {
-      reject(ex, 400, "Bad Request: unsupported MCP-Protocol-Version `" + version + "`");
+      // The spec's answer to a version the server does not speak (-32022), with the request's
+      // id and the versions it does speak, so a client that negotiates (the SDK v2 client in
+      // `auto` mode) can fall back to the initialize handshake. MCP 2026-07-28 is not yet
+      // served over HTTP (issue 16); over stdio (`glasstape run`) it is.
+      nlohmann::json supported = nlohmann::json::array();
+      for (auto v = kProtocolVersions.rbegin(); v != kProtocolVersions.rend(); ++v)
+        supported.push_back(*v);
+      std::string vshown = shorten_header(version);
+      nlohmann::json body = {
+          {"jsonrpc", "2.0"},
+          {"id", req.method() == boost::beast::http::verb::post
+                     ? transport::recover_id(req.body()).value_or(nullptr)
+                     : nlohmann::json(nullptr)},
+          {"error",
+           {{"code", transport::mcp::kUnsupportedProtocolVersion},
+            {"message", "Unsupported protocol version: MCP-Protocol-Version `" + vshown +
+                            "`; GlassTape's HTTP front speaks " + supported.dump()},
+            {"data", {{"supported", supported}, {"requested", vshown}}}}}};
+      refusals()("http: refused MCP-Protocol-Version `{}`", vshown);
+      ex->respond(400, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                  "application/json", {});
       return;
     }
     switch (req.method()) {

@@ -514,6 +514,24 @@ describe('glasstape serve (Streamable HTTP front)', { timeout: 90_000, skip }, (
     assert.equal(delUnknown.status, 404, 'DELETE of an unknown session');
   });
 
+  it('an SDK v2 client negotiating (auto) falls back to 2025-11-25 and is governed', async () => {
+    // Until the HTTP front serves 2026-07-28 (issue 16), its -32022 must let a negotiating
+    // client fall back to the initialize handshake rather than fail.
+    const { Client: ClientV2, StreamableHTTPClientTransport: HttpV2 } = await import('@modelcontextprotocol/client');
+    const client = new ClientV2({ name: 'gt-v2-auto', version: '1.0.0' }, { versionNegotiation: { mode: 'auto' } });
+    await withTimeout(client.connect(new HttpV2(new URL(gt.url))), 20_000, 'v2 auto connect');
+    try {
+      assert.equal(client.getProtocolEra(), 'legacy');
+      const ok = await client.callTool({ name: 'echo', arguments: { message: 'v2 fine' } });
+      assert.equal(textOf(ok), 'v2 fine');
+      const denied = await client.callTool({ name: 'echo', arguments: { message: 'the Forbidden word' } });
+      assert.equal(denied.isError, true, JSON.stringify(denied));
+      assert.equal(denied._meta?.[DECISION_META_KEY]?.rule_id, 'deny-forbidden-echo', JSON.stringify(denied));
+    } finally {
+      await client.close().catch(() => {});
+    }
+  });
+
   it('checks MCP-Protocol-Version: invalid gets 400, missing means 2025-03-26', async () => {
     const sid = await rawSession(gt.port);
     try {
@@ -523,6 +541,11 @@ describe('glasstape serve (Streamable HTTP front)', { timeout: 90_000, skip }, (
         body: call,
       });
       assert.equal(bad.status, 400, bad.text);
+      // The spec's -32022, with the request's id, the versions spoken and the one asked for.
+      assert.equal(bad.json?.id, 2, bad.text);
+      assert.equal(bad.json?.error?.code, -32022, bad.text);
+      assert.deepEqual(bad.json?.error?.data, {
+        supported: ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05'], requested: '1999-01-01' });
       const missing = await raw(gt.port, { headers: { 'Mcp-Session-Id': sid }, body: call });
       assert.equal(missing.status, 200, missing.text);
       assert.ok(missing.json?.result?.tools, missing.text);
