@@ -131,7 +131,8 @@ Pipeline::Pipeline(std::vector<std::unique_ptr<Interceptor>> chain,
                    std::unique_ptr<Recorder> recorder)
     : chain_(std::move(chain)), recorder_(std::move(recorder)) {}
 
-void Pipeline::on_tools_listed(std::string_view server, const nlohmann::json& tools) {
+void Pipeline::on_tools_listed(std::string_view server, const nlohmann::json& tools,
+                               bool last_page) {
   // The startup summary: once per server, when its tools are first known (again only when a
   // later page, or a changed list, adds tools; other sessions listing the same tools log
   // nothing).
@@ -140,16 +141,20 @@ void Pipeline::on_tools_listed(std::string_view server, const nlohmann::json& to
   {
     std::lock_guard<std::mutex> g(listed_mu_);
     auto it = listed_.find(server);
-    summarize = it == listed_.end();
-    if (summarize) it = listed_.emplace(std::string(server), std::set<std::string>{}).first;
+    if (it == listed_.end()) it = listed_.emplace(std::string(server), Listed{}).first;
+    auto& names = it->second.names;
     if (tools.is_array()) {
       for (const auto& t : tools) {
-        if (it->second.size() >= kMaxSummaryTools) break;  // bounded, whatever a server lists
+        if (names.size() >= kMaxSummaryTools) break;  // bounded, whatever a server lists
         if (t.is_object() && t.contains("name") && t["name"].is_string())
-          summarize |= it->second.insert(t["name"].get<std::string>()).second;
+          it->second.unsummarized |= names.insert(t["name"].get<std::string>()).second;
       }
     }
-    if (summarize) all.assign(it->second.begin(), it->second.end());
+    summarize = last_page && it->second.unsummarized;
+    if (summarize) {
+      it->second.unsummarized = false;
+      all.assign(names.begin(), names.end());
+    }
   }
   if (summarize) {
     GovernanceView view;

@@ -184,8 +184,9 @@ class Pipeline {
   Pipeline(std::vector<std::unique_ptr<Interceptor>> chain, std::unique_ptr<Recorder> recorder);
 
   // Passes a page of a tools/list result to the chain. The first time a server's tools are
-  // known (and again when a later page or list adds tools) logs how each is governed.
-  void on_tools_listed(std::string_view server, const nlohmann::json& tools);
+  // known (and again when a later list adds tools) logs how each is governed: once per list,
+  // at its last page (`last_page`: the result has no nextCursor).
+  void on_tools_listed(std::string_view server, const nlohmann::json& tools, bool last_page = true);
   // Runs the chain, then the recorder, then `done` (through `post` when the recorder
   // completes asynchronously). `ctx` must stay alive until `done` runs.
   void decide(std::shared_ptr<CallContext> ctx, const Post& post, Done done);
@@ -200,7 +201,11 @@ class Pipeline {
   std::unique_ptr<Recorder> recorder_;
   // Tool names seen per server, for the summary (sessions may list concurrently).
   std::mutex listed_mu_;
-  std::map<std::string, std::set<std::string>, std::less<>> listed_;
+  struct Listed {
+    std::set<std::string> names;
+    bool unsummarized = true;  // names were added since the last summary line
+  };
+  std::map<std::string, Listed, std::less<>> listed_;
 };
 
 }  // namespace gt::proxy

@@ -300,7 +300,9 @@ void Session::remember_tools(const nlohmann::json& result) {
           t.contains("annotations") ? t["annotations"] : nlohmann::json::object();
     }
   }
-  pipeline_->on_tools_listed(opts_.server, result["tools"]);
+  // The last page has no (string) nextCursor; the summary line is logged there.
+  const bool last = !result.contains("nextCursor") || !result["nextCursor"].is_string();
+  pipeline_->on_tools_listed(opts_.server, result["tools"], last);
 }
 
 bool Session::note_era(std::string_view raw, const transport::Inspection& ins) {

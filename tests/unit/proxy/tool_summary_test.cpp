@@ -197,6 +197,17 @@ TEST_CASE("the pipeline logs the summary once per server, again only for new too
   p.on_tools_listed("empty", json::array());
   p.on_tools_listed("empty", json::array());
   CHECK(log.lines_with("server empty: 0 tools").size() == 1);
+  // A paginated list: one line, at its last page, naming the tools of every page.
+  p.on_tools_listed("paged", tools_json({"a1", "a2"}), false);
+  p.on_tools_listed("paged", tools_json({"b1"}), false);
+  CHECK(log.lines_with("server paged:").empty());
+  p.on_tools_listed("paged", tools_json({"c1"}), true);
+  auto paged = log.lines_with("server paged:");
+  REQUIRE(paged.size() == 1);
+  CHECK(paged[0].rfind("server paged: 4 tools", 0) == 0);
+  p.on_tools_listed("paged", tools_json({"a1", "a2"}), false);  // listed again: nothing new
+  p.on_tools_listed("paged", tools_json({"c1"}), true);
+  CHECK(log.lines_with("server paged:").size() == 1);
   // A pipeline without chain or recorder is passthrough.
   Pipeline pass({}, nullptr);
   pass.on_tools_listed("fs", tools_json({"a"}));
