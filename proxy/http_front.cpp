@@ -19,6 +19,7 @@
 #include "proxy/admission.hpp"
 #include "proxy/batched_post.hpp"
 #include "proxy/chain.hpp"
+#include "proxy/http_modern.hpp"
 #include "proxy/session.hpp"
 #include "proxy/shared_upstream.hpp"
 #include "proxy/upstream.hpp"
@@ -576,6 +577,9 @@ class HttpFront {
     }
     InterceptorEnv env{config, tenant_, opts.debug};
     pipeline_ = build_pipeline(env);
+    for (auto& [path, s] : routes_)
+      lanes_[path] =
+          std::make_shared<ModernLane>(ioc.get_executor(), config, *s, tenant_, pipeline_);
   }
 
   void start() {
@@ -608,6 +612,8 @@ class HttpFront {
     sessions_.clear();
     for (auto& [name, mux] : shared_)
       mux->shutdown([] {});
+    for (auto& [path, lane] : lanes_)
+      lane->shutdown();
   }
 
  private:
@@ -631,6 +637,10 @@ class HttpFront {
           if (ka) it->second->keepalive();
           ++it;
         }
+      }
+      if (ka) {
+        for (auto& [path, lane] : lanes_)
+          lane->keepalive();
       }
       sweep();
     });
@@ -668,6 +678,30 @@ class HttpFront {
     nlohmann::json body = {
         {"jsonrpc", "2.0"}, {"id", id}, {"error", {{"code", code}, {"message", msg}}}};
     ex->respond(status, body.dump(), "application/json", headers);
+  }
+
+  // The spec's answer to a version the server does not speak (-32022), with the request's id
+  // and the versions it does speak, so a client that negotiates (the SDK v2 client in `auto`
+  // mode) can fall back to the initialize handshake. (A 2026-07-28 request names its version
+  // in its body, and is classified before this: transport/mcp_era.hpp.)
+  static void unsupported_version(const std::shared_ptr<web::Exchange>& ex,
+                                  const std::string& version, const nlohmann::json& id) {
+    nlohmann::json supported = nlohmann::json::array();
+    for (auto v = kProtocolVersions.rbegin(); v != kProtocolVersions.rend(); ++v)
+      supported.push_back(*v);
+    std::string vshown = shorten_header(version);
+    nlohmann::json body = {
+        {"jsonrpc", "2.0"},
+        {"id", id},
+        {"error",
+         {{"code", transport::mcp::kUnsupportedProtocolVersion},
+          {"message", "Unsupported protocol version: MCP-Protocol-Version `" + vshown +
+                          "`; GlassTape's HTTP front speaks " + supported.dump() +
+                          " (and 2026-07-28, named in each request's _meta)"},
+          {"data", {{"supported", supported}, {"requested", vshown}}}}}};
+    refusals()("http: refused MCP-Protocol-Version `{}`", vshown);
+    ex->respond(400, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                "application/json", {});
   }
 
   bool origin_allowed(std::string_view origin) const {
@@ -722,28 +756,14 @@ class HttpFront {
     }
     std::string sid(req["Mcp-Session-Id"]);
     std::string version(req["MCP-Protocol-Version"]);
-    if (!version.empty() && !kProtocolVersions.count(version)) {
-      // The spec's answer to a version the server does not speak (-32022), with the request's
-      // id and the versions it does speak, so a client that negotiates (the SDK v2 client in
-      // `auto` mode) can fall back to the initialize handshake. MCP 2026-07-28 is not yet
-      // served over HTTP (issue 16); over stdio (`glasstape run`) it is.
-      nlohmann::json supported = nlohmann::json::array();
-      for (auto v = kProtocolVersions.rbegin(); v != kProtocolVersions.rend(); ++v)
-        supported.push_back(*v);
-      std::string vshown = shorten_header(version);
-      nlohmann::json body = {
-          {"jsonrpc", "2.0"},
-          {"id", req.method() == boost::beast::http::verb::post
-                     ? transport::recover_id(req.body()).value_or(nullptr)
-                     : nlohmann::json(nullptr)},
-          {"error",
-           {{"code", transport::mcp::kUnsupportedProtocolVersion},
-            {"message", "Unsupported protocol version: MCP-Protocol-Version `" + vshown +
-                            "`; GlassTape's HTTP front speaks " + supported.dump()},
-            {"data", {{"supported", supported}, {"requested", vshown}}}}}};
-      refusals()("http: refused MCP-Protocol-Version `{}`", vshown);
-      ex->respond(400, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
-                  "application/json", {});
+    if (req.method() != bh::verb::post && version == transport::mcp::kModernVersion) {
+      // MCP 2026-07-28 has no GET stream and no session to DELETE.
+      reject(ex, 405, "Method not allowed: MCP 2026-07-28 uses POST only", -32000,
+             {{"Allow", "POST"}});
+      return;
+    }
+    if (req.method() != bh::verb::post && !version.empty() && !kProtocolVersions.count(version)) {
+      unsupported_version(ex, version, nullptr);
       return;
     }
     switch (req.method()) {
@@ -868,11 +888,55 @@ class HttpFront {
         refuse(ex, r->message, r->code, id);
         return;
       }
+      if (batch && l.find(transport::mcp::kProtocolVersionKey) != std::string_view::npos &&
+          transport::member_span(
+              l, {"params", "_meta", std::string(transport::mcp::kProtocolVersionKey)})) {
+        refuse(ex,
+               "Invalid Request: a batch element names a protocol version in its _meta; MCP "
+               "2026-07-28 requests are sent one per POST");
+        return;
+      }
       if (m.kind == MessageKind::Request && !ids.insert(m.id_key).second) {
         refuse(ex, "Invalid Request: the id " + m.id.dump() + " occurs twice in the batch");
         return;
       }
       if (m.method == "initialize") has_init = true;
+    }
+    if (!batch) {
+      // MCP 2026-07-28 (a version named in the request's _meta) or earlier: decided per
+      // request, before any session is looked up. The headers must say what the body says.
+      const auto& m = ins.front();
+      transport::mcp::McpHeaders h;
+      for (const auto& f : req)
+        h.add(std::string_view(f.name_string().data(), f.name_string().size()),
+              std::string_view(f.value().data(), f.value().size()));
+      nlohmann::json params = nlohmann::json::object();
+      if (auto meta = transport::member_span(body, {"params", "_meta"}))
+        params["_meta"] = nlohmann::json::parse(*meta, nullptr, false);
+      if (auto member = transport::mcp::name_member(m.method)) {
+        if (auto v = transport::member_span(body, {"params", std::string(*member)}))
+          params[std::string(*member)] = nlohmann::json::parse(*v, nullptr, false);
+      }
+      auto era = transport::mcp::classify_request(m.method, params, &h,
+                                                  m.kind == MessageKind::Notification);
+      if (era.error) {
+        refusals()("http: refused a POST: {}", era.error->message);
+        ex->respond(era.error->http_status,
+                    transport::error_response(m.kind == MessageKind::Request ? m.id : nullptr,
+                                              era.error->code, era.error->message, era.error->data),
+                    "application/json");
+        return;
+      }
+      if (era.era == transport::mcp::Era::Modern) {
+        lanes_.at(path)->handle(std::move(body), m, std::move(h), ex);
+        return;
+      }
+    }
+    if (!version.empty() && !kProtocolVersions.count(version)) {
+      unsupported_version(
+          ex, version,
+          !batch && ins.front().kind == MessageKind::Request ? ins.front().id : nullptr);
+      return;
     }
     std::shared_ptr<HttpSession> s;
     if (has_init) {
@@ -931,6 +995,7 @@ class HttpFront {
   std::shared_ptr<web::Server> server_;
   std::unordered_map<std::string, std::shared_ptr<HttpSession>> sessions_;
   std::map<std::string, std::shared_ptr<SharedUpstream>> shared_;  // by server name
+  std::map<std::string, std::shared_ptr<ModernLane>> lanes_;       // 2026-07-28, by path
   asio::steady_timer sweep_;
   std::chrono::steady_clock::time_point last_keepalive_ = std::chrono::steady_clock::now();
 };

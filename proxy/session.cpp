@@ -51,6 +51,7 @@ Session::Session(SessionOptions opts, std::shared_ptr<Pipeline> pipeline, Upstre
       upstream_(upstream),
       to_client_(std::move(to_client)),
       post_(std::move(post)) {
+  tools_ = opts_.tools ? opts_.tools : std::make_shared<ToolCatalog>();
   if (ex && opts_.request_timeout.count() > 0) timer_.emplace(ex);
   if (opts_.max_timeout < opts_.request_timeout) opts_.max_timeout = opts_.request_timeout;
 }
@@ -207,7 +208,7 @@ void Session::handle_tools_call(std::string_view raw, const transport::Inspectio
                                          "Invalid params: tools/call needs a string `name`"));
     return;
   }
-  if (!tool_annotations_.count(ins.tool) && !listed_) {
+  if (!tools_->annotations.count(ins.tool) && !tools_->listed) {
     // A call for a tool the proxy has not seen listed (the client never asked, or the list
     // changed since): fetch the list itself first, so the call is judged against the
     // server's real definition, then decide. Calls wait in order meanwhile.
@@ -240,6 +241,16 @@ void Session::handle_tools_call(std::string_view raw, const transport::Inspectio
       return;
     }
   }
+  if (opts_.precheck) {
+    if (auto e = opts_.precheck(ins.tool, ctx->arguments, *tools_)) {
+      // Refused before any policy runs: nothing is judged, so nothing is recorded.
+      undecided_.erase(ins.id_key);
+      client_faults()("session {}: refused tools/call `{}`: {}", opts_.session_id, ins.tool,
+                      e->message);
+      to_client_(transport::error_response(ins.id, e->code, e->message, e->data));
+      return;
+    }
+  }
   // note_era() let a request with a version claim through only if it is a valid 2026-07-28 one.
   bool modern = false;
   if (auto m = transport::member_span(raw, {"params", "_meta"})) {
@@ -254,7 +265,7 @@ void Session::handle_tools_call(std::string_view raw, const transport::Inspectio
   }
   ctx->tool_ref.server = opts_.server;
   ctx->tool_ref.name = ctx->tool;
-  if (auto t = tool_annotations_.find(ctx->tool); t != tool_annotations_.end()) {
+  if (auto t = tools_->annotations.find(ctx->tool); t != tools_->annotations.end()) {
     ctx->tool_ref.annotations = t->second;
   }
   std::string raw_copy(raw);
@@ -296,8 +307,20 @@ void Session::remember_tools(const nlohmann::json& result) {
   if (!result.is_object() || !result.contains("tools") || !result["tools"].is_array()) return;
   for (const auto& t : result["tools"]) {
     if (t.is_object() && t.contains("name") && t["name"].is_string()) {
-      tool_annotations_[t["name"].get<std::string>()] =
+      const auto& name = t["name"].get_ref<const std::string&>();
+      tools_->annotations[name] =
           t.contains("annotations") ? t["annotations"] : nlohmann::json::object();
+      // The parameters a 2026-07-28 server wants mirrored in Mcp-Param-* headers.
+      std::vector<transport::mcp::HeaderParam> params;
+      std::string error;
+      tools_->header_params.erase(name);
+      tools_->header_errors.erase(name);
+      if (t.contains("inputSchema") &&
+          !transport::mcp::collect_header_params(t["inputSchema"], params, error)) {
+        tools_->header_errors[name] = error;
+      } else if (!params.empty()) {
+        tools_->header_params[name] = std::move(params);
+      }
     }
   }
   // The last page has no (string) nextCursor; the summary line is logged there.
@@ -349,7 +372,7 @@ void Session::note_protocol_version(std::string_view line) {
 
 void Session::finish_own_listing() {
   list_id_.clear();
-  listed_ = true;
+  tools_->listed = true;
   auto waiting = std::move(awaiting_list_);
   awaiting_list_.clear();
   for (auto& [raw, ins] : waiting)
@@ -447,7 +470,7 @@ void Session::on_server_line(std::string_view line) {
       server_faults()("server `{}` sent an invalid message ({}): {}", opts_.server, ins.error,
                       shorten(line));
     }
-    if (ins.method == "notifications/tools/list_changed") listed_ = false;
+    if (ins.method == "notifications/tools/list_changed") tools_->listed = false;
     if (ins.method == "notifications/progress" && !progress_.empty()) on_progress(line);
     to_client_(line);  // requests and notifications from the server pass as they are
     return;
@@ -506,7 +529,8 @@ void Session::on_server_line(std::string_view line) {
   if (p.method == "tools/list" && ins.has_result) {
     auto body = nlohmann::json::parse(line.begin(), line.end());
     remember_tools(body["result"]);
-    if (!body["result"].is_object() || !body["result"].contains("nextCursor")) listed_ = true;
+    if (!body["result"].is_object() || !body["result"].contains("nextCursor"))
+      tools_->listed = true;
   } else if (p.call) {
     answer_call(*p.call, line);
     return;

@@ -38,8 +38,22 @@
 #include "proxy/pipeline.hpp"
 #include "proxy/upstream.hpp"
 #include "transport/inspect.hpp"
+#include "transport/mcp_era.hpp"
+#include "transport/mcp_headers.hpp"
 
 namespace gt::proxy {
+
+// What a session knows of its server's tools, from tools/list results: their annotations (for
+// policies) and the parameters a 2026-07-28 server asks to see as Mcp-Param-* headers. The
+// stateless requests of one MCP 2026-07-28 lane share one, so a request does not list the
+// tools again; a legacy session has its own.
+struct ToolCatalog {
+  std::unordered_map<std::string, nlohmann::json> annotations;
+  // A tool's x-mcp-header declarations, or why they are invalid (the tool may not be called).
+  std::unordered_map<std::string, std::vector<transport::mcp::HeaderParam>> header_params;
+  std::unordered_map<std::string, std::string> header_errors;
+  bool listed = false;  // a complete tools/list was seen since the last list_changed
+};
 
 struct SessionOptions {
   std::string session_id = "stdio";
@@ -53,6 +67,14 @@ struct SessionOptions {
   // restart its clock, never beyond `max_timeout` after it was sent. Zero: no timeout.
   std::chrono::milliseconds request_timeout{0};
   std::chrono::milliseconds max_timeout{0};
+  // Shared with other sessions of a lane; null: the session keeps its own.
+  std::shared_ptr<ToolCatalog> tools;
+  // Runs on a tools/call once its tool is known and its arguments are read, before any
+  // interceptor: a refusal here is answered (with its code and data) and never judged or
+  // recorded. The HTTP front checks a 2026-07-28 call's Mcp-Param-* headers here.
+  std::function<std::optional<transport::mcp::EraError>(
+      const std::string& tool, const nlohmann::json& arguments, const ToolCatalog& tools)>
+      precheck;
 };
 
 class Session : public std::enable_shared_from_this<Session> {
@@ -130,12 +152,11 @@ class Session : public std::enable_shared_from_this<Session> {
   Send to_client_;
   Pipeline::Post post_;
   std::unordered_map<std::string, Pending> pending_;  // by transport::id_key()
-  std::unordered_map<std::string, nlohmann::json> tool_annotations_;
+  std::shared_ptr<ToolCatalog> tools_;
   std::string initialize_;        // the client's initialize request, replayed after a restart
   std::string protocol_version_;  // what the server's initialize result negotiated
   nlohmann::json modern_meta_;    // the envelope of the last 2026-07-28 request (own tools/list)
   std::string replay_id_;         // id of the replayed initialize in flight
-  bool listed_ = false;           // a complete tools/list was seen since the last list_changed
   std::string list_id_;           // id of the proxy's own tools/list in flight
   unsigned list_count_ = 0;
   std::vector<std::pair<std::string, transport::Inspection>> awaiting_list_;

@@ -1,0 +1,261 @@
+// MCP 2026-07-28 through `glasstape serve` (issue 16, item 1, HTTP front): an SDK v2 client
+// pinned to 2026-07-28 over Streamable HTTP in front of an SDK v2 stdio server that refuses the
+// legacy handshake. Every call is judged as for a 2025-11-25 client; requests are stateless
+// (no Mcp-Session-Id); the headers must say what the body says (-32020, before any policy
+// runs, no record); removed methods get 404 -32601; errors carry the request's id; two clients
+// using the same id at once each get their own answer.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+
+import { E2E_DIR, NODE, modes, requireBinary, tmpDir, waitUntil, killQuietly, withTimeout, textOf,
+  DECISION_META_KEY } from './lib/harness.mjs';
+
+const T = { timeout: 90_000 };
+const FIXTURE = path.join(E2E_DIR, 'fixtures', 'modern_server.mjs');
+const MODERN = '2026-07-28';
+
+const POLICY = `policy_id: modern.http
+version: "1"
+tools: [get_sum, echo, route]
+rules:
+  deny:
+    - id: small-sums-only
+      condition: "has(args.a) && args.a > 100"
+      reason: sums stay small
+  allow:
+    - id: rest
+      condition: ""
+`;
+
+async function startServe() {
+  const bin = requireBinary();
+  const dir = tmpDir('gt-e2e-modern-http-');
+  fs.mkdirSync(path.join(dir, 'policies'));
+  fs.writeFileSync(path.join(dir, 'policies', 'modern.yaml'), POLICY);
+  const config = {
+    identity: { agent_id: 'modern-http-agent' },
+    servers: { m: { command: [NODE, FIXTURE, '--modern-only'] } },
+    http: { listen: '127.0.0.1:0', path: '/mcp' },
+    governance: {
+      audit: { dir: path.join(dir, 'audit'), keys_dir: path.join(dir, 'keys'), fsync: 'always' },
+      policies: { dir: path.join(dir, 'policies'), state_dir: path.join(dir, 'state') },
+      deny_tools: ['delete_file'],
+    },
+  };
+  const file = path.join(dir, 'glasstape.yaml');
+  fs.writeFileSync(file, JSON.stringify(config, null, 2));
+  const proc = spawn(bin, ['serve', '--config', file, '--listen', '127.0.0.1:0'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let log = '';
+  const onData = (d) => {
+    log += d.toString();
+    if (log.length > 400_000) log = log.slice(-200_000);
+  };
+  proc.stdout.on('data', onData);
+  proc.stderr.on('data', onData);
+  const exited = new Promise((r) => proc.on('exit', (code, sig) => r({ code, sig })));
+  let url;
+  try {
+    await waitUntil(() => {
+      const m = /serving MCP at (http:\/\/127\.0\.0\.1:\d+\/mcp)/.exec(log);
+      if (m) url = m[1];
+      if (proc.exitCode !== null) throw new Error(`glasstape serve exited early:\n${log}`);
+      return !!url;
+    }, 20_000, 'glasstape serve to listen');
+  } catch (e) {
+    killQuietly(proc.pid);
+    throw e;
+  }
+  return {
+    url, dir, log: () => log,
+    auditDir: path.join(dir, 'audit'),
+    async stop() {
+      if (proc.exitCode === null) proc.kill('SIGTERM');
+      const r = await Promise.race([exited, new Promise((res) => setTimeout(res, 8000))]);
+      if (!r) {
+        killQuietly(proc.pid);
+        throw new Error('glasstape serve did not stop within 8 s of SIGTERM');
+      }
+      assert.deepEqual(r, { code: 0, sig: null }, `glasstape serve exit; its log:\n${log.slice(-6000)}`);
+    },
+  };
+}
+
+function records(dir) {
+  const out = [];
+  for (const f of fs.readdirSync(dir).filter((n) => /^audit(-\d{12})?\.jsonl$/.test(n))) {
+    for (const line of fs.readFileSync(path.join(dir, f), 'utf8').split('\n')) {
+      if (line.trim()) out.push(JSON.parse(Buffer.from(JSON.parse(line).payload, 'base64').toString('utf8')));
+    }
+  }
+  return out;
+}
+const decisions = (dir) => records(dir).filter((p) => p.kind === 'decision');
+
+const envelope = (v = MODERN, extra = {}) => ({
+  'io.modelcontextprotocol/protocolVersion': v,
+  'io.modelcontextprotocol/clientCapabilities': {},
+  ...extra,
+});
+
+// One raw POST of a 2026-07-28 message, with the headers the specification requires unless
+// `headers` overrides them (null drops one).
+async function post(url, msg, headers = {}) {
+  const h = {
+    'content-type': 'application/json',
+    accept: 'application/json, text/event-stream',
+    'mcp-protocol-version': MODERN,
+    'mcp-method': msg.method,
+  };
+  if (msg.method === 'tools/call' || msg.method === 'prompts/get') h['mcp-name'] = msg.params?.name;
+  if (msg.method === 'resources/read') h['mcp-name'] = msg.params?.uri;
+  for (const [k, v] of Object.entries(headers)) {
+    if (v === null) delete h[k.toLowerCase()];
+    else h[k.toLowerCase()] = v;
+  }
+  const res = await fetch(url, { method: 'POST', headers: h, body: JSON.stringify(msg) });
+  const text = await res.text();
+  let json = null;
+  if ((res.headers.get('content-type') || '').startsWith('application/json') && text) json = JSON.parse(text);
+  if ((res.headers.get('content-type') || '').startsWith('text/event-stream')) {
+    const datas = text.split('\n').filter((l) => l.startsWith('data: ')).map((l) => JSON.parse(l.slice(6)));
+    json = datas.find((d) => d.id === msg.id) ?? null;
+  }
+  return { status: res.status, headers: res.headers, text, json };
+}
+
+const call = (id, name, args, meta = envelope()) =>
+  ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args, _meta: meta } });
+
+if (modes().includes('proxy')) {
+  describe('MCP 2026-07-28 clients through glasstape serve', () => {
+    test('a pinned SDK v2 client calls a modern-only server over HTTP; every call is judged', T, async (t) => {
+      const g = await startServe();
+      t.after(() => g.stop());
+      const client = new Client({ name: 'gt-modern-http-e2e', version: '1.0.0' },
+        { versionNegotiation: { mode: { pin: MODERN } } });
+      await withTimeout(client.connect(new StreamableHTTPClientTransport(new URL(g.url))), 20_000, 'connect');
+      assert.equal(client.getProtocolEra(), 'modern');
+      // A call before any tools/list: the proxy lists the tools itself, with the call's envelope.
+      const bad = await client.callTool({ name: 'get_sum', arguments: { a: 1, b: 'two' } });
+      assert.equal(bad.isError, true, JSON.stringify(bad));
+      assert.equal(bad._meta?.[DECISION_META_KEY]?.code, 'GT-SCHEMA-INVALID', JSON.stringify(bad));
+      const ok = await client.callTool({ name: 'get_sum', arguments: { a: 2, b: 3 } });
+      assert.equal(textOf(ok), '5', JSON.stringify(ok));
+      const big = await client.callTool({ name: 'get_sum', arguments: { a: 200, b: 3 } });
+      assert.equal(big._meta?.[DECISION_META_KEY]?.rule_id, 'small-sums-only', JSON.stringify(big));
+      const del = await client.callTool({ name: 'delete_file', arguments: { path: '/etc/hosts' } });
+      assert.equal(del._meta?.[DECISION_META_KEY]?.code, 'GT-DENY-TOOL', JSON.stringify(del));
+      const { tools } = await client.listTools();
+      assert.deepEqual(tools.map((x) => x.name).sort(), ['delete_file', 'echo', 'get_sum', 'route']);
+      // x-mcp-header: the SDK client mirrors `region` as Mcp-Param-Region (a non-ASCII value
+      // in the base64 form); GlassTape checks it against the body and lets the call through.
+      for (const region of ['eu-west', 'Zürich']) {
+        const r = await client.callTool({ name: 'route', arguments: { region, message: 'hi' } });
+        assert.equal(textOf(r), `${region}: hi`, JSON.stringify(r));
+      }
+      await client.close();
+
+      const decs = decisions(g.auditDir);
+      assert.deepEqual(decs.map((d) => [d.tool, d.decision]), [['get_sum', 'deny'], ['get_sum', 'allow'],
+        ['get_sum', 'deny'], ['delete_file', 'deny'], ['route', 'allow'], ['route', 'allow']]);
+      for (const d of decs) {
+        assert.equal(d.protocol_version, MODERN, JSON.stringify(d));
+        assert.equal(d.session, '', 'MCP 2026-07-28 has no session');
+      }
+    });
+
+    test('raw: headers that disagree with the body are refused before any policy runs', T, async (t) => {
+      const g = await startServe();
+      t.after(() => g.stop());
+      // A good call, so the proxy knows the tools.
+      let r = await post(g.url, call(1, 'route', { region: 'eu', message: 'm' }), { 'mcp-param-region': 'eu' });
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.json.result?.content?.[0]?.text, 'eu: m', r.text);
+      assert.equal(r.headers.get('mcp-session-id'), null, 'no session in 2026-07-28');
+      const before = decisions(g.auditDir).length;
+      const cases = [
+        // [what, message, header overrides]
+        ['Mcp-Name names another tool', call(2, 'delete_file', { path: '/x' }), { 'mcp-name': 'echo' }],
+        ['Mcp-Name missing', call(3, 'echo', { message: 'x' }), { 'mcp-name': null }],
+        ['Mcp-Method differs', call(4, 'echo', { message: 'x' }), { 'mcp-method': 'tools/list' }],
+        ['Mcp-Param-Region lies', call(5, 'route', { region: 'eu', message: 'x' }), { 'mcp-param-region': 'us' }],
+        ['Mcp-Param-Region missing', call(6, 'route', { region: 'eu', message: 'x' }), {}],
+        ['an Mcp-Param header the tool does not declare', call(7, 'echo', { message: 'x' }), { 'mcp-param-other': 'x' }],
+        ['body version v999 with a 2026-07-28 header', call(8, 'echo', { message: 'x' }, envelope('v999.0.0')), {}],
+        ['Mcp-Param-Region in a bad base64 form', call(9, 'route', { region: 'eu', message: 'x' }), { 'mcp-param-region': '=?base64?ZXU?=' }],
+      ];
+      for (const [what, msg, h] of cases) {
+        r = await post(g.url, msg, h);
+        assert.equal(r.status, 400, `${what}: ${r.status} ${r.text}`);
+        assert.equal(r.json?.error?.code, -32020, `${what}: ${r.text}`);
+        assert.equal(r.json.id, msg.id, `${what}: the error carries the request's id`);
+      }
+      assert.equal(decisions(g.auditDir).length, before, 'nothing refused for its headers was judged or recorded');
+      assert.match(g.log(), /refused tools\/call `route`: Header mismatch/);
+    });
+
+    test('raw: versions, envelopes, removed methods, notifications, GET', T, async (t) => {
+      const g = await startServe();
+      t.after(() => g.stop());
+      let r = await post(g.url, call('v', 'echo', { message: 'x' }, envelope('v999.0.0')), { 'mcp-protocol-version': 'v999.0.0' });
+      assert.equal(r.status, 400, r.text);
+      assert.equal(r.json.error.code, -32022);
+      assert.equal(r.json.id, 'v');
+      assert.deepEqual(r.json.error.data, { supported: [MODERN], requested: 'v999.0.0' });
+      r = await post(g.url, call('e', 'echo', { message: 'x' }, { 'io.modelcontextprotocol/protocolVersion': MODERN }));
+      assert.equal(r.status, 400, r.text);
+      assert.equal(r.json.error.code, -32602);
+      assert.equal(r.json.id, 'e');
+      // A 2026-07-28 header on a request without the envelope: a malformed modern request.
+      r = await post(g.url, { jsonrpc: '2.0', id: 'n', method: 'tools/list', params: {} });
+      assert.equal(r.status, 400, r.text);
+      assert.equal(r.json.error.code, -32602);
+      for (const method of ['ping', 'initialize', 'logging/setLevel', 'resources/subscribe']) {
+        r = await post(g.url, { jsonrpc: '2.0', id: method, method, params: { _meta: envelope() } });
+        assert.equal(r.status, 404, `${method}: ${r.text}`);
+        assert.equal(r.json.error.code, -32601, method);
+        assert.equal(r.json.id, method);
+      }
+      r = await post(g.url, { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 1, _meta: envelope() } });
+      assert.equal(r.status, 202, r.text);
+      r = await post(g.url, { jsonrpc: '2.0', id: 'u', method: 'no/such', params: { _meta: envelope() } });
+      assert.equal(r.status, 404, r.text);
+      assert.equal(r.json.error.code, -32601);
+      const get = await fetch(g.url, { headers: { accept: 'text/event-stream', 'mcp-protocol-version': MODERN } });
+      assert.equal(get.status, 405);
+      assert.equal(get.headers.get('allow'), 'POST');
+      await get.text();
+      // A batch may not carry 2026-07-28 requests.
+      const batch = await fetch(g.url, { method: 'POST', headers: { 'content-type': 'application/json',
+        accept: 'application/json, text/event-stream' },
+      body: JSON.stringify([call(1, 'echo', { message: 'x' })]) });
+      assert.equal(batch.status, 400);
+      await batch.text();
+      assert.equal(decisions(g.auditDir).length, 0, 'nothing was judged');
+    });
+
+    test('raw: two clients using the same id at once each get their own answer', T, async (t) => {
+      const g = await startServe();
+      t.after(() => g.stop());
+      const n = 12;
+      const rs = await Promise.all(Array.from({ length: n }, (_, i) =>
+        post(g.url, call(1, 'echo', { message: `m${i}` }))));
+      rs.forEach((r, i) => {
+        assert.equal(r.status, 200, r.text);
+        assert.equal(r.json.id, 1);
+        assert.equal(r.json.result.content[0].text, `m${i}`, r.text);
+        assert.equal(r.json.result.resultType, 'complete');
+      });
+      const decs = decisions(g.auditDir);
+      assert.equal(decs.length, n);
+      assert.ok(decs.every((d) => d.decision === 'allow' && d.request_id === 1));
+    });
+  });
+}
