@@ -139,7 +139,11 @@ class ModernLane::Call : public std::enable_shared_from_this<Call> {
     // Only progress belongs to this request for sure (its token was rewritten for it); a
     // server's other messages on a shared process cannot be told apart, and would leak one
     // client's notifications to another.
-    if (ins.method != "notifications/progress") {
+    // A notification on a subscriptions/listen stream names its listen in _meta; the lane's
+    // server routes those to this call only (SharedUpstream).
+    const bool listen =
+        line.find("io.modelcontextprotocol/subscriptionId") != std::string_view::npos;
+    if (ins.method != "notifications/progress" && !listen) {
       lane_events()(
           "server `{}` sent `{}` outside a request's answer (MCP 2026-07-28 lane); "
           "dropped",

@@ -393,7 +393,10 @@ void Session::forward_to_server(const std::string& key, const nlohmann::json& id
     return;
   }
   Pending p{std::string(method), std::move(call), id, {}, {}, {}};
-  if (timer_) {
+  if (method == "subscriptions/listen") {
+    // MCP 2026-07-28: a listen is answered only when its stream ends; it is not timed out.
+    p.deadline = p.hard_deadline = std::chrono::steady_clock::time_point::max();
+  } else if (timer_) {
     auto now = std::chrono::steady_clock::now();
     p.deadline = now + opts_.request_timeout;
     p.hard_deadline = now + opts_.max_timeout;

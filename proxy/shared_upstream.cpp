@@ -58,6 +58,8 @@ std::string key_of(std::string_view span) {
   return j.is_discarded() ? std::string() : transport::id_key(j);
 }
 
+constexpr std::string_view kSubscriptionIdKey = "io.modelcontextprotocol/subscriptionId";
+
 std::optional<std::int64_t> our_number(std::string_view span) {
   auto j = nlohmann::json::parse(span, nullptr, false);
   if (!j.is_number_integer()) return std::nullopt;
@@ -428,6 +430,18 @@ void SharedUpstream::from_server(std::string_view line) {
         std::vector<PortId> to(it->second.begin(), it->second.end());
         for (auto port : to)
           deliver_now(port, line);
+        return;
+      }
+      if (line.find(kSubscriptionIdKey) != std::string_view::npos) {
+        // MCP 2026-07-28: a notification on a subscriptions/listen stream names the listen
+        // request (by its id on this link) in _meta: it goes to that session alone, with the
+        // session's own id.
+        auto span =
+            transport::member_span(line, {"params", "_meta", std::string(kSubscriptionIdKey)});
+        auto lid = span ? our_number(*span) : std::nullopt;
+        auto it = lid ? requests_.find(*lid) : requests_.end();
+        if (it == requests_.end()) return;  // its listen is over
+        deliver_now(it->second.port, splice(line, {{*span, it->second.id}}));
         return;
       }
       // Logging and list_changed concern everyone on this server.

@@ -58,6 +58,10 @@ done
 if [[ -x tests/conformance/mcp/run.sh ]]; then
   step "mcp conformance" env GLASSTAPE_BIN="$root/build/proxy/glasstape" tests/conformance/mcp/run.sh
 fi
+# MCP 2026-07-28 (issue 16): conformance 0.2.0-alpha.12 --requirements 2026-07-28, directly
+# against the SDK v2 fixture and through glasstape serve with governance on.
+step "mcp 2026-07-28 conformance" env GLASSTAPE_BIN="$root/build/proxy/glasstape" \
+  tests/conformance/mcp2026/run.sh
 # README command 1 (issue 15): `make run` exactly as a newcomer runs it (build/ is already
 # built, so its build is a no-op), driven by the official MCP SDK client, and `glasstape tail`
 # showing the denial; then the Dockerfile's own `make install` line (Release, -O3, in
