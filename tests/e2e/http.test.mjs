@@ -514,14 +514,14 @@ describe('glasstape serve (Streamable HTTP front)', { timeout: 90_000, skip }, (
     assert.equal(delUnknown.status, 404, 'DELETE of an unknown session');
   });
 
-  it('an SDK v2 client negotiating (auto) falls back to 2025-11-25 and is governed', async () => {
-    // Until the HTTP front serves 2026-07-28 (issue 16), its -32022 must let a negotiating
-    // client fall back to the initialize handshake rather than fail.
+  it('an SDK v2 client negotiating (auto) gets 2026-07-28, bridged to the 2025-11-25 server, and is governed', async () => {
+    // The example server speaks only 2025-11-25: GlassTape answers server/discover for it and
+    // holds its session, so a negotiating client speaks 2026-07-28 and is judged the same.
     const { Client: ClientV2, StreamableHTTPClientTransport: HttpV2 } = await import('@modelcontextprotocol/client');
     const client = new ClientV2({ name: 'gt-v2-auto', version: '1.0.0' }, { versionNegotiation: { mode: 'auto' } });
     await withTimeout(client.connect(new HttpV2(new URL(gt.url))), 20_000, 'v2 auto connect');
     try {
-      assert.equal(client.getProtocolEra(), 'legacy');
+      assert.equal(client.getProtocolEra(), 'modern');
       const ok = await client.callTool({ name: 'echo', arguments: { message: 'v2 fine' } });
       assert.equal(textOf(ok), 'v2 fine');
       const denied = await client.callTool({ name: 'echo', arguments: { message: 'the Forbidden word' } });

@@ -3,7 +3,9 @@
 // legacy handshake. Every call is judged as for a 2025-11-25 client; requests are stateless
 // (no Mcp-Session-Id); the headers must say what the body says (-32020, before any policy
 // runs, no record); removed methods get 404 -32601; errors carry the request's id; two clients
-// using the same id at once each get their own answer.
+// using the same id at once each get their own answer. In front of a server that speaks only
+// 2025-11-25 (the bundled example server), GlassTape holds its session and bridges: it answers
+// server/discover and gives every result what 2026-07-28 requires.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -32,14 +34,16 @@ rules:
       condition: ""
 `;
 
-async function startServe() {
+const EXAMPLE = process.env.GT_EXAMPLE_SERVER || path.join(E2E_DIR, '..', '..', 'build', 'tests', 'glasstape-example-server');
+
+async function startServe({ command = [NODE, FIXTURE, '--modern-only'] } = {}) {
   const bin = requireBinary();
   const dir = tmpDir('gt-e2e-modern-http-');
   fs.mkdirSync(path.join(dir, 'policies'));
   fs.writeFileSync(path.join(dir, 'policies', 'modern.yaml'), POLICY);
   const config = {
     identity: { agent_id: 'modern-http-agent' },
-    servers: { m: { command: [NODE, FIXTURE, '--modern-only'] } },
+    servers: { m: { command } },
     http: { listen: '127.0.0.1:0', path: '/mcp' },
     governance: {
       audit: { dir: path.join(dir, 'audit'), keys_dir: path.join(dir, 'keys'), fsync: 'always' },
@@ -239,6 +243,43 @@ if (modes().includes('proxy')) {
       assert.equal(batch.status, 400);
       await batch.text();
       assert.equal(decisions(g.auditDir).length, 0, 'nothing was judged');
+    });
+
+    test('bridge: a pinned SDK v2 client in front of a 2025-11-25-only server', T, async (t) => {
+      const g = await startServe({ command: [EXAMPLE] });
+      t.after(() => g.stop());
+      // server/discover, answered by GlassTape from the server's initialize result.
+      const d = await post(g.url, { jsonrpc: '2.0', id: 'd', method: 'server/discover', params: { _meta: envelope() } });
+      assert.equal(d.status, 200, d.text);
+      assert.deepEqual(d.json.result.supportedVersions, [MODERN]);
+      assert.equal(d.json.result.resultType, 'complete');
+      assert.equal(d.json.result._meta['io.modelcontextprotocol/serverInfo'].name, 'glasstape-example-server');
+      assert.ok(d.json.result.capabilities.tools, d.text);
+      assert.match(g.log(), /speaks MCP 2025-11-25 or earlier only/);
+      const list = await post(g.url, { jsonrpc: '2.0', id: 'l', method: 'tools/list', params: { _meta: envelope() } });
+      assert.equal(list.json.result.resultType, 'complete', list.text);
+      assert.equal(list.json.result.ttlMs, 0);
+      assert.equal(list.json.result.cacheScope, 'private');
+
+      const client = new Client({ name: 'gt-modern-bridge-e2e', version: '1.0.0' },
+        { versionNegotiation: { mode: { pin: MODERN } } });
+      await withTimeout(client.connect(new StreamableHTTPClientTransport(new URL(g.url))), 20_000, 'connect');
+      assert.equal(client.getProtocolEra(), 'modern');
+      const ok = await client.callTool({ name: 'get_sum', arguments: { a: 2, b: 3 } });
+      assert.equal(ok.isError, undefined, JSON.stringify(ok));
+      assert.match(textOf(ok), /5/);
+      const big = await client.callTool({ name: 'get_sum', arguments: { a: 200, b: 3 } });
+      assert.equal(big._meta?.[DECISION_META_KEY]?.rule_id, 'small-sums-only', JSON.stringify(big));
+      const echo = await client.callTool({ name: 'echo', arguments: { message: 'hello' } });
+      assert.equal(textOf(echo), 'hello', JSON.stringify(echo));
+      await client.close();
+      const decs = decisions(g.auditDir);
+      assert.deepEqual(decs.map((x) => [x.tool, x.decision]), [['get_sum', 'allow'], ['get_sum', 'deny'], ['echo', 'allow']]);
+      for (const x of decs) assert.equal(x.protocol_version, MODERN);
+      const results = records(g.auditDir).filter((p) => p.kind === 'result');
+      assert.equal(results.length, 2, 'a result record for each allowed call');
+      // One example-server process served every request, initialized once.
+      assert.equal((g.log().match(/speaks MCP 2025-11-25 or earlier only/g) || []).length, 1);
     });
 
     test('raw: two clients using the same id at once each get their own answer', T, async (t) => {
