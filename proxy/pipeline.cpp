@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "governance/policy/policy.hpp"
+#include "proxy/mrtr_links.hpp"
 
 namespace gt::proxy {
 
@@ -129,7 +130,11 @@ ToolSummary summarize_tools(std::string_view server, std::vector<std::string> to
 
 Pipeline::Pipeline(std::vector<std::unique_ptr<Interceptor>> chain,
                    std::unique_ptr<Recorder> recorder)
-    : chain_(std::move(chain)), recorder_(std::move(recorder)) {}
+    : chain_(std::move(chain)),
+      recorder_(std::move(recorder)),
+      links_(std::make_unique<MrtrLinks>()) {}
+
+Pipeline::~Pipeline() = default;
 
 void Pipeline::on_tools_listed(std::string_view server, const nlohmann::json& tools,
                                bool last_page) {
@@ -258,6 +263,8 @@ void Pipeline::on_result(const CallContext& ctx, Response& response) {
 }
 
 void Pipeline::record_result(const CallContext& ctx, const Response& response) {
+  links_->remember(
+      ctx, response.replaced() ? std::string_view(response.replacement().dump()) : response.raw());
   if (recorder_) {
     try {
       recorder_->record_result(ctx, response);
@@ -265,6 +272,10 @@ void Pipeline::record_result(const CallContext& ctx, const Response& response) {
       spdlog::error("audit: cannot record the result of `{}`: {}", ctx.tool, e.what());
     }
   }
+}
+
+std::string Pipeline::retry_of(const CallContext& ctx, std::string_view request_state) {
+  return links_->link(ctx, request_state);
 }
 
 }  // namespace gt::proxy

@@ -76,6 +76,9 @@ struct CallContext {
   std::chrono::system_clock::time_point now;
   std::string protocol_version;  // MCP version of the call, recorded in the receipt when known
   std::string traceparent;       // params._meta.traceparent when it is a valid W3C value
+  // An MCP 2026-07-28 retry (a call carrying the requestState of an earlier input_required
+  // result): the receipt id of the exchange's first decision (proxy/mrtr_links.hpp).
+  std::string retry_of;
   Decision decision;
 };
 
@@ -176,12 +179,15 @@ class Recorder {
   virtual void record_result(const CallContext& ctx, const Response& response) = 0;
 };
 
+class MrtrLinks;
+
 class Pipeline {
  public:
   using Post = std::function<void(std::function<void()>)>;  // run on the session's executor
   using Done = std::function<void(std::shared_ptr<CallContext>)>;
 
   Pipeline(std::vector<std::unique_ptr<Interceptor>> chain, std::unique_ptr<Recorder> recorder);
+  ~Pipeline();
 
   // Passes a page of a tools/list result to the chain. The first time a server's tools are
   // known (and again when a later list adds tools) logs how each is governed: once per list,
@@ -191,7 +197,10 @@ class Pipeline {
   // completes asynchronously). `ctx` must stay alive until `done` runs.
   void decide(std::shared_ptr<CallContext> ctx, const Post& post, Done done);
   void on_result(const CallContext& ctx, Response& response);
+  // Records the result, and remembers an input_required result's requestState for retry_of.
   void record_result(const CallContext& ctx, const Response& response);
+  // The first decision of the MRTR exchange a call with this requestState continues, or "".
+  std::string retry_of(const CallContext& ctx, std::string_view request_state);
   const std::vector<std::unique_ptr<Interceptor>>& chain() const { return chain_; }
 
  private:
@@ -199,6 +208,7 @@ class Pipeline {
 
   std::vector<std::unique_ptr<Interceptor>> chain_;
   std::unique_ptr<Recorder> recorder_;
+  std::unique_ptr<MrtrLinks> links_;
   // Tool names seen per server, for the summary (sessions may list concurrently).
   std::mutex listed_mu_;
   struct Listed {

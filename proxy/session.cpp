@@ -263,6 +263,13 @@ void Session::handle_tools_call(std::string_view raw, const transport::Inspectio
     if (v.is_string() && transport::mcp::is_traceparent(v.get_ref<const std::string&>()))
       ctx->traceparent = v.get<std::string>();
   }
+  if (modern && raw.find("requestState") != std::string_view::npos) {
+    // An MRTR retry: judged in full like any call, and its record names the first decision.
+    if (auto s = transport::member_span(raw, {"params", "requestState"})) {
+      auto v = nlohmann::json::parse(*s, nullptr, false);
+      if (v.is_string()) ctx->retry_of = pipeline_->retry_of(*ctx, v.get_ref<const std::string&>());
+    }
+  }
   ctx->tool_ref.server = opts_.server;
   ctx->tool_ref.name = ctx->tool;
   if (auto t = tools_->annotations.find(ctx->tool); t != tools_->annotations.end()) {

@@ -434,6 +434,7 @@ FrozenPayload decision_frozen(const DecisionInput& in) {
   if (!in.protocol_version.empty()) w.string("protocol_version", in.protocol_version);
   w.string("reason", in.reason);
   w.raw("request_id", request_id);
+  if (!in.retry_of.empty()) w.string("retry_of", in.retry_of);
   w.string("rule_id", in.rule_id);
   w.string("schema_outcome", in.schema_outcome);
   w.string("server", in.server);

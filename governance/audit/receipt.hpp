@@ -83,6 +83,9 @@ struct DecisionInput {
   // 2026-07-28 request's own), and its W3C `traceparent` from params._meta; each recorded
   // only when known.
   std::string protocol_version, traceparent;
+  // An MCP 2026-07-28 retry of a call that returned input_required: the receipt id of the
+  // exchange's first decision. Recorded only when the call is one.
+  std::string retry_of;
 };
 
 struct ResultInput {

@@ -193,6 +193,7 @@ void AuditRecorder::record_decision(const CallContext& ctx, std::function<void(O
   in.schema_outcome = d.schema_outcome;
   in.protocol_version = ctx.protocol_version;
   in.traceparent = ctx.traceparent;
+  in.retry_of = ctx.retry_of;
   audit::FrozenPayload payload = audit::decision_frozen(in);
   // The proxy's own log: one line per denial (and per monitor-mode would-deny).
   if (!in.allowed) {

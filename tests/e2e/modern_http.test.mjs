@@ -23,7 +23,7 @@ const MODERN = '2026-07-28';
 
 const POLICY = `policy_id: modern.http
 version: "1"
-tools: [get_sum, echo, route]
+tools: [get_sum, echo, route, confirm]
 rules:
   deny:
     - id: small-sums-only
@@ -157,7 +157,7 @@ if (modes().includes('proxy')) {
       const del = await client.callTool({ name: 'delete_file', arguments: { path: '/etc/hosts' } });
       assert.equal(del._meta?.[DECISION_META_KEY]?.code, 'GT-DENY-TOOL', JSON.stringify(del));
       const { tools } = await client.listTools();
-      assert.deepEqual(tools.map((x) => x.name).sort(), ['delete_file', 'echo', 'get_sum', 'route']);
+      assert.deepEqual(tools.map((x) => x.name).sort(), ['confirm', 'delete_file', 'echo', 'get_sum', 'route']);
       // x-mcp-header: the SDK client mirrors `region` as Mcp-Param-Region (a non-ASCII value
       // in the base64 form); GlassTape checks it against the body and lets the call through.
       for (const region of ['eu-west', 'Zürich']) {
@@ -245,6 +245,39 @@ if (modes().includes('proxy')) {
       assert.equal(decisions(g.auditDir).length, 0, 'nothing was judged');
     });
 
+    test('MRTR: the retry of an input_required call is judged again and linked to the first decision', T, async (t) => {
+      const g = await startServe();
+      t.after(() => g.stop());
+      const client = new Client({ name: 'gt-mrtr-e2e', version: '1.0.0' },
+        { versionNegotiation: { mode: { pin: MODERN } }, capabilities: { elicitation: { form: {} } } });
+      let asked = 0;
+      client.setRequestHandler('elicitation/create', async () => {
+        asked += 1;
+        return { action: 'accept', content: { ok: true } };
+      });
+      await withTimeout(client.connect(new StreamableHTTPClientTransport(new URL(g.url))), 20_000, 'connect');
+      const r = await client.callTool({ name: 'confirm', arguments: { action: 'deploy' } });
+      assert.equal(textOf(r), 'confirmed deploy', JSON.stringify(r));
+      assert.equal(asked, 1, 'the client answered one elicitation');
+      // Another exchange, so links cannot be confused.
+      const r2 = await client.callTool({ name: 'confirm', arguments: { action: 'ship' } });
+      assert.equal(textOf(r2), 'confirmed ship', JSON.stringify(r2));
+      await client.close();
+      const decs = decisions(g.auditDir).filter((d) => d.tool === 'confirm');
+      assert.equal(decs.length, 4, 'each round is judged and recorded: ' + JSON.stringify(decs));
+      assert.ok(decs.every((d) => d.decision === 'allow'));
+      assert.equal(decs[0].retry_of, undefined);
+      assert.equal(decs[1].retry_of, decs[0].id, 'the retry names the first decision');
+      assert.equal(decs[2].retry_of, undefined);
+      assert.equal(decs[3].retry_of, decs[2].id);
+      assert.equal(decs[0].args_sha256, decs[1].args_sha256, 'same arguments');
+      // The log verifies with the new member.
+      const { execFileSync } = await import('node:child_process');
+      // Exit 0 (execFileSync throws otherwise): every record verifies, retry_of included.
+      execFileSync(requireBinary(), ['verify', '--config', path.join(g.dir, 'glasstape.yaml')],
+        { encoding: 'utf8', stdio: 'pipe' });
+    });
+
     test('bridge: a pinned SDK v2 client in front of a 2025-11-25-only server', T, async (t) => {
       const g = await startServe({ command: [EXAMPLE] });
       t.after(() => g.stop());
@@ -276,8 +309,9 @@ if (modes().includes('proxy')) {
       const decs = decisions(g.auditDir);
       assert.deepEqual(decs.map((x) => [x.tool, x.decision]), [['get_sum', 'allow'], ['get_sum', 'deny'], ['echo', 'allow']]);
       for (const x of decs) assert.equal(x.protocol_version, MODERN);
-      const results = records(g.auditDir).filter((p) => p.kind === 'result');
-      assert.equal(results.length, 2, 'a result record for each allowed call');
+      // The result record is written once the client has its answer: wait for it.
+      await waitUntil(() => records(g.auditDir).filter((p) => p.kind === 'result').length === 2,
+        10_000, 'a result record for each allowed call');
       // One example-server process served every request, initialized once.
       assert.equal((g.log().match(/speaks MCP 2025-11-25 or earlier only/g) || []).length, 1);
     });

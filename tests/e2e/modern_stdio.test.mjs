@@ -96,7 +96,7 @@ if (modes().includes('proxy')) {
       assert.equal(del.isError, true);
       assert.equal(del._meta?.[DECISION_META_KEY]?.code, 'GT-DENY-TOOL', JSON.stringify(del));
       const { tools } = await client.listTools();
-      assert.deepEqual(tools.map((x) => x.name).sort(), ['delete_file', 'echo', 'get_sum', 'route']);
+      assert.deepEqual(tools.map((x) => x.name).sort(), ['confirm', 'delete_file', 'echo', 'get_sum', 'route']);
       await client.close();
 
       const decs = records(s.auditDir).filter((p) => p.kind === 'decision');

@@ -76,11 +76,14 @@ TEST_CASE("receipt: a decision payload is canonical and complete", "[receipt]") 
   // Protocol version and traceparent: absent when unknown, recorded when known.
   CHECK_FALSE(p.contains("protocol_version"));
   CHECK_FALSE(p.contains("traceparent"));
+  CHECK_FALSE(p.contains("retry_of"));
+  in.retry_of = "0190f3a2-7c1c-7e8a-9a3e-b47f95c5db79";
   in.protocol_version = "2026-07-28";
   in.traceparent = "00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01";
   json q = json::parse(decision_payload(in).finish(43, std::string(64, 'b'), "0123456789abcdef"));
   CHECK(q["protocol_version"] == "2026-07-28");
   CHECK(q["traceparent"] == in.traceparent);
+  CHECK(q["retry_of"] == in.retry_of);
 }
 
 TEST_CASE("receipt: argument recording modes", "[receipt]") {
@@ -288,6 +291,7 @@ PayloadBuilder reference_payload(const DecisionInput& in) {
   p.set_string("schema_outcome", in.schema_outcome);
   if (!in.protocol_version.empty()) p.set_string("protocol_version", in.protocol_version);
   if (!in.traceparent.empty()) p.set_string("traceparent", in.traceparent);
+  if (!in.retry_of.empty()) p.set_string("retry_of", in.retry_of);
   return p;
 }
 
@@ -319,6 +323,7 @@ TEST_CASE("receipt: decision_frozen writes exactly the reference builder's paylo
           if (rid.is_number_integer()) {  // the optional members, present in a quarter of cases
             in.protocol_version = "2025-11-25";
             in.traceparent = "00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01";
+            in.retry_of = "0190f3a2-7c1c-7e8a-9a3e-b47f95c5db79";
           }
           FrozenPayload want = reference_payload(in).freeze();
           FrozenPayload got = decision_frozen(in);
