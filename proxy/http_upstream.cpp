@@ -29,7 +29,13 @@ transport::RateLimitedLog& server_faults() {
 
 constexpr std::size_t kMaxDepth = 512;
 constexpr std::size_t kErrorBodyBytes = 2048;  // of an error response, kept for the message
-constexpr int kMaxResumes = 5;                 // GET resumptions of one POST stream without news
+// Of a JSON error response, read to relay the JSON-RPC error in it (those are small; a
+// larger one is cut and reported like any other error answer).
+constexpr std::size_t kErrorJsonBytes = 64 * 1024;
+// tools/list requests whose answers are read for x-mcp-header declarations. Beyond these
+// (a client listing in a loop without waiting), a list is forwarded but not learned from.
+constexpr std::size_t kMaxListsInFlight = 256;
+constexpr int kMaxResumes = 5;  // GET resumptions of one POST stream without news
 constexpr auto kMaxGetBackoff = std::chrono::seconds(30);
 constexpr auto kDeleteTimeout = std::chrono::milliseconds(2000);
 
@@ -46,6 +52,13 @@ std::string one_line(std::string_view s, std::size_t max = 300) {
 bool visible_ascii(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c > 0x20 && c < 0x7f; });
 }
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
 }  // namespace
 
 // One SSE stream being read: a POST's answer, its resumption by GET, or the GET stream.
@@ -58,6 +71,8 @@ struct HttpUpstream::Reader {
   bool sse = false, json = false, oversize = false;
   bool fallback = false, expired = false, no_stream = false;
   bool got_event = false;
+  bool error_json = false;  // an error answer (status >= 300) that says it is JSON
+  bool modern = false;      // the answer to a 2026-07-28 request: never resumed
   int resumes = 0;
 };
 
@@ -127,8 +142,20 @@ std::size_t HttpUpstream::queued_bytes() const {
   return client_ ? client_->queued_bytes() : 0;
 }
 
-std::vector<std::pair<std::string, std::string>> HttpUpstream::base_headers() const {
-  std::vector<std::pair<std::string, std::string>> h(cfg_.headers.begin(), cfg_.headers.end());
+HeaderList HttpUpstream::configured_headers() const {
+  // Mcp-Method, Mcp-Name and Mcp-Param-* say what the body says; a fixed configured value
+  // would contradict it (the config refuses the session and version headers itself).
+  HeaderList h;
+  for (const auto& [name, value] : cfg_.headers) {
+    auto n = lower(name);
+    if (n == "mcp-method" || n == "mcp-name" || n.rfind("mcp-param-", 0) == 0) continue;
+    h.emplace_back(name, value);
+  }
+  return h;
+}
+
+HeaderList HttpUpstream::base_headers() const {
+  auto h = configured_headers();
   if (mode_ != Mode::Sse) {
     if (!session_id_.empty()) h.emplace_back("Mcp-Session-Id", session_id_);
     if (!protocol_version_.empty()) h.emplace_back("MCP-Protocol-Version", protocol_version_);
@@ -139,6 +166,17 @@ std::vector<std::pair<std::string, std::string>> HttpUpstream::base_headers() co
 void HttpUpstream::send(std::string_view line) {
   if (stopping_ || state_ != State::Up) return;  // the Session holds or fails what it sends
   if (mode_ == Mode::Sse) {
+    auto ins = transport::inspect(line, kMaxDepth);
+    if ((ins.kind == MessageKind::Request || ins.kind == MessageKind::Notification) &&
+        request_headers(line, ins.method, tool_headers_).modern) {
+      if (ins.kind == MessageKind::Request) {
+        answer_later(ins.id, transport::rpc_error::kUpstreamUnavailable,
+                     "server `" + cfg_.name +
+                         "` speaks the legacy HTTP+SSE transport (2024-11-05), which cannot carry "
+                         "an MCP 2026-07-28 request; it was not sent");
+      }
+      return;
+    }
     if (!legacy_open_) start_legacy();
     post_legacy(std::string(line));
     return;
@@ -150,9 +188,23 @@ void HttpUpstream::send(std::string_view line) {
 
 void HttpUpstream::post_streamable(std::string line) {
   auto ins = transport::inspect(line, kMaxDepth);
-  bool is_init = ins.kind == MessageKind::Request && ins.method == "initialize";
+  const bool request = ins.kind == MessageKind::Request;
+  RequestHeaders era;
+  if (request || ins.kind == MessageKind::Notification)
+    era = request_headers(line, ins.method, tool_headers_);
+  const bool modern = era.modern;
+  if (modern && !era.error.empty()) {
+    // The Session lets only a valid 2026-07-28 claim through; this is a safety net.
+    if (request)
+      answer_later(ins.id, transport::rpc_error::kInvalidParams, "Invalid params: " + era.error);
+    return;
+  }
+  if (!modern && ins.kind == MessageKind::Notification && ins.method == "notifications/cancelled" &&
+      cancel_modern(line))
+    return;
+  bool is_init = !modern && request && ins.method == "initialize";
   bool is_initialized =
-      ins.kind == MessageKind::Notification && ins.method == "notifications/initialized";
+      !modern && ins.kind == MessageKind::Notification && ins.method == "notifications/initialized";
   if (is_init) {
     // A new session (the client's first, or a replay after expiry): no old headers.
     session_id_.clear();
@@ -164,14 +216,24 @@ void HttpUpstream::post_streamable(std::string line) {
     get_call_.reset();
     resuming_.clear();
   }
-  bool had_session = !session_id_.empty();
+  bool had_session = !modern && !session_id_.empty();
   auto r = std::make_shared<Reader>();
-  if (ins.kind == MessageKind::Request) r->waiting[ins.id_key] = ins.id;
+  r->modern = modern;
+  if (request) r->waiting[ins.id_key] = ins.id;
+  if (request && ins.method == "tools/list" && list_keys_.size() < kMaxListsInFlight)
+    list_keys_.insert(ins.id_key);
 
   web::ClientRequest req;
   req.method = verb::post;
   req.target = url_.target;
-  req.headers = base_headers();
+  if (modern) {
+    // No session, no negotiated version: the body says it all, and the headers repeat it.
+    req.headers = configured_headers();
+    for (auto& h : era.headers)
+      req.headers.push_back(std::move(h));
+  } else {
+    req.headers = base_headers();
+  }
   req.headers.emplace_back("Accept", "application/json, text/event-stream");
   req.headers.emplace_back("Content-Type", "application/json");
   req.body = line;
@@ -181,21 +243,26 @@ void HttpUpstream::post_streamable(std::string line) {
   unsigned gen = gen_;
   std::weak_ptr<Reader> wr = r;
   web::ResponseHandlers h;
-  h.on_head = [weak, gen, r, wr, is_init, had_session](const web::ResponseHead& head) {
+  h.on_head = [weak, gen, r, wr, is_init, had_session, modern](const web::ResponseHead& head) {
     auto self = weak.lock();
     if (!self || gen != self->gen_) return;
     r->status = head.status;
     unsigned s = head.status;
-    if (is_init && (s == 400 || s == 404 || s == 405) && self->mode_ == Mode::Auto &&
-        !self->streamable_seen_) {
-      r->fallback = true;
+    if (s < 200 || s >= 300) {
+      // An error: its body is kept, for the JSON-RPC error in it or for the message.
+      r->error_json = head.content_type() == "application/json";
+      if (s == 404 && had_session) {
+        r->expired = true;
+      } else if (is_init && (s == 400 || s == 404 || s == 405) && self->mode_ == Mode::Auto &&
+                 !self->streamable_seen_) {
+        r->fallback = true;  // unless the body is a JSON-RPC error (see on_end)
+      }
       return;
     }
-    if (s == 404 && had_session) {
-      r->expired = true;
-      return;
+    if (modern) {
+      self->streamable_seen_ = true;
+      self->restarts_ = 0;  // no initialize marks a modern server as back: an answer does
     }
-    if (s < 200 || s >= 300) return;  // an error: its body is kept for the message
     if (is_init) {
       self->streamable_seen_ = true;
       auto sid = head.header("Mcp-Session-Id");
@@ -254,15 +321,40 @@ void HttpUpstream::post_streamable(std::string line) {
         return;
       }
       r->body.append(chunk);
-    } else if (r->status >= 300 && r->body.size() < kErrorBodyBytes) {
-      r->body.append(chunk.substr(0, kErrorBodyBytes - r->body.size()));
+    } else if (r->status >= 300) {
+      const std::size_t keep = r->error_json ? kErrorJsonBytes : kErrorBodyBytes;
+      if (r->body.size() < keep) r->body.append(chunk.substr(0, keep - r->body.size()));
     }
   };
-  h.on_end = [weak, gen, r, line = std::move(line), is_init,
-              is_initialized](const web::Outcome& o) mutable {
+  std::string key = modern && request ? ins.id_key : std::string();
+  h.on_end = [weak, gen, r, line = std::move(line), is_init, is_initialized,
+              key](const web::Outcome& o) mutable {
     auto self = weak.lock();
+    if (self && !key.empty()) {
+      auto it = self->modern_calls_.find(key);
+      if (it != self->modern_calls_.end() && it->second.reader.lock() == r)
+        self->modern_calls_.erase(it);
+    }
     if (!self || gen != self->gen_ || self->stopping_) return;
     const auto& name = self->cfg_.name;
+    if (r->expired) {  // before anything else: the Session must replay initialize
+      self->session_expired();
+      return;
+    }
+    if (r->status >= 400 && r->status < 500 && r->status != 401 && r->status != 403 &&
+        r->error_json && r->waiting.size() == 1) {
+      // The server refused the request with a JSON-RPC error (2026-07-28: 400 -32020,
+      // -32022, -32602; 404 -32601; a 2025 server's 400s too): it reaches the client as the
+      // server's answer to it, with its id. The server is up and speaks Streamable HTTP.
+      // (401/403 keep GlassTape's hint about the configured headers; a 5xx stays a fault.)
+      auto [k, id] = *r->waiting.begin();
+      if (auto answer = rpc_error_answer(r->body, id)) {
+        r->waiting.clear();
+        self->streamable_seen_ = true;
+        self->deliver(gen, *answer);
+        return;
+      }
+    }
     if (r->fallback) {
       spdlog::info(
           "server `{}` answered HTTP {} to initialize: not Streamable HTTP; trying the legacy "
@@ -271,10 +363,6 @@ void HttpUpstream::post_streamable(std::string line) {
       self->mode_ = Mode::Sse;
       self->legacy_queue_.push_back(std::move(line));
       self->start_legacy();
-      return;
-    }
-    if (r->expired) {
-      self->session_expired();
       return;
     }
     if (!o.ok() && !o.got_head) {
@@ -329,13 +417,42 @@ void HttpUpstream::post_streamable(std::string line) {
     }
     if (is_initialized && self->mode_ != Mode::Sse) self->open_get("", nullptr);
   };
-  client_->request(std::move(req), std::move(h));
+  auto call = client_->request(std::move(req), std::move(h));
+  if (!key.empty()) modern_calls_[key] = ModernCall{call, r, ins.id};
+}
+
+// 2026-07-28 has no notifications from client to server over HTTP: a request is cancelled
+// by closing its response stream. A notifications/cancelled (the client's, or the Session's
+// on a timeout) naming a 2026-07-28 request still waiting here closes its POST instead of
+// being sent; the request gets an answer of its own so the Session frees its id (it already
+// answered the client, and drops this late one). True when it was such a request.
+bool HttpUpstream::cancel_modern(std::string_view line) {
+  if (modern_calls_.empty()) return false;
+  auto span = transport::member_span(line, {"params", "requestId"});
+  if (!span) return false;
+  auto rid = transport::parse(*span, nullptr);
+  if (rid.is_discarded()) return false;
+  auto it = modern_calls_.find(transport::id_key(rid));
+  if (it == modern_calls_.end()) return false;
+  auto call = it->second.call.lock();
+  auto reader = it->second.reader.lock();
+  auto id = it->second.id;
+  const auto key = it->first;
+  modern_calls_.erase(it);
+  // Already answered (its stream is still open): nothing to cancel, nothing to send.
+  if (!call || !reader || !reader->waiting.count(key)) return true;
+  reader->waiting.erase(key);
+  call->cancel();
+  list_keys_.erase(key);
+  answer_later(id, transport::rpc_error::kRequestCancelled,
+               "cancelled: GlassTape closed the request's stream to server `" + cfg_.name + "`");
+  return true;
 }
 
 // A POST's stream ended before all its answers came: resume it with GET + Last-Event-ID
 // (the server replays what followed), else the requests fail now rather than time out.
 void HttpUpstream::stream_ended(const std::shared_ptr<Reader>& r, const std::string& why) {
-  if (!r->last_id.empty() && r->resumes < kMaxResumes && state_ == State::Up) {
+  if (!r->modern && !r->last_id.empty() && r->resumes < kMaxResumes && state_ == State::Up) {
     ++r->resumes;
     resuming_.push_back(r);
     schedule_get(r);
@@ -480,6 +597,11 @@ void HttpUpstream::deliver(unsigned gen, std::string_view line) {
   if (gen != gen_ || stopping_) return;
   // An event with empty data (the priming event of a resumable stream) carries no message.
   if (line.find_first_not_of(" \t\r\n") == std::string_view::npos) return;
+  if (!list_keys_.empty()) {
+    auto i = transport::inspect(line, kMaxDepth);
+    if (i.kind == MessageKind::Response && list_keys_.erase(i.id_key) && i.has_result)
+      learn_tools(line);
+  }
   if (!init_key_.empty()) {
     auto i = transport::inspect(line, kMaxDepth);
     if (i.kind == MessageKind::Response && i.id_key == init_key_) {
@@ -504,10 +626,32 @@ void HttpUpstream::deliver(unsigned gen, std::string_view line) {
   if (ev_.on_line) ev_.on_line(line);
 }
 
+// A page of the server's tools: what its tools declare as x-mcp-header parameters.
+void HttpUpstream::learn_tools(std::string_view line) {
+  auto j = transport::parse(line, nullptr, kMaxDepth);
+  if (!j.is_object() || !j.contains("result")) return;
+  for (const auto& r : tool_headers_.learn(j["result"])) {
+    server_faults()(
+        "server `{}`: tool `{}`: its calls go without Mcp-Param-* headers ({}); a 2026-07-28 "
+        "server that wants them refuses those calls",
+        cfg_.name, r.tool, r.why);
+  }
+}
+
 void HttpUpstream::answer_error(const nlohmann::json& id, const std::string& why) {
+  list_keys_.erase(transport::id_key(id));
   if (ev_.on_line) {
     ev_.on_line(transport::error_response(id, transport::rpc_error::kUpstreamUnavailable, why));
   }
+}
+
+void HttpUpstream::answer_later(const nlohmann::json& id, int code, const std::string& why) {
+  spdlog::debug("server `{}`: answering {} locally: {}", cfg_.name, id.dump(), why);
+  asio::post(
+      ex_, [weak = weak_from_this(), gen = gen_, msg = transport::error_response(id, code, why)]() {
+        auto self = weak.lock();
+        if (self) self->deliver(gen, msg);
+      });
 }
 
 void HttpUpstream::reset_connections() {
@@ -521,6 +665,8 @@ void HttpUpstream::reset_connections() {
   get_failures_ = 0;
   resuming_.clear();
   init_key_.clear();
+  list_keys_.clear();
+  modern_calls_.clear();
 }
 
 // 404 to a request that carried the session id: the server forgot the session (it restarted

@@ -1,24 +1,39 @@
 // A remote MCP server for `url:` servers: the client side of Streamable HTTP (MCP
-// 2025-11-25), with the legacy HTTP+SSE transport (2024-11-05) as a fallback.
+// 2025-11-25 and 2026-07-28, request by request), with the legacy HTTP+SSE transport
+// (2024-11-05) as a fallback.
 //
 //   Session ─send(line)─► POST url  (Accept: application/json, text/event-stream;
-//                                    Mcp-Session-Id, MCP-Protocol-Version, configured headers)
+//                                    configured headers; then by the request's era:
+//                                    2025: Mcp-Session-Id, MCP-Protocol-Version negotiated
+//                                    2026: MCP-Protocol-Version, Mcp-Method, Mcp-Name,
+//                                          Mcp-Param-* made from the body, no session)
 //          ◄─on_line────  202 │ JSON body (one message or an array) │ SSE `message` events
-//          ◄─on_line────  GET url, the server's own stream (after initialize; reconnected
-//                         with Last-Event-ID, honouring `retry:`)
+//                         │ 4xx with a JSON-RPC error for the request: that error
+//          ◄─on_line────  GET url, the server's own stream (after a 2025 initialize;
+//                         reconnected with Last-Event-ID, honouring `retry:`)
 //   404 on a session  ─► on_down(…, true) + on_restarted(): the Session replays initialize
 //   unreachable / 5xx at initialize ─► on_down + restart with backoff (servers.X.restart)
-//   initialize answered 400/404/405 (transport auto) ─► legacy: GET url (SSE), wait for the
-//                         `endpoint` event, POST messages there, read answers on the stream
+//   initialize answered 400/404/405 without a JSON-RPC error (transport auto) ─► legacy:
+//                         GET url (SSE), wait for the `endpoint` event, POST messages
+//                         there, read answers on the stream
+//
+// A 2026-07-28 request is one whose params._meta claims a protocol version
+// (transport/mcp_era.hpp). It needs no initialize, carries no session, opens no GET stream,
+// and its response stream is not resumed (2026-07-28 has no resumability); closing that
+// stream is how it is cancelled. Both eras may share one HttpUpstream.
 //
 // Only the configured headers go upstream: the Session never hands over anything of the
-// client's request (no token passthrough). Everything runs on the executor it was given.
+// client's request (no token passthrough). The 2026-07-28 headers that mirror the body are
+// made from the exact body forwarded (proxy/http_upstream_headers.hpp), so a server that
+// routes on them acts on what governance judged. Everything runs on the executor it was
+// given.
 #pragma once
 
 #include <chrono>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -26,6 +41,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "proxy/config.hpp"
+#include "proxy/http_upstream_headers.hpp"
 #include "proxy/upstream.hpp"
 #include "transport/http_client.hpp"
 #include "transport/url.hpp"
@@ -55,13 +71,19 @@ class HttpUpstream : public UpstreamLink, public std::enable_shared_from_this<Ht
   struct Reader;  // one SSE stream being read (a POST's answer or a GET)
 
   std::shared_ptr<transport::http::Client> make_client() const;
-  std::vector<std::pair<std::string, std::string>> base_headers() const;
+  HeaderList configured_headers() const;
+  HeaderList base_headers() const;
   void post_streamable(std::string line);
+  bool cancel_modern(std::string_view line);
+  void learn_tools(std::string_view line);
   void open_get(std::string last_event_id, std::shared_ptr<Reader> resume);
   void schedule_get(std::shared_ptr<Reader> resume);
   void stream_ended(const std::shared_ptr<Reader>& r, const std::string& why);
   void deliver(unsigned gen, std::string_view line);
   void answer_error(const nlohmann::json& id, const std::string& why);
+  // Answers a request GlassTape did not send, after send() returned (the Session is not
+  // re-entered from its own send()).
+  void answer_later(const nlohmann::json& id, int code, const std::string& why);
   void session_expired();
   void unreachable(const std::string& why);
   void reset_connections();
@@ -87,6 +109,17 @@ class HttpUpstream : public UpstreamLink, public std::enable_shared_from_this<Ht
   std::string init_key_;          // id key of the initialize in flight
   bool initialized_ = false;      // an initialize succeeded on this session
   bool streamable_seen_ = false;  // the server answered Streamable HTTP at least once
+  // 2026-07-28: the x-mcp-header declarations of the server's tools (bounded), learned from
+  // the answers to the tools/list requests in flight (ids below, at most kMaxListsInFlight).
+  ToolHeaderDeclarations tool_headers_;
+  std::unordered_set<std::string> list_keys_;
+  // 2026-07-28 requests whose POST is in flight, by id key: a cancellation closes the stream.
+  struct ModernCall {
+    std::weak_ptr<transport::http::Call> call;
+    std::weak_ptr<Reader> reader;
+    nlohmann::json id;
+  };
+  std::unordered_map<std::string, ModernCall> modern_calls_;
   // The GET stream.
   std::shared_ptr<Reader> get_;
   std::shared_ptr<transport::http::Call> get_call_;
