@@ -1,5 +1,8 @@
 #include "proxy/era_bridge.hpp"
 
+#include <algorithm>
+#include <set>
+
 #include <nlohmann/json.hpp>
 
 #include "transport/jsonrpc.hpp"
@@ -60,6 +63,138 @@ std::string adapt_response(std::string_view line, std::string_view method) {
   out += add;
   out.append(line.substr(at));
   return out;
+}
+
+// ---- a 2025-11-25 client, a 2026-07-28 server
+
+namespace {
+
+std::string dump(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// The members of an object as JSON text without braces: `"a":1,"b":2`.
+std::string members_text(const nlohmann::json& obj) {
+  std::string out;
+  for (auto it = obj.begin(); it != obj.end(); ++it) {
+    if (!out.empty()) out += ',';
+    out += dump(nlohmann::json(it.key())) + ":" + dump(it.value());
+  }
+  return out;
+}
+
+// `text` spliced into the object `span` (a view into `line`) right after its opening brace,
+// with a comma when the object has members already.
+std::string insert_into_object(std::string_view line, std::string_view span, std::string text) {
+  const std::size_t at = static_cast<std::size_t>(span.data() - line.data()) + 1;
+  auto rest = span.substr(1);
+  auto first = rest.find_first_not_of(" \t\r\n");
+  if (first != std::string_view::npos && rest[first] != '}') text += ',';
+  std::string out;
+  out.reserve(line.size() + text.size());
+  out.append(line.substr(0, at));
+  out += text;
+  out.append(line.substr(at));
+  return out;
+}
+
+}  // namespace
+
+bool refuses_legacy(std::string_view response) {
+  auto code = transport::member_span(response, {"error", "code"});
+  if (!code || *code != "-32022") return false;
+  auto supported = transport::member_span(response, {"error", "data", "supported"});
+  if (!supported) return false;
+  auto v = nlohmann::json::parse(*supported, nullptr, false);
+  return v.is_array() && std::find(v.begin(), v.end(), transport::mcp::kModernVersion) != v.end();
+}
+
+nlohmann::json envelope_from_initialize(std::string_view initialize_request) {
+  nlohmann::json env = {
+      {std::string(transport::mcp::kProtocolVersionKey), transport::mcp::kModernVersion},
+      {std::string(transport::mcp::kClientCapabilitiesKey), nlohmann::json::object()}};
+  if (auto caps = transport::member_span(initialize_request, {"params", "capabilities"})) {
+    auto c = nlohmann::json::parse(*caps, nullptr, false);
+    if (c.is_object()) env[std::string(transport::mcp::kClientCapabilitiesKey)] = std::move(c);
+  }
+  if (auto info = transport::member_span(initialize_request, {"params", "clientInfo"})) {
+    auto i = nlohmann::json::parse(*info, nullptr, false);
+    if (i.is_object()) env[std::string(transport::mcp::kClientInfoKey)] = std::move(i);
+  }
+  return env;
+}
+
+std::string with_envelope(std::string_view line, const nlohmann::json& envelope) {
+  if (auto meta = transport::member_span(line, {"params", "_meta"})) {
+    if (meta->empty() || meta->front() != '{') return std::string(line);  // not ours to fix
+    nlohmann::json missing = nlohmann::json::object();
+    for (auto it = envelope.begin(); it != envelope.end(); ++it) {
+      if (!transport::member_span(line, {"params", "_meta", it.key()})) missing[it.key()] = *it;
+    }
+    if (missing.empty()) return std::string(line);
+    return insert_into_object(line, *meta, members_text(missing));
+  }
+  std::string meta = R"("_meta":{)" + members_text(envelope) + "}";
+  if (auto params = transport::member_span(line, {"params"})) {
+    if (params->empty() || params->front() != '{') return std::string(line);
+    return insert_into_object(line, *params, std::move(meta));
+  }
+  // No params: added as the message's last member.
+  auto end = line.find_last_of('}');
+  if (end == std::string_view::npos) return std::string(line);
+  std::string out(line.substr(0, end));
+  out += R"(,"params":{)" + meta + "}";
+  out.append(line.substr(end));
+  return out;
+}
+
+std::optional<std::string> initialize_result(std::string_view discover_result,
+                                             std::string_view requested_version) {
+  auto d = nlohmann::json::parse(discover_result, nullptr, false);
+  if (!d.is_object()) return std::nullopt;
+  static const std::set<std::string, std::less<>> legacy = {"2024-11-05", "2025-03-26",
+                                                            "2025-06-18", "2025-11-25"};
+  nlohmann::json r = {
+      {"protocolVersion",
+       legacy.count(requested_version) ? std::string(requested_version) : "2025-11-25"},
+      {"capabilities", d.value("capabilities", nlohmann::json::object())}};
+  if (!r["capabilities"].is_object()) r["capabilities"] = nlohmann::json::object();
+  nlohmann::json info;
+  if (d.contains("_meta") && d["_meta"].is_object())
+    info = d["_meta"].value("io.modelcontextprotocol/serverInfo", nlohmann::json());
+  if (!info.is_object() && d.contains("serverInfo")) info = d["serverInfo"];  // pre-#3002 servers
+  r["serverInfo"] = info.is_object() ? info : nlohmann::json{{"name", "unknown"}, {"version", "0"}};
+  if (auto it = d.find("instructions"); it != d.end() && it->is_string()) r["instructions"] = *it;
+  return dump(r);
+}
+
+std::optional<std::string> refuse_input_required(std::string_view response) {
+  if (response.find("input_required") == std::string_view::npos) return std::nullopt;
+  auto type = transport::member_span(response, {"result", "resultType"});
+  if (!type || *type != R"("input_required")") return std::nullopt;
+  auto id = transport::member_span(response, {"id"});
+  auto asked = transport::member_span(response, {"result", "inputRequests"});
+  std::string what = "more input";
+  if (asked) {
+    auto a = nlohmann::json::parse(*asked, nullptr, false);
+    if (a.is_object()) {
+      std::set<std::string> methods;
+      for (const auto& [k, v] : a.items())
+        if (v.is_object() && v.contains("method") && v["method"].is_string())
+          methods.insert(v["method"].get<std::string>());
+      if (!methods.empty()) {
+        what.clear();
+        for (const auto& m : methods)
+          what += (what.empty() ? "" : ", ") + m;
+      }
+    }
+  }
+  return transport::error_response(
+      id ? nlohmann::json::parse(*id, nullptr, false) : nlohmann::json(nullptr),
+      transport::rpc_error::kInternalError,
+      "the server asked for " + what +
+          " (MCP 2026-07-28 input_required), which GlassTape does not yet bridge to an MCP "
+          "2025-11-25 client");
 }
 
 }  // namespace gt::proxy::era_bridge

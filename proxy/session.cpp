@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "proxy/admission.hpp"
+#include "proxy/era_bridge.hpp"
 #include "transport/compact.hpp"
 #include "transport/inspect.hpp"
 #include "transport/jsonrpc.hpp"
@@ -181,6 +182,7 @@ void Session::handle_client(std::string_view raw, const transport::Inspection& i
         return;
       }
       if (!note_era(raw, ins)) return;
+      if (bridge_modern_ && bridge_answers(raw, ins)) return;
       if (ins.method == "tools/call") {
         undecided_.insert(ins.id_key);
         handle_tools_call(raw, ins);
@@ -190,6 +192,8 @@ void Session::handle_client(std::string_view raw, const transport::Inspection& i
       forward_to_server(ins.id_key, ins.id, ins.method, raw);
       return;
     case MessageKind::Notification:
+      // 2026-07-28 has no handshake: the server never hears of it.
+      if (bridge_modern_ && ins.method == "notifications/initialized") return;
       if (ins.method == "notifications/cancelled") client_cancelled(raw);
       send_to_server(raw);
       return;
@@ -364,6 +368,70 @@ bool Session::note_era(std::string_view raw, const transport::Inspection& ins) {
   return true;
 }
 
+void Session::start_modern_bridge(const nlohmann::json& init_id, std::string_view refusal) {
+  bridge_init_id_ = init_id;
+  bridge_refusal_.assign(refusal);
+  envelope_ = era_bridge::envelope_from_initialize(initialize_);
+  discover_id_ = "glasstape:discover:" + std::to_string(++list_count_);
+  nlohmann::json req = {{"jsonrpc", "2.0"},
+                        {"id", discover_id_},
+                        {"method", "server/discover"},
+                        {"params", {{"_meta", envelope_}}}};
+  send_to_server(req.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+void Session::finish_modern_bridge(std::string_view line) {
+  discover_id_.clear();
+  auto result = transport::member_span(line, {"result"});
+  std::string requested;
+  if (auto v = transport::member_span(initialize_, {"params", "protocolVersion"})) {
+    auto j = nlohmann::json::parse(*v, nullptr, false);
+    if (j.is_string()) requested = j.get<std::string>();
+  }
+  auto init = result ? era_bridge::initialize_result(*result, requested) : std::nullopt;
+  if (!init) {
+    server_faults()("server `{}` refused initialize and answered server/discover with: {}",
+                    opts_.server, shorten(line, 300));
+    // The client gets the server's own refusal of its initialize.
+    auto refusal = nlohmann::json::parse(bridge_refusal_, nullptr, false);
+    if (refusal.is_object()) refusal["id"] = bridge_init_id_;
+    to_client_(refusal.is_object() ? refusal.dump() : bridge_refusal_);
+    return;
+  }
+  bridge_modern_ = true;
+  modern_meta_ = envelope_;  // the proxy's own tools/list carries it too
+  note_protocol_version(R"({"result":)" + *init + "}");
+  spdlog::info("server `{}` speaks only MCP 2026-07-28: session {} bridged (the client speaks {})",
+               opts_.server, opts_.session_id, protocol_version_);
+  to_client_(R"({"jsonrpc":"2.0","id":)" + bridge_init_id_.dump() + R"(,"result":)" + *init + "}");
+}
+
+bool Session::bridge_answers(std::string_view raw, const transport::Inspection& ins) {
+  auto result = [&](const std::string& r) {
+    to_client_(R"({"jsonrpc":"2.0","id":)" + ins.id.dump() + R"(,"result":)" + r + "}");
+  };
+  if (ins.method == "ping") {  // 2026-07-28 has no ping: the proxy is alive, it answers
+    result("{}");
+    return true;
+  }
+  if (ins.method == "logging/setLevel") {
+    // 2026-07-28 carries the level in each request's _meta.
+    if (auto level = transport::member_span(raw, {"params", "level"})) {
+      auto l = nlohmann::json::parse(*level, nullptr, false);
+      if (l.is_string()) envelope_["io.modelcontextprotocol/logLevel"] = l;
+    }
+    result("{}");
+    return true;
+  }
+  if (ins.method == "resources/subscribe" || ins.method == "resources/unsubscribe") {
+    refuse(ins.id, rpc::kMethodNotFound,
+           "Method not found: `" + ins.method +
+               "` is not bridged to a server that speaks only MCP 2026-07-28");
+    return true;
+  }
+  return false;
+}
+
 void Session::note_protocol_version(std::string_view line) {
   // Recorded in each call's receipt: a short visible-ASCII string, or nothing.
   auto span = transport::member_span(line, {"result", "protocolVersion"});
@@ -418,7 +486,12 @@ void Session::forward_to_server(const std::string& key, const nlohmann::json& id
     }
   }
   pending_[key] = std::move(p);
-  send_to_server(raw);
+  if (bridge_modern_) {
+    // Only params._meta gains members: what was judged (name, arguments) is unchanged.
+    send_to_server(era_bridge::with_envelope(raw, envelope_));
+  } else {
+    send_to_server(raw);
+  }
   watch_deadlines();
 }
 
@@ -502,6 +575,11 @@ void Session::on_server_line(std::string_view line) {
     }
     return;
   }
+  if (!discover_id_.empty() && ins.id.is_string() &&
+      ins.id.get_ref<const std::string&>() == discover_id_) {
+    finish_modern_bridge(line);
+    return;
+  }
   if (!replay_id_.empty() && ins.id.is_string() &&
       ins.id.get_ref<const std::string&>() == replay_id_) {
     // The new server answered the replayed initialize: finish the handshake, then let the
@@ -536,6 +614,18 @@ void Session::on_server_line(std::string_view line) {
   pending_.erase(it);
   if (!p.progress_key.empty()) progress_.erase(p.progress_key);
   if (p.method == "initialize" && ins.has_result) note_protocol_version(line);
+  if (p.method == "initialize" && !ins.has_result && !initialize_.empty() &&
+      era_bridge::refuses_legacy(line)) {
+    start_modern_bridge(p.id, line);
+    return;
+  }
+  std::string adapted;
+  if (bridge_modern_) {
+    if (auto refused = era_bridge::refuse_input_required(line)) {
+      adapted = std::move(*refused);
+      line = adapted;
+    }
+  }
   if (p.method == "tools/list" && ins.has_result) {
     auto body = nlohmann::json::parse(line.begin(), line.end());
     remember_tools(body["result"]);
@@ -618,8 +708,8 @@ void Session::fail_pending(const std::string& why) {
 }
 
 void Session::on_server_restarted() {
-  if (initialize_.empty()) {
-    // The client never initialized: nothing to replay.
+  if (initialize_.empty() || bridge_modern_) {
+    // Nothing to replay: the client never initialized, or the server has no handshake.
     upstate_ = Upstate::Up;
     while (!held_.empty()) {
       upstream_.send(held_.front());

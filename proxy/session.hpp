@@ -137,6 +137,11 @@ class Session : public std::enable_shared_from_this<Session> {
   void fail_pending(const std::string& why);
   void replay_initialize();
   void note_protocol_version(std::string_view initialize_response);
+  // The server refused initialize for speaking only 2026-07-28: asks server/discover instead.
+  void start_modern_bridge(const nlohmann::json& init_id, std::string_view refusal);
+  void finish_modern_bridge(std::string_view discover_response);
+  // A request the bridge answers itself (ping, logging/setLevel, ...); false to forward it.
+  bool bridge_answers(std::string_view raw, const transport::Inspection& ins);
   // Classifies a client request's era; false when it was refused (and answered).
   bool note_era(std::string_view raw, const transport::Inspection& ins);
   void client_cancelled(std::string_view raw);
@@ -157,7 +162,15 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string protocol_version_;  // what the server's initialize result negotiated
   nlohmann::json modern_meta_;    // the envelope of the last 2026-07-28 request (own tools/list)
   std::string replay_id_;         // id of the replayed initialize in flight
-  std::string list_id_;           // id of the proxy's own tools/list in flight
+  // A server that speaks only MCP 2026-07-28 refused the client's initialize: the session
+  // asks server/discover, answers initialize from it, and sends every request with the
+  // envelope made from the client's initialize (proxy/era_bridge.hpp).
+  bool bridge_modern_ = false;
+  nlohmann::json envelope_;
+  std::string discover_id_;        // the proxy's server/discover in flight
+  nlohmann::json bridge_init_id_;  // the client's initialize it answers
+  std::string bridge_refusal_;     // the server's refusal, relayed if discover fails too
+  std::string list_id_;            // id of the proxy's own tools/list in flight
   unsigned list_count_ = 0;
   std::vector<std::pair<std::string, transport::Inspection>> awaiting_list_;
   std::deque<std::string> held_;  // client lines held while the server restarts

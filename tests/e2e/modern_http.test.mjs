@@ -13,6 +13,8 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport as HttpV1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 
 import { E2E_DIR, NODE, modes, requireBinary, tmpDir, waitUntil, killQuietly, withTimeout, textOf,
   DECISION_META_KEY } from './lib/harness.mjs';
@@ -314,6 +316,32 @@ if (modes().includes('proxy')) {
         10_000, 'a result record for each allowed call');
       // One example-server process served every request, initialized once.
       assert.equal((g.log().match(/speaks MCP 2025-11-25 or earlier only/g) || []).length, 1);
+    });
+
+    test('bridge: 2025-11-25 clients (SDK v1) over HTTP in front of a server that speaks only 2026-07-28', T, async (t) => {
+      const g = await startServe();
+      t.after(() => g.stop());
+      // Two sessions at once, each initialized by GlassTape from server/discover.
+      const clients = [];
+      for (const name of ['legacy-a', 'legacy-b']) {
+        const c = new ClientV1({ name, version: '1.0.0' });
+        await withTimeout(c.connect(new HttpV1(new URL(g.url))), 20_000, `connect ${name}`);
+        clients.push(c);
+      }
+      t.after(() => Promise.all(clients.map((c) => c.close().catch(() => {}))));
+      for (const [i, c] of clients.entries()) {
+        assert.equal(c.getServerVersion()?.name, 'glasstape-modern-fixture');
+        await c.ping();
+        const ok = await c.callTool({ name: 'get_sum', arguments: { a: i, b: 3 } });
+        assert.equal(textOf(ok), String(i + 3), JSON.stringify(ok));
+        const big = await c.callTool({ name: 'get_sum', arguments: { a: 500, b: 1 } });
+        assert.equal(big._meta?.[DECISION_META_KEY]?.rule_id, 'small-sums-only', JSON.stringify(big));
+      }
+      const decs = decisions(g.auditDir);
+      assert.equal(decs.length, 4);
+      assert.equal(new Set(decs.map((d) => d.session)).size, 2, 'two sessions');
+      assert.ok(decs.every((d) => d.session !== '' && d.protocol_version === '2025-11-25'));
+      assert.match(g.log(), /speaks only MCP 2026-07-28: session \S+ bridged/);
     });
 
     test('raw: two clients using the same id at once each get their own answer', T, async (t) => {

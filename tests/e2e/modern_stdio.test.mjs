@@ -15,6 +15,8 @@ import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { E2E_DIR, NODE, glasstapeBin, modes, requireBinary, tmpDir, writeConfig, withTimeout, textOf,
   DECISION_META_KEY } from './lib/harness.mjs';
 import { RawPeer } from './lib/raw.mjs';
+import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport as StdioV1 } from '@modelcontextprotocol/sdk/client/stdio.js';
 
 const T = { timeout: 60_000 };
 const FIXTURE = path.join(E2E_DIR, 'fixtures', 'modern_server.mjs');
@@ -25,7 +27,7 @@ class InPlaceStdio extends StdioClientTransport {}
 
 const SUM_POLICY = `policy_id: modern.sum
 version: "1"
-tools: [get_sum, echo]
+tools: [get_sum, echo, confirm]
 rules:
   deny:
     - id: small-sums-only
@@ -103,6 +105,32 @@ if (modes().includes('proxy')) {
       assert.deepEqual(decs.map((d) => [d.tool, d.decision]),
         [['get_sum', 'deny'], ['get_sum', 'allow'], ['get_sum', 'deny'], ['delete_file', 'deny']]);
       for (const d of decs) assert.equal(d.protocol_version, '2026-07-28', JSON.stringify(d));
+    });
+
+    test('bridge: a 2025-11-25 client (SDK v1) in front of a server that speaks only 2026-07-28', T, async (t) => {
+      requireBinary();
+      const s = setup();
+      // It declares elicitation: GlassTape carries its capabilities in every request's envelope.
+      const client = new ClientV1({ name: 'gt-legacy-e2e', version: '1.0.0' }, { capabilities: { elicitation: {} } });
+      await withTimeout(client.connect(new StdioV1({ command: glasstapeBin(), args: ['run', '--config', s.config], stderr: 'pipe' })),
+        20_000, 'connect (initialize, answered from server/discover)');
+      t.after(() => client.close());
+      assert.equal(client.getServerVersion()?.name, 'glasstape-modern-fixture');
+      await client.ping();
+      await client.setLoggingLevel('info').catch(() => {});  // answered by GlassTape (no logging capability upstream)
+      const { tools } = await client.listTools();
+      assert.ok(tools.some((x) => x.name === 'get_sum'));
+      const ok = await client.callTool({ name: 'get_sum', arguments: { a: 2, b: 3 } });
+      assert.equal(textOf(ok), '5', JSON.stringify(ok));
+      const big = await client.callTool({ name: 'get_sum', arguments: { a: 200, b: 3 } });
+      assert.equal(big._meta?.[DECISION_META_KEY]?.rule_id, 'small-sums-only', JSON.stringify(big));
+      // The server asks for input (input_required): not yet bridged to a 2025 client, so a clear error.
+      await assert.rejects(client.callTool({ name: 'confirm', arguments: { action: 'x' } }),
+        /input_required|does not yet bridge/);
+      await client.close();
+      const decs = records(s.auditDir).filter((p) => p.kind === 'decision');
+      assert.deepEqual(decs.map((d) => [d.tool, d.decision]), [['get_sum', 'allow'], ['get_sum', 'deny'], ['confirm', 'allow']]);
+      for (const d of decs) assert.equal(d.protocol_version, '2025-11-25', 'the version the client negotiated');
     });
 
     test('raw: resultType on a denial, -32022 with the id for an unsupported version, -32602 for a bad envelope', T, async (t) => {

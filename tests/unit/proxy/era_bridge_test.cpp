@@ -65,3 +65,86 @@ TEST_CASE("server/discover from an initialize result", "[era_bridge]") {
   auto bare = json::parse(*discover_result(R"({"capabilities":7})"));
   CHECK(bare["capabilities"] == json::object());
 }
+
+// ---- a 2025-11-25 client, a 2026-07-28 server
+
+using gt::proxy::era_bridge::envelope_from_initialize;
+using gt::proxy::era_bridge::initialize_result;
+using gt::proxy::era_bridge::refuse_input_required;
+using gt::proxy::era_bridge::refuses_legacy;
+using gt::proxy::era_bridge::with_envelope;
+
+TEST_CASE("a refusal of initialize by a 2026-only server is recognized", "[era_bridge]") {
+  CHECK(refuses_legacy(R"({"jsonrpc":"2.0","id":1,"error":{"code":-32022,"message":"m",)"
+                       R"("data":{"supported":["2026-07-28"],"requested":"2025-11-25"}}})"));
+  CHECK_FALSE(refuses_legacy(R"({"jsonrpc":"2.0","id":1,"error":{"code":-32022,"message":"m",)"
+                             R"("data":{"supported":["2024-11-05"]}}})"));
+  CHECK_FALSE(refuses_legacy(R"({"jsonrpc":"2.0","id":1,"error":{"code":-32600,"message":"m"}})"));
+  CHECK_FALSE(refuses_legacy(R"({"jsonrpc":"2.0","id":1,"result":{}})"));
+}
+
+TEST_CASE("the envelope comes from the client's initialize", "[era_bridge]") {
+  auto env = envelope_from_initialize(
+      R"({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25",)"
+      R"("capabilities":{"sampling":{}},"clientInfo":{"name":"c","version":"1"}}})");
+  CHECK(env["io.modelcontextprotocol/protocolVersion"] == "2026-07-28");
+  CHECK(env["io.modelcontextprotocol/clientCapabilities"] == json::parse(R"({"sampling":{}})"));
+  CHECK(env["io.modelcontextprotocol/clientInfo"]["name"] == "c");
+  auto bare = envelope_from_initialize(R"({"jsonrpc":"2.0","id":0,"method":"initialize"})");
+  CHECK(bare["io.modelcontextprotocol/clientCapabilities"] == json::object());
+  CHECK_FALSE(bare.contains("io.modelcontextprotocol/clientInfo"));
+}
+
+TEST_CASE("the envelope is added to _meta, and nothing else changes", "[era_bridge]") {
+  json env = {{"io.modelcontextprotocol/protocolVersion", "2026-07-28"},
+              {"io.modelcontextprotocol/clientCapabilities", json::object()}};
+  const std::string call =
+      R"({"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"e","arguments":{"a":1}}})";
+  auto a = with_envelope(call, env);
+  auto j = json::parse(a);
+  CHECK(j["params"]["_meta"] == env);
+  CHECK(j["params"]["arguments"] == json::parse(R"({"a":1})"));
+  CHECK(a.find(R"("arguments":{"a":1})") != std::string::npos);  // byte for byte
+  // An existing _meta keeps its members (a progress token) and gains the envelope.
+  auto b = json::parse(with_envelope(
+      R"({"jsonrpc":"2.0","id":2,"method":"tools/list","params":{"_meta":{"progressToken":7}}})",
+      env));
+  CHECK(b["params"]["_meta"]["progressToken"] == 7);
+  CHECK(b["params"]["_meta"]["io.modelcontextprotocol/protocolVersion"] == "2026-07-28");
+  // Empty params, no params.
+  auto c = json::parse(with_envelope(R"({"jsonrpc":"2.0","id":3,"method":"x","params":{}})", env));
+  CHECK(c["params"]["_meta"] == env);
+  auto d = json::parse(with_envelope(R"({"jsonrpc":"2.0","id":4,"method":"tools/list"})", env));
+  CHECK(d["params"]["_meta"] == env);
+  CHECK(d["id"] == 4);
+}
+
+TEST_CASE("initialize is answered from server/discover", "[era_bridge]") {
+  auto r = json::parse(*initialize_result(
+      R"({"resultType":"complete","supportedVersions":["2026-07-28"],"capabilities":{"tools":{}},)"
+      R"("ttlMs":0,"cacheScope":"public","instructions":"hi",)"
+      R"("_meta":{"io.modelcontextprotocol/serverInfo":{"name":"m","version":"2"}}})",
+      "2025-06-18"));
+  CHECK(r["protocolVersion"] == "2025-06-18");
+  CHECK(r["capabilities"] == json::parse(R"({"tools":{}})"));
+  CHECK(r["serverInfo"]["name"] == "m");
+  CHECK(r["instructions"] == "hi");
+  auto unknown = json::parse(*initialize_result(R"({"capabilities":{}})", "1999-01-01"));
+  CHECK(unknown["protocolVersion"] == "2025-11-25");
+  CHECK(unknown["serverInfo"]["name"] == "unknown");
+  CHECK_FALSE(initialize_result("[]", "2025-11-25"));
+}
+
+TEST_CASE("input_required becomes an error a legacy client can read", "[era_bridge]") {
+  auto e = refuse_input_required(
+      R"({"jsonrpc":"2.0","id":"x","result":{"resultType":"input_required","inputRequests":)"
+      R"({"a":{"method":"elicitation/create","params":{}}},"requestState":"s"}})");
+  REQUIRE(e);
+  auto j = json::parse(*e);
+  CHECK(j["id"] == "x");
+  CHECK(j["error"]["code"] == -32603);
+  CHECK(j["error"]["message"].get<std::string>().find("elicitation/create") != std::string::npos);
+  CHECK_FALSE(refuse_input_required(R"({"jsonrpc":"2.0","id":1,"result":{"content":[]}})"));
+  CHECK_FALSE(refuse_input_required(
+      R"({"jsonrpc":"2.0","id":1,"result":{"resultType":"complete","text":"input_required"}})"));
+}
