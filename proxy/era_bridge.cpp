@@ -24,6 +24,17 @@ std::optional<std::string> discover_result(std::string_view init_result) {
                       {"ttlMs", 0},
                       {"cacheScope", "private"}};
   if (!r["capabilities"].is_object()) r["capabilities"] = nlohmann::json::object();
+  // subscriptions/listen is not bridged: nothing that needs it is advertised (resource
+  // subscriptions, list-changed notifications, logging, which 2026-07-28 sends only there or
+  // per request).
+  auto& caps = r["capabilities"];
+  caps.erase("logging");
+  for (const char* k : {"tools", "prompts", "resources"}) {
+    if (caps.contains(k) && caps[k].is_object()) {
+      caps[k].erase("listChanged");
+      caps[k].erase("subscribe");
+    }
+  }
   // 2026-07-28 has no logging/setLevel: a log level travels in each request's _meta.
   if (auto it = init.find("instructions"); it != init.end() && it->is_string())
     r["instructions"] = *it;

@@ -34,6 +34,9 @@ bool is_traceparent(std::string_view v) {
 std::optional<std::string_view> name_member(std::string_view method) {
   if (method == "tools/call" || method == "prompts/get") return "name";
   if (method == "resources/read") return "uri";
+  // The tasks extension (io.modelcontextprotocol/tasks), as the reference SDK routes it.
+  if (method == "tasks/get" || method == "tasks/update" || method == "tasks/cancel")
+    return "taskId";
   return std::nullopt;
 }
 

@@ -51,7 +51,8 @@ struct RequestEra {
 // characters), with a version other than ff and ids that are not all zeros.
 bool is_traceparent(std::string_view v);
 
-// The methods whose `Mcp-Name` header mirrors a body member, and that member.
+// The methods whose `Mcp-Name` header mirrors a body member, and that member (tools/call and
+// prompts/get: name; resources/read: uri; tasks/get, tasks/update, tasks/cancel: taskId).
 std::optional<std::string_view> name_member(std::string_view method);
 
 // Classifies one JSON-RPC request or notification. `params` is the message's params (null

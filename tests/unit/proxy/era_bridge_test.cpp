@@ -54,7 +54,8 @@ TEST_CASE("server/discover from an initialize result", "[era_bridge]") {
   auto j = json::parse(*d);
   CHECK(j["resultType"] == "complete");
   CHECK(j["supportedVersions"] == json::array({"2026-07-28"}));
-  CHECK(j["capabilities"] == json::parse(R"({"tools":{"listChanged":true}})"));
+  // Not bridged (subscriptions/listen), so not advertised.
+  CHECK(j["capabilities"] == json::parse(R"({"tools":{}})"));
   CHECK(j["instructions"] == "be nice");
   CHECK(j["ttlMs"] == 0);
   CHECK(j["cacheScope"] == "private");

@@ -354,3 +354,13 @@ TEST_CASE("traceparent: only the W3C form is accepted", "[mcp_era]") {
   CHECK_FALSE(is_traceparent("00_0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01"));
   CHECK_FALSE(is_traceparent(""));
 }
+
+TEST_CASE("Mcp-Name mirrors name, uri or taskId", "[mcp_era]") {
+  using gt::transport::mcp::name_member;
+  CHECK(name_member("tools/call") == std::optional<std::string_view>("name"));
+  CHECK(name_member("prompts/get") == std::optional<std::string_view>("name"));
+  CHECK(name_member("resources/read") == std::optional<std::string_view>("uri"));
+  CHECK(name_member("tasks/get") == std::optional<std::string_view>("taskId"));
+  CHECK(name_member("tasks/cancel") == std::optional<std::string_view>("taskId"));
+  CHECK_FALSE(name_member("tools/list"));
+}
