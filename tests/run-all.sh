@@ -59,7 +59,8 @@ if [[ -x tests/conformance/mcp/run.sh ]]; then
   step "mcp conformance" env GLASSTAPE_BIN="$root/build/proxy/glasstape" tests/conformance/mcp/run.sh
 fi
 # MCP 2026-07-28 (issue 16): conformance 0.2.0-alpha.12 --requirements 2026-07-28, directly
-# against the SDK v2 fixture and through glasstape serve with governance on.
+# against the SDK v2 fixture, and through glasstape serve with governance on in front of it over
+# stdio and over HTTP (url:), and in front of a 2025-11-25-only fixture through the bridge.
 step "mcp 2026-07-28 conformance" env GLASSTAPE_BIN="$root/build/proxy/glasstape" \
   tests/conformance/mcp2026/run.sh
 # README command 1 (issue 15): `make run` exactly as a newcomer runs it (build/ is already

@@ -1,4 +1,5 @@
-// Checks the audit log of the `glasstape` target of run.sh.
+// Checks the audit log of a glasstape target of run.sh (glasstape, glasstape-http,
+// glasstape-bridge).
 //   node audit_check.mjs VERIFY_JSON MIN_DECISIONS DENIED_JSONL POLICY_YAML
 // VERIFY_JSON is `glasstape verify --json`'s report; DENIED_JSONL is
 // `glasstape tail --json -n 0 --denied` (one denied decision per line); POLICY_YAML is the
@@ -8,7 +9,8 @@
 // its result record (JSON-RPC errors included); and no fixture tool was denied (a denial
 // would slip past the suite itself: a denied call is an isError result, which e.g.
 // tools-call-error accepts). Denials of tools the fixture does not have are expected: the
-// tasks-* scenarios call slow_compute, greet, ..., denied GT-SCHEMA-UNKNOWN-TOOL.
+// tasks-* scenarios call slow_compute, greet, ..., denied GT-SCHEMA-UNKNOWN-TOOL (through the
+// bridge, the 2025-11-25 fixture also lacks the 2026-only tools the other scenarios call).
 // Prints one line; exits 1 when a check fails.
 import fs from 'node:fs';
 

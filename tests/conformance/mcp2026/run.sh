@@ -8,35 +8,48 @@
 #              fixture is right;
 #   glasstape  `glasstape serve` in front of the same fixture over stdio (serveStdio, modern
 #              only), with governance on (schema validation, the allow policy in ./policies,
-#              signed audit receipts).
-#   glasstape-stdio-legacy  (later: glasstape bridging 2026-07-28 clients to a 2025-11-25-only
-#              server) not yet; runs only when asked for by name, and says so.
-# Every scenario that passes directly must pass through GlassTape. A scenario that fails
-# directly is listed, with its reason, in ./expected-failures.yaml (conformance's
-# --expected-failures format), and is reported `xfail` on every target; an entry whose
-# scenario passes directly fails the run (stale).
+#              signed audit receipts);
+#   glasstape-http  `glasstape serve` in front of the same fixture served over HTTP by the SDK
+#              (createMcpHandler, modern only) as a `url:` server, governance on as above;
+#   glasstape-bridge  `glasstape serve` in front of the 2025-11-25-only fixture
+#              (tests/e2e/fixtures/conformance_server.mjs, TypeScript SDK v1) over stdio, which
+#              GlassTape bridges to 2026-07-28 clients; governance on, with that fixture's allow
+#              policy (../mcp/policies).
+# Every scenario that passes directly must pass through GlassTape (glasstape, glasstape-http).
+# A scenario that fails directly is listed, with its reason, in ./expected-failures.yaml
+# (conformance's --expected-failures format), and is reported `xfail` on those targets; an
+# entry whose scenario passes directly fails the run (stale).
+# The bridge target has a fixture of its own (fewer tools, another SDK) and its own baseline,
+# ./expected-failures.bridge.yaml: every scenario that fails through the bridge, with its
+# reason. A scenario outside that list must pass; a listed one that passes fails the run
+# (stale).
 #
-# Usage: tests/conformance/mcp2026/run.sh [direct|glasstape|glasstape-stdio-legacy]...
-#        (default: direct glasstape)
+# Usage: tests/conformance/mcp2026/run.sh [direct|glasstape|glasstape-http|glasstape-bridge]...
+#        (default: all four)
 #   GLASSTAPE_BIN   the glasstape binary (default <repo>/build/proxy/glasstape)
 #   GT_KEEP_WORK=1  keep the work directory (configs, logs, per-scenario checks.json)
 # Prints one line per scenario, then `conformance-2026: N passed, M failed` (scenario runs of
-# all targets, plus glasstape's own checks: clean exit, audit log). Exits non-zero on any
-# failure. glasstape and the fixture are always stopped, whatever happens.
+# all targets, plus glasstape's own checks per glasstape target: clean exit, audit log). Exits
+# non-zero on any failure. glasstape and the fixtures are always stopped, whatever happens.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 tests_dir="$(cd "$here/../.." && pwd)"
 repo_root="$(dirname "$tests_dir")"
 fixture="$tests_dir/e2e/fixtures/conformance2026_server.mjs"
+# The 2025-11-25-only fixture (SDK v1) and its allow policy, shared with ../mcp/run.sh.
+legacy_fixture="$tests_dir/e2e/fixtures/conformance_server.mjs"
+legacy_policies="$tests_dir/conformance/mcp/policies"
 revision=2026-07-28
 expected_failures="$here/expected-failures.yaml"
+expected_failures_bridge="$here/expected-failures.bridge.yaml"
 
 targets=("$@")
-if [[ ${#targets[@]} -eq 0 ]]; then targets=(direct glasstape); fi
+if [[ ${#targets[@]} -eq 0 ]]; then targets=(direct glasstape glasstape-http glasstape-bridge); fi
 for t in "${targets[@]}"; do
-  case "$t" in direct | glasstape | glasstape-stdio-legacy) ;; *)
-    echo "conformance-2026: unknown target \`$t\` (direct, glasstape or glasstape-stdio-legacy)" >&2
+  case "$t" in direct | glasstape | glasstape-http | glasstape-bridge) ;; *)
+    echo "conformance-2026: unknown target \`$t\` (direct, glasstape, glasstape-http or" \
+      "glasstape-bridge)" >&2
     exit 2
     ;;
   esac
@@ -71,13 +84,15 @@ GLASSTAPE_BIN="${GLASSTAPE_BIN:-$repo_root/build/proxy/glasstape}"
 work="$(mktemp -d "${TMPDIR:-/tmp}/gt-conformance2026-XXXXXX")"
 pids=()
 
-# Stops a process we started: SIGTERM, up to 5 s of grace, then SIGKILL. Returns its exit
-# status (0 if it was already reaped).
+# Stops a process we started: SIGTERM, up to 10 s of grace, then SIGKILL. Returns its exit
+# status (0 if it was already reaped). `glasstape serve` always runs its loop for
+# 2 x shutdown_grace_ms + 200 ms after SIGTERM (4.2 s by default), however soon its servers
+# stop: 5 s of grace left it well under a second of margin.
 stop_pid() {
   local pid=$1 st=0
   kill -0 "$pid" 2>/dev/null || return 0
   kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 50); do
+  for _ in $(seq 100); do
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
   done
@@ -148,23 +163,31 @@ total_xfail=0
 total_skipped=0
 direct_verdicts=""
 
-# Runs `conformance server --requirements 2026-07-28` against `url` and adds its scenario
-# counts to the totals.
+# Runs `conformance server --requirements 2026-07-28` against `url` with the baseline
+# `expected` and adds its scenario counts to the totals. `judge` says what a scenario is held
+# to: `own` (its own baseline only: a listed scenario that passes is stale; the direct and
+# bridge runs) or `direct` (also: one that passed directly must pass here).
 run_suite() {
-  local label=$1 url=$2
+  local label=$1 url=$2 expected=$3 judge=$4
   local out="$work/$label-results"
   mkdir -p "$out"
   local rc=0 started=$SECONDS
   # A healthy run takes seconds (each scenario has its own 30 s timeout); 10 minutes is far
   # beyond that.
   (cd "$work" && timeout 600 "$node_bin" "$suite_cli" server --url "$url" \
-    --requirements "$revision" --expected-failures "$expected_failures" \
+    --requirements "$revision" --expected-failures "$expected" \
     -o "$out" >"$out.log" 2>&1) || rc=$?
   echo "conformance-2026: $label: the suite took $((SECONDS - started)) s (CLI exit $rc)" >&2
   if [[ $rc -eq 124 ]]; then echo "  FAIL   $label: the suite timed out (see $out.log)"; fi
+  local against=()
+  if [[ "$judge" == own ]]; then
+    against=(--stale-check)
+  elif [[ -n "$direct_verdicts" ]]; then
+    against=("$direct_verdicts")
+  fi
   local summary
   summary="$(node "$here/summarize.mjs" "$label" "$out" "$out.log" "$requirements" \
-    "$expected_failures" ${direct_verdicts:+"$direct_verdicts"})"
+    "$expected" "${against[@]}")"
   grep -v '^counts ' <<<"$summary" || true
   local p f x s
   read -r _ p f x s < <(grep '^counts ' <<<"$summary")
@@ -181,25 +204,63 @@ run_suite() {
   if [[ "$label" == direct && -f "$out/verdicts.json" ]]; then direct_verdicts="$out/verdicts.json"; fi
 }
 
-run_direct() {
-  local log="$work/fixture-http.log" pid url
+# Starts the 2026-07-28 fixture over the SDK's own HTTP entry (modern only), its log in
+# $work/fixture-http-NAME.log; sets fixture_url and fixture_pid.
+start_http_fixture() {
+  local log="$work/fixture-http-$1.log"
   node "$fixture" http 0 --modern-only --run-id "$work" >"$log" 2>&1 &
-  pid=$!
-  pids+=("$pid")
-  url="$(wait_for_line "$log" 'http://127\.0\.0\.1:[0-9]+/mcp' "$pid" "the HTTP fixture")" || {
+  fixture_pid=$!
+  pids+=("$fixture_pid")
+  fixture_url="$(wait_for_line "$log" 'http://127\.0\.0\.1:[0-9]+/mcp' "$fixture_pid" "the HTTP fixture")"
+}
+
+run_direct() {
+  start_http_fixture direct || {
     echo "  FAIL   direct: the fixture did not start"
     total_failed=$((total_failed + 1))
     return
   }
-  echo "conformance-2026: direct: the fixture over the SDK's own HTTP entry at $url" >&2
-  run_suite direct "$url"
-  stop_pid "$pid" || true
+  echo "conformance-2026: direct: the fixture over the SDK's own HTTP entry at $fixture_url" >&2
+  run_suite direct "$fixture_url" "$expected_failures" own
+  stop_pid "$fixture_pid" || true
 }
 
-# `glasstape serve` in front of the fixture over stdio, with governance on; runs the suite,
-# then checks the exit status and the audit log.
+# The scenarios that call a tool (tools/call) at least once: each leaves at least one
+# decision in the audit log, allowed or denied.
+calling_scenarios='^=== Running scenario: (tools-call-|input-required-result-(basic|request-state|multiple|multi-round|missing|result-type|tampered|capability|ignore|validate)|server-stateless)'
+
 run_glasstape() {
-  local label=glasstape
+  serve_and_check glasstape "the fixture over stdio (modern only)" \
+    "\"command\": [\"$node_bin\", \"$fixture\", \"stdio\", \"--modern-only\", \"--run-id\", \"$work\"]" \
+    "$expected_failures" direct "$here/policies" "$here/policies/conformance2026.fixture.yaml"
+}
+
+run_glasstape-http() {
+  local fpid
+  start_http_fixture glasstape-http || {
+    echo "  FAIL   glasstape-http: the fixture did not start"
+    total_failed=$((total_failed + 1))
+    return
+  }
+  fpid=$fixture_pid
+  serve_and_check glasstape-http "the fixture over HTTP as a url: server ($fixture_url, modern only)" \
+    "\"url\": \"$fixture_url\"" \
+    "$expected_failures" direct "$here/policies" "$here/policies/conformance2026.fixture.yaml"
+  stop_pid "$fpid" || true
+}
+
+run_glasstape-bridge() {
+  serve_and_check glasstape-bridge "the 2025-11-25-only fixture (SDK v1) over stdio, bridged" \
+    "\"command\": [\"$node_bin\", \"$legacy_fixture\", \"--run-id\", \"$work\"]" \
+    "$expected_failures_bridge" own "$legacy_policies" "$legacy_policies/conformance.fixture.yaml"
+}
+
+# `glasstape serve` in front of a fixture (its server settings in `server_json`), with
+# governance on (the policies in `policy_dir`; `policy_file` lists the fixture's tools);
+# runs the suite against the baseline `expected` (judged as `judge`, see run_suite), then
+# checks the exit status and the audit log.
+serve_and_check() {
+  local label=$1 how=$2 server_json=$3 expected=$4 judge=$5 policy_dir=$6 policy_file=$7
   if [[ ! -x "$GLASSTAPE_BIN" ]]; then
     echo "  FAIL   $label: no executable at $GLASSTAPE_BIN (set GLASSTAPE_BIN)"
     total_failed=$((total_failed + 1))
@@ -213,7 +274,7 @@ run_glasstape() {
 {
   "servers": {
     "conformance2026": {
-      "command": ["$node_bin", "$fixture", "stdio", "--modern-only", "--run-id", "$work"],
+      $server_json,
       "restart": {"max": 0}
     }
   },
@@ -221,7 +282,7 @@ run_glasstape() {
   "http": {"listen": "127.0.0.1:0", "path": "/mcp"},
   "governance": {
     "schema": {"output": "log"},
-    "policies": {"dir": "$here/policies", "state_dir": "$state/state"},
+    "policies": {"dir": "$policy_dir", "state_dir": "$state/state"},
     "audit": {"dir": "$state/audit", "keys_dir": "$state/keys", "fsync": "group"}
   }
 }
@@ -236,9 +297,8 @@ EOF
     total_failed=$((total_failed + 1))
     return
   }
-  echo "conformance-2026: $label: glasstape serve at $url, the fixture over stdio (modern only)," \
-    "governance on" >&2
-  run_suite "$label" "$url"
+  echo "conformance-2026: $label: glasstape serve at $url, $how, governance on" >&2
+  run_suite "$label" "$url" "$expected" "$judge"
   local st=0
   stop_pid "$pid" || st=$?
   if [[ $st -ne 0 ]]; then
@@ -253,16 +313,16 @@ EOF
     grep -E "$errors" "$log" | head -20 | sed 's/^/              /'
   fi
   # Governance was on and allowed every fixture tool: see audit_check.mjs for what the log
-  # must hold. At least one decision per scenario that calls a fixture tool.
+  # must hold. At least one decision per scenario that calls a tool (a tool the fixture does
+  # not have is denied, and that is a decision too).
   local report calls denied
-  calls="$(grep -cE '^=== Running scenario: (tools-call-|input-required-result-(basic|request-state|multiple|multi-round|missing|result-type|tampered|capability|ignore|validate)|server-stateless)' \
-    "$work/$label-results.log" || true)"
+  calls="$(grep -cE "$calling_scenarios" "$work/$label-results.log" || true)"
   denied="$state/denied.jsonl"
   "$GLASSTAPE_BIN" tail --json -n 0 --denied --no-color "$state/audit" >"$denied" 2>&1 || true
   if report="$("$GLASSTAPE_BIN" verify --json --keyring "$state/keys/default/keyring.json" \
       "$state/audit" 2>&1)" \
-    && node "$here/audit_check.mjs" "$report" "$calls" "$denied" \
-      "$here/policies/conformance2026.fixture.yaml" >"$state/audit-summary.txt" 2>&1; then
+    && node "$here/audit_check.mjs" "$report" "$calls" "$denied" "$policy_file" \
+      >"$state/audit-summary.txt" 2>&1; then
     echo "  PASS   $label: audit log verifies: $(cat "$state/audit-summary.txt")"
     total_passed=$((total_passed + 1))
   else
@@ -272,19 +332,18 @@ EOF
   fi
 }
 
-run_glasstape-stdio-legacy() {
-  echo "  not yet  glasstape-stdio-legacy: glasstape has no bridge from 2026-07-28 clients to a" \
-    "2025-11-25-only server yet; nothing run"
-}
-
 echo "conformance-2026: node $(node --version), conformance $suite_version," \
   "--requirements $revision, targets: ${targets[*]}" >&2
+run_started=$SECONDS
 for t in "${targets[@]}"; do
+  t_started=$SECONDS
   "run_$t"
+  echo "conformance-2026: $t: $((SECONDS - t_started)) s" >&2
 done
 if [[ $total_xfail -gt 0 || $total_skipped -gt 0 ]]; then
-  echo "conformance-2026: also $total_xfail expected failures (they fail directly too: see" \
-    "expected-failures.yaml) and $total_skipped scenario runs that checked nothing"
+  echo "conformance-2026: also $total_xfail expected failures (listed with their reasons in" \
+    "expected-failures.yaml, or expected-failures.bridge.yaml for glasstape-bridge) and" \
+    "$total_skipped scenario runs that checked nothing"
 fi
-echo "conformance-2026: $total_passed passed, $total_failed failed"
+echo "conformance-2026: $total_passed passed, $total_failed failed ($((SECONDS - run_started)) s)"
 [[ $total_failed -eq 0 ]]

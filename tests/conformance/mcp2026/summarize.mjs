@@ -1,6 +1,7 @@
 // Reads one run of `conformance server --requirements 2026-07-28 -o DIR` and prints one line
 // per scenario.
-//   node summarize.mjs LABEL DIR LOG REQUIREMENTS_YAML EXPECTED_FAILURES_YAML [DIRECT_VERDICTS_JSON]
+//   node summarize.mjs LABEL DIR LOG REQUIREMENTS_YAML EXPECTED_FAILURES_YAML
+//     [DIRECT_VERDICTS_JSON | --stale-check]
 //
 // DIR holds server-<scenario>-<timestamp>/checks.json per scenario; LOG is the CLI's stdout,
 // whose "=== Running scenario: X ===" lines say which scenarios were meant to run (a scenario
@@ -15,8 +16,10 @@
 // checked nothing (only SKIPPED/INFO checks); otherwise it fails. A failure is `xfail` when
 // the expected-failures file (conformance's --expected-failures format: `server:` entries,
 // `scenario` or `scenario:check-id`) excuses every failing check; such entries are only for
-// scenarios that also fail directly against the fixture. With LABEL `direct`, an entry whose
-// scenario now passes is stale and fails the run (remove it).
+// scenarios that also fail on the baseline's own run (directly against the fixture, or for
+// the bridge's baseline through the bridge). With --stale-check (a run judged on its own
+// baseline: direct, glasstape-bridge), an entry whose scenario now passes is stale and fails
+// the run (remove it).
 //
 // With DIRECT_VERDICTS_JSON (written by the direct run of the same invocation, {scenario:
 // verdict}) a line says when a scenario that passed directly failed here.
@@ -25,7 +28,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-const [label, dir, log, requirementsFile, expectedFile, directFile] = process.argv.slice(2);
+const args = process.argv.slice(2);
+const staleCheck = args.includes('--stale-check');
+const [label, dir, log, requirementsFile, expectedFile, directFile] = args.filter((a) => a !== '--stale-check');
+const expectedName = path.basename(expectedFile ?? 'expected-failures.yaml');
 
 // A tiny reader for the two YAML shapes involved (top-level keys holding `- item` lists,
 // or lists of `- key: value` maps); enough for the frozen requirements file and our
@@ -146,15 +152,40 @@ for (const name of ran) {
       if (excused && reasons.has(name)) {
         detail += ` (expected: ${reasons.get(name)})`;
         bad.length = 0;
+      } else if (excused && bad.every((c) => reasons.has(`${name}:${c.id}`))) {
+        // Single checks listed: each excused check with its own reason, once per reason.
+        const why = new Map();
+        for (const c of bad) {
+          const r = reasons.get(`${name}:${c.id}`);
+          if (!why.has(r)) why.set(r, []);
+          if (!why.get(r).includes(c.id)) why.get(r).push(c.id);
+        }
+        detail += ` (expected: ${[...why].map(([r, ids]) => `${ids.join(', ')}: ${r}`).join('; ')})`;
+        bad.length = 0;
       }
       const shown = bad.slice(0, 4).map((c) => `${c.id}: ${(c.errorMessage ?? c.description ?? '').replace(/\s+/g, ' ').slice(0, 200)}`);
       if (bad.length > 4) shown.push(`... ${bad.length - 4} more`);
       if (shown.length) detail += ': ' + shown.join('; ');
     }
   }
-  if (label === 'direct' && verdict === 'pass' && (xfailWhole.has(name) || xfailChecks.has(name))) {
+  if (staleCheck && verdict === 'pass' && (xfailWhole.has(name) || xfailChecks.has(name))) {
     verdict = 'FAIL';
-    detail = `passes, but expected-failures.yaml lists it: remove the stale entry (${detail})`;
+    detail = `passes, but ${expectedName} lists it: remove the stale entry (${detail})`;
+  } else if (staleCheck && checks && xfailChecks.has(name)) {
+    // A listed single check that succeeded (its worst status, as the CLI judges it) is stale
+    // even when others of the scenario still fail.
+    const rank = (st) => (st === 'FAILURE' ? 3 : st === 'WARNING' ? 2 : st === 'SUCCESS' ? 1 : 0);
+    const worst = new Map();
+    for (const c of checks) {
+      if (c.status === 'INFO') continue;
+      if (!worst.has(c.id) || rank(c.status) >= rank(worst.get(c.id))) worst.set(c.id, c.status);
+    }
+    const stale = [...xfailChecks.get(name)].filter((id) => worst.get(id) === 'SUCCESS');
+    if (stale.length) {
+      verdict = 'FAIL';
+      detail = `${stale.join(', ')} now succeed${stale.length === 1 ? 's' : ''}, but ${expectedName}` +
+        ` lists ${stale.length === 1 ? 'it' : 'them'}: remove the stale entr${stale.length === 1 ? 'y' : 'ies'} (${detail})`;
+    }
   }
   if (direct && direct[name] === 'pass' && verdict !== 'pass' && verdict !== 'skip') {
     verdict = 'FAIL';
@@ -166,10 +197,10 @@ for (const name of ran) {
   else if (verdict === 'skip') counts.skip += 1;
   else counts.fail += 1;
   const tag = verdict === 'pass' ? 'PASS' : verdict;
-  console.log(`  ${tag.padEnd(6)} ${label.padEnd(10)} ${name.padEnd(46)} [${kind}] ${detail}`);
+  console.log(`  ${tag.padEnd(6)} ${label.padEnd(16)} ${name.padEnd(46)} [${kind}] ${detail}`);
 }
 for (const p of problems) {
-  console.log(`  FAIL   ${label.padEnd(10)} ${p}`);
+  console.log(`  FAIL   ${label.padEnd(16)} ${p}`);
   counts.fail += 1;
 }
 if (fs.existsSync(dir)) fs.writeFileSync(path.join(dir, 'verdicts.json'), JSON.stringify(verdicts, null, 2));
