@@ -227,22 +227,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     session_ = std::make_shared<Session>(
         so, std::move(pipeline), *upstream_, [this](std::string_view line) { deliver(line); },
         std::make_shared<BatchedPost>(ex)->poster(), ex);
-    // The server may outlive this session while it shuts down: it holds the session weakly.
-    UpstreamEvents ev;
-    std::weak_ptr<Session> ws = session_;
-    ev.on_line = [ws](std::string_view l) {
-      if (auto s = ws.lock()) s->on_server_line(l);
-    };
-    ev.on_oversize = [ws](std::string_view p, std::size_t n) {
-      if (auto s = ws.lock()) s->on_server_oversize(p, n);
-    };
-    ev.on_down = [ws](const std::string& why, bool restarting) {
-      if (auto s = ws.lock()) s->on_server_down(why, restarting);
-    };
-    ev.on_restarted = [ws]() {
-      if (auto s = ws.lock()) s->on_server_restarted();
-    };
-    upstream_->start(std::move(ev));
+    upstream_->start(Session::events_for(session_));
     touch();
   }
 

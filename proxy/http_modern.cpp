@@ -97,27 +97,14 @@ class ModernLane::Call : public std::enable_shared_from_this<Call> {
     session_ = std::make_shared<Session>(
         std::move(so), lane_.pipeline_, *link_, [this](std::string_view l) { deliver(l); },
         lane_.post_, lane_.ex_);
-    UpstreamEvents ev;
-    std::weak_ptr<Session> ws = session_;
+    UpstreamEvents ev = Session::events_for(session_);
     if (legacy_) {
+      std::weak_ptr<Session> ws = session_;
       ev.on_line = [ws, method = method_](std::string_view l) {
         // Before the session sees it, so the result record hashes what the client gets.
         if (auto s = ws.lock()) s->on_server_line(era_bridge::adapt_response(l, method));
       };
-    } else {
-      ev.on_line = [ws](std::string_view l) {
-        if (auto s = ws.lock()) s->on_server_line(l);
-      };
     }
-    ev.on_oversize = [ws](std::string_view p, std::size_t n) {
-      if (auto s = ws.lock()) s->on_server_oversize(p, n);
-    };
-    ev.on_down = [ws](const std::string& why, bool restarting) {
-      if (auto s = ws.lock()) s->on_server_down(why, restarting);
-    };
-    ev.on_restarted = [ws]() {
-      if (auto s = ws.lock()) s->on_server_restarted();
-    };
     link_->start(std::move(ev));
     ex_->on_close([w = weak_from_this()]() {
       // The client dropped the POST: in 2026-07-28 that is how a request is cancelled.

@@ -31,6 +31,23 @@ Session::Session(SessionOptions opts, std::shared_ptr<Pipeline> pipeline, Upstre
   if (opts_.max_timeout < opts_.request_timeout) opts_.max_timeout = opts_.request_timeout;
 }
 
+UpstreamEvents Session::events_for(const std::weak_ptr<Session>& ws) {
+  UpstreamEvents ev;
+  ev.on_line = [ws](std::string_view l) {
+    if (auto s = ws.lock()) s->on_server_line(l);
+  };
+  ev.on_oversize = [ws](std::string_view p, std::size_t n) {
+    if (auto s = ws.lock()) s->on_server_oversize(p, n);
+  };
+  ev.on_down = [ws](const std::string& why, bool restarting) {
+    if (auto s = ws.lock()) s->on_server_down(why, restarting);
+  };
+  ev.on_restarted = [ws]() {
+    if (auto s = ws.lock()) s->on_server_restarted();
+  };
+  return ev;
+}
+
 // ---------------------------------------------------------------- client → server
 
 void Session::on_client_line(std::string_view line) {
@@ -230,11 +247,10 @@ void Session::handle_tools_call(std::string_view raw, const transport::Inspectio
     }
   }
   // note_era() let a request with a version claim through only if it is a valid 2026-07-28 one.
-  bool modern = false;
-  if (auto m = transport::member_span(raw, {"params", "_meta"})) {
-    auto meta = nlohmann::json::parse(m->begin(), m->end(), nullptr, false);
-    modern = meta.is_object() && meta.contains(transport::mcp::kProtocolVersionKey);
-  }
+  // A claim is the key's presence (member names compared by value, as everywhere).
+  const bool modern =
+      transport::member_span(raw, {"params", "_meta", transport::mcp::kProtocolVersionKey})
+          .has_value();
   ctx->protocol_version = modern ? std::string(transport::mcp::kModernVersion) : protocol_version_;
   if (auto tp = transport::member_span(raw, {"params", "_meta", "traceparent"})) {
     auto v = nlohmann::json::parse(tp->begin(), tp->end(), nullptr, false);

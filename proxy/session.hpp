@@ -85,6 +85,10 @@ class Session : public std::enable_shared_from_this<Session> {
   Session(SessionOptions opts, std::shared_ptr<Pipeline> pipeline, Upstream& upstream,
           Send to_client, Pipeline::Post post, boost::asio::any_io_executor ex = {});
 
+  // Upstream events that reach `session` while it lives: a server (or a shared one's port)
+  // may outlive the session it served while it shuts down, so it holds the session weakly.
+  static UpstreamEvents events_for(const std::weak_ptr<Session>& session);
+
   // From the client.
   void on_client_line(std::string_view line);
   void on_client_oversize(std::string_view prefix, std::size_t size);
