@@ -179,10 +179,91 @@ std::optional<std::string> initialize_result(std::string_view discover_result,
   return dump(r);
 }
 
-std::optional<std::string> refuse_input_required(std::string_view response) {
-  if (response.find("input_required") == std::string_view::npos) return std::nullopt;
+bool askable(std::string_view m) {
+  return m == "elicitation/create" || m == "sampling/createMessage" || m == "roots/list";
+}
+
+bool is_input_required(std::string_view response) {
+  if (response.find("input_required") == std::string_view::npos) return false;
   auto type = transport::member_span(response, {"result", "resultType"});
-  if (!type || *type != R"("input_required")") return std::nullopt;
+  return type && *type == R"("input_required")";
+}
+
+std::optional<InputRequired> read_input_required(std::string_view response, std::string& why) {
+  if (!is_input_required(response)) {
+    why = "not an input_required result";
+    return std::nullopt;
+  }
+  InputRequired out;
+  out.request_state = nullptr;
+  if (auto st = transport::member_span(response, {"result", "requestState"})) {
+    auto v = nlohmann::json::parse(*st, nullptr, false);
+    if (!v.is_string()) {
+      why = "its requestState is not a string";
+      return std::nullopt;
+    }
+    out.request_state = std::move(v);
+  }
+  if (auto asked = transport::member_span(response, {"result", "inputRequests"})) {
+    auto a = nlohmann::json::parse(*asked, nullptr, false);
+    if (!a.is_object()) {
+      why = "its inputRequests is not an object";
+      return std::nullopt;
+    }
+    if (a.size() > kMaxInputRequests) {
+      why = "it asks " + std::to_string(a.size()) +
+            " questions at once (GlassTape passes at most " + std::to_string(kMaxInputRequests) +
+            ")";
+      return std::nullopt;
+    }
+    for (auto& [key, entry] : a.items()) {
+      if (!entry.is_object() || !entry.contains("method") || !entry["method"].is_string()) {
+        why = "its input request `" + key + "` has no method";
+        return std::nullopt;
+      }
+      const auto& m = entry["method"].get_ref<const std::string&>();
+      if (!askable(m)) {
+        why = "its input request `" + key + "` is `" + m +
+              "`, which a 2025-11-25 client cannot be asked";
+        return std::nullopt;
+      }
+      nlohmann::json params = entry.contains("params") ? entry["params"] : nlohmann::json();
+      if (!params.is_null() && !params.is_object()) {
+        why = "the params of its input request `" + key + "` are not an object";
+        return std::nullopt;
+      }
+      out.requests.push_back({key, m, std::move(params)});
+    }
+  }
+  if (out.requests.empty() && out.request_state.is_null()) {
+    why = "it carries neither inputRequests nor requestState";
+    return std::nullopt;
+  }
+  return out;
+}
+
+std::optional<std::string> retry_request(std::string_view original, const nlohmann::json& responses,
+                                         const nlohmann::json& request_state, std::string& why) {
+  auto params = transport::member_span(original, {"params"});
+  if (!params || params->empty() || params->front() != '{') {
+    why = "the original request has no params object";
+    return std::nullopt;
+  }
+  if (transport::member_span(original, {"params", "inputResponses"}) ||
+      transport::member_span(original, {"params", "requestState"})) {
+    why = "the original request already carries inputResponses or requestState";
+    return std::nullopt;
+  }
+  nlohmann::json add = nlohmann::json::object();
+  if (responses.is_object() && !responses.empty()) add["inputResponses"] = responses;
+  if (!request_state.is_null()) add["requestState"] = request_state;
+  if (add.empty()) return std::string(original);
+  return insert_into_object(original, *params, members_text(add));
+}
+
+std::optional<std::string> refuse_input_required(std::string_view response,
+                                                 const std::string& why) {
+  if (!is_input_required(response)) return std::nullopt;
   auto id = transport::member_span(response, {"id"});
   auto asked = transport::member_span(response, {"result", "inputRequests"});
   std::string what = "more input";
@@ -204,8 +285,9 @@ std::optional<std::string> refuse_input_required(std::string_view response) {
       id ? nlohmann::json::parse(*id, nullptr, false) : nlohmann::json(nullptr),
       transport::rpc_error::kInternalError,
       "the server asked for " + what +
-          " (MCP 2026-07-28 input_required), which GlassTape does not yet bridge to an MCP "
-          "2025-11-25 client");
+          " (MCP 2026-07-28 input_required), which GlassTape cannot pass to this MCP "
+          "2025-11-25 client: " +
+          why);
 }
 
 }  // namespace gt::proxy::era_bridge

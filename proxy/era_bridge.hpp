@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -57,9 +58,42 @@ std::string with_envelope(std::string_view line, const nlohmann::json& envelope)
 std::optional<std::string> initialize_result(std::string_view discover_result,
                                              std::string_view requested_version);
 
-// A result a legacy client cannot take: `input_required` (the server asks the user for input,
-// which 2025-11-25 does as server-to-client requests) becomes a JSON-RPC error naming what
-// was asked. nullopt when the response is anything else.
-std::optional<std::string> refuse_input_required(std::string_view response);
+// ---- input_required, for a 2025-11-25 client
+//
+// A 2026-07-28 server asks for the user's input by returning `resultType: "input_required"`
+// with `inputRequests` (key → {method, params}) and an opaque `requestState`; 2025-11-25 asks
+// with server-to-client requests. The session sends each input request to the client as such a
+// request, collects the answers, and retries the original request with `inputResponses` (key
+// → the bare result) and the `requestState` echoed (proxy/session_era.cpp).
+
+// The server-to-client requests a 2025-11-25 client can be asked.
+bool askable(std::string_view method);
+
+struct InputRequest {
+  std::string key;     // the server's key for it in inputRequests / inputResponses
+  std::string method;  // elicitation/create, sampling/createMessage or roots/list
+  nlohmann::json params;
+};
+struct InputRequired {
+  std::vector<InputRequest> requests;
+  nlohmann::json request_state;  // the string to echo, or null when the server sent none
+};
+constexpr std::size_t kMaxInputRequests = 16;  // per round
+
+// True when `response` is an input_required result.
+bool is_input_required(std::string_view response);
+// What an input_required result asks, or nullopt with `why` when a 2025-11-25 client cannot be
+// asked it (an unknown method, more than kMaxInputRequests, a malformed entry, neither
+// inputRequests nor requestState).
+std::optional<InputRequired> read_input_required(std::string_view response, std::string& why);
+// The retry of `original` (a compact request): its params with `inputResponses` (when not
+// empty) and `requestState` (when not null) added; everything else byte for byte. nullopt with
+// `why` when the request already carries either member or has no params object.
+std::optional<std::string> retry_request(std::string_view original, const nlohmann::json& responses,
+                                         const nlohmann::json& request_state, std::string& why);
+
+// An input_required result that cannot be bridged becomes a JSON-RPC error naming what was
+// asked and `why`. nullopt when the response is not an input_required result.
+std::optional<std::string> refuse_input_required(std::string_view response, const std::string& why);
 
 }  // namespace gt::proxy::era_bridge

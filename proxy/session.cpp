@@ -128,7 +128,8 @@ void Session::refuse(const nlohmann::json& id, int code, const std::string& mess
 }
 
 bool Session::in_flight(const std::string& key) const {
-  return pending_.count(key) || undecided_.count(key) || expired_.count(key);
+  return pending_.count(key) || undecided_.count(key) || expired_.count(key) ||
+         input_rounds_.count(key);
 }
 
 void Session::on_client_oversize(std::string_view prefix, std::size_t size) {
@@ -189,6 +190,12 @@ void Session::handle_client(std::string_view raw, const transport::Inspection& i
       send_to_server(raw);
       return;
     case MessageKind::Response:  // the client answering a server request (sampling, roots…)
+      if (!asks_.empty() && ins.id.is_string()) {
+        if (auto a = asks_.find(ins.id.get_ref<const std::string&>()); a != asks_.end()) {
+          on_input_answer(a->first, ins, raw);  // a question the bridge asked for its server
+          return;
+        }
+      }
       send_to_server(raw);
       return;
     case MessageKind::Invalid:
@@ -257,7 +264,7 @@ void Session::handle_tools_call(std::string_view raw, const transport::Inspectio
     if (v.is_string() && transport::mcp::is_traceparent(v.get_ref<const std::string&>()))
       ctx->traceparent = v.get<std::string>();
   }
-  if (modern && raw.find("requestState") != std::string_view::npos) {
+  if ((modern || bridge_modern_) && raw.find("requestState") != std::string_view::npos) {
     // An MRTR retry: judged in full like any call, and its record names the first decision.
     if (auto s = transport::member_span(raw, {"params", "requestState"})) {
       auto v = nlohmann::json::parse(*s, nullptr, false);
@@ -351,7 +358,7 @@ void Session::forward_to_server(const std::string& key, const nlohmann::json& id
     }
     return;
   }
-  Pending p{std::string(method), std::move(call), id, {}, {}, {}};
+  Pending p{std::string(method), std::move(call), id, {}, {}, {}, {}};
   if (method == "subscriptions/listen") {
     // MCP 2026-07-28: a listen is answered only when its stream ends; it is not timed out.
     p.deadline = p.hard_deadline = std::chrono::steady_clock::time_point::max();
@@ -369,6 +376,7 @@ void Session::forward_to_server(const std::string& key, const nlohmann::json& id
       }
     }
   }
+  if (bridge_modern_) p.raw.assign(raw);  // retried with answers if the server asks for input
   pending_[key] = std::move(p);
   if (bridge_modern_) {
     // Only params._meta gains members: what was judged (name, arguments) is unchanged.
@@ -505,10 +513,15 @@ void Session::on_server_line(std::string_view line) {
   }
   std::string adapted;
   if (bridge_modern_) {
-    if (auto refused = era_bridge::refuse_input_required(line)) {
-      adapted = std::move(*refused);
+    if (era_bridge::is_input_required(line)) {
+      std::string why;
+      if (ask_client(ins.id_key, p, line, why)) return;
+      server_faults()("session {}: server `{}` asked for input GlassTape cannot pass on: {}",
+                      opts_.session_id, opts_.server, why);
+      adapted = *era_bridge::refuse_input_required(line, why);
       line = adapted;
     }
+    retry_rounds_.erase(ins.id_key);
   }
   if (p.method == "tools/list" && ins.has_result) {
     auto body = nlohmann::json::parse(line.begin(), line.end());
@@ -580,6 +593,7 @@ void Session::fail_pending(const std::string& why) {
   auto pending = std::move(pending_);
   pending_.clear();
   progress_.clear();
+  retry_rounds_.clear();
   for (auto& [key, p] : pending) {
     auto msg = transport::error_response(p.id, rpc::kUpstreamUnavailable,
                                          why + " before answering `" + p.method + "`");
@@ -617,6 +631,7 @@ void Session::replay_initialize() {
 
 void Session::settle(const std::string& key, Pending& p, std::string_view answer) {
   if (!p.progress_key.empty()) progress_.erase(p.progress_key);
+  retry_rounds_.erase(key);
   remember_expired(key);
   if (p.call) {
     answer_call(*p.call, answer);
@@ -641,6 +656,10 @@ void Session::client_cancelled(std::string_view raw) {
   auto rid = nlohmann::json::parse(*span, nullptr, false);
   if (rid.is_discarded()) return;
   auto key = transport::id_key(rid);
+  if (input_rounds_.count(key)) {  // it waits for the client's own answers: nothing to cancel
+    drop_round(key);
+    return;
+  }
   auto it = pending_.find(key);
   if (it == pending_.end()) return;
   Pending p = std::move(it->second);

@@ -119,7 +119,27 @@ class Session : public std::enable_shared_from_this<Session> {
     std::chrono::steady_clock::time_point deadline;  // extended by progress
     std::chrono::steady_clock::time_point hard_deadline;
     std::string progress_key;  // id_key of its progress token, if it has one
+    std::string raw;           // the request as the client sent it (a bridged session only)
   };
+  // A 2026-07-28 server answered a 2025 client's request with input_required: its questions
+  // are asked of the client as server-to-client requests, then the request is retried with
+  // the answers (proxy/session_era.cpp).
+  struct InputRound {
+    std::string request;  // the original request (compact, without the envelope)
+    nlohmann::json id;
+    std::string method;
+    nlohmann::json request_state;  // to echo, or null
+    nlohmann::json responses = nlohmann::json::object();
+    std::size_t outstanding = 0;
+    unsigned round = 1;
+  };
+  struct Ask {  // one question of a round, asked of the client
+    std::string request_key;
+    std::string input_key;
+    std::string method;
+  };
+  static constexpr unsigned kMaxInputRounds = 8;      // per request, as the SDK client's default
+  static constexpr std::size_t kMaxOpenRounds = 256;  // rounds waiting for the client at once
 
   void handle_client(std::string_view raw, const transport::Inspection& ins);
   // One element of a batch whose whole could not be compacted (one element is at fault).
@@ -144,6 +164,14 @@ class Session : public std::enable_shared_from_this<Session> {
   // The server refused initialize for speaking only 2026-07-28: asks server/discover instead.
   void start_modern_bridge(const nlohmann::json& init_id, std::string_view refusal);
   void finish_modern_bridge(std::string_view discover_response);
+  // input_required for a 2025 client: true when the questions were asked (the response is
+  // the round's), false with `why` when they cannot be.
+  bool ask_client(const std::string& key, const Pending& p, std::string_view response,
+                  std::string& why);
+  void on_input_answer(const std::string& ask_id, const transport::Inspection& ins,
+                       std::string_view raw);
+  void retry_with_answers(const std::string& key);
+  void drop_round(const std::string& key);
   // A request the bridge answers itself (ping, logging/setLevel, ...); false to forward it.
   bool bridge_answers(std::string_view raw, const transport::Inspection& ins);
   // Classifies a client request's era; false when it was refused (and answered).
@@ -174,7 +202,15 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string discover_id_;        // the proxy's server/discover in flight
   nlohmann::json bridge_init_id_;  // the client's initialize it answers
   std::string bridge_refusal_;     // the server's refusal, relayed if discover fails too
-  std::string list_id_;            // id of the proxy's own tools/list in flight
+  std::unordered_map<std::string, InputRound> input_rounds_;  // by the request's id_key
+  std::unordered_map<std::string, Ask> asks_;                 // by the id the client was asked with
+  struct Retry {  // a retry in flight: its round, and the request as the client sent it
+    unsigned round = 1;
+    std::string original;
+  };
+  std::unordered_map<std::string, Retry> retry_rounds_;  // by the request's id_key
+  std::uint64_t ask_count_ = 0;
+  std::string list_id_;  // id of the proxy's own tools/list in flight
   unsigned list_count_ = 0;
   std::vector<std::pair<std::string, transport::Inspection>> awaiting_list_;
   std::deque<std::string> held_;  // client lines held while the server restarts

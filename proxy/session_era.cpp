@@ -124,4 +124,112 @@ void Session::note_protocol_version(std::string_view line) {
   protocol_version_ = s;
 }
 
+// ------------------------------------------- input_required, for a 2025-11-25 client
+
+bool Session::ask_client(const std::string& key, const Pending& p, std::string_view response,
+                         std::string& why) {
+  unsigned round = 1;
+  std::string original = p.raw;  // a retry's own text carries the last round's answers
+  if (auto r = retry_rounds_.find(key); r != retry_rounds_.end()) {
+    round = r->second.round + 1;
+    original = r->second.original;
+  }
+  if (round > kMaxInputRounds) {
+    why = "it still asked for input after " + std::to_string(kMaxInputRounds) + " rounds";
+    return false;
+  }
+  if (input_rounds_.size() >= kMaxOpenRounds) {
+    why = std::to_string(input_rounds_.size()) +
+          " requests of this session already wait for the client's answers";
+    return false;
+  }
+  if (original.empty()) {
+    why = "the original request is not known";
+    return false;
+  }
+  auto asked = era_bridge::read_input_required(response, why);
+  if (!asked) return false;
+  retry_rounds_.erase(key);
+  // This round's answer is the call's result as the server gave it: recorded (and the MRTR
+  // link to the retry remembered), never sent; the client sees the questions, then the final
+  // answer.
+  if (p.call) {
+    Response r(response);
+    pipeline_->on_result(*p.call, r);
+    pipeline_->record_result(*p.call, r);
+  }
+  InputRound ir;
+  ir.request = std::move(original);
+  ir.id = p.id;
+  ir.method = p.method;
+  ir.request_state = asked->request_state;
+  ir.outstanding = asked->requests.size();
+  ir.round = round;
+  input_rounds_.emplace(key, std::move(ir));
+  for (auto& q : asked->requests) {
+    std::string ask = "glasstape:input:" + std::to_string(++ask_count_);
+    asks_[ask] = Ask{key, q.key, q.method};
+    nlohmann::json req = {{"jsonrpc", "2.0"}, {"id", ask}, {"method", q.method}};
+    if (!q.params.is_null()) req["params"] = std::move(q.params);
+    to_client_(req.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  }
+  if (asked->requests.empty()) retry_with_answers(key);  // requestState only: retry at once
+  return true;
+}
+
+void Session::on_input_answer(const std::string& ask_id, const transport::Inspection& ins,
+                              std::string_view raw) {
+  auto node = asks_.extract(ask_id);
+  const Ask& ask = node.mapped();
+  auto it = input_rounds_.find(ask.request_key);
+  if (it == input_rounds_.end()) return;  // the round ended (cancelled, or a question failed)
+  auto& round = it->second;
+  auto result = ins.has_result ? transport::member_span(raw, {"result"}) : std::nullopt;
+  auto value = result ? nlohmann::json::parse(*result, nullptr, false) : nlohmann::json();
+  if (!value.is_object()) {
+    std::string said = "no result";
+    if (auto m = transport::member_span(raw, {"error", "message"})) said = shorten(*m, 300);
+    client_faults()("session {}: the client did not answer `{}` for server `{}`: {}",
+                    opts_.session_id, ask.method, opts_.server, said);
+    auto id = round.id;
+    auto method = ask.method;
+    drop_round(ask.request_key);
+    to_client_(transport::error_response(
+        id, rpc::kInternalError,
+        "the server needs an answer to `" + method + "`, and the client gave none: " + said));
+    return;
+  }
+  round.responses[ask.input_key] = std::move(value);
+  if (--round.outstanding == 0) retry_with_answers(ask.request_key);
+}
+
+void Session::retry_with_answers(const std::string& key) {
+  auto node = input_rounds_.extract(key);
+  if (node.empty()) return;
+  const InputRound& r = node.mapped();
+  std::string why;
+  auto line = era_bridge::retry_request(r.request, r.responses, r.request_state, why);
+  if (!line) {
+    server_faults()("session {}: cannot retry {} for server `{}`: {}", opts_.session_id,
+                    r.id.dump(), opts_.server, why);
+    to_client_(transport::error_response(r.id, rpc::kInternalError,
+                                         "the server asked for input, and GlassTape cannot "
+                                         "send the answers back: " +
+                                             why));
+    return;
+  }
+  // The retry is a new request like any other: judged in full (a tools/call's record names the
+  // round's first decision through requestState), then forwarded with the envelope.
+  retry_rounds_[key] = Retry{r.round, r.request};
+  handle_client(*line, transport::inspect(*line, opts_.max_depth));
+}
+
+void Session::drop_round(const std::string& key) {
+  input_rounds_.erase(key);
+  retry_rounds_.erase(key);
+  for (auto it = asks_.begin(); it != asks_.end();) {
+    it = it->second.request_key == key ? asks_.erase(it) : std::next(it);
+  }
+}
+
 }  // namespace gt::proxy

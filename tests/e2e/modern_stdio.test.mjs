@@ -17,6 +17,7 @@ import { E2E_DIR, NODE, glasstapeBin, modes, requireBinary, tmpDir, writeConfig,
 import { RawPeer } from './lib/raw.mjs';
 import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport as StdioV1 } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { ElicitRequestSchema as ElicitRequestSchemaV1 } from '@modelcontextprotocol/sdk/types.js';
 
 const T = { timeout: 60_000 };
 const FIXTURE = path.join(E2E_DIR, 'fixtures', 'modern_server.mjs');
@@ -124,13 +125,46 @@ if (modes().includes('proxy')) {
       assert.equal(textOf(ok), '5', JSON.stringify(ok));
       const big = await client.callTool({ name: 'get_sum', arguments: { a: 200, b: 3 } });
       assert.equal(big._meta?.[DECISION_META_KEY]?.rule_id, 'small-sums-only', JSON.stringify(big));
-      // The server asks for input (input_required): not yet bridged to a 2025 client, so a clear error.
+      // The server asks for input (input_required): GlassTape asks the client with an
+      // elicitation/create request on its session, then retries the call with the answer.
+      const asked = [];
+      let answer = { action: 'accept', content: { ok: true } };
+      client.setRequestHandler(ElicitRequestSchemaV1, async (req) => {
+        asked.push(req.params.message);
+        if (answer === 'fail') throw new Error('the user closed the dialog');
+        return answer;
+      });
+      const confirmed = await client.callTool({ name: 'confirm', arguments: { action: 'deploy' } });
+      assert.equal(textOf(confirmed), 'confirmed deploy', JSON.stringify(confirmed));
+      assert.deepEqual(asked, ['Really deploy?']);
+      // A client that says no is asked again (the server's choice) until the round limit: a
+      // clear error, never an endless loop.
+      answer = { action: 'decline' };
+      await assert.rejects(client.callTool({ name: 'confirm', arguments: { action: 'nuke' } }),
+        /after 8 rounds/);
+      assert.equal(asked.length, 1 + 8);
+      // A client whose handler fails: the call ends with an error naming the question.
+      answer = 'fail';
       await assert.rejects(client.callTool({ name: 'confirm', arguments: { action: 'x' } }),
-        /input_required|does not yet bridge/);
+        /elicitation\/create.*closed the dialog/);
+      // The session still works.
+      const after = await client.callTool({ name: 'get_sum', arguments: { a: 1, b: 1 } });
+      assert.equal(textOf(after), '2');
       await client.close();
       const decs = records(s.auditDir).filter((p) => p.kind === 'decision');
-      assert.deepEqual(decs.map((d) => [d.tool, d.decision]), [['get_sum', 'allow'], ['get_sum', 'deny'], ['confirm', 'allow']]);
+      // Every round is judged: deploy twice (the retry names the first), nuke nine times (the
+      // first and eight retries), x once, then get_sum.
+      assert.deepEqual(decs.map((d) => [d.tool, d.decision]), [
+        ['get_sum', 'allow'], ['get_sum', 'deny'],
+        ['confirm', 'allow'], ['confirm', 'allow'],
+        ...Array(9).fill(['confirm', 'allow']),
+        ['confirm', 'allow'], ['get_sum', 'allow']]);
       for (const d of decs) assert.equal(d.protocol_version, '2025-11-25', 'the version the client negotiated');
+      assert.equal(decs[2].retry_of, undefined);
+      assert.equal(decs[3].retry_of, decs[2].id, 'the retry names the first decision');
+      for (let i = 5; i < 13; i++) assert.equal(decs[i].retry_of, decs[4].id, `round ${i - 3} of nuke`);
+      const results = records(s.auditDir).filter((p) => p.kind === 'result');
+      assert.equal(results.length, decs.filter((d) => d.decision === 'allow').length, 'a result for every allowed call');
     });
 
     test('raw: resultType on a denial, -32022 with the id for an unsupported version, -32602 for a bad envelope', T, async (t) => {

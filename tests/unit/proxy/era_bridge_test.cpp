@@ -139,13 +139,87 @@ TEST_CASE("initialize is answered from server/discover", "[era_bridge]") {
 TEST_CASE("input_required becomes an error a legacy client can read", "[era_bridge]") {
   auto e = refuse_input_required(
       R"({"jsonrpc":"2.0","id":"x","result":{"resultType":"input_required","inputRequests":)"
-      R"({"a":{"method":"elicitation/create","params":{}}},"requestState":"s"}})");
+      R"({"a":{"method":"elicitation/create","params":{}}},"requestState":"s"}})",
+      "the reason");
   REQUIRE(e);
   auto j = json::parse(*e);
   CHECK(j["id"] == "x");
   CHECK(j["error"]["code"] == -32603);
   CHECK(j["error"]["message"].get<std::string>().find("elicitation/create") != std::string::npos);
-  CHECK_FALSE(refuse_input_required(R"({"jsonrpc":"2.0","id":1,"result":{"content":[]}})"));
+  CHECK(j["error"]["message"].get<std::string>().find("the reason") != std::string::npos);
+  CHECK_FALSE(refuse_input_required(R"({"jsonrpc":"2.0","id":1,"result":{"content":[]}})", ""));
   CHECK_FALSE(refuse_input_required(
-      R"({"jsonrpc":"2.0","id":1,"result":{"resultType":"complete","text":"input_required"}})"));
+      R"({"jsonrpc":"2.0","id":1,"result":{"resultType":"complete","text":"input_required"}})",
+      ""));
+}
+
+TEST_CASE("input_required is read as questions a 2025 client can be asked", "[era_bridge]") {
+  using gt::proxy::era_bridge::read_input_required;
+  std::string why;
+  auto q = read_input_required(
+      R"({"jsonrpc":"2.0","id":3,"result":{"resultType":"input_required","inputRequests":{)"
+      R"("n":{"method":"elicitation/create","params":{"message":"name?"}},)"
+      R"("r":{"method":"roots/list"}},"requestState":"opaque"}})",
+      why);
+  REQUIRE(q);
+  REQUIRE(q->requests.size() == 2);
+  CHECK(q->request_state == "opaque");
+  bool saw_roots = false;
+  for (auto& r : q->requests) {
+    if (r.key == "r") {
+      saw_roots = true;
+      CHECK(r.method == "roots/list");
+      CHECK(r.params.is_null());
+    } else {
+      CHECK(r.key == "n");
+      CHECK(r.params["message"] == "name?");
+    }
+  }
+  CHECK(saw_roots);
+  // State only: retried at once, nothing asked.
+  auto s = read_input_required(
+      R"({"id":1,"result":{"resultType":"input_required","requestState":"x"}})", why);
+  REQUIRE(s);
+  CHECK(s->requests.empty());
+  // Refused, each with a reason.
+  CHECK_FALSE(read_input_required(R"({"id":1,"result":{"resultType":"input_required"}})", why));
+  CHECK(why.find("neither") != std::string::npos);
+  CHECK_FALSE(read_input_required(
+      R"({"id":1,"result":{"resultType":"input_required","inputRequests":{"a":{"method":"tools/call"}}}})",
+      why));
+  CHECK(why.find("tools/call") != std::string::npos);
+  CHECK_FALSE(read_input_required(
+      R"({"id":1,"result":{"resultType":"input_required","requestState":7}})", why));
+  CHECK_FALSE(read_input_required(
+      R"({"id":1,"result":{"resultType":"input_required","inputRequests":{"a":{"method":"roots/list","params":[1]}}}})",
+      why));
+  std::string many = R"({"id":1,"result":{"resultType":"input_required","inputRequests":{)";
+  for (int i = 0; i < 17; ++i)
+    many +=
+        (i ? "," : "") + std::string("\"k") + std::to_string(i) + R"(":{"method":"roots/list"})";
+  many += "}}}";
+  CHECK_FALSE(read_input_required(many, why));
+  CHECK(why.find("17") != std::string::npos);
+}
+
+TEST_CASE("a retry carries the answers and the state, and nothing else changes", "[era_bridge]") {
+  using gt::proxy::era_bridge::retry_request;
+  std::string why;
+  const std::string original =
+      R"({"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"t","arguments":{"a":1.50}}})";
+  auto r = retry_request(original, json::parse(R"({"n":{"action":"accept"}})"), json("st"), why);
+  REQUIRE(r);
+  // The added members go first in params; the original bytes follow unchanged (1.50 stays).
+  CHECK(r->find(R"("name":"t","arguments":{"a":1.50}}})") != std::string::npos);
+  CHECK(r->rfind(R"({"jsonrpc":"2.0","id":9,"method":"tools/call","params":{)", 0) == 0);
+  auto j = json::parse(*r);
+  CHECK(j["params"]["inputResponses"]["n"]["action"] == "accept");
+  CHECK(j["params"]["requestState"] == "st");
+  // No answers, no state: the request as it was.
+  CHECK(*retry_request(original, json::object(), nullptr, why) == original);
+  // Members the request already has are never duplicated.
+  CHECK_FALSE(
+      retry_request(R"({"id":1,"method":"tools/call","params":{"name":"t","requestState":"mine"}})",
+                    json::object(), json("st"), why));
+  CHECK_FALSE(retry_request(R"({"id":1,"method":"roots/list"})", json::object(), json("st"), why));
 }
