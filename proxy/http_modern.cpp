@@ -7,7 +7,7 @@
 #include <boost/asio/post.hpp>
 
 #include "proxy/batched_post.hpp"
-#include "proxy/era_bridge.hpp"
+#include "proxy/legacy_bridge.hpp"
 #include "proxy/upstream.hpp"
 #include "transport/jsonrpc.hpp"
 #include "transport/mcp_era.hpp"
@@ -54,15 +54,8 @@ void answer(const std::shared_ptr<web::Exchange>& ex, unsigned status, const nlo
 // its POST. It ends when the answer is sent or the client drops the POST.
 class ModernLane::Call : public std::enable_shared_from_this<Call> {
  public:
-  // `legacy`: the lane's server speaks only 2025-11-25; its answers are adapted.
-  Call(ModernLane& lane, std::shared_ptr<web::Exchange> ex, const transport::Inspection& ins,
-       bool legacy)
-      : lane_(lane),
-        ex_(std::move(ex)),
-        id_(ins.id),
-        key_(ins.id_key),
-        method_(ins.method),
-        legacy_(legacy) {}
+  Call(ModernLane& lane, std::shared_ptr<web::Exchange> ex, const transport::Inspection& ins)
+      : lane_(lane), ex_(std::move(ex)), id_(ins.id), key_(ins.id_key), method_(ins.method) {}
 
   void start(std::string body, mcp::McpHeaders headers) {
     link_ = lane_.mux_->attach();
@@ -97,15 +90,7 @@ class ModernLane::Call : public std::enable_shared_from_this<Call> {
     session_ = std::make_shared<Session>(
         std::move(so), lane_.pipeline_, *link_, [this](std::string_view l) { deliver(l); },
         lane_.post_, lane_.ex_);
-    UpstreamEvents ev = Session::events_for(session_);
-    if (legacy_) {
-      std::weak_ptr<Session> ws = session_;
-      ev.on_line = [ws, method = method_](std::string_view l) {
-        // Before the session sees it, so the result record hashes what the client gets.
-        if (auto s = ws.lock()) s->on_server_line(era_bridge::adapt_response(l, method));
-      };
-    }
-    link_->start(std::move(ev));
+    link_->start(Session::events_for(session_));
     ex_->on_close([w = weak_from_this()]() {
       // The client dropped the POST: in 2026-07-28 that is how a request is cancelled.
       if (auto c = w.lock()) c->end();
@@ -163,7 +148,6 @@ class ModernLane::Call : public std::enable_shared_from_this<Call> {
   nlohmann::json id_;
   std::string key_;
   std::string method_;
-  bool legacy_ = false;
   std::shared_ptr<UpstreamLink> link_;
   std::shared_ptr<Session> session_;
   bool ended_ = false;
@@ -177,14 +161,17 @@ ModernLane::ModernLane(boost::asio::any_io_executor ex, const Config& config,
       server_(server),
       tenant_(tenant),
       pipeline_(std::move(pipeline)),
-      post_(std::make_shared<BatchedPost>(ex)->poster()),
-      probe_timer_(ex) {}
+      post_(std::make_shared<BatchedPost>(ex)->poster()) {}
 
 bool ModernLane::start_server(std::string& why) {
   if (mux_) return true;
   try {
     auto link = make_upstream(ex_, server_, config_.max_message_bytes, config_.shutdown_grace);
-    auto mux = std::make_shared<SharedUpstream>(ex_, link, server_.name);
+    // A server that speaks only 2025-11-25 is bridged below the requests' ports.
+    auto wait = server_.request_timeout.count() > 0 ? server_.request_timeout
+                                                    : std::chrono::milliseconds(10000);
+    bridge_ = std::make_shared<LegacyBridge>(ex_, link, server_.name, wait);
+    auto mux = std::make_shared<SharedUpstream>(ex_, bridge_, server_.name);
     mux->start();
     mux_ = std::move(mux);
     spdlog::info("server `{}`: started for MCP 2026-07-28 requests (one process for all of them)",
@@ -217,170 +204,10 @@ void ModernLane::handle(std::string body, const transport::Inspection& ins, mcp:
            "cannot start the server: " + why);
     return;
   }
-  switch (era_) {
-    case ServerEra::Modern:
-    case ServerEra::Legacy:
-      dispatch(std::move(body), ins, std::move(headers), std::move(ex));
-      return;
-    case ServerEra::Unknown:
-    case ServerEra::Probing:
-      if (queue_.size() >= kMaxQueued) {
-        answer(ex, 503, ins.id, -32000,
-               "Service Unavailable: " + std::to_string(queue_.size()) +
-                   " MCP 2026-07-28 requests are waiting for server `" + server_.name +
-                   "` to start");
-        return;
-      }
-      queue_.push_back({std::move(body), ins, std::move(headers), std::move(ex)});
-      if (era_ == ServerEra::Unknown) probe();
-      return;
-  }
-}
-
-void ModernLane::dispatch(std::string body, const transport::Inspection& ins,
-                          mcp::McpHeaders headers, std::shared_ptr<web::Exchange> ex) {
   if (ex->closed() || ex->done()) return;
-  if (era_ == ServerEra::Legacy && ins.method == "server/discover") {
-    // The server has no server/discover: GlassTape answers from its initialize result.
-    auto result = era_bridge::discover_result(init_result_).value_or("{}");
-    ex->respond(200, R"({"jsonrpc":"2.0","id":)" + ins.id.dump() + R"(,"result":)" + result + "}",
-                "application/json");
-    return;
-  }
-  auto call = std::make_shared<Call>(*this, ex, ins, era_ == ServerEra::Legacy);
+  auto call = std::make_shared<Call>(*this, ex, ins);
   calls_[call.get()] = call;
   call->start(std::move(body), std::move(headers));
-}
-
-// ------------------------------------------------------------- which era the server speaks
-
-namespace {
-constexpr std::string_view kDiscoverId = "glasstape:discover";
-constexpr std::string_view kInitId = "glasstape:initialize";
-}  // namespace
-
-void ModernLane::probe() {
-  era_ = ServerEra::Probing;
-  if (!probe_) {
-    probe_ = mux_->attach();
-    UpstreamEvents ev;
-    std::weak_ptr<ModernLane> w = weak_from_this();
-    ev.on_line = [w](std::string_view l) {
-      if (auto lane = w.lock()) lane->on_probe_line(l);
-    };
-    ev.on_down = [w](const std::string& why, bool restarting) {
-      auto lane = w.lock();
-      if (!lane) return;
-      // Some legacy servers exit on a request before initialize: the next probe skips it.
-      if (lane->era_ == ServerEra::Probing && restarting) lane->skip_discover_ = true;
-      if (!restarting) {
-        if (lane->era_ == ServerEra::Probing) lane->probed(ServerEra::Unknown, why);
-        lane->era_ = ServerEra::Unknown;
-      }
-    };
-    ev.on_restarted = [w]() {
-      // A new process: its era is asked again, and a legacy one initialized again.
-      if (auto lane = w.lock()) lane->probe();
-    };
-    probe_->start(std::move(ev));
-  }
-  auto wait = server_.request_timeout.count() > 0 ? server_.request_timeout
-                                                  : std::chrono::milliseconds(10000);
-  probe_timer_.expires_after(wait);
-  probe_timer_.async_wait([w = weak_from_this()](const boost::system::error_code& ec) {
-    auto lane = w.lock();
-    if (ec || !lane || lane->era_ != ServerEra::Probing) return;
-    if (lane->skip_discover_) {
-      lane->probed(ServerEra::Unknown, "no answer to initialize");
-    } else {
-      // No answer to server/discover: a legacy server, as the specification says.
-      lane->skip_discover_ = true;
-      lane->send_initialize();
-    }
-  });
-  if (skip_discover_) {
-    send_initialize();
-    return;
-  }
-  nlohmann::json req = {
-      {"jsonrpc", "2.0"},
-      {"id", kDiscoverId},
-      {"method", "server/discover"},
-      {"params",
-       {{"_meta",
-         {{std::string(mcp::kProtocolVersionKey), mcp::kModernVersion},
-          {std::string(mcp::kClientCapabilitiesKey), nlohmann::json::object()},
-          {std::string(mcp::kClientInfoKey), {{"name", "glasstape"}, {"version", "1"}}}}}}}};
-  probe_->send(req.dump());
-}
-
-void ModernLane::send_initialize() {
-  nlohmann::json req = {{"jsonrpc", "2.0"},
-                        {"id", kInitId},
-                        {"method", "initialize"},
-                        {"params",
-                         {{"protocolVersion", "2025-11-25"},
-                          {"capabilities", nlohmann::json::object()},
-                          {"clientInfo", {{"name", "glasstape"}, {"version", "1"}}}}}};
-  probe_->send(req.dump());
-}
-
-void ModernLane::on_probe_line(std::string_view line) {
-  auto ins = transport::inspect(line, 512);
-  if (ins.kind == MessageKind::Request) {  // the server asks the lane itself: nobody to ask
-    probe_->send(transport::error_response(ins.id, transport::rpc_error::kMethodNotFound,
-                                           "no client to answer `" + ins.method + "`"));
-    return;
-  }
-  if (ins.kind != MessageKind::Response || era_ != ServerEra::Probing || !ins.id.is_string())
-    return;
-  const auto& id = ins.id.get_ref<const std::string&>();
-  if (id == kDiscoverId) {
-    bool modern = false;
-    if (ins.has_result) {
-      auto versions = transport::member_span(line, {"result", "supportedVersions"});
-      auto v = versions ? nlohmann::json::parse(*versions, nullptr, false) : nlohmann::json();
-      modern = v.is_array() && std::find(v.begin(), v.end(), mcp::kModernVersion) != v.end();
-    }
-    if (modern) {
-      probed(ServerEra::Modern);
-    } else {
-      send_initialize();
-    }
-  } else if (id == kInitId) {
-    auto result = transport::member_span(line, {"result"});
-    if (ins.has_result && result) {
-      init_result_.assign(*result);
-      probed(ServerEra::Legacy);
-    } else {
-      probed(ServerEra::Unknown, "it refused initialize: " + std::string(line.substr(0, 300)));
-    }
-  }
-}
-
-void ModernLane::probed(ServerEra era, const std::string& why) {
-  probe_timer_.cancel();
-  era_ = era;
-  auto queue = std::move(queue_);
-  queue_.clear();
-  if (era == ServerEra::Unknown) {
-    spdlog::error("server `{}`: cannot serve MCP 2026-07-28 requests: {}", server_.name, why);
-    for (auto& q : queue)
-      if (!q.ex->closed() && !q.ex->done())
-        answer(q.ex, 502, q.ins.id, transport::rpc_error::kUpstreamUnavailable,
-               "server `" + server_.name + "` is unavailable: " + why);
-    return;
-  }
-  if (era == ServerEra::Modern) {
-    spdlog::info("server `{}` speaks MCP 2026-07-28", server_.name);
-  } else {
-    spdlog::info(
-        "server `{}` speaks MCP 2025-11-25 or earlier only: GlassTape holds its session "
-        "and bridges MCP 2026-07-28 requests to it",
-        server_.name);
-  }
-  for (auto& q : queue)
-    dispatch(std::move(q.body), q.ins, std::move(q.headers), std::move(q.ex));
 }
 
 void ModernLane::finished(Call* call) {
@@ -396,8 +223,6 @@ void ModernLane::keepalive() {
 }
 
 void ModernLane::shutdown() {
-  probe_timer_.cancel();
-  if (probe_) probe_->shutdown();
   auto calls = calls_;
   for (auto& [p, c] : calls)
     c->end();

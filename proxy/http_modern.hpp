@@ -16,11 +16,10 @@
 // Before a tools/call is judged, its Mcp-Param-* headers must say what its arguments say
 // (-32020): a server that routes on headers never acts on values policy did not see.
 //
-// The lane's server may speak 2026-07-28 or only 2025-11-25: at start the lane asks it
-// (server/discover; an error or no answer means legacy) and, for a legacy server, holds the
-// server's session itself (initialize once), answers server/discover from the initialize
-// result and gives every result what 2026-07-28 requires (proxy/era_bridge.hpp). Requests
-// wait for that answer in a bounded queue.
+// The lane's server may speak 2026-07-28 or only 2025-11-25: a LegacyBridge under the shared
+// server asks it at the first request and, for a legacy server, holds the server's session,
+// answers server/discover, adapts every result and turns the server's own requests into
+// input_required results (proxy/legacy_bridge.hpp).
 //
 // Bounded: a call lives as long as its POST (the front's connection limits bound both);
 // a client that drops the POST cancels the call at the server.
@@ -36,6 +35,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "proxy/config.hpp"
+#include "proxy/legacy_bridge.hpp"
 #include "proxy/pipeline.hpp"
 #include "proxy/session.hpp"
 #include "proxy/shared_upstream.hpp"
@@ -62,23 +62,8 @@ class ModernLane : public std::enable_shared_from_this<ModernLane> {
  private:
   class Call;
   friend class Call;
-  enum class ServerEra { Unknown, Probing, Modern, Legacy };
-  struct Queued {
-    std::string body;
-    transport::Inspection ins;
-    transport::mcp::McpHeaders headers;
-    std::shared_ptr<transport::http::Exchange> ex;
-  };
-  static constexpr std::size_t kMaxQueued = 1024;
 
   bool start_server(std::string& why);
-  void dispatch(std::string body, const transport::Inspection& ins,
-                transport::mcp::McpHeaders headers, std::shared_ptr<transport::http::Exchange> ex);
-  // Asking the server which generation it speaks.
-  void probe();
-  void on_probe_line(std::string_view line);
-  void send_initialize();
-  void probed(ServerEra era, const std::string& why = {});
   void finished(Call* call);  // posted: never from inside the call's own stack
 
   boost::asio::any_io_executor ex_;
@@ -86,16 +71,11 @@ class ModernLane : public std::enable_shared_from_this<ModernLane> {
   const ServerConfig& server_;
   const TenantConfig& tenant_;
   std::shared_ptr<Pipeline> pipeline_;
-  Pipeline::Post post_;  // recorder completions, batched onto the executor
+  Pipeline::Post post_;                   // recorder completions, batched onto the executor
+  std::shared_ptr<LegacyBridge> bridge_;  // joins a 2025-11-25-only server (proxy/legacy_bridge)
   std::shared_ptr<SharedUpstream> mux_;
   std::shared_ptr<ToolCatalog> tools_ = std::make_shared<ToolCatalog>();
   std::unordered_map<Call*, std::shared_ptr<Call>> calls_;
-  ServerEra era_ = ServerEra::Unknown;
-  std::shared_ptr<UpstreamLink> probe_;  // the lane's own port: the probe and initialize
-  boost::asio::steady_timer probe_timer_;
-  bool skip_discover_ = false;  // the server went down on server/discover: ask initialize only
-  std::string init_result_;     // a legacy server's initialize result (JSON text)
-  std::vector<Queued> queue_;   // requests waiting for the probe
 };
 
 }  // namespace gt::proxy

@@ -12,6 +12,7 @@
 
 #include "proxy/batched_post.hpp"
 #include "proxy/chain.hpp"
+#include "proxy/legacy_bridge.hpp"
 #include "proxy/session.hpp"
 #include "proxy/upstream.hpp"
 #include "transport/line_channel.hpp"
@@ -42,7 +43,12 @@ int run_stdio_front(const Config& config, const StdioFrontOptions& opts) {
 
   auto client =
       std::make_shared<transport::LineChannel>(ex, ::dup(0), ::dup(1), config.max_message_bytes);
-  auto upstream = make_upstream(ex, *server, config.max_message_bytes, config.shutdown_grace);
+  // A 2026-07-28 client in front of a server that speaks only 2025-11-25 is bridged (the
+  // bridge is transparent for a 2025 client, or a 2026 server).
+  std::shared_ptr<UpstreamLink> upstream = std::make_shared<LegacyBridge>(
+      ex, make_upstream(ex, *server, config.max_message_bytes, config.shutdown_grace), server->name,
+      server->request_timeout.count() > 0 ? server->request_timeout
+                                          : std::chrono::milliseconds(10000));
   SessionOptions so;
   so.session_id = "stdio-" + std::to_string(::getpid());
   so.server = server->name;

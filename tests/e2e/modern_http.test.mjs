@@ -25,7 +25,7 @@ const MODERN = '2026-07-28';
 
 const POLICY = `policy_id: modern.http
 version: "1"
-tools: [get_sum, echo, route, confirm]
+tools: [get_sum, echo, route, confirm, test_elicitation, test_sampling, test_tool_with_progress]
 rules:
   deny:
     - id: small-sums-only
@@ -36,6 +36,7 @@ rules:
       condition: ""
 `;
 
+const LEGACY_FIXTURE = path.join(E2E_DIR, 'fixtures', 'conformance_server.mjs');  // SDK v1, 2025-11-25 only
 const EXAMPLE = process.env.GT_EXAMPLE_SERVER || path.join(E2E_DIR, '..', '..', 'build', 'tests', 'glasstape-example-server');
 
 async function startServe({ command = [NODE, FIXTURE, '--modern-only'] } = {}) {
@@ -359,6 +360,93 @@ if (modes().includes('proxy')) {
       const decs = decisions(g.auditDir);
       assert.equal(decs.length, n);
       assert.ok(decs.every((d) => d.decision === 'allow' && d.request_id === 1));
+    });
+    test('bridge: a 2025-11-25 server asks the user; an SDK v2 client answers input_required, and the call resumes', T, async (t) => {
+      const g = await startServe({ command: [NODE, LEGACY_FIXTURE] });
+      t.after(() => g.stop());
+      const client = new Client({ name: 'gt-legacy-mrtr-e2e', version: '1.0.0' }, {
+        versionNegotiation: { mode: { pin: MODERN } },
+        capabilities: { elicitation: { form: {} }, sampling: {} },
+      });
+      const asked = [];
+      client.setRequestHandler('elicitation/create', async (req) => {
+        asked.push(req.params.message);
+        return { action: 'accept', content: { username: 'ada', email: 'ada@example.com' } };
+      });
+      client.setRequestHandler('sampling/createMessage', async () => ({
+        role: 'assistant', content: { type: 'text', text: 'Paris' }, model: 'test-model',
+      }));
+      await withTimeout(client.connect(new StreamableHTTPClientTransport(new URL(g.url))), 20_000, 'connect');
+      assert.equal(client.getProtocolEra(), 'modern');
+      // The server's elicitation/create became an input_required result; the client's retry
+      // answered it, and the held call's result came back as the retry's.
+      const r = await client.callTool({ name: 'test_elicitation', arguments: { message: 'Who are you?' } });
+      assert.match(textOf(r), /accept.*ada/, JSON.stringify(r));
+      assert.deepEqual(asked, ['Who are you?']);
+      const s = await client.callTool({ name: 'test_sampling', arguments: { prompt: 'Capital of France?' } });
+      assert.equal(textOf(s), 'LLM response: Paris', JSON.stringify(s));
+      await client.close();
+      const decs = decisions(g.auditDir);
+      assert.deepEqual(decs.map((d) => [d.tool, d.decision]), [
+        ['test_elicitation', 'allow'], ['test_elicitation', 'allow'], ['test_sampling', 'allow'], ['test_sampling', 'allow']]);
+      assert.equal(decs[1].retry_of, decs[0].id, 'the retry names the first decision');
+      assert.equal(decs[3].retry_of, decs[2].id);
+      assert.equal(decs[0].args_sha256, decs[1].args_sha256);
+      await waitUntil(() => records(g.auditDir).filter((p) => p.kind === 'result').length === 4,
+        10_000, 'a result record for each round');
+      const { execFileSync } = await import('node:child_process');
+      execFileSync(requireBinary(), ['verify', '--config', path.join(g.dir, 'glasstape.yaml')],
+        { encoding: 'utf8', stdio: 'pipe' });
+    });
+
+    test('raw bridge: a retry must continue the held call unchanged; an unknown state is refused; a question is never guessed onto another call', T, async (t) => {
+      const g = await startServe({ command: [NODE, LEGACY_FIXTURE] });
+      t.after(() => g.stop());
+      const first = await post(g.url, call(1, 'test_elicitation', { message: 'name?' }));
+      assert.equal(first.status, 200, first.text);
+      const res = first.json.result;
+      assert.equal(res.resultType, 'input_required', first.text);
+      const [key] = Object.keys(res.inputRequests);
+      assert.equal(res.inputRequests[key].method, 'elicitation/create');
+      assert.equal(res.inputRequests[key].params.message, 'name?');
+      assert.equal(typeof res.requestState, 'string');
+      const answers = { [key]: { action: 'accept', content: { username: 'u', email: 'e@x' } } };
+      const retry = (id, args, state = res.requestState) =>
+        ({ ...call(id, 'test_elicitation', args), params: { ...call(id, 'test_elicitation', args).params, inputResponses: answers, requestState: state } });
+      // Other arguments: judged (policy sees them), then refused: the server still runs the old call.
+      const changed = await post(g.url, retry(2, { message: 'something else' }));
+      assert.equal(changed.json.error?.code, -32602, changed.text);
+      assert.match(changed.json.error.message, /unchanged/);
+      // A state GlassTape never minted.
+      const forged = await post(g.url, retry(3, { message: 'name?' }, 'glasstape-mrtr-00000000000000000000000000000000'));
+      assert.equal(forged.json.error?.code, -32602, forged.text);
+      assert.match(forged.json.error.message, /unknown or expired/);
+      // The right retry still works (the held call waited), under the retry's own id.
+      const ok = await post(g.url, retry(4, { message: 'name?' }));
+      assert.equal(ok.json.id, 4, ok.text);
+      assert.equal(ok.json.result.resultType, 'complete', ok.text);
+      assert.match(ok.json.result.content[0].text, /accept/);
+      // A state is used once.
+      const again = await post(g.url, retry(5, { message: 'name?' }));
+      assert.match(again.json.error?.message ?? '', /unknown or expired/, again.text);
+
+      // Two calls in flight on the one shared server: the slow one (progress) and an
+      // elicitation. The server's question can only be attributed when one call is in flight
+      // (else it is refused: proxy unit test \"[legacy_bridge]\"): it is never shown to the
+      // client that did not cause it.
+      const slow = post(g.url, { ...call(6, 'test_tool_with_progress', {}), params: { name: 'test_tool_with_progress', arguments: {}, _meta: { ...envelope(), progressToken: 'p' } } });
+      await new Promise((r) => setTimeout(r, 20));
+      const asks = post(g.url, call(7, 'test_elicitation', { message: 'mine?' }));
+      const [sr, ar] = await Promise.all([slow, asks]);
+      assert.equal(sr.json.result?.resultType, 'complete', sr.text);
+      assert.match(sr.json.result.content[0].text, /progress executed/);
+      if (ar.json.result?.resultType === 'input_required') {
+        assert.equal(Object.values(ar.json.result.inputRequests)[0].params.message, 'mine?', ar.text);
+      } else {
+        // The server's request was refused; the tool reports its failure (in-band).
+        assert.ok(ar.json.result?.isError || ar.json.error, ar.text);
+        assert.match(g.log(), /cannot tell which of the 2 requests/);
+      }
     });
   });
 }

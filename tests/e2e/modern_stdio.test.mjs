@@ -21,6 +21,7 @@ import { ElicitRequestSchema as ElicitRequestSchemaV1 } from '@modelcontextproto
 
 const T = { timeout: 60_000 };
 const FIXTURE = path.join(E2E_DIR, 'fixtures', 'modern_server.mjs');
+const LEGACY_FIXTURE = path.join(E2E_DIR, 'fixtures', 'conformance_server.mjs');  // SDK v1, 2025-11-25 only
 
 // The stock transport probes server/discover on a second copy of the process; this subclass
 // probes in place, so one glasstape runs.
@@ -28,7 +29,7 @@ class InPlaceStdio extends StdioClientTransport {}
 
 const SUM_POLICY = `policy_id: modern.sum
 version: "1"
-tools: [get_sum, echo, confirm]
+tools: [get_sum, echo, confirm, test_elicitation, test_sampling, test_simple_text]
 rules:
   deny:
     - id: small-sums-only
@@ -39,7 +40,7 @@ rules:
       condition: ""
 `;
 
-function setup() {
+function setup(command = [NODE, FIXTURE, '--modern-only']) {
   const root = tmpDir('gt-e2e-modern-');
   const s = { root, auditDir: path.join(root, 'audit'), keysDir: path.join(root, 'keys') };
   const policies = path.join(root, 'policies');
@@ -47,7 +48,7 @@ function setup() {
   fs.writeFileSync(path.join(policies, 'sum.yaml'), SUM_POLICY);
   s.config = writeConfig({
     identity: { agent_id: 'modern-agent' },
-    servers: { m: { command: [NODE, FIXTURE, '--modern-only'] } },
+    servers: { m: { command } },
     governance: {
       audit: { dir: s.auditDir, keys_dir: s.keysDir, fsync: 'always' },
       policies: { dir: policies, state_dir: path.join(root, 'state') },
@@ -165,6 +166,45 @@ if (modes().includes('proxy')) {
       for (let i = 5; i < 13; i++) assert.equal(decs[i].retry_of, decs[4].id, `round ${i - 3} of nuke`);
       const results = records(s.auditDir).filter((p) => p.kind === 'result');
       assert.equal(results.length, decs.filter((d) => d.decision === 'allow').length, 'a result for every allowed call');
+    });
+
+    test('bridge: a pinned SDK v2 client in front of a 2025-11-25-only server (SDK v1); its questions become input_required', T, async (t) => {
+      requireBinary();
+      const s = setup([NODE, LEGACY_FIXTURE]);
+      const client = new Client({ name: 'gt-modern-legacy-e2e', version: '1.0.0' }, {
+        versionNegotiation: { mode: { pin: '2026-07-28' } },
+        capabilities: { elicitation: { form: {} }, sampling: {} },
+      });
+      const asked = [];
+      client.setRequestHandler('elicitation/create', async (req) => {
+        asked.push(req.params.message);
+        return { action: 'accept', content: { username: 'ada', email: 'ada@example.com' } };
+      });
+      client.setRequestHandler('sampling/createMessage', async () => ({
+        role: 'assistant', content: { type: 'text', text: 'Paris' }, model: 'test-model',
+      }));
+      await withTimeout(client.connect(new InPlaceStdio({ command: glasstapeBin(), args: ['run', '--config', s.config], stderr: 'pipe' })),
+        20_000, 'connect (server/discover, answered from the server\'s initialize)');
+      t.after(() => client.close());
+      assert.equal(client.getProtocolEra(), 'modern');
+      const simple = await client.callTool({ name: 'test_simple_text', arguments: {} });
+      assert.match(textOf(simple), /simple text/i, JSON.stringify(simple));
+      const r = await client.callTool({ name: 'test_elicitation', arguments: { message: 'Who are you?' } });
+      assert.match(textOf(r), /accept.*ada/, JSON.stringify(r));
+      assert.deepEqual(asked, ['Who are you?']);
+      const sm = await client.callTool({ name: 'test_sampling', arguments: { prompt: 'Capital?' } });
+      assert.equal(textOf(sm), 'LLM response: Paris', JSON.stringify(sm));
+      const denied = await client.callTool({ name: 'test_error_handling', arguments: {} });
+      assert.equal(denied.isError, true);
+      assert.equal(denied._meta?.[DECISION_META_KEY]?.decision, 'deny', JSON.stringify(denied));
+      await client.close();
+      const decs = records(s.auditDir).filter((p) => p.kind === 'decision');
+      assert.deepEqual(decs.map((d) => [d.tool, d.decision]), [
+        ['test_simple_text', 'allow'], ['test_elicitation', 'allow'], ['test_elicitation', 'allow'],
+        ['test_sampling', 'allow'], ['test_sampling', 'allow'], ['test_error_handling', 'deny']]);
+      for (const d of decs) assert.equal(d.protocol_version, '2026-07-28', JSON.stringify(d));
+      assert.equal(decs[2].retry_of, decs[1].id);
+      assert.equal(decs[4].retry_of, decs[3].id);
     });
 
     test('raw: resultType on a denial, -32022 with the id for an unsupported version, -32602 for a bad envelope', T, async (t) => {
