@@ -41,15 +41,19 @@ std::string dump(const nlohmann::json& j) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+// `line` with the value `span` (a view into it) replaced by `text`.
+std::string replace_at(std::string_view line, std::string_view span, std::string_view text) {
+  const auto at = static_cast<std::size_t>(span.data() - line.data());
+  std::string out(line.substr(0, at));
+  out += text;
+  out.append(line.substr(at + span.size()));
+  return out;
+}
+
 // `line` with its top-level id replaced by `id` (JSON text).
 std::string with_id(std::string_view line, std::string_view id) {
   auto span = transport::member_span(line, {"id"});
-  if (!span) return std::string(line);
-  const auto at = static_cast<std::size_t>(span->data() - line.data());
-  std::string out(line.substr(0, at));
-  out += id;
-  out.append(line.substr(at + span->size()));
-  return out;
+  return span ? replace_at(line, *span, id) : std::string(line);
 }
 
 std::string key_of(std::string_view id_text) {
@@ -172,11 +176,7 @@ void LegacyBridge::legacy_request(std::string_view line) {
       if (r != resumed_.end()) {
         auto it = in_flight_.find(r->second);
         if (it != in_flight_.end()) {
-          std::string out(line.substr(0, static_cast<std::size_t>(span->data() - line.data())));
-          out += it->second.server_id;
-          out.append(
-              line.substr(static_cast<std::size_t>(span->data() - line.data()) + span->size()));
-          inner_->send(out);
+          inner_->send(replace_at(line, *span, it->second.server_id));
           return;
         }
       }
@@ -379,16 +379,18 @@ void LegacyBridge::hold(InFlight request, std::vector<Ask> asks, std::vector<std
   up_line(R"({"jsonrpc":"2.0","id":)" + answer_id +
           R"(,"result":{"resultType":"input_required","inputRequests":{)" + requests +
           R"(},"requestState":)" + dump(nlohmann::json(token)) + "}}");
-  if (!hold_armed_) {
-    hold_armed_ = true;
-    hold_timer_.expires_after(kHoldFor);
-    hold_timer_.async_wait([w = weak_from_this()](const boost::system::error_code& ec) {
-      if (auto b = w.lock()) {
-        b->hold_armed_ = false;
-        if (!ec) b->sweep();
-      }
-    });
-  }
+  if (!hold_armed_) arm_sweep(std::chrono::steady_clock::now() + kHoldFor);
+}
+
+void LegacyBridge::arm_sweep(std::chrono::steady_clock::time_point at) {
+  hold_armed_ = true;
+  hold_timer_.expires_at(at);
+  hold_timer_.async_wait([w = weak_from_this()](const boost::system::error_code& ec) {
+    if (auto b = w.lock()) {
+      b->hold_armed_ = false;
+      if (!ec) b->sweep();
+    }
+  });
 }
 
 void LegacyBridge::sweep() {
@@ -411,15 +413,7 @@ void LegacyBridge::sweep() {
       ++it;
     }
   }
-  if (next == std::chrono::steady_clock::time_point::max()) return;
-  hold_armed_ = true;
-  hold_timer_.expires_at(next);
-  hold_timer_.async_wait([w = weak_from_this()](const boost::system::error_code& ec) {
-    if (auto b = w.lock()) {
-      b->hold_armed_ = false;
-      if (!ec) b->sweep();
-    }
-  });
+  if (next != std::chrono::steady_clock::time_point::max()) arm_sweep(next);
 }
 
 void LegacyBridge::up_line(std::string line) {

@@ -105,6 +105,7 @@ class LegacyBridge : public UpstreamLink, public std::enable_shared_from_this<Le
   void on_probe_answer(std::string_view line, const std::string& id, bool has_result);
   void probed(Era era, const std::string& why = {});
   void sweep();
+  void arm_sweep(std::chrono::steady_clock::time_point at);  // the next sweep, at `at`
 
   boost::asio::any_io_executor ex_;
   std::shared_ptr<UpstreamLink> inner_;
