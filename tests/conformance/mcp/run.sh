@@ -73,6 +73,14 @@ if [[ "$node_major" != 22 ]]; then
   exit 1
 fi
 node_bin="$(command -v node)"
+# The pinned 0.1.16 by its own path: node_modules/.bin/conformance is claimed by both it and
+# its 0.2.0-alpha.12 alias (conformance-2026), and npm links whichever it installs last.
+suite_pkg="$tests_dir/node_modules/@modelcontextprotocol/conformance"
+suite_cli="$suite_pkg/dist/index.js"
+if [[ "$(node -p "require('$suite_pkg/package.json').version" 2>/dev/null)" != 0.1.16 ]]; then
+  echo "conformance: expected @modelcontextprotocol/conformance 0.1.16 at $suite_pkg" >&2
+  exit 1
+fi
 GLASSTAPE_BIN="${GLASSTAPE_BIN:-$repo_root/build/proxy/glasstape}"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/gt-conformance-XXXXXX")"
@@ -165,7 +173,7 @@ run_suite() {
   # The suite runs its scenarios one after another; 10 minutes is far beyond a healthy run.
   # The baseline is not given to the CLI: it counts a scenario that checked nothing as
   # passed (so a listed one as stale), summarize.mjs as failed.
-  (cd "$work" && timeout 600 conformance server --url "$url" --suite "$suite" \
+  (cd "$work" && timeout 600 "$node_bin" "$suite_cli" server --url "$url" --suite "$suite" \
     --spec-version "$spec_version" -o "$out" >"$out.log" 2>&1) || rc=$?
   echo "conformance: $label: the $suite suite took $((SECONDS - started)) s (CLI exit $rc)" >&2
   if [[ $rc -eq 124 ]]; then echo "  FAIL      $label: the $suite suite timed out" >&2; fi
