@@ -183,6 +183,23 @@ bool askable(std::string_view m) {
   return m == "elicitation/create" || m == "sampling/createMessage" || m == "roots/list";
 }
 
+std::string capability_for(std::string_view m) {
+  if (m == "elicitation/create") return "elicitation";
+  if (m == "sampling/createMessage") return "sampling";
+  return "roots";
+}
+
+bool declared(const nlohmann::json& client_capabilities, std::string_view method,
+              std::string& why) {
+  const auto cap = capability_for(method);
+  if (client_capabilities.is_object() && client_capabilities.contains(cap) &&
+      client_capabilities[cap].is_object())
+    return true;
+  why = "`" + std::string(method) + "` needs the `" + cap +
+        "` capability, which the client did not declare";
+  return false;
+}
+
 bool is_input_required(std::string_view response) {
   if (response.find("input_required") == std::string_view::npos) return false;
   auto type = transport::member_span(response, {"result", "resultType"});

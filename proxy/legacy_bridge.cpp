@@ -32,6 +32,10 @@ transport::RateLimitedLog& refused_asks() {
   static transport::RateLimitedLog log(spdlog::level::warn);
   return log;
 }
+transport::RateLimitedLog& undeclared_asks() {  // its own: it must not hide the others
+  static transport::RateLimitedLog log(spdlog::level::warn);
+  return log;
+}
 transport::RateLimitedLog& expiries() {
   static transport::RateLimitedLog log(spdlog::level::warn);
   return log;
@@ -105,12 +109,16 @@ void LegacyBridge::start(Events events) {
     b->held_.clear();
     b->in_flight_.clear();
     b->resumed_.clear();
+    std::string reason = why;
     if (b->era_ == Era::Probing) {
+      // What the server said to server/discover is often the real cause (a wrong URL: 404).
+      if (!b->discover_refusal_.empty())
+        reason += " (before that, it answered server/discover with: " + b->discover_refusal_ + ")";
       // Some legacy servers exit on a request before initialize: the next probe skips it.
       if (restarting) b->skip_discover_ = true;
-      if (!restarting) b->probed(Era::Undecided, why);
+      if (!restarting) b->probed(Era::Undecided, reason);
     }
-    if (b->ev_.on_down) b->ev_.on_down(why, restarting);
+    if (b->ev_.on_down) b->ev_.on_down(reason, restarting);
   };
   ev.on_restarted = [w]() {
     auto b = w.lock();
@@ -214,7 +222,10 @@ void LegacyBridge::legacy_request(std::string_view line) {
     resume(it->first, line, params, id);
     return;
   }
-  InFlight f{id, id, ins.method, ins.method == "tools/call" ? call_of(params) : std::string()};
+  InFlight f{id, id, ins.method, ins.method == "tools/call" ? call_of(params) : std::string(), {}};
+  if (params.is_object() && params.contains("_meta") && params["_meta"].is_object())
+    f.capabilities =
+        params["_meta"].value(std::string(mcp::kClientCapabilitiesKey), nlohmann::json::object());
   in_flight_[ins.id_key] = std::move(f);
   inner_->send(line);
 }
@@ -330,7 +341,17 @@ void LegacyBridge::server_request(std::string_view line) {
     if (params.is_object()) q["params"] = std::move(params);
   }
   Ask ask{dump(ins.id), ""};
+  // A question the asking call's client cannot answer is refused, as the client would.
+  auto undeclared = [&](const InFlight& f) {
+    std::string why;
+    if (era_bridge::declared(f.capabilities, ins.method, why)) return false;
+    undeclared_asks()("server `{}` asked `{}`: refused: {}", server_, ins.method, why);
+    inner_->send(
+        transport::error_response(ins.id, rpc::kMethodNotFound, "Method not found: " + why));
+    return true;
+  };
   if (in_flight_.size() == 1) {
+    if (undeclared(in_flight_.begin()->second)) return;
     InFlight f = std::move(in_flight_.begin()->second);
     in_flight_.clear();
     if (held_.size() >= kMaxHeld) {
@@ -345,6 +366,7 @@ void LegacyBridge::server_request(std::string_view line) {
   }
   if (in_flight_.empty() && held_.size() == 1) {
     Held& h = held_.begin()->second;
+    if (undeclared(h.request)) return;
     if (h.asks.size() + h.later.size() >= kMaxAsks) {
       refuse(rpc::kInternalError, "too many questions for one call");
       return;
@@ -480,6 +502,11 @@ void LegacyBridge::on_probe_answer(std::string_view line, const std::string& id,
     if (modern) {
       probed(Era::Transparent);
     } else {
+      discover_refusal_.clear();
+      if (auto m = transport::member_span(line, {"error", "message"})) {
+        auto j = nlohmann::json::parse(*m, nullptr, false);
+        if (j.is_string()) discover_refusal_ = j.get<std::string>().substr(0, 300);
+      }
       skip_discover_ = true;
       probe();  // initialize
     }
@@ -487,7 +514,10 @@ void LegacyBridge::on_probe_answer(std::string_view line, const std::string& id,
   }
   auto result = transport::member_span(line, {"result"});
   if (!has_result || !result) {
-    probed(Era::Undecided, "it refused initialize: " + std::string(line.substr(0, 300)));
+    std::string why = "it refused initialize: " + std::string(line.substr(0, 300));
+    if (!discover_refusal_.empty())
+      why += " (and answered server/discover with: " + discover_refusal_ + ")";
+    probed(Era::Undecided, why);
     return;
   }
   init_result_.assign(*result);
@@ -498,6 +528,7 @@ void LegacyBridge::on_probe_answer(std::string_view line, const std::string& id,
 void LegacyBridge::probed(Era era, const std::string& why) {
   probe_timer_.cancel();
   era_ = era;
+  discover_refusal_.clear();
   auto queue = std::move(queue_);
   queue_.clear();
   if (era == Era::Undecided) {

@@ -77,6 +77,7 @@ class LegacyBridge : public UpstreamLink, public std::enable_shared_from_this<Le
     std::string answer_id;  // the id its answer goes up with (a retry's, once resumed)
     std::string method;
     std::string call;  // tools/call: name and arguments, canonical JSON (retries must match)
+    nlohmann::json capabilities;  // the client's, from the request's envelope
   };
   struct Ask {
     std::string server_id;  // JSON text of the server's request id
@@ -113,8 +114,9 @@ class LegacyBridge : public UpstreamLink, public std::enable_shared_from_this<Le
   std::chrono::milliseconds probe_wait_;
   Events ev_;
   Era era_ = Era::Undecided;
-  bool skip_discover_ = false;  // the server went down on server/discover: initialize only
-  std::string init_result_;     // the legacy server's initialize result (JSON text)
+  bool skip_discover_ = false;    // the server went down on server/discover: initialize only
+  std::string init_result_;       // the legacy server's initialize result (JSON text)
+  std::string discover_refusal_;  // its error message for server/discover, while probing
   std::vector<std::string> queue_;
   boost::asio::steady_timer probe_timer_;
   boost::asio::steady_timer hold_timer_;

@@ -149,6 +149,15 @@ bool Session::ask_client(const std::string& key, const Pending& p, std::string_v
   }
   auto asked = era_bridge::read_input_required(response, why);
   if (!asked) return false;
+  // Only what the client said it can answer: a 2025-11-25 server asks nothing else either.
+  const auto caps = envelope_.value(std::string(transport::mcp::kClientCapabilitiesKey),
+                                    nlohmann::json::object());
+  for (const auto& q : asked->requests) {
+    if (!era_bridge::declared(caps, q.method, why)) {
+      why = "its input request `" + q.key + "`: " + why;
+      return false;
+    }
+  }
   retry_rounds_.erase(key);
   // This round's answer is the call's result as the server gave it: recorded (and the MRTR
   // link to the retry remembered), never sent; the client sees the questions, then the final

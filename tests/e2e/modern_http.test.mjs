@@ -399,9 +399,16 @@ if (modes().includes('proxy')) {
         { encoding: 'utf8', stdio: 'pipe' });
     });
 
+    const callPlain = call;
     test('raw bridge: a retry must continue the held call unchanged; an unknown state is refused; a question is never guessed onto another call', T, async (t) => {
       const g = await startServe({ command: [NODE, LEGACY_FIXTURE] });
       t.after(() => g.stop());
+      // This client can answer elicitations: the bridge passes on only what a request declares.
+      const asker = envelope(MODERN, { 'io.modelcontextprotocol/clientCapabilities': { elicitation: {} } });
+      const call = (id, name, args) => callPlain(id, name, args, asker);
+      const mute = await post(g.url, callPlain(0, 'test_elicitation', { message: 'name?' }));
+      assert.equal(mute.json.error?.code, -32601, mute.text);
+      assert.match(mute.json.error.message, /needs the `elicitation` capability, which the client did not declare/);
       const first = await post(g.url, call(1, 'test_elicitation', { message: 'name?' }));
       assert.equal(first.status, 200, first.text);
       const res = first.json.result;
@@ -434,7 +441,7 @@ if (modes().includes('proxy')) {
       // elicitation. The server's question can only be attributed when one call is in flight
       // (else it is refused: proxy unit test \"[legacy_bridge]\"): it is never shown to the
       // client that did not cause it.
-      const slow = post(g.url, { ...call(6, 'test_tool_with_progress', {}), params: { name: 'test_tool_with_progress', arguments: {}, _meta: { ...envelope(), progressToken: 'p' } } });
+      const slow = post(g.url, { ...call(6, 'test_tool_with_progress', {}), params: { name: 'test_tool_with_progress', arguments: {}, _meta: { ...asker, progressToken: 'p' } } });
       await new Promise((r) => setTimeout(r, 20));
       const asks = post(g.url, call(7, 'test_elicitation', { message: 'mine?' }));
       const [sr, ar] = await Promise.all([slow, asks]);

@@ -168,6 +168,28 @@ if (modes().includes('proxy')) {
       assert.equal(results.length, decs.filter((d) => d.decision === 'allow').length, 'a result for every allowed call');
     });
 
+    test('raw bridge: a 2025-11-25 client that declared no elicitation is never asked: its capabilities reach the server, which refuses (-32021)', T, async (t) => {
+      requireBinary();
+      const s = setup();
+      const peer = new RawPeer(glasstapeBin(), ['run', '--config', s.config]);
+      t.after(() => peer.close());
+      // capabilities: roots only (RawPeer.initialize), so elicitation/create must not be sent.
+      const init = await peer.initialize();
+      assert.equal(init.result?.serverInfo?.name, 'glasstape-modern-fixture', JSON.stringify(init));
+      // The SDK server checks the envelope GlassTape made from the client's initialize itself.
+      const c = await peer.request('c', 'tools/call', { name: 'confirm', arguments: { action: 'deploy' } }, 20_000);
+      assert.equal(c.error?.code, -32021, JSON.stringify(c));
+      assert.deepEqual(Object.keys(c.error.data?.requiredCapabilities ?? {}), ['elicitation'], JSON.stringify(c));
+      // (A server that does not check is stopped by GlassTape: era_bridge_test.cpp, since the SDK
+      // server checks even a result it did not make with inputRequired().)
+      assert.ok(!peer.messages().some((m) => m?.method === 'elicitation/create'), 'the client was not asked');
+      // The call was judged and recorded; the session goes on.
+      const after = await peer.request('e', 'tools/call', { name: 'echo', arguments: { message: 'on' } }, 20_000);
+      assert.equal(after.result?.content?.[0]?.text, 'on', JSON.stringify(after));
+      const decs = records(s.auditDir).filter((p) => p.kind === 'decision');
+      assert.deepEqual(decs.map((d) => [d.tool, d.decision]), [['confirm', 'allow'], ['echo', 'allow']]);
+    });
+
     test('bridge: a pinned SDK v2 client in front of a 2025-11-25-only server (SDK v1); its questions become input_required', T, async (t) => {
       requireBinary();
       const s = setup([NODE, LEGACY_FIXTURE]);
@@ -211,7 +233,7 @@ if (modes().includes('proxy')) {
       requireBinary();
       const s = setup();
       const peer = new RawPeer(glasstapeBin(), ['run', '--config', s.config]);
-      t.after(() => peer.kill?.());
+      t.after(() => peer.close());
       const meta = (v) => ({ 'io.modelcontextprotocol/protocolVersion': v,
         'io.modelcontextprotocol/clientCapabilities': {} });
       const send = (m) => peer.proc.stdin.write(JSON.stringify(m) + '\n');

@@ -223,3 +223,20 @@ TEST_CASE("a retry carries the answers and the state, and nothing else changes",
                     json::object(), json("st"), why));
   CHECK_FALSE(retry_request(R"({"id":1,"method":"roots/list"})", json::object(), json("st"), why));
 }
+
+TEST_CASE("a client is asked only what its capabilities declare", "[era_bridge]") {
+  using gt::proxy::era_bridge::declared;
+  std::string why;
+  auto caps = nlohmann::json::parse(R"({"sampling":{},"roots":{"listChanged":true}})");
+  CHECK(declared(caps, "sampling/createMessage", why));
+  CHECK(declared(caps, "roots/list", why));
+  CHECK_FALSE(declared(caps, "elicitation/create", why));
+  CHECK(why ==
+        "`elicitation/create` needs the `elicitation` capability, which the client did "
+        "not declare");
+  // Not declared: absent, not an object, or no capabilities at all.
+  CHECK_FALSE(
+      declared(nlohmann::json::parse(R"({"elicitation":true})"), "elicitation/create", why));
+  CHECK_FALSE(declared(nlohmann::json(), "roots/list", why));
+  CHECK_FALSE(declared(nlohmann::json::array(), "sampling/createMessage", why));
+}

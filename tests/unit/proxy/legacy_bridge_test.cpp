@@ -21,8 +21,9 @@ struct FakeLink : UpstreamLink {
   void say(const json& m) { ev.on_line(m.dump()); }
 };
 
-const json kEnvelope = {{"io.modelcontextprotocol/protocolVersion", "2026-07-28"},
-                        {"io.modelcontextprotocol/clientCapabilities", json::object()}};
+const json kEnvelope = {
+    {"io.modelcontextprotocol/protocolVersion", "2026-07-28"},
+    {"io.modelcontextprotocol/clientCapabilities", {{"elicitation", json::object()}}}};
 
 json call(const json& id, const json& args, json extra = json::object()) {
   json params = {{"name", "ask"}, {"arguments", args}, {"_meta", kEnvelope}};
@@ -152,6 +153,31 @@ TEST_CASE("legacy bridge: a question the client cannot be asked is refused to th
   f.run();
   CHECK(f.up.empty());
   CHECK(f.link->sent.back()["error"]["code"] == -32601);
+}
+
+TEST_CASE("legacy bridge: a call is never turned into a question its client did not declare",
+          "[legacy_bridge]") {
+  Fixture f;
+  json meta = kEnvelope;
+  meta["io.modelcontextprotocol/clientCapabilities"] = {{"sampling", json::object()}};
+  f.make_legacy(call(1, json::object(), {{"_meta", meta}}));
+  f.link->say(f.server_asks("s1"));  // elicitation/create
+  f.run();
+  CHECK(f.up.empty());
+  CHECK(f.bridge->held() == 0);
+  REQUIRE(f.link->sent.back()["id"] == "s1");
+  CHECK(f.link->sent.back()["error"]["code"] == -32601);
+  CHECK(f.link->sent.back()["error"]["message"].get<std::string>().find(
+            "needs the `elicitation` capability") != std::string::npos);
+  // What it declared is passed on.
+  f.link->say({{"jsonrpc", "2.0"},
+               {"id", "s2"},
+               {"method", "sampling/createMessage"},
+               {"params", {{"maxTokens", 5}}}});
+  f.run();
+  REQUIRE(f.up.size() == 1);
+  CHECK(f.up.back()["result"]["resultType"] == "input_required");
+  CHECK(f.up.back()["result"]["inputRequests"]["q1"]["method"] == "sampling/createMessage");
 }
 
 TEST_CASE("legacy bridge: a 2025 client's initialize makes it transparent", "[legacy_bridge]") {
