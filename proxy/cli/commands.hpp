@@ -2,6 +2,7 @@
 //   run_commands.cpp     run (stdio front), serve (HTTP front)
 //   policy_commands.cpp  policy check | test | sign
 //   audit_commands.cpp   verify, tail, keys generate | show | rotate
+//   auth_commands.cpp    keys api-key (after the audit group, which makes `keys`)
 // Each group adds its subcommands to the app. A subcommand's callback stores its process
 // exit code in `exit_code`.
 #pragma once
@@ -13,5 +14,6 @@ namespace gt::proxy::cli {
 void add_run_commands(CLI::App& app, int& exit_code);
 void add_policy_commands(CLI::App& app, int& exit_code);
 void add_audit_commands(CLI::App& app, int& exit_code);
+void add_auth_commands(CLI::App& app, int& exit_code);
 
 }  // namespace gt::proxy::cli

@@ -5,6 +5,7 @@
 // `policy eval`.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -207,11 +208,32 @@ describe('glasstape CLI', () => {
     requireBinary();
     for (const cmd of [[], ['run'], ['serve'], ['policy'], ['policy', 'check'], ['policy', 'test'],
       ['policy', 'sign'], ['policy', 'verify'], ['policy', 'eval'], ['verify'], ['tail'], ['keys'],
-      ['keys', 'generate'], ['keys', 'show'], ['keys', 'rotate']]) {
+      ['keys', 'generate'], ['keys', 'show'], ['keys', 'rotate'], ['keys', 'api-key']]) {
       const r = glasstape([...cmd, '--help']);
       assert.equal(r.status, 0, `${cmd.join(' ')}: ${r.stderr}`);
       assert.match(r.stdout, /Example:\n  glasstape /, `${cmd.join(' ')} --help`);
     }
+  });
+
+  test('keys api-key: a new key once, and a keys-file entry holding only its SHA-256', T, () => {
+    requireBinary();
+    const a = glasstape(['keys', 'api-key', '--agent', 'ci-bot', '--tenant', 'acme', '--id', 'ci-1']);
+    assert.equal(a.status, 0, a.stderr);
+    const [key, ...rest] = a.stdout.split('\n');
+    assert.match(key, /^gtk_[A-Za-z0-9_-]{43}$/);
+    const entry = rest.join('\n');
+    const sha = crypto.createHash('sha256').update(key).digest('hex');
+    assert.ok(entry.includes(`  - id: ci-1\n    sha256: ${sha}\n`), entry);
+    assert.match(entry, /id: "ci-bot"\n\s+tenant: acme/);
+    assert.ok(!entry.includes(key), 'the entry never holds the key');
+    const b = glasstape(['keys', 'api-key', '--agent', 'ci-bot', '--tenant', 'acme']);
+    assert.notEqual(b.stdout.split('\n')[0], key, 'every key is new');
+    assert.match(b.stdout, /- id: ci-bot-key\n/);
+    // A tenant selects directories on disk: refused unless a plain name.
+    const bad = glasstape(['keys', 'api-key', '--agent', 'x', '--tenant', '../etc']);
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /is not a tenant id/);
+    assert.equal(bad.stdout, '');
   });
 
   test('policy test fails on a directory that does not load; check warns on an empty one', T, () => {
