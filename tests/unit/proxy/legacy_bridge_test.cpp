@@ -5,21 +5,14 @@
 #include <boost/asio/io_context.hpp>
 #include <nlohmann/json.hpp>
 
+#include "tests/unit/proxy/fake_link.hpp"
+
 using namespace gt::proxy;
 using nlohmann::json;
 
 namespace {
 
-// The 2025-only server behind the bridge: records what it is sent, speaks when told to.
-struct FakeLink : UpstreamLink {
-  std::vector<json> sent;
-  UpstreamEvents ev;
-  void start(Events e) override { ev = std::move(e); }
-  void send(std::string_view line) override { sent.push_back(json::parse(line)); }
-  bool up() const override { return true; }
-  void shutdown() override {}
-  void say(const json& m) { ev.on_line(m.dump()); }
-};
+using testing::FakeLink;  // the server behind it (fake_link.hpp)
 
 const json kEnvelope = {
     {"io.modelcontextprotocol/protocolVersion", "2026-07-28"},

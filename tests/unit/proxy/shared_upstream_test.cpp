@@ -5,26 +5,14 @@
 #include <boost/asio/io_context.hpp>
 #include <nlohmann/json.hpp>
 
+#include "tests/unit/proxy/fake_link.hpp"
+
 using namespace gt::proxy;
 using nlohmann::json;
 
 namespace {
 
-// The one server behind the mux: records what it is sent, and speaks when told to.
-struct FakeLink : UpstreamLink {
-  std::vector<json> sent;
-  UpstreamEvents ev;
-  bool stopped = false;
-  void start(Events e) override { ev = std::move(e); }
-  void send(std::string_view line) override { sent.push_back(json::parse(line)); }
-  bool up() const override { return true; }
-  void shutdown() override {
-    stopped = true;
-    if (ev.on_stopped) ev.on_stopped();
-  }
-  void say(const json& m) { ev.on_line(m.dump()); }
-  json last() const { return sent.back(); }
-};
+using testing::FakeLink;  // the server behind it (fake_link.hpp)
 
 // One session's end: what it receives from the mux.
 struct Peer {
