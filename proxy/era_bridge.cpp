@@ -183,15 +183,11 @@ bool askable(std::string_view m) {
   return m == "elicitation/create" || m == "sampling/createMessage" || m == "roots/list";
 }
 
-std::string capability_for(std::string_view m) {
-  if (m == "elicitation/create") return "elicitation";
-  if (m == "sampling/createMessage") return "sampling";
-  return "roots";
-}
-
 bool declared(const nlohmann::json& client_capabilities, std::string_view method,
               std::string& why) {
-  const auto cap = capability_for(method);
+  const std::string cap = method == "elicitation/create"       ? "elicitation"
+                          : method == "sampling/createMessage" ? "sampling"
+                                                               : "roots";
   if (client_capabilities.is_object() && client_capabilities.contains(cap) &&
       client_capabilities[cap].is_object())
     return true;

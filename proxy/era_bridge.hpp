@@ -68,10 +68,8 @@ std::optional<std::string> initialize_result(std::string_view discover_result,
 
 // The server-to-client requests a 2025-11-25 client can be asked.
 bool askable(std::string_view method);
-// The client capability a client declares to be asked `method` (askable ones).
-std::string capability_for(std::string_view method);
-// True when `client_capabilities` (an initialize's or an envelope's) declares what `method`
-// needs; else false, with `why` naming the capability.
+// True when `client_capabilities` (an initialize's or an envelope's) declares the capability
+// an askable `method` needs; else false, with `why` naming the capability.
 bool declared(const nlohmann::json& client_capabilities, std::string_view method, std::string& why);
 
 struct InputRequest {

@@ -111,9 +111,7 @@ void LegacyBridge::start(Events events) {
     b->resumed_.clear();
     std::string reason = why;
     if (b->era_ == Era::Probing) {
-      // What the server said to server/discover is often the real cause (a wrong URL: 404).
-      if (!b->discover_refusal_.empty())
-        reason += " (before that, it answered server/discover with: " + b->discover_refusal_ + ")";
+      reason = b->with_discover_refusal(why);
       // Some legacy servers exit on a request before initialize: the next probe skips it.
       if (restarting) b->skip_discover_ = true;
       if (!restarting) b->probed(Era::Undecided, reason);
@@ -514,15 +512,19 @@ void LegacyBridge::on_probe_answer(std::string_view line, const std::string& id,
   }
   auto result = transport::member_span(line, {"result"});
   if (!has_result || !result) {
-    std::string why = "it refused initialize: " + std::string(line.substr(0, 300));
-    if (!discover_refusal_.empty())
-      why += " (and answered server/discover with: " + discover_refusal_ + ")";
-    probed(Era::Undecided, why);
+    probed(Era::Undecided,
+           with_discover_refusal("it refused initialize: " + std::string(line.substr(0, 300))));
     return;
   }
   init_result_.assign(*result);
   inner_->send(R"({"jsonrpc":"2.0","method":"notifications/initialized"})");
   probed(Era::Legacy);
+}
+
+std::string LegacyBridge::with_discover_refusal(const std::string& why) const {
+  // What the server said to server/discover is often the real cause (a wrong URL: 404).
+  if (discover_refusal_.empty()) return why;
+  return why + " (before that, it answered server/discover with: " + discover_refusal_ + ")";
 }
 
 void LegacyBridge::probed(Era era, const std::string& why) {

@@ -105,6 +105,8 @@ class LegacyBridge : public UpstreamLink, public std::enable_shared_from_this<Le
   void probe();
   void on_probe_answer(std::string_view line, const std::string& id, bool has_result);
   void probed(Era era, const std::string& why = {});
+  // `why`, and what the server answered to server/discover when the probe got that far.
+  std::string with_discover_refusal(const std::string& why) const;
   void sweep();
   void arm_sweep(std::chrono::steady_clock::time_point at);  // the next sweep, at `at`
 
