@@ -2,17 +2,19 @@
 
 #include <nlohmann/json.hpp>
 
+#include "governance/auth/quote.hpp"
+
 namespace gt::auth {
 
 namespace {
 
-// RFC 6750 §3: error, error_description and scope values are %x20-21 / %x23-5B / %x5D-7E.
+// A value inside RFC 6750's grammar (quote.hpp), at most kMax bytes.
 std::string safe(std::string_view s) {
   constexpr std::size_t kMax = 512;
   std::string out;
   for (std::size_t i = 0; i < s.size() && i < kMax; ++i) {
     const char c = s[i];
-    out += (c >= 0x20 && c <= 0x7E && c != '"' && c != '\\') ? c : '?';
+    out += rfc6750_char(c) ? c : '?';
   }
   return out;
 }

@@ -9,12 +9,18 @@
 
 namespace gt::auth {
 
+// A character RFC 6750 §3 allows in a quoted WWW-Authenticate value (error_description,
+// scope): %x20-21 / %x23-5B / %x5D-7E, so printable ASCII but `"` and `\`.
+inline bool rfc6750_char(char c) {
+  return c >= 0x20 && c <= 0x7E && c != '"' && c != '\\';
+}
+
 inline std::string quote(std::string_view s) {
   constexpr std::size_t kMax = 64;
   std::string out = "`";
   for (std::size_t i = 0; i < s.size() && i < kMax; ++i) {
     const char c = s[i];
-    out += (c >= 0x20 && c <= 0x7E && c != '"' && c != '\\' && c != '`') ? c : '?';
+    out += (rfc6750_char(c) && c != '`') ? c : '?';
   }
   if (s.size() > kMax) out += "...";
   out += '`';
