@@ -14,6 +14,15 @@ struct Principal {
   std::string tenant = "default";  // tenant id: selects keys, policies and audit log
   std::vector<std::string> roles;  // e.g. ["analyst"]
   nlohmann::json attributes = nlohmann::json::object();  // free-form, e.g. {"user_role":"analyst"}
+  // The verified token's claims (an authenticated HTTP client with a JWT); {} otherwise.
+  nlohmann::json claims = nlohmann::json::object();
+  // How the client proved who it is; empty `method` for the config identity (stdio, or an
+  // HTTP front without `http.auth`). Receipts carry it, never the credential itself.
+  struct Credential {
+    std::string method;  // "jwt" or "api_key"
+    std::string issuer;  // jwt: the token's `iss`
+    std::string id;      // jwt: its `jti` (may be empty); api_key: the key's id
+  } credential;
 };
 
 // The tool as the proxy knows it from the server's tools/list.

@@ -313,8 +313,9 @@ class Compiler final : public CompileSink {
       if (e.name == "tenant") return leaf(typed(make(Op::PrincipalTenant, e), Type::String));
       if (e.name == "roles") return leaf(typed(make(Op::PrincipalRoles, e), Type::List));
       if (e.name == "attributes") return leaf(typed(make(Op::PrincipalAttrs, e), Type::Map));
-      fail(e,
-           "unknown field `" + e.name + "` of `principal` (fields: id, tenant, roles, attributes)");
+      if (e.name == "claims") return leaf(typed(make(Op::PrincipalClaims, e), Type::Map));
+      fail(e, "unknown field `" + e.name +
+                  "` of `principal` (fields: id, tenant, roles, attributes, claims)");
     }
     if (is_root(base, "tool")) {
       if (e.name == "name") return leaf(typed(make(Op::ToolName, e), Type::String));

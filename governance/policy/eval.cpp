@@ -380,7 +380,8 @@ const json& Scope::principal_json() const {
       principal_ = json{{"id", principal->id},
                         {"tenant", principal->tenant},
                         {"roles", principal->roles},
-                        {"attributes", principal->attributes}};
+                        {"attributes", principal->attributes},
+                        {"claims", principal->claims}};
     } else {
       principal_ = json::object();
     }
@@ -438,6 +439,9 @@ Value eval_node(const Code& code, const Node& n, Scope& s) {
     case Op::PrincipalAttrs:
       return Value::refer(
           s.principal && s.principal->attributes.is_object() ? s.principal->attributes : kEmpty);
+    case Op::PrincipalClaims:
+      return Value::refer(s.principal && s.principal->claims.is_object() ? s.principal->claims
+                                                                         : kEmpty);
     case Op::Tool:
       return Value::refer(s.tool_json());
     case Op::ToolName:

@@ -91,6 +91,7 @@ enum class Op : uint8_t {
   PrincipalTenant,
   PrincipalRoles,
   PrincipalAttrs,
+  PrincipalClaims,
   Tool,
   ToolName,
   ToolServer,

@@ -25,7 +25,7 @@ std::string where(const std::string& file, const YAML::Node& n) {
 bool parse_principal(const YAML::Node& n, Principal& p, std::string& err) {
   if (!n || n.IsNull()) return true;
   if (!n.IsMap()) {
-    err = "`principal` must be a mapping (id, tenant, roles, attributes)";
+    err = "`principal` must be a mapping (id, tenant, roles, attributes, claims)";
     return false;
   }
   json j = yaml_to_json(n);
@@ -45,8 +45,11 @@ bool parse_principal(const YAML::Node& n, Principal& p, std::string& err) {
       }
     } else if (k == "attributes" && it->is_object()) {
       p.attributes = *it;
+    } else if (k == "claims" && it->is_object()) {
+      p.claims = *it;
     } else {
-      err = "unknown or mistyped principal field `" + k + "` (id, tenant, roles, attributes)";
+      err =
+          "unknown or mistyped principal field `" + k + "` (id, tenant, roles, attributes, claims)";
       return false;
     }
   }

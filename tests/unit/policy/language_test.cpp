@@ -69,6 +69,7 @@ TEST_CASE("field access on args, principal, tool and env", "[language]") {
   p.tenant = "acme";
   p.roles = {"analyst", "viewer"};
   p.attributes = {{"user_role", "analyst"}, {"limits", {{"daily", 100}}}};
+  p.claims = {{"scope", "mcp:tools files:write"}, {"client_id", "ci-agent"}};
   gt::gov::ToolRef t;
   t.server = "fs";
   t.name = "read_file";
@@ -89,6 +90,14 @@ TEST_CASE("field access on args, principal, tool and env", "[language]") {
   CHECK(run_expr("tool.annotations.readOnlyHint", args, &p, &t) == json(true));
   CHECK(run_expr("has(principal.attributes.user_role)", args, &p, &t) == json(true));
   CHECK(run_expr("has(tool.annotations.destructiveHint)", args, &p, &t) == json(false));
+  // An authenticated client's verified token claims (http.auth); {} for anyone else.
+  CHECK(run_expr("principal.claims.client_id", args, &p, &t) == json("ci-agent"));
+  CHECK(run_expr("principal.claims.scope contains 'files:write'", args, &p, &t) == json(true));
+  CHECK(run_expr("principal.claims", args, &p, &t)["client_id"] == json("ci-agent"));
+  CHECK(run_expr("principal", args, &p, &t)["claims"]["client_id"] == json("ci-agent"));
+  CHECK(run_expr("has(principal.claims.exp)", args, &p, &t) == json(false));
+  gt::gov::Principal bare;
+  CHECK(run_expr("size(principal.claims)", args, &bare, &t) == json(0));
   // 2025-01-06T12:00:00Z is a Monday
   CHECK(run_expr("env.now") == json(1736164800));
   CHECK(run_expr("env.now_iso") == json("2025-01-06T12:00:00Z"));
@@ -227,7 +236,7 @@ TEST_CASE("type errors are found at load", "[language][errors]") {
         std::string::npos);
   CHECK(compile_error("principal.name == 'x'") ==
         "p.yaml:3:26: type error: unknown field `name` of `principal` (fields: id, tenant, roles, "
-        "attributes)");
+        "attributes, claims)");
   CHECK(compile_error("env.hour_of_day > 1").find("unknown field `hour_of_day` of `env`") !=
         std::string::npos);
   CHECK(compile_error("'x' in 'xyz'") ==
