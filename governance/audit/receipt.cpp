@@ -392,6 +392,27 @@ void policy_into(const DecisionInput& in, std::string& out) {
 
 }  // namespace
 
+std::string auth_member(const DecisionInput& in) {
+  if (in.auth_method.empty()) return {};
+  // Members in JCS order: issuer < jti < key_id < method.
+  std::string out = "{";
+  auto member = [&out](const char* name, const std::string& v) {
+    if (out.size() > 1) out += ',';
+    jcs_string_into(name, out);
+    out += ':';
+    jcs_string_into(sanitize_utf8(v), out);
+  };
+  if (in.auth_method == "jwt") {
+    member("issuer", in.auth_issuer);
+    member("jti", in.auth_id);
+  } else {
+    member("key_id", in.auth_id);
+  }
+  member("method", in.auth_method);
+  out += '}';
+  return out;
+}
+
 FrozenPayload decision_frozen(const DecisionInput& in) {
   // The arguments first: their outcome decides args_mode and args_note.
   ArgsMode mode = in.args_mode;
@@ -423,6 +444,7 @@ FrozenPayload decision_frozen(const DecisionInput& in) {
   w.string("args_mode", to_string(mode));
   if (!args_note.empty()) w.string("args_note", args_note);
   w.string("args_sha256", sha256_hex(in.raw_arguments));
+  if (!in.auth_method.empty()) w.raw("auth", auth_member(in));
   w.string("code", in.code);
   w.string("decided_by", in.decided_by);
   w.string("decision", in.allowed ? "allow" : "deny");

@@ -84,6 +84,21 @@ TEST_CASE("receipt: a decision payload is canonical and complete", "[receipt]") 
   CHECK(q["protocol_version"] == "2026-07-28");
   CHECK(q["traceparent"] == in.traceparent);
   CHECK(q["retry_of"] == in.retry_of);
+  // How the client authenticated: absent for the config identity, named (never the
+  // credential) otherwise.
+  CHECK_FALSE(p.contains("auth"));
+  CHECK_FALSE(q.contains("auth"));
+  in.auth_method = "jwt";
+  in.auth_issuer = "https://login.example.com";
+  in.auth_id = "jti-1";
+  json r = json::parse(decision_payload(in).finish(44, std::string(64, 'b'), "0123456789abcdef"));
+  CHECK(r["auth"] ==
+        json({{"method", "jwt"}, {"issuer", "https://login.example.com"}, {"jti", "jti-1"}}));
+  in.auth_method = "api_key";
+  in.auth_issuer.clear();
+  in.auth_id = "ci-bot-2026";
+  json k = json::parse(decision_payload(in).finish(45, std::string(64, 'b'), "0123456789abcdef"));
+  CHECK(k["auth"] == json({{"method", "api_key"}, {"key_id", "ci-bot-2026"}}));
 }
 
 TEST_CASE("receipt: argument recording modes", "[receipt]") {
@@ -292,6 +307,13 @@ PayloadBuilder reference_payload(const DecisionInput& in) {
   if (!in.protocol_version.empty()) p.set_string("protocol_version", in.protocol_version);
   if (!in.traceparent.empty()) p.set_string("traceparent", in.traceparent);
   if (!in.retry_of.empty()) p.set_string("retry_of", in.retry_of);
+  if (in.auth_method == "jwt") {
+    p.set("auth", json{{"method", "jwt"},
+                       {"issuer", sanitize_utf8(in.auth_issuer)},
+                       {"jti", sanitize_utf8(in.auth_id)}});
+  } else if (!in.auth_method.empty()) {
+    p.set("auth", json{{"method", in.auth_method}, {"key_id", sanitize_utf8(in.auth_id)}});
+  }
   return p;
 }
 
@@ -324,6 +346,12 @@ TEST_CASE("receipt: decision_frozen writes exactly the reference builder's paylo
             in.protocol_version = "2025-11-25";
             in.traceparent = "00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01";
             in.retry_of = "0190f3a2-7c1c-7e8a-9a3e-b47f95c5db79";
+            in.auth_method = "jwt";
+            in.auth_issuer = "https://issuer.example/\xC3";  // truncated UTF-8 too
+            in.auth_id = "jti-\"1";
+          } else if (rid.is_string()) {
+            in.auth_method = "api_key";
+            in.auth_id = "ci-bot-2026";
           }
           FrozenPayload want = reference_payload(in).freeze();
           FrozenPayload got = decision_frozen(in);
