@@ -218,6 +218,24 @@ void check_key_name(const std::string& what, const std::string& name) {
   }
 }
 
+void check_agent_name(const std::string& agent) {
+  bool ok = !agent.empty() && agent.size() <= 256;
+  for (unsigned char c : agent)
+    if (c < 0x20 || c == 0x7f) ok = false;
+  if (!ok) {
+    throw KeyError("agent id must be 1 to 256 bytes without control characters");
+  }
+}
+
+std::string agent_key_dir(const std::string& agent) {
+  check_agent_name(agent);
+  bool safe =
+      agent.size() <= 128 && agent != "." && agent != ".." &&
+      agent.find_first_not_of(
+          "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == std::string::npos;
+  return safe ? agent : "agent-" + sha256_hex(agent).substr(0, 32);
+}
+
 fs::path default_keys_root() {
   if (const char* d = std::getenv(kKeysDirEnvVar); d && *d) return fs::path(d);
   const char* home = std::getenv("HOME");
@@ -226,8 +244,7 @@ fs::path default_keys_root() {
 
 fs::path agent_key_path(const fs::path& root, const std::string& tenant, const std::string& agent) {
   check_key_name("tenant", tenant);
-  check_key_name("agent", agent);
-  return root / tenant / agent / "agent.key";
+  return root / tenant / agent_key_dir(agent) / "agent.key";
 }
 
 fs::path keyring_path(const fs::path& root, const std::string& tenant) {
@@ -339,7 +356,7 @@ KeyringEntry entry_for(const SigningKey& k, const std::string& tenant, const std
 AgentKey load_agent_key(const fs::path& root, const std::string& tenant, const std::string& agent,
                         bool create) {
   check_key_name("tenant", tenant);
-  check_key_name("agent", agent);
+  check_agent_name(agent);
   if (auto k = env_key()) {
     if (create) {
       // Publish the env key's public half so `glasstape verify` finds it. Best effort: a

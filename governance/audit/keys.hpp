@@ -89,6 +89,14 @@ class SigningKey {
 
 // Tenant and agent names become path components: letters, digits, `.`, `_`, `-`, not `.`/`..`.
 void check_key_name(const std::string& what, const std::string& name);
+// An agent id may be any non-empty text of at most 256 bytes without control characters (an
+// authenticated client's `sub` may be `auth0|42` or `bot@example.com`). Throws KeyError
+// otherwise.
+void check_agent_name(const std::string& agent);
+// The directory an agent's key lives in under its tenant: the id itself when it is a safe
+// path component of at most 128 bytes (check_key_name), else `agent-` and the first 32 hex
+// digits of its SHA-256, so no id can leave the tenant's directory.
+std::string agent_key_dir(const std::string& agent);
 
 std::filesystem::path default_keys_root();  // $GT_KEYS_DIR or $HOME/.glasstape/keys
 std::filesystem::path agent_key_path(const std::filesystem::path& root, const std::string& tenant,

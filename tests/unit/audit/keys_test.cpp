@@ -5,6 +5,8 @@
 #include <array>
 #include <ctime>
 #include <random>
+#include <string>
+#include <vector>
 
 #include <catch2/catch.hpp>
 
@@ -86,7 +88,24 @@ TEST_CASE("keys: key files are created once with safe modes", "[keys]") {
   CHECK_THROWS_WITH(load_agent_key(d.path / "keys", "acme", "nobody", false),
                     Catch::Contains("no key for agent `nobody`"));
   CHECK_THROWS_AS(load_agent_key(d.path / "keys", "../x", "a", true), KeyError);
-  CHECK_THROWS_AS(load_agent_key(d.path / "keys", "t", "a/b", true), KeyError);
+  // An agent id that is not a safe path component (an OAuth `sub` such as `auth0|42`, or a
+  // hostile `../../x`) gets a directory named by its hash, inside its tenant's.
+  const std::vector<std::string> hostile = {"a/b", "..", "../../x", "auth0|42",
+                                            std::string(200, 'a')};
+  for (const auto& agent : hostile) {
+    INFO(agent);
+    AgentKey k = load_agent_key(d.path / "keys", "acme", agent, true);
+    CHECK(k.source == KeySource::Generated);
+    CHECK(k.file.parent_path().parent_path() == d.path / "keys" / "acme");
+    CHECK(k.file.parent_path().filename().string().rfind("agent-", 0) == 0);
+    CHECK(k.file.parent_path().filename().string().size() == 6 + 32);
+    CHECK(k.key.key_id() != first.key.key_id());
+  }
+  CHECK(agent_key_dir("claude-2.x_y") == "claude-2.x_y");
+  CHECK(agent_key_dir("a/b") != agent_key_dir("a\\b"));
+  CHECK_THROWS_AS(load_agent_key(d.path / "keys", "acme", "a\nb", true), KeyError);
+  CHECK_THROWS_AS(load_agent_key(d.path / "keys", "acme", "", true), KeyError);
+  CHECK_THROWS_AS(load_agent_key(d.path / "keys", "acme", std::string(257, 'a'), true), KeyError);
 }
 
 TEST_CASE("keys: GT_KEYS_DIR moves the root", "[keys]") {
