@@ -429,7 +429,21 @@ class Verifier {
       }
     } else if (rec.kind == "decision") {
       ++report_.decisions;
-      if (str_member(p, "decision") == "deny") ++report_.denials;
+      bool denied = str_member(p, "decision") == "deny";
+      if (denied) ++report_.denials;
+      std::string agent = str_member(p, "agent");
+      auto a = report_.agents.find(agent);
+      if (a == report_.agents.end() && report_.agents.size() < VerifyReport::kMaxAgentsListed)
+        a = report_.agents.emplace(agent, VerifyReport::AgentTally{}).first;
+      if (a == report_.agents.end()) {
+        ++report_.agents_unlisted;
+      } else {
+        ++a->second.decisions;
+        if (denied) ++a->second.denials;
+        auto& ks = a->second.key_ids;
+        if (ks.size() < 16 && std::find(ks.begin(), ks.end(), li.signer_key) == ks.end())
+          ks.push_back(li.signer_key);
+      }
       remember_decision(str_member(p, "id"));
     } else if (rec.kind == "result") {
       ++report_.results;

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -54,6 +55,16 @@ struct VerifyReport {
   Digest root{};                       // Merkle root over all records read
   std::optional<Checkpoint> external;  // the external checkpoint, when it was checked
   std::vector<std::string> key_ids;    // keys that signed records
+  // Decisions by the agent they were made for (each signed with that agent's key, checked
+  // against the keyring). At most kMaxAgentsListed agents; decisions of others are counted in
+  // agents_unlisted.
+  struct AgentTally {
+    std::uint64_t decisions = 0, denials = 0;
+    std::vector<std::string> key_ids;
+  };
+  static constexpr std::size_t kMaxAgentsListed = 1000;
+  std::map<std::string, AgentTally> agents;
+  std::uint64_t agents_unlisted = 0;
 };
 
 VerifyReport verify_log(const std::vector<std::filesystem::path>& files, const VerifyOptions& opts);

@@ -152,6 +152,11 @@ int run_verify(VerifyArgs a) {
                         {"tenant", rep.tenant},
                         {"key_ids", rep.key_ids},
                         {"warnings", rep.warnings}};
+    nlohmann::json agents = nlohmann::json::object();
+    for (const auto& [agent, t] : rep.agents)
+      agents[agent] = {{"decisions", t.decisions}, {"denials", t.denials}, {"key_ids", t.key_ids}};
+    j["agents"] = std::move(agents);
+    j["agents_unlisted_decisions"] = rep.agents_unlisted;
     if (!rep.ok) {
       j["damage"] = {{"kind", audit::to_string(rep.first.damage)},
                      {"file", rep.first.file},
@@ -188,6 +193,26 @@ int run_verify(VerifyArgs a) {
   for (const auto& k : rep.key_ids)
     keys += (keys.empty() ? "" : ", ") + k;
   std::printf("tenant: %s; signed by key(s): %s\n", rep.tenant.c_str(), keys.c_str());
+  // Whose decisions these are: each agent signs with its own key (checked against the keyring).
+  std::size_t shown = 0;
+  for (const auto& [agent, t] : rep.agents) {
+    if (++shown > 20) {
+      std::printf("  ... and %zu more agents (--json lists them all)\n", rep.agents.size() - 20);
+      break;
+    }
+    std::string ks;
+    for (const auto& k : t.key_ids)
+      ks += (ks.empty() ? "" : ", ") + k;
+    std::string shown_agent = agent;  // a hostile log must not drive the terminal
+    for (auto& c : shown_agent)
+      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+    std::printf("agent %s: %llu decisions (%llu denied), key(s) %s\n", shown_agent.c_str(),
+                static_cast<unsigned long long>(t.decisions),
+                static_cast<unsigned long long>(t.denials), ks.c_str());
+  }
+  if (rep.agents_unlisted)
+    std::printf("  ... and %llu decisions of further agents\n",
+                static_cast<unsigned long long>(rep.agents_unlisted));
   std::printf("merkle root at size %llu: %s\n", static_cast<unsigned long long>(rep.next_seq),
               audit::to_base64(rep.root).c_str());
   if (rep.external) {
@@ -343,7 +368,7 @@ int run_keys(const std::string& action, KeysArgs a, bool tenant_given, bool agen
   }
   try {
     audit::check_key_name("tenant", a.tenant);
-    audit::check_key_name("agent", a.agent);
+    audit::check_agent_name(a.agent);
     fs::path root = keys_root(a);
     if (action == "generate") {
       auto k = audit::generate_agent_key(root, a.tenant, a.agent);
