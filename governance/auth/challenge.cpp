@@ -29,9 +29,9 @@ std::string joined(const std::vector<std::string>& v) {
 }  // namespace
 
 std::string resource_metadata(const ProtectedResource& r) {
-  nlohmann::json j = {{"resource", r.resource},
-                      {"authorization_servers", r.authorization_servers},
-                      {"bearer_methods_supported", {"header"}}};
+  nlohmann::json j = {{"resource", r.resource}, {"bearer_methods_supported", {"header"}}};
+  // RFC 9728 §2: optional; a server taking only API keys has none to name.
+  if (!r.authorization_servers.empty()) j["authorization_servers"] = r.authorization_servers;
   if (!r.scopes.empty()) j["scopes_supported"] = r.scopes;
   if (!r.name.empty()) j["resource_name"] = r.name;
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);

@@ -20,7 +20,7 @@ struct ProtectedResource {
   std::string name;                                // resource_name (optional)
 };
 
-// The metadata document (JSON text).
+// The metadata document (JSON text); `authorization_servers` only when there are any.
 std::string resource_metadata(const ProtectedResource& r);
 
 // Where that document is served for `resource` (RFC 9728 §3.1): the well-known path inserted

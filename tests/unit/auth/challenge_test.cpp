@@ -33,6 +33,7 @@ TEST_CASE("challenge: the protected resource metadata document", "[challenge]") 
   auto bare = nlohmann::json::parse(resource_metadata({"https://h/mcp", {}, {}, ""}));
   CHECK_FALSE(bare.contains("scopes_supported"));
   CHECK_FALSE(bare.contains("resource_name"));
+  CHECK_FALSE(bare.contains("authorization_servers"));  // API keys only: no server to name
 }
 
 TEST_CASE("challenge: WWW-Authenticate values stay inside RFC 6750's grammar", "[challenge]") {
