@@ -17,6 +17,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "proxy/admission.hpp"
+#include "proxy/auth/authenticator.hpp"
 #include "proxy/batched_post.hpp"
 #include "proxy/chain.hpp"
 #include "proxy/http_modern.hpp"
@@ -92,7 +93,8 @@ HttpSettings parse_http(const YAML::Node& n, const std::string& listen_override)
   HttpSettings s;
   static const std::set<std::string> keys = {
       "listen",      "path",          "allowed_hosts", "allowed_origins",    "session_idle_s",
-      "keepalive_s", "replay_events", "replay_bytes",  "replay_total_bytes", "max_sessions"};
+      "keepalive_s", "replay_events", "replay_bytes",  "replay_total_bytes", "max_sessions",
+      "auth"};
   for (const auto& kv : n) {
     // The connection and request limits are parsed by load_config (Config::http_limits).
     static const std::set<std::string> limit_keys = {"max_connections",   "max_connections_per_ip",
@@ -210,16 +212,19 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   };
 
   HttpSession(std::string id, asio::any_io_executor ex, const Config& config,
-              const ServerConfig& server, const TenantConfig& tenant,
+              const ServerConfig& server, gov::Principal principal, std::string binding,
               std::shared_ptr<Pipeline> pipeline, const HttpSettings& settings, std::string path,
               const std::shared_ptr<SharedUpstream>& shared)
-      : id_(std::move(id)), path_(std::move(path)), settings_(settings) {
+      : id_(std::move(id)),
+        path_(std::move(path)),
+        binding_(std::move(binding)),
+        settings_(settings) {
     upstream_ = shared ? shared->attach()
                        : make_upstream(ex, server, config.max_message_bytes, config.shutdown_grace);
     SessionOptions so;
     so.session_id = id_;
     so.server = server.name;
-    so.principal = tenant.principal;
+    so.principal = std::move(principal);
     so.max_message_bytes = config.max_message_bytes;
     so.max_batch_messages = config.max_batch_messages;
     so.request_timeout = server.request_timeout;
@@ -240,6 +245,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   const std::string& id() const { return id_; }
   // The endpoint path the session was created on: its id is valid there only.
   const std::string& path() const { return path_; }
+  // Who the session belongs to (Authenticator's binding; "" without http.auth): a request
+  // with another principal's credential does not find it.
+  const std::string& binding() const { return binding_; }
 
   void touch() { last_active_ = std::chrono::steady_clock::now(); }
   bool idle_for(std::chrono::seconds d) const {
@@ -495,6 +503,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   std::string id_;
   std::string path_;
+  std::string binding_;
   const HttpSettings& settings_;
   std::shared_ptr<UpstreamLink> upstream_;
   std::shared_ptr<Session> session_;
@@ -560,36 +569,66 @@ class HttpFront {
                              ? " (another process has it? choose another with --listen)"
                              : ""));
     }
-    InterceptorEnv env{config, tenant_, opts.debug};
-    pipeline_ = build_pipeline(env);
-    for (auto& [path, s] : routes_)
-      lanes_[path] =
-          std::make_shared<ModernLane>(ioc.get_executor(), config, *s, tenant_, pipeline_);
+    auto auth =
+        parse_auth_settings(config.http.IsMap() ? config.http["auth"] : YAML::Node(), config);
+    if (auth && !opts.tenant.empty()) {
+      throw ConfigError(
+          "--tenant cannot be used with http.auth: each client's credential names "
+          "its tenant, and every tenant of the config is served");
+    }
+    // One pipeline per tenant served: its policies, audit log and keys.
+    std::set<std::string> served;
+    for (const auto& t : config.tenants) {
+      if (!auth && &t != &tenant_) continue;
+      InterceptorEnv env{config, t, opts.debug};
+      pipelines_[t.id] = build_pipeline(env);
+      served.insert(t.id);
+    }
+    if (auth) {
+      auth_ = std::make_unique<Authenticator>(ioc.get_executor(), std::move(*auth), served);
+    }
   }
 
   void start() {
     // Shared servers start with the front, so a server that cannot start is an error now,
-    // not at the first client.
+    // not at the first client. Tenants never share one: each served tenant has its own.
     for (const auto& s : config_.servers) {
       if (s.sharing != "shared") continue;
-      auto link =
-          make_upstream(ioc_.get_executor(), s, config_.max_message_bytes, config_.shutdown_grace);
-      auto mux = std::make_shared<SharedUpstream>(ioc_.get_executor(), link, s.name);
-      mux->start();
-      shared_[s.name] = mux;
-      spdlog::info("server `{}` is shared by all sessions", s.name);
+      for (const auto& [tenant, pipeline] : pipelines_) {
+        auto link = make_upstream(ioc_.get_executor(), s, config_.max_message_bytes,
+                                  config_.shutdown_grace);
+        auto mux = std::make_shared<SharedUpstream>(ioc_.get_executor(), link, s.name);
+        mux->start();
+        shared_[s.name + '\n' + tenant] = mux;
+        spdlog::info("server `{}` is shared by all sessions of tenant `{}`", s.name, tenant);
+      }
     }
+    if (auth_) auth_->start();
     server_->start();
+    std::string tenants;
+    for (const auto& [t, p] : pipelines_)
+      tenants += (tenants.empty() ? "`" : ", `") + t + "`";
+    std::string host =
+        settings_.host.find(':') != std::string::npos ? "[" + settings_.host + "]" : settings_.host;
     for (auto& [path, s] : routes_) {
-      spdlog::info("serving MCP at http://{}:{}{} for server `{}` (tenant `{}`)",
-                   settings_.host.find(':') != std::string::npos ? "[" + settings_.host + "]"
-                                                                 : settings_.host,
-                   server_->port(), path, s->name, tenant_.id);
+      spdlog::info("serving MCP at http://{}:{}{} for server `{}` ({} {})", host, server_->port(),
+                   path, s->name, pipelines_.size() == 1 ? "tenant" : "tenants", tenants);
+    }
+    if (auth_) {
+      spdlog::info("auth: clients must authenticate ({}{}); metadata at {}",
+                   auth_->settings().issuers.empty()
+                       ? std::string()
+                       : std::to_string(auth_->settings().issuers.size()) + " OAuth issuer(s)",
+                   auth_->settings().api_keys.empty()
+                       ? std::string()
+                       : std::string(auth_->settings().issuers.empty() ? "" : ", ") + "API keys",
+                   auth_->settings().metadata_url);
     }
     sweep();
   }
 
   void stop() {
+    if (auth_) auth_->stop();
     server_->stop();
     sweep_.cancel();
     for (auto& [id, s] : sessions_)
@@ -720,6 +759,16 @@ class HttpFront {
     std::string target(req.target());
     auto q = target.find('?');
     if (q != std::string::npos) target.resize(q);
+    if (auth_ && target == auth_->settings().metadata_path) {
+      // RFC 9728: where a client learns which authorization server to ask, and for what.
+      if (req.method() != bh::verb::get && req.method() != bh::verb::head) {
+        ex->respond(405, "method not allowed\n", "text/plain", {{"Allow", "GET, HEAD"}});
+        return;
+      }
+      ex->respond(200, auth_->metadata_document(), "application/json",
+                  {{"Cache-Control", "max-age=300"}});
+      return;
+    }
     auto route = routes_.find(target);
     if (route == routes_.end()) {
       ex->respond(404, "not found\n", "text/plain");
@@ -739,6 +788,34 @@ class HttpFront {
       reject(ex, 403, "Forbidden: origin not allowed");
       return;
     }
+    if (!auth_) {
+      dispatch(std::move(req), ex, route->first, *route->second, nullptr, {});
+      return;
+    }
+    // Who is calling, before anything else: an unauthenticated request reaches no session,
+    // no parser of its body and no server.
+    auto held = std::make_shared<web::Request>(std::move(req));
+    auth_->authenticate(
+        *held, ex->peer(),
+        [this, held, ex, path = route->first, server = route->second](AuthResult r) {
+          if (ex->closed() || ex->done()) return;
+          if (!r.ok()) {
+            std::vector<web::Header> h;
+            if (!r.www_authenticate.empty()) h.push_back({"WWW-Authenticate", r.www_authenticate});
+            if (r.status == 503) h.push_back({"Retry-After", "5"});
+            reject(ex, r.status, r.message, -32000, std::move(h));
+            return;
+          }
+          dispatch(std::move(*held), ex, path, *server, r.principal, r.binding);
+        });
+  }
+
+  // A request past the Host, Origin and authentication checks. `principal` is the
+  // authenticated client, or null for the tenant's configured identity (no http.auth).
+  void dispatch(web::Request&& req, std::shared_ptr<web::Exchange> ex, const std::string& path,
+                const ServerConfig& server, std::shared_ptr<const gov::Principal> principal,
+                const std::string& binding) {
+    namespace bh = boost::beast::http;
     std::string sid(req["Mcp-Session-Id"]);
     std::string version(req["MCP-Protocol-Version"]);
     if (req.method() != bh::verb::post && version == transport::mcp::kModernVersion) {
@@ -753,14 +830,14 @@ class HttpFront {
     }
     switch (req.method()) {
       case bh::verb::post:
-        handle_post(std::move(req), ex, sid, version, route->first, *route->second);
+        handle_post(std::move(req), ex, sid, version, path, server, principal, binding);
         return;
       case bh::verb::get: {
         if (!accepts(req[bh::field::accept], "text/event-stream")) {
           reject(ex, 406, "Not Acceptable: GET needs Accept: text/event-stream");
           return;
         }
-        auto s = find_session(ex, sid, route->first);
+        auto s = find_session(ex, sid, path, binding);
         if (!s) return;
         if (s->has_stream()) {
           reject(ex, 409, "Conflict: this session already has a GET stream");
@@ -770,7 +847,7 @@ class HttpFront {
         return;
       }
       case bh::verb::delete_: {
-        auto s = find_session(ex, sid, route->first);
+        auto s = find_session(ex, sid, path, binding);
         if (!s) return;
         s->close();
         sessions_.erase(sid);
@@ -784,15 +861,16 @@ class HttpFront {
   }
 
   std::shared_ptr<HttpSession> find_session(const std::shared_ptr<web::Exchange>& ex,
-                                            const std::string& sid, const std::string& path) {
+                                            const std::string& sid, const std::string& path,
+                                            const std::string& binding) {
     if (sid.empty()) {
       reject(ex, 400, "Bad Request: Mcp-Session-Id header is required");
       return nullptr;
     }
     auto it = sessions_.find(sid);
-    // A session belongs to the endpoint (and so the server) it was created on: elsewhere
-    // its id is unknown.
-    if (it == sessions_.end() || it->second->path() != path) {
+    // A session belongs to the endpoint (and so the server) it was created on, and to the
+    // principal that created it: elsewhere, or with another's credential, its id is unknown.
+    if (it == sessions_.end() || it->second->path() != path || it->second->binding() != binding) {
       reject(ex, 404, "Session not found", -32001);
       return nullptr;
     }
@@ -800,8 +878,9 @@ class HttpFront {
   }
 
   void handle_post(web::Request&& req, std::shared_ptr<web::Exchange> ex, const std::string& sid,
-                   const std::string& version, const std::string& path,
-                   const ServerConfig& server) {
+                   const std::string& version, const std::string& path, const ServerConfig& server,
+                   const std::shared_ptr<const gov::Principal>& principal,
+                   const std::string& binding) {
     namespace bh = boost::beast::http;
     auto accept = req[bh::field::accept];
     if (!accepts(accept, "application/json") || !accepts(accept, "text/event-stream")) {
@@ -913,7 +992,9 @@ class HttpFront {
         return;
       }
       if (era.era == transport::mcp::Era::Modern) {
-        lanes_.at(path)->handle(std::move(body), m, std::move(h), ex);
+        lane(path, server, principal ? principal->tenant : tenant_.id)
+            ->handle(std::move(body), m, std::move(h), ex,
+                     principal ? std::optional<gov::Principal>(*principal) : std::nullopt);
         return;
       }
     }
@@ -942,9 +1023,11 @@ class HttpFront {
         return;
       }
       try {
-        auto shared = shared_.find(server.name);
+        const std::string& tenant = principal ? principal->tenant : tenant_.id;
+        auto shared = shared_.find(server.name + '\n' + tenant);
         s = std::make_shared<HttpSession>(random_session_id(), ioc_.get_executor(), config_, server,
-                                          tenant_, pipeline_, settings_, path,
+                                          principal ? *principal : tenant_.principal, binding,
+                                          pipelines_.at(tenant), settings_, path,
                                           shared == shared_.end() ? nullptr : shared->second);
       } catch (const std::exception& e) {
         static transport::RateLimitedLog start_errors(spdlog::level::err);
@@ -955,7 +1038,7 @@ class HttpFront {
       sessions_[s->id()] = s;
       session_events()("http: session {} started", s->id());
     } else {
-      s = find_session(ex, sid, path);
+      s = find_session(ex, sid, path, binding);
       if (!s) return;
       for (const auto& m : ins) {
         if (m.kind == MessageKind::Request && s->in_flight(m.id_key)) {
@@ -976,11 +1059,23 @@ class HttpFront {
   HttpSettings settings_;
   bool loopback_ = true;
   std::map<std::string, const ServerConfig*> routes_;
-  std::shared_ptr<Pipeline> pipeline_;
+  // The 2026-07-28 lane of a route for a tenant, started at its first request.
+  std::shared_ptr<ModernLane> lane(const std::string& path, const ServerConfig& server,
+                                   const std::string& tenant) {
+    auto& l = lanes_[path + '\n' + tenant];
+    if (!l) {
+      l = std::make_shared<ModernLane>(ioc_.get_executor(), config_, server, config_.tenant(tenant),
+                                       pipelines_.at(tenant));
+    }
+    return l;
+  }
+
+  std::map<std::string, std::shared_ptr<Pipeline>> pipelines_;  // by tenant id
+  std::unique_ptr<Authenticator> auth_;                         // null without http.auth
   std::shared_ptr<web::Server> server_;
   std::unordered_map<std::string, std::shared_ptr<HttpSession>> sessions_;
-  std::map<std::string, std::shared_ptr<SharedUpstream>> shared_;  // by server name
-  std::map<std::string, std::shared_ptr<ModernLane>> lanes_;       // 2026-07-28, by path
+  std::map<std::string, std::shared_ptr<SharedUpstream>> shared_;  // by server, tenant
+  std::map<std::string, std::shared_ptr<ModernLane>> lanes_;       // 2026-07-28, by path, tenant
   asio::steady_timer sweep_;
   std::chrono::steady_clock::time_point last_keepalive_ = std::chrono::steady_clock::now();
 };

@@ -57,12 +57,12 @@ class ModernLane::Call : public std::enable_shared_from_this<Call> {
   Call(ModernLane& lane, std::shared_ptr<web::Exchange> ex, const transport::Inspection& ins)
       : lane_(lane), ex_(std::move(ex)), id_(ins.id), key_(ins.id_key), method_(ins.method) {}
 
-  void start(std::string body, mcp::McpHeaders headers) {
+  void start(std::string body, mcp::McpHeaders headers, gov::Principal principal) {
     link_ = lane_.mux_->attach();
     SessionOptions so;
     so.session_id = "";  // MCP 2026-07-28 has no sessions: receipts say so with ""
     so.server = lane_.server_.name;
-    so.principal = lane_.tenant_.principal;
+    so.principal = std::move(principal);
     so.max_message_bytes = lane_.config_.max_message_bytes;
     so.max_batch_messages = lane_.config_.max_batch_messages;
     so.request_timeout = lane_.server_.request_timeout;
@@ -184,7 +184,8 @@ bool ModernLane::start_server(std::string& why) {
 }
 
 void ModernLane::handle(std::string body, const transport::Inspection& ins, mcp::McpHeaders headers,
-                        std::shared_ptr<web::Exchange> ex) {
+                        std::shared_ptr<web::Exchange> ex,
+                        std::optional<gov::Principal> principal) {
   if (ins.kind == MessageKind::Notification) {
     // 2026-07-28 defines no client notification over HTTP (a request is cancelled by closing
     // its stream): accepted, and not forwarded.
@@ -207,7 +208,8 @@ void ModernLane::handle(std::string body, const transport::Inspection& ins, mcp:
   if (ex->closed() || ex->done()) return;
   auto call = std::make_shared<Call>(*this, ex, ins);
   calls_[call.get()] = call;
-  call->start(std::move(body), std::move(headers));
+  call->start(std::move(body), std::move(headers),
+              principal ? std::move(*principal) : tenant_.principal);
 }
 
 void ModernLane::finished(Call* call) {

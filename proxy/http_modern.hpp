@@ -27,6 +27,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -51,9 +52,11 @@ class ModernLane : public std::enable_shared_from_this<ModernLane> {
              const TenantConfig& tenant, std::shared_ptr<Pipeline> pipeline);
 
   // One classified 2026-07-28 message: `body` is its compact text, `ins` its inspection,
-  // `headers` the POST's MCP headers.
+  // `headers` the POST's MCP headers; `principal` the authenticated client (http.auth), or
+  // nullopt for the tenant's configured identity.
   void handle(std::string body, const transport::Inspection& ins,
-              transport::mcp::McpHeaders headers, std::shared_ptr<transport::http::Exchange> ex);
+              transport::mcp::McpHeaders headers, std::shared_ptr<transport::http::Exchange> ex,
+              std::optional<gov::Principal> principal = std::nullopt);
   // SSE keep-alive comments on the calls answering as a stream.
   void keepalive();
   void shutdown();

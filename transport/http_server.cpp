@@ -240,6 +240,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       request_start_.reset();
       auto ex = std::make_shared<Exchange>(weak_from_this(), req.version(), req.keep_alive(),
                                            req.method() == bhttp::verb::head);
+      ex->peer_ = peer_;
       current_ = ex;
       srv_->handler_(std::move(req), ex);
     }

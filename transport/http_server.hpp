@@ -93,9 +93,12 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   // The client went away before the exchange was done.
   bool closed() const;
   void on_close(std::function<void()> f) { on_close_ = std::move(f); }
+  // The client's address as its connection is counted (Server::peer_key), for log lines.
+  const std::string& peer() const { return peer_; }
 
  private:
   friend class Connection;
+  std::string peer_;
   void write(std::string bytes);
   std::weak_ptr<Connection> conn_;
   bool keep_alive_;

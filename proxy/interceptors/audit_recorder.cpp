@@ -194,6 +194,9 @@ void AuditRecorder::record_decision(const CallContext& ctx, std::function<void(O
   in.protocol_version = ctx.protocol_version;
   in.traceparent = ctx.traceparent;
   in.retry_of = ctx.retry_of;
+  in.auth_method = ctx.principal.credential.method;
+  in.auth_issuer = ctx.principal.credential.issuer;
+  in.auth_id = ctx.principal.credential.id;
   audit::FrozenPayload payload = audit::decision_frozen(in);
   // The proxy's own log: one line per denial (and per monitor-mode would-deny).
   if (!in.allowed) {
