@@ -338,6 +338,8 @@ std::string_view to_string(TokenError e) {
       return "not_yet_valid";
     case TokenError::InsufficientScope:
       return "insufficient_scope";
+    case TokenError::Inactive:
+      return "inactive";
   }
   return "malformed";
 }
@@ -383,6 +385,17 @@ TokenResult verify_token(std::string_view token, const KeySet& keys, const Token
   nlohmann::json claims = nlohmann::json::parse(p.payload, nullptr, false);
   if (claims.is_discarded() || !claims.is_object())
     return fail(std::move(r), TokenError::Malformed, "token payload is not a JSON object");
+  TokenResult checked = check_claims(std::move(claims), rules, now);
+  checked.alg = std::move(r.alg);
+  checked.kid = std::move(r.kid);
+  return checked;
+}
+
+TokenResult check_claims(nlohmann::json claims, const TokenRules& rules,
+                         std::chrono::system_clock::time_point now) {
+  TokenResult r;
+  if (!claims.is_object())
+    return fail(std::move(r), TokenError::Malformed, "the claims are not a JSON object");
   r.claims = std::move(claims);
   const nlohmann::json& c = r.claims;
   if (const nlohmann::json* jti = member(c, "jti"); jti && jti->is_string())

@@ -53,6 +53,7 @@ enum class TokenError {
   Expired,            // `exp` + skew is past
   NotYetValid,        // `nbf` - skew or `iat` - skew is still ahead
   InsufficientScope,  // a required scope is missing
+  Inactive,           // introspection (RFC 7662) says the token is not active
 };
 
 // A stable lowercase id ("malformed", "unknown_key", ...) for logs and metrics.
@@ -78,6 +79,12 @@ struct TokenResult {
 std::optional<std::string> peek_kid(std::string_view token);
 
 TokenResult verify_token(std::string_view token, const KeySet& keys, const TokenRules& rules,
+                         std::chrono::system_clock::time_point now);
+
+// Steps 5 to 8 (issuer, audience, time, scopes) over claims already known to come from the
+// issuer: a verified JWT's payload, or an RFC 7662 introspection response (introspection.hpp).
+// `claims` must be an object (else Malformed); sets claims, jti and scopes.
+TokenResult check_claims(nlohmann::json claims, const TokenRules& rules,
                          std::chrono::system_clock::time_point now);
 
 }  // namespace gt::auth
