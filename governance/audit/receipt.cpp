@@ -402,11 +402,11 @@ std::string auth_member(const DecisionInput& in) {
     out += ':';
     jcs_string_into(sanitize_utf8(v), out);
   };
-  if (in.auth_method == "jwt") {
+  if (in.auth_method == "api_key") {
+    member("key_id", in.auth_id);
+  } else {  // a token: "jwt", or "introspection" for an opaque one
     member("issuer", in.auth_issuer);
     member("jti", in.auth_id);
-  } else {
-    member("key_id", in.auth_id);
   }
   member("method", in.auth_method);
   out += '}';

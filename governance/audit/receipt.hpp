@@ -86,14 +86,14 @@ struct DecisionInput {
   // An MCP 2026-07-28 retry of a call that returned input_required: the receipt id of the
   // exchange's first decision. Recorded only when the call is one.
   std::string retry_of;
-  // How the client authenticated (an HTTP front with `http.auth`): "jwt" with the token's
-  // issuer and jti, or "api_key" with the key's id; recorded as `auth` only when set. Never
-  // the credential itself.
+  // How the client authenticated (an HTTP front with `http.auth`): "jwt" or "introspection"
+  // (an opaque token) with the token's issuer and jti, or "api_key" with the key's id;
+  // recorded as `auth` only when set. Never the credential itself.
   std::string auth_method, auth_issuer, auth_id;
 };
 
-// The decision's `auth` member as JCS text ({"issuer","jti"} for a jwt, {"key_id"} for an
-// api_key, each with "method"), or "" when `auth_method` is empty.
+// The decision's `auth` member as JCS text ({"key_id"} for an api_key, else {"issuer","jti"},
+// each with "method"), or "" when `auth_method` is empty.
 std::string auth_member(const DecisionInput& in);
 
 struct ResultInput {

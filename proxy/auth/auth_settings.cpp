@@ -1,5 +1,6 @@
 #include "proxy/auth/auth_settings.hpp"
 
+#include <cstdlib>
 #include <set>
 
 #include "governance/auth/challenge.hpp"
@@ -61,14 +62,34 @@ std::string http_uri(const YAML::Node& n, const std::string& where) {
 
 IssuerSettings parse_issuer(const YAML::Node& n, const std::string& where, const Config& config,
                             const AuthSettings& auth) {
-  known_keys(n, where,
-             {"issuer", "jwks_uri", "jwks_file", "algorithms", "audience", "skew_s",
-              "jwks_max_age_s", "jwks_min_interval_s", "jwks_max_stale_s", "ca_file", "claims"});
+  known_keys(
+      n, where,
+      {"issuer", "jwks_uri", "jwks_file", "algorithms", "audience", "skew_s", "jwks_max_age_s",
+       "jwks_min_interval_s", "jwks_max_stale_s", "ca_file", "claims", "introspection"});
   IssuerSettings s;
   if (!n["issuer"]) fail(where, "`issuer` is required (the exact `iss` of its tokens)");
   s.issuer = text(n["issuer"], where + ".issuer");
   bool uri = bool(n["jwks_uri"]), file = bool(n["jwks_file"]);
-  if (uri == file) fail(where, "exactly one of `jwks_uri` and `jwks_file` is required");
+  if (uri && file) fail(where, "give one of `jwks_uri` and `jwks_file`, not both");
+  if (!uri && !file && !n["introspection"])
+    fail(where,
+         "one of `jwks_uri`, `jwks_file` (JWT access tokens) or `introspection` (opaque "
+         "tokens) is required");
+  if (auto in = n["introspection"]) {
+    const std::string w = where + ".introspection";
+    known_keys(in, w, {"endpoint", "client_id", "client_secret_env", "cache_s"});
+    if (!in["endpoint"] || !in["client_id"] || !in["client_secret_env"])
+      fail(w, "`endpoint`, `client_id` and `client_secret_env` are required");
+    s.introspection_endpoint = http_uri(in["endpoint"], w + ".endpoint");
+    s.client_id = text(in["client_id"], w + ".client_id");
+    std::string var = text(in["client_secret_env"], w + ".client_secret_env");
+    const char* secret = std::getenv(var.c_str());
+    if (!secret || !*secret)
+      fail(w + ".client_secret_env", "the environment variable `" + var + "` is not set");
+    s.client_secret = secret;
+    if (auto c = in["cache_s"])
+      s.introspection_cache = std::chrono::seconds(integer(c, w + ".cache_s", 0, 3600));
+  }
   if (uri) s.jwks_uri = http_uri(n["jwks_uri"], where + ".jwks_uri");
   if (file) s.jwks_file = config.resolve(text(n["jwks_file"], where + ".jwks_file"));
   if (auto c = n["ca_file"]) s.ca_file = config.resolve(text(c, where + ".ca_file")).string();

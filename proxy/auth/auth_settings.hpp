@@ -18,6 +18,11 @@
 //           jwks_max_stale_s: 86400
 //           ca_file: /etc/ssl/my-ca.pem         # extra CA for an https jwks_uri
 //           claims: {...}                       # governance/auth/claims_map.hpp
+//           introspection:                      # RFC 7662, for opaque tokens (optional)
+//             endpoint: https://login.example.com/introspect
+//             client_id: glasstape
+//             client_secret_env: GT_INTROSPECTION_SECRET   # the secret's environment variable
+//             cache_s: 60                       # an answer is trusted this long (or until exp)
 //       api_keys: api-keys.yaml                 # governance/auth/api_keys.hpp
 #pragma once
 
@@ -44,6 +49,10 @@ struct IssuerSettings {
   auth::TokenRules rules;           // issuer, audience, algorithms, skew, required scopes
   auth::JwksPolicy jwks;
   auth::ClaimsMap claims;
+  // RFC 7662 introspection (empty endpoint: none). An issuer has keys, introspection or both.
+  std::string introspection_endpoint;
+  std::string client_id, client_secret;
+  std::chrono::seconds introspection_cache{60};
 };
 
 struct AuthSettings {

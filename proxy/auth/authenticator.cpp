@@ -7,6 +7,7 @@
 #include "governance/audit/sha256.hpp"
 #include "governance/auth/base64url.hpp"
 #include "governance/auth/challenge.hpp"
+#include "governance/auth/introspection.hpp"
 #include "governance/auth/quote.hpp"
 #include "transport/rate_limited_log.hpp"
 
@@ -51,6 +52,14 @@ std::optional<std::string> peek_issuer(std::string_view token) {
   return it->get<std::string>();
 }
 
+// A checked token's `exp` in unix seconds (check_claims made sure it is a finite number), or
+// 0 when it cannot be used as one.
+std::int64_t exp_of(const gov::Principal& p) {
+  auto exp = p.claims.find("exp");
+  double e = exp != p.claims.end() && exp->is_number() ? exp->get<double>() : 0;
+  return e > 0 && e < 1e11 ? static_cast<std::int64_t>(e) : 0;
+}
+
 std::string digest_key(std::string_view token) {
   auto d = gov::audit::sha256(token);
   return std::string(reinterpret_cast<const char*>(d.data()), d.size());
@@ -68,8 +77,15 @@ Authenticator::Authenticator(boost::asio::any_io_executor ex, AuthSettings setti
   for (const auto& is : settings_.issuers)
     pr.authorization_servers.push_back(is.issuer);
   metadata_ = auth::resource_metadata(pr);
-  for (const auto& is : settings_.issuers)
-    sources_.push_back(std::make_shared<JwksSource>(ex_, is));
+  introspecting_ = settings_.issuers.size();
+  for (std::size_t i = 0; i < settings_.issuers.size(); ++i) {
+    const auto& is = settings_.issuers[i];
+    bool keys = !is.jwks_uri.empty() || !is.jwks_file.empty();
+    sources_.push_back(keys ? std::make_shared<JwksSource>(ex_, is) : nullptr);
+    bool in = !is.introspection_endpoint.empty();
+    introspectors_.push_back(in ? std::make_shared<Introspector>(ex_, is) : nullptr);
+    if (in && introspecting_ == settings_.issuers.size()) introspecting_ = i;
+  }
   if (!settings_.api_keys.empty()) {
     try {
       api_keys_ = std::make_unique<auth::ApiKeyFile>(settings_.api_keys.string());
@@ -81,12 +97,14 @@ Authenticator::Authenticator(boost::asio::any_io_executor ex, AuthSettings setti
 
 void Authenticator::start() {
   for (auto& s : sources_)
-    s->start();
+    if (s) s->start();
 }
 
 void Authenticator::stop() {
   for (auto& s : sources_)
-    s->stop();
+    if (s) s->stop();
+  for (auto& i : introspectors_)
+    if (i) i->stop();
 }
 
 AuthResult Authenticator::refused(unsigned status, std::string message, std::string error,
@@ -128,51 +146,69 @@ void Authenticator::authenticate(const transport::http::Request& req, const std:
   std::string_view authz(req[boost::beast::http::field::authorization]);
   std::string_view api_key = trim(req["X-API-Key"]);
   std::string_view bearer;
+  auto refuse_now = [&](AuthResult r) {
+    log_refusal(peer, r);
+    done(std::move(r));
+  };
   if (!authz.empty()) {
     if (!iequals_prefix(authz, "Bearer ")) {
-      auto r = refused(401, "Unauthorized: the Authorization header must be `Bearer <token>`",
-                       "invalid_request");
-      log_refusal(peer, r);
-      done(std::move(r));
+      refuse_now(refused(401, "Unauthorized: the Authorization header must be `Bearer <token>`",
+                         "invalid_request"));
       return;
     }
     bearer = trim(authz.substr(7));
   }
   if (bearer.empty() && api_key.empty()) {
-    auto r = refused(401,
-                     "Unauthorized: this server needs a credential (Authorization: Bearer "
-                     "<token>); see " +
-                         settings_.metadata_url);
-    log_refusal(peer, r);
-    done(std::move(r));
+    refuse_now(refused(401,
+                       "Unauthorized: this server needs a credential (Authorization: Bearer "
+                       "<token>); see " +
+                           settings_.metadata_url));
     return;
   }
   if (!bearer.empty() && !api_key.empty()) {
-    auto r = refused(401, "Unauthorized: send one credential, not both Authorization and X-API-Key",
-                     "invalid_request");
-    log_refusal(peer, r);
-    done(std::move(r));
+    refuse_now(refused(401,
+                       "Unauthorized: send one credential, not both Authorization and X-API-Key",
+                       "invalid_request"));
     return;
   }
   std::string_view credential = bearer.empty() ? api_key : bearer;
-  // A JWS has exactly two dots; an API key (gtk_…, base64url) has none.
-  bool jwt = api_key.empty() && std::count(credential.begin(), credential.end(), '.') == 2;
-  if (!jwt) {
-    auto r = from_api_key(credential);
-    if (!r.ok()) log_refusal(peer, r);
-    done(std::move(r));
+  if (credential.size() > auth::kMaxTokenBytes) {
+    refuse_now(refused(401,
+                       "Unauthorized: the credential is larger than " +
+                           std::to_string(auth::kMaxTokenBytes) + " bytes",
+                       "invalid_token"));
     return;
   }
-  verify_jwt(std::string(credential), peer, std::move(done));
+  // A JWS has exactly two dots; an API key (gtk_…, base64url) has none.
+  if (api_key.empty() && std::count(credential.begin(), credential.end(), '.') == 2) {
+    verify_jwt(std::string(credential), peer, std::move(done));
+    return;
+  }
+  // An API key (the X-API-Key header takes nothing else), or else an opaque token for the
+  // issuer that introspects them.
+  bool unknown = false;
+  std::optional<AuthResult> r;
+  if (api_keys_ || !api_key.empty()) r = from_api_key(credential, unknown);
+  if (api_key.empty() && (!r || unknown) && introspecting_ < introspectors_.size()) {
+    introspect(std::string(credential), peer, std::move(done));
+    return;
+  }
+  if (!r) {
+    r = refused(401,
+                "Unauthorized: the credential is not a JWT, and this server takes no API keys or "
+                "opaque tokens",
+                "invalid_token");
+  }
+  if (!r->ok()) log_refusal(peer, *r);
+  done(std::move(*r));
 }
 
-AuthResult Authenticator::from_api_key(std::string_view key) {
-  if (!api_keys_) {
-    return refused(401,
-                   "Unauthorized: the credential is not a JWT, and this server takes no API keys",
-                   "invalid_token");
-  }
+AuthResult Authenticator::from_api_key(std::string_view key, bool& unknown) {
+  unknown = false;
+  if (!api_keys_)
+    return refused(401, "Unauthorized: this server takes no API keys", "invalid_token");
   auto res = api_keys_->lookup(key, auth::Clock::now());
+  unknown = !res.ok && res.refusal == auth::ApiKeyResult::Refusal::Unknown;
   if (!res.ok) return refused(401, "Unauthorized: " + res.why, "invalid_token");
   gov::Principal p = std::move(res.principal);
   p.claims = nlohmann::json::object();
@@ -180,35 +216,34 @@ AuthResult Authenticator::from_api_key(std::string_view key) {
   return admitted(std::move(p), "api_key");
 }
 
+bool Authenticator::cached(const std::string& hash, const std::function<void(AuthResult)>& done) {
+  auto it = cache_.find(hash);
+  if (it == cache_.end()) return false;
+  if (std::chrono::system_clock::now() >= it->second.expires) {
+    cache_.erase(it);
+    return false;
+  }
+  AuthResult r;
+  r.status = 200;
+  r.principal = it->second.principal;
+  r.binding = it->second.binding;
+  done(std::move(r));
+  return true;
+}
+
 void Authenticator::verify_jwt(std::string token, const std::string& peer,
                                std::function<void(AuthResult)> done) {
-  if (sources_.empty()) {
-    auto r = refused(401, "Unauthorized: this server takes API keys, not tokens", "invalid_token");
+  auto refuse_now = [&](AuthResult r) {
     log_refusal(peer, r);
     done(std::move(r));
-    return;
-  }
-  if (token.size() > auth::kMaxTokenBytes) {
-    auto r = refused(
-        401,
-        "Unauthorized: the token is larger than " + std::to_string(auth::kMaxTokenBytes) + " bytes",
-        "invalid_token");
-    log_refusal(peer, r);
-    done(std::move(r));
+  };
+  if (std::none_of(sources_.begin(), sources_.end(), [](const auto& s) { return bool(s); })) {
+    refuse_now(
+        refused(401, "Unauthorized: this server takes no JWT access tokens", "invalid_token"));
     return;
   }
   std::string key = digest_key(token);
-  if (auto it = cache_.find(key); it != cache_.end()) {
-    if (std::chrono::system_clock::now() < it->second.expires) {
-      AuthResult r;
-      r.status = 200;
-      r.principal = it->second.principal;
-      r.binding = it->second.binding;
-      done(std::move(r));
-      return;
-    }
-    cache_.erase(it);
-  }
+  if (cached(key, done)) return;
   // The issuer whose rules verify it: the one its `iss` names (checked again, verified, by
   // verify_token), or the only one there is.
   std::size_t which = sources_.size();
@@ -216,26 +251,27 @@ void Authenticator::verify_jwt(std::string token, const std::string& peer,
     for (std::size_t i = 0; i < settings_.issuers.size(); ++i)
       if (settings_.issuers[i].issuer == *iss) which = i;
     if (which == sources_.size() && sources_.size() > 1) {
-      auto r = refused(
+      refuse_now(refused(
           401, "Unauthorized: the token's issuer " + auth::quote(*iss) + " is not trusted here",
-          "invalid_token");
-      log_refusal(peer, r);
-      done(std::move(r));
+          "invalid_token"));
       return;
     }
   }
   if (which == sources_.size()) which = 0;
+  if (!sources_[which]) {
+    refuse_now(refused(401,
+                       "Unauthorized: issuer " + auth::quote(settings_.issuers[which].issuer) +
+                           " is configured for opaque tokens only",
+                       "invalid_token"));
+    return;
+  }
   auto kid = auth::peek_kid(token).value_or("");
   sources_[which]->keys(kid,
                         [this, token = std::move(token), key = std::move(key), which, peer,
                          done = std::move(done)](const auth::KeySet* keys, const std::string& why) {
                           AuthResult r = finish_jwt(token, which, keys, why);
                           if (r.ok()) {
-                            // verify_token has checked that `exp` is a number.
-                            const auto& c = r.principal->claims;
-                            auto exp = c.find("exp");
-                            double e = exp != c.end() && exp->is_number() ? exp->get<double>() : 0;
-                            remember(key, r, e > 0 && e < 1e11 ? static_cast<std::int64_t>(e) : 0);
+                            remember(key, r, exp_of(*r.principal));
                           } else {
                             log_refusal(peer, r);
                           }
@@ -245,14 +281,20 @@ void Authenticator::verify_jwt(std::string token, const std::string& peer,
 
 AuthResult Authenticator::finish_jwt(const std::string& token, std::size_t issuer,
                                      const auth::KeySet* keys, const std::string& keys_why) {
-  const IssuerSettings& is = settings_.issuers[issuer];
   if (!keys) {
     AuthResult r;
     r.status = 503;
     r.message = "Service Unavailable: cannot verify the token: " + keys_why;
     return r;
   }
-  auto v = auth::verify_token(token, *keys, is.rules, std::chrono::system_clock::now());
+  return from_checked(auth::verify_token(token, *keys, settings_.issuers[issuer].rules,
+                                         std::chrono::system_clock::now()),
+                      issuer, "jwt");
+}
+
+AuthResult Authenticator::from_checked(auth::TokenResult v, std::size_t issuer,
+                                       const std::string& method) {
+  const IssuerSettings& is = settings_.issuers[issuer];
   if (!v.ok) {
     if (v.error == auth::TokenError::InsufficientScope) {
       return refused(403, "Forbidden: " + v.why, "insufficient_scope", true);
@@ -266,12 +308,46 @@ AuthResult Authenticator::finish_jwt(const std::string& token, std::size_t issue
                    "invalid_token");
   }
   p->claims = std::move(v.claims);
-  p->credential = {"jwt", is.issuer, v.jti};
-  return admitted(std::move(*p), "jwt\n" + is.issuer);
+  p->credential = {method, is.issuer, v.jti};
+  // JWT or introspection: one way in per issuer, so a session outlives the token's format.
+  return admitted(std::move(*p), "token\n" + is.issuer);
 }
 
-void Authenticator::remember(const std::string& hash, const AuthResult& r, std::int64_t exp) {
-  if (settings_.token_cache == 0 || exp <= 0) return;
+void Authenticator::introspect(std::string token, const std::string& peer,
+                               std::function<void(AuthResult)> done) {
+  std::string key = digest_key(token);
+  if (cached(key, done)) return;
+  std::size_t which = introspecting_;
+  introspectors_[which]->introspect(
+      token, [this, key = std::move(key), which, peer, done = std::move(done)](
+                 std::optional<std::string> answer, const std::string& why) {
+        AuthResult r;
+        if (!answer) {
+          r.status = 503;
+          r.message = "Service Unavailable: cannot introspect the token: " + why;
+        } else {
+          const IssuerSettings& is = settings_.issuers[which];
+          r = from_checked(
+              auth::read_introspection(*answer, is.rules, std::chrono::system_clock::now()), which,
+              "introspection");
+          if (r.ok() && is.introspection_cache.count() > 0) {
+            // Trusted until exp, and no longer than cache_s: asking again is how a revoked
+            // opaque token is found out.
+            auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count();
+            remember(
+                key, r,
+                std::min<std::int64_t>(exp_of(*r.principal), now + is.introspection_cache.count()));
+          }
+        }
+        if (!r.ok()) log_refusal(peer, r);
+        done(std::move(r));
+      });
+}
+
+void Authenticator::remember(const std::string& hash, const AuthResult& r, std::int64_t until) {
+  if (settings_.token_cache == 0 || until <= 0) return;
   if (cache_.size() >= settings_.token_cache) {
     // Full: drop what has expired, and if that is not enough, everything (cheap to rebuild:
     // one signature check per token).
@@ -280,10 +356,10 @@ void Authenticator::remember(const std::string& hash, const AuthResult& r, std::
       it = it->second.expires <= now ? cache_.erase(it) : std::next(it);
     if (cache_.size() >= settings_.token_cache) cache_.clear();
   }
-  // Kept until `exp` (verify_token allows `skew` beyond it): the cache never admits a token
-  // verify_token would refuse as expired.
+  // Kept until `exp` at most (verify_token allows `skew` beyond it): the cache never admits a
+  // token verify_token would refuse as expired.
   cache_[hash] = Cached{r.principal, r.binding,
-                        std::chrono::system_clock::time_point(std::chrono::seconds(exp))};
+                        std::chrono::system_clock::time_point(std::chrono::seconds(until))};
 }
 
 void Authenticator::log_refusal(const std::string& peer, const AuthResult& r) {

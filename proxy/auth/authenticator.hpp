@@ -5,6 +5,8 @@
 //   Authorization: Bearer <jwt>  ─► issuer by `iss` ─► its keys (JwksSource) ─► verify_token
 //                                    ─► ClaimsMap ─► principal (+ claims, jti)
 //   Authorization: Bearer gtk_…  │ X-API-Key: gtk_…  ─► ApiKeyFile ─► principal (+ key id)
+//   Authorization: Bearer <opaque> (not an API key)  ─► RFC 7662 introspection (Introspector)
+//                                    ─► the same claim checks and ClaimsMap as a JWT
 //   nothing                      ─► 401 with the RFC 9728 metadata URL
 //
 // The principal's tenant must be one the front serves (else 403). A verified token is kept,
@@ -29,6 +31,7 @@
 #include "governance/auth/api_keys.hpp"
 #include "governance/principal.hpp"
 #include "proxy/auth/auth_settings.hpp"
+#include "proxy/auth/introspector.hpp"
 #include "proxy/auth/jwks_source.hpp"
 #include "transport/http_server.hpp"
 
@@ -73,20 +76,27 @@ class Authenticator {
   };
 
   void verify_jwt(std::string token, const std::string& peer, std::function<void(AuthResult)> done);
+  void introspect(std::string token, const std::string& peer, std::function<void(AuthResult)> done);
   AuthResult finish_jwt(const std::string& token, std::size_t issuer, const auth::KeySet* keys,
                         const std::string& keys_why);
-  AuthResult from_api_key(std::string_view key);
+  // A token's claims, checked (verify_token or read_introspection), as the principal.
+  AuthResult from_checked(auth::TokenResult v, std::size_t issuer, const std::string& method);
+  AuthResult from_api_key(std::string_view key, bool& unknown);
   AuthResult admitted(gov::Principal p, const std::string& way);
   AuthResult refused(unsigned status, std::string message, std::string error = {},
                      bool with_scope = false) const;
-  void remember(const std::string& hash, const AuthResult& r, std::int64_t exp);
+  // Keeps a verified token's result until `until` (unix seconds; <= 0: not kept).
+  void remember(const std::string& hash, const AuthResult& r, std::int64_t until);
+  bool cached(const std::string& hash, const std::function<void(AuthResult)>& done);
   void log_refusal(const std::string& peer, const AuthResult& r);
 
   boost::asio::any_io_executor ex_;
   AuthSettings settings_;
   std::set<std::string> tenants_;
   std::string metadata_;
-  std::vector<std::shared_ptr<JwksSource>> sources_;  // one per issuer, same order
+  std::vector<std::shared_ptr<JwksSource>> sources_;  // per issuer (null: introspection only)
+  std::vector<std::shared_ptr<Introspector>> introspectors_;  // per issuer (null: none)
+  std::size_t introspecting_ = 0;  // index of the issuer asked about opaque tokens, or size()
   std::unique_ptr<auth::ApiKeyFile> api_keys_;
   std::unordered_map<std::string, Cached> cache_;  // by SHA-256 of the token
   std::unordered_map<std::string, std::chrono::steady_clock::time_point> logged_;  // by peer

@@ -172,6 +172,10 @@ const asList = (s) => (Array.isArray(s) ? s : String(s ?? '').split(' ')).filter
  * @param {(ctx, token, jwt: {header: object, payload: object}) => void} [opts.customizeJwt]
  *   oidc-provider's formats.customizers.jwt: may edit the header (merged over alg/typ/kid)
  *   and the payload (any claim, e.g. exp in the past, a foreign iss) before signing.
+ * @param {boolean} [opts.opaque=false] issue opaque access tokens for the resources (still
+ *   with their audience and scopes, RFC 8707) and serve introspection (RFC 7662) at
+ *   `introspectionEndpoint` and revocation (RFC 7009) at `revocationEndpoint`, both for any
+ *   registered client.
  * @returns {Promise<Issuer>}
  *
  * @typedef {object} Issuer
@@ -262,8 +266,10 @@ export async function startIssuer(opts = {}) {
       features: {
         devInteractions: { enabled: false },
         clientCredentials: { enabled: true },
-        introspection: { enabled: false },
-        revocation: { enabled: false },
+        // RFC 7662 and RFC 7009, for opaque tokens (opts.opaque): a resource server asks about
+        // a token as a registered client (client_secret_basic).
+        introspection: { enabled: !!opts.opaque, allowedPolicy: async () => true },
+        revocation: { enabled: !!opts.opaque, allowedPolicy: async () => true },
         resourceIndicators: {
           enabled: true,
           // No resource parameter: no resource server, so an opaque token (oidc-provider's
@@ -277,8 +283,8 @@ export async function startIssuer(opts = {}) {
               scope: scopes.join(' '),
               audience: resourceIndicator,
               accessTokenTTL: ttl,
-              accessTokenFormat: 'jwt',
-              jwt: { sign: { alg, kid: signing.kid } },
+              accessTokenFormat: opts.opaque ? 'opaque' : 'jwt',
+              ...(opts.opaque ? {} : { jwt: { sign: { alg, kid: signing.kid } } }),
             };
           },
         },
@@ -372,6 +378,8 @@ export async function startIssuer(opts = {}) {
     issuer,
     jwksUri: `${issuer}/jwks`,
     tokenEndpoint: `${issuer}/token`,
+    introspectionEndpoint: `${issuer}/token/introspection`,
+    revocationEndpoint: `${issuer}/token/revocation`,
     metadataUrl: `${issuer}/.well-known/openid-configuration`,
     oauthMetadataUrl: `${issuer}/.well-known/oauth-authorization-server`,
     resources,

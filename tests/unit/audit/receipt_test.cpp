@@ -99,6 +99,12 @@ TEST_CASE("receipt: a decision payload is canonical and complete", "[receipt]") 
   in.auth_id = "ci-bot-2026";
   json k = json::parse(decision_payload(in).finish(45, std::string(64, 'b'), "0123456789abcdef"));
   CHECK(k["auth"] == json({{"method", "api_key"}, {"key_id", "ci-bot-2026"}}));
+  in.auth_method = "introspection";
+  in.auth_issuer = "https://login.example.com";
+  in.auth_id = "";
+  json o = json::parse(decision_payload(in).finish(46, std::string(64, 'b'), "0123456789abcdef"));
+  CHECK(o["auth"] ==
+        json({{"method", "introspection"}, {"issuer", "https://login.example.com"}, {"jti", ""}}));
 }
 
 TEST_CASE("receipt: argument recording modes", "[receipt]") {
@@ -307,8 +313,8 @@ PayloadBuilder reference_payload(const DecisionInput& in) {
   if (!in.protocol_version.empty()) p.set_string("protocol_version", in.protocol_version);
   if (!in.traceparent.empty()) p.set_string("traceparent", in.traceparent);
   if (!in.retry_of.empty()) p.set_string("retry_of", in.retry_of);
-  if (in.auth_method == "jwt") {
-    p.set("auth", json{{"method", "jwt"},
+  if (in.auth_method == "jwt" || in.auth_method == "introspection") {
+    p.set("auth", json{{"method", in.auth_method},
                        {"issuer", sanitize_utf8(in.auth_issuer)},
                        {"jti", sanitize_utf8(in.auth_id)}});
   } else if (!in.auth_method.empty()) {

@@ -109,7 +109,20 @@ TEST_CASE("auth settings: every problem names its key", "[auth]") {
             .find("unknown key `bogus`") != std::string::npos);
   CHECK(config_error("resource: " + kResource + "\nissuers: [{issuer: " + kIssuer +
                      ", jwks_file: a, jwks_uri: 'http://x/j', claims: {tenant_value: t}}]\n")
-            .find("exactly one of `jwks_uri` and `jwks_file`") != std::string::npos);
+            .find("one of `jwks_uri` and `jwks_file`, not both") != std::string::npos);
+  CHECK(config_error("resource: " + kResource + "\nissuers: [{issuer: " + kIssuer +
+                     ", claims: {tenant_value: t}}]\n")
+            .find("`introspection` (opaque tokens) is required") != std::string::npos);
+  CHECK(config_error("resource: " + kResource + "\nissuers: [{issuer: " + kIssuer +
+                     ", introspection: {endpoint: 'http://x/i', client_id: gt}, "
+                     "claims: {tenant_value: t}}]\n")
+            .find("`endpoint`, `client_id` and `client_secret_env` are required") !=
+        std::string::npos);
+  CHECK(config_error("resource: " + kResource + "\nissuers: [{issuer: " + kIssuer +
+                     ", introspection: {endpoint: 'http://x/i', client_id: gt, "
+                     "client_secret_env: GT_TEST_SURELY_UNSET_VARIABLE}, "
+                     "claims: {tenant_value: t}}]\n")
+            .find("`GT_TEST_SURELY_UNSET_VARIABLE` is not set") != std::string::npos);
   CHECK(config_error("resource: " + kResource + "\nissuers: [{issuer: " + kIssuer +
                      ", jwks_file: a, algorithms: [HS256], claims: {tenant_value: t}}]\n")
             .find("`HS256` is not supported") != std::string::npos);
