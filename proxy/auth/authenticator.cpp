@@ -223,6 +223,10 @@ bool Authenticator::cached(const std::string& hash, const std::function<void(Aut
     cache_.erase(it);
     return false;
   }
+  // A token verified with keys that are no longer in force (stale past max_stale) is verified
+  // again, which refuses it until the issuer's keys can be had again.
+  std::size_t k = it->second.keys_of;
+  if (k < sources_.size() && sources_[k] && !sources_[k]->in_force()) return false;
   AuthResult r;
   r.status = 200;
   r.principal = it->second.principal;
@@ -271,7 +275,7 @@ void Authenticator::verify_jwt(std::string token, const std::string& peer,
                          done = std::move(done)](const auth::KeySet* keys, const std::string& why) {
                           AuthResult r = finish_jwt(token, which, keys, why);
                           if (r.ok()) {
-                            remember(key, r, exp_of(*r.principal));
+                            remember(key, r, exp_of(*r.principal), which);
                           } else {
                             log_refusal(peer, r);
                           }
@@ -346,7 +350,8 @@ void Authenticator::introspect(std::string token, const std::string& peer,
       });
 }
 
-void Authenticator::remember(const std::string& hash, const AuthResult& r, std::int64_t until) {
+void Authenticator::remember(const std::string& hash, const AuthResult& r, std::int64_t until,
+                             std::size_t keys_of) {
   if (settings_.token_cache == 0 || until <= 0) return;
   if (cache_.size() >= settings_.token_cache) {
     // Full: drop what has expired, and if that is not enough, everything (cheap to rebuild:
@@ -358,8 +363,9 @@ void Authenticator::remember(const std::string& hash, const AuthResult& r, std::
   }
   // Kept until `exp` at most (verify_token allows `skew` beyond it): the cache never admits a
   // token verify_token would refuse as expired.
-  cache_[hash] = Cached{r.principal, r.binding,
-                        std::chrono::system_clock::time_point(std::chrono::seconds(until))};
+  cache_[hash] =
+      Cached{r.principal, r.binding,
+             std::chrono::system_clock::time_point(std::chrono::seconds(until)), keys_of};
 }
 
 void Authenticator::log_refusal(const std::string& peer, const AuthResult& r) {

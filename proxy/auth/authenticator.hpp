@@ -16,6 +16,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -73,6 +74,7 @@ class Authenticator {
     std::shared_ptr<const gov::Principal> principal;
     std::string binding;
     std::chrono::system_clock::time_point expires;
+    std::size_t keys_of = SIZE_MAX;  // the issuer whose JWKS verified it (SIZE_MAX: none)
   };
 
   void verify_jwt(std::string token, const std::string& peer, std::function<void(AuthResult)> done);
@@ -86,7 +88,8 @@ class Authenticator {
   AuthResult refused(unsigned status, std::string message, std::string error = {},
                      bool with_scope = false) const;
   // Keeps a verified token's result until `until` (unix seconds; <= 0: not kept).
-  void remember(const std::string& hash, const AuthResult& r, std::int64_t until);
+  void remember(const std::string& hash, const AuthResult& r, std::int64_t until,
+                std::size_t keys_of = SIZE_MAX);
   bool cached(const std::string& hash, const std::function<void(AuthResult)>& done);
   void log_refusal(const std::string& peer, const AuthResult& r);
 

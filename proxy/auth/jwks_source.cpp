@@ -104,6 +104,13 @@ void JwksSource::reload_file() {
   file_keys_ = std::make_shared<const auth::KeySet>(std::move(*set));
 }
 
+bool JwksSource::in_force() {
+  if (file_keys_) return true;
+  auto now = std::chrono::steady_clock::now();
+  if (!fetching_ && !stopped_ && cache_.want_fetch(now)) fetch();
+  return cache_.keys(now) != nullptr;
+}
+
 void JwksSource::keys(std::string_view kid, Done done) {
   if (file_keys_) {
     reload_file();

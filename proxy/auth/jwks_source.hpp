@@ -39,6 +39,11 @@ class JwksSource : public std::enable_shared_from_this<JwksSource> {
   void start();  // the first fetch, so the first client need not wait for it
   void stop();
   void keys(std::string_view kid, Done done);
+  // Whether keys are in force now (a jwks_file, or a fetched set not stale past max_stale),
+  // starting a fetch when the set is due by age: a token remembered from before must not
+  // outlive its issuer's keys, and a steady stream of remembered tokens must still keep the
+  // set fresh.
+  bool in_force();
 
  private:
   void fetch();
