@@ -1,0 +1,74 @@
+// Poisoned tool descriptions (issue 18): a server's tool, prompt and resource descriptions go
+// to the model verbatim, so a malicious or compromised server can hide instructions there
+// ("tool poisoning"). This scans the text a server presents for the signs of it:
+//
+//   invisible      characters a reader does not see but a model reads: Unicode tag characters
+//                  (U+E0000-E007F, "ASCII smuggling"), zero-width and joiner characters,
+//                  variation selectors, soft hyphen, fillers, C0/C1 controls (but tab, LF, CR),
+//                  and bytes that are not UTF-8
+//   bidi           bidirectional overrides, embeddings and isolates (U+202A-202E, U+2066-2069):
+//                  text that displays in another order than it is read
+//   markup         instruction-like blocks and phrases: <IMPORTANT>, <system>, <instructions>,
+//                  "ignore previous instructions", "do not tell the user", "before using this
+//                  tool you must…"
+//   secret         references to credentials and their usual places: ~/.ssh, id_rsa, .env,
+//                  /etc/passwd, .aws/credentials, mcp.json, private key, password, api key
+//   tool-reference the name of another tool (of this or another server): a description that
+//                  steers the model toward a different tool ("shadowing")
+//
+// It is a pattern scan and says so: it finds the known shapes above, in any string of the
+// definition (title, description, and every string inside the input and output schemas and the
+// annotations), and nothing it has no pattern for: a plainly worded malicious instruction, a
+// paraphrase, another language, or a payload in a tool's results (which are not descriptions).
+// Every regular expression is RE2 (linear time on untrusted text). Bounded: at most
+// kMaxStrings strings and kMaxBytes bytes of one definition are read, kMaxDepth levels deep,
+// and at most kMaxFindings findings are kept (the rest are counted).
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace gt::gov::tools {
+
+enum class FindingKind { Invisible, Bidi, Markup, Secret, ToolReference };
+std::string_view to_string(
+    FindingKind k);  // "invisible", "bidi", "markup", "secret", "tool-reference"
+
+struct Finding {
+  FindingKind kind;
+  std::string where;    // JSON Pointer of the string in the definition, e.g.
+                        // /inputSchema/properties/path/description
+  std::size_t offset;   // byte offset in that string
+  std::string excerpt;  // what was found, printable ASCII (others as \uXXXX), at most 80 bytes
+};
+
+struct ScanReport {
+  std::vector<Finding> findings;
+  std::size_t more = 0;    // findings beyond kMaxFindings, counted only
+  bool truncated = false;  // the definition was larger than the scan bounds: not all was read
+  bool clean() const { return findings.empty() && more == 0; }
+};
+
+inline constexpr std::size_t kMaxStrings = 10000;
+inline constexpr std::size_t kMaxBytes = 1u << 20;
+inline constexpr std::size_t kMaxDepth = 64;
+inline constexpr std::size_t kMaxFindings = 32;
+
+// Scans one string; `where` names it in the findings. `other_tools` are names whose mention,
+// as a whole word, is a tool reference; names shorter than 4 bytes, and plain lowercase words
+// of under 8 letters (`echo`, `fetch`), are not looked for: they are words first.
+void scan_text(std::string_view text, const std::string& where,
+               const std::vector<std::string>& other_tools, ScanReport& out);
+
+// Scans a tool (or prompt, or resource) definition as a server lists it: every string value
+// but the top-level `name`, `uri` and `mimeType` (identifiers, checked elsewhere) and, for
+// invisible and bidi characters only, every member name (a property named with hidden
+// characters is as suspect as a description).
+ScanReport scan_definition(const nlohmann::json& definition,
+                           const std::vector<std::string>& other_tools);
+
+}  // namespace gt::gov::tools
