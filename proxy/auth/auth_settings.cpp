@@ -4,15 +4,15 @@
 #include <set>
 
 #include "governance/auth/challenge.hpp"
+#include "proxy/config_section.hpp"
 #include "transport/url.hpp"
 
 namespace gt::proxy {
 
 namespace {
 
-[[noreturn]] void fail(const std::string& where, const std::string& msg) {
-  throw ConfigError(where + ": " + msg);
-}
+using section::fail;
+using section::integer;
 
 void known_keys(const YAML::Node& n, const std::string& where, const std::set<std::string>& keys) {
   if (!n.IsMap()) fail(where, "must be a mapping");
@@ -38,18 +38,6 @@ std::vector<std::string> texts(const YAML::Node& n, const std::string& where) {
   for (std::size_t i = 0; i < n.size(); ++i)
     out.push_back(text(n[i], where + "[" + std::to_string(i) + "]"));
   return out;
-}
-
-long long integer(const YAML::Node& n, const std::string& where, long long lo, long long hi) {
-  long long v = 0;
-  try {
-    v = n.as<long long>();
-  } catch (const YAML::Exception&) {
-    fail(where, "must be an integer");
-  }
-  if (v < lo || v > hi)
-    fail(where, "must be between " + std::to_string(lo) + " and " + std::to_string(hi));
-  return v;
 }
 
 // An absolute http(s) URI; `what` names it in the message.

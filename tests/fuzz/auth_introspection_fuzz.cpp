@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "governance/auth/introspection.hpp"
+#include "governance/auth/quote.hpp"
 
 namespace {
 
@@ -52,7 +53,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   } else {
     if (r.why.empty() || r.why.size() > kMaxWhy) __builtin_trap();
     for (char c : r.why)
-      if (c < 0x20 || c > 0x7E || c == '"' || c == '\\') __builtin_trap();
+      if (!rfc6750_char(c)) __builtin_trap();
   }
   std::string body = introspection_request_body(input.substr(0, 4096));
   std::string_view token_part(body);
