@@ -1,5 +1,6 @@
 #include "proxy/config.hpp"
 
+#include <cctype>
 #include <cstdlib>
 #include <fstream>
 #include <set>
@@ -153,14 +154,30 @@ gov::Principal parse_identity(const YAML::Node& n, const std::string& where,
   return p;
 }
 
+// Characters an MCP tool name may hold (SEP-986): a prefix becomes part of every name.
+bool valid_name_part(const std::string& s) {
+  if (s.empty() || s.size() > 64) return false;
+  for (unsigned char c : s) {
+    if (!std::isalnum(c) && c != '_' && c != '-' && c != '.') return false;
+  }
+  return true;
+}
+
+PrefixMode prefix_mode(const YAML::Node& n, const std::string& where) {
+  auto v = scalar(n, where);
+  auto m = parse_prefix_mode(v);
+  if (!m) fail(where, "must be `always`, `on-collision` or `never`, not `" + v + "`");
+  return *m;
+}
+
 ServerConfig parse_server(const std::string& name, const YAML::Node& n) {
   std::string where = "servers." + name;
   ServerConfig s;
   s.name = name;
-  check_keys(
-      n, where,
-      {"command", "args", "env", "env_passthrough", "cwd", "url", "headers", "transport", "ca_file",
-       "insecure_skip_verify", "restart", "sharing", "timeout_ms", "max_timeout_ms"});
+  check_keys(n, where,
+             {"command", "args", "env", "env_passthrough", "cwd", "url", "headers", "transport",
+              "ca_file", "insecure_skip_verify", "restart", "sharing", "timeout_ms",
+              "max_timeout_ms", "prefix", "prefix_mode"});
   if (n["command"]) {
     s.command = string_list(n["command"], where + ".command");
     if (n["args"]) {
@@ -255,6 +272,12 @@ ServerConfig parse_server(const std::string& name, const YAML::Node& n) {
     s.max_timeout = std::chrono::milliseconds(
         integer(n["max_timeout_ms"], where + ".max_timeout_ms", 1, 86400000));
   }
+  if (n["prefix"]) {
+    s.prefix = scalar(n["prefix"], where + ".prefix");
+    if (!valid_name_part(s.prefix))
+      fail(where + ".prefix", "must be 1 to 64 letters, digits, `_`, `-` or `.`");
+  }
+  if (n["prefix_mode"]) s.prefix_mode = prefix_mode(n["prefix_mode"], where + ".prefix_mode");
   return s;
 }
 
@@ -298,8 +321,8 @@ Config parse_config(const std::string& yaml_text, const std::filesystem::path& b
   c.base_dir = base_dir;
   if (!root || root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
   check_keys(root, "config",
-             {"servers", "identity", "governance", "tenants", "http", "max_message_bytes",
-              "max_batch_messages", "shutdown_grace_ms", "log_level"});
+             {"servers", "aggregate", "identity", "governance", "tenants", "http",
+              "max_message_bytes", "max_batch_messages", "shutdown_grace_ms", "log_level"});
   if (auto s = root["servers"]) {
     if (!s.IsMap()) fail("servers", "must be a mapping of server name to settings");
     for (const auto& kv : s) {
@@ -307,6 +330,16 @@ Config parse_config(const std::string& yaml_text, const std::filesystem::path& b
       auto& ca = c.servers.back().ca_file;
       if (!ca.empty()) ca = c.resolve(ca).string();
       resolve_server_command(c, c.servers.back());
+    }
+  }
+  if (auto a = root["aggregate"]) {
+    check_keys(a, "aggregate", {"prefix_mode", "separator"});
+    if (a["prefix_mode"])
+      c.aggregate.prefix_mode = prefix_mode(a["prefix_mode"], "aggregate.prefix_mode");
+    if (a["separator"]) {
+      c.aggregate.separator = scalar(a["separator"], "aggregate.separator");
+      if (!valid_name_part(c.aggregate.separator) || c.aggregate.separator.size() > 8)
+        fail("aggregate.separator", "must be 1 to 8 of `_`, `-`, `.`, letters or digits");
     }
   }
   if (root["max_batch_messages"]) {

@@ -15,6 +15,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "governance/principal.hpp"
+#include "proxy/aggregate_names.hpp"
 
 namespace gt::proxy {
 
@@ -43,6 +44,17 @@ struct ServerConfig {
   std::string sharing = "isolated";                // HTTP front: "isolated" or "shared"
   std::chrono::milliseconds request_timeout{60000};
   std::chrono::milliseconds max_timeout{600000};  // progress may extend up to this
+  // Aggregation (several servers behind one endpoint): the prefix of this server's names
+  // (empty: its name) and when it is used (unset: the config's `aggregate.prefix_mode`).
+  std::string prefix;
+  std::optional<PrefixMode> prefix_mode;
+};
+
+// `aggregate:` how the servers' names are merged when several are served behind one endpoint
+// (proxy/aggregate_names.hpp).
+struct AggregateConfig {
+  PrefixMode prefix_mode = PrefixMode::OnCollision;
+  std::string separator = "__";
 };
 
 // One tenant: its own identity, policy directory and audit log.
@@ -67,6 +79,7 @@ struct Config {
   std::filesystem::path file;      // where it was loaded from
   std::filesystem::path base_dir;  // relative paths in the config resolve against this
   std::vector<ServerConfig> servers;
+  AggregateConfig aggregate;
   std::vector<TenantConfig> tenants;  // at least one
   YAML::Node http;                    // HTTP front settings (glasstape serve)
   HttpLimits http_limits;             // the limit keys of `http`, parsed

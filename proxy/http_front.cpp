@@ -17,6 +17,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "proxy/admission.hpp"
+#include "proxy/aggregator.hpp"
 #include "proxy/auth/authenticator.hpp"
 #include "proxy/batched_post.hpp"
 #include "proxy/chain.hpp"
@@ -211,28 +212,70 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     std::string token;  // id_key of its progress token, or ""
   };
 
+  // `servers`: one, or several behind an Aggregator (the endpoint that serves them all).
+  // `shared`: the server's SharedUpstream per server name (sharing: shared), else none.
   HttpSession(std::string id, asio::any_io_executor ex, const Config& config,
-              const ServerConfig& server, gov::Principal principal, std::string binding,
-              std::shared_ptr<Pipeline> pipeline, const HttpSettings& settings, std::string path,
-              const std::shared_ptr<SharedUpstream>& shared)
+              const std::vector<const ServerConfig*>& servers, gov::Principal principal,
+              std::string binding, std::shared_ptr<Pipeline> pipeline, const HttpSettings& settings,
+              std::string path,
+              const std::map<std::string, std::shared_ptr<SharedUpstream>>& shared)
       : id_(std::move(id)),
         path_(std::move(path)),
         binding_(std::move(binding)),
         settings_(settings) {
-    upstream_ = shared ? shared->attach()
-                       : make_upstream(ex, server, config.max_message_bytes, config.shutdown_grace);
-    SessionOptions so;
-    so.session_id = id_;
-    so.server = server.name;
-    so.principal = std::move(principal);
-    so.max_message_bytes = config.max_message_bytes;
-    so.max_batch_messages = config.max_batch_messages;
-    so.request_timeout = server.request_timeout;
-    so.max_timeout = server.max_timeout;
-    session_ = std::make_shared<Session>(
-        so, std::move(pipeline), *upstream_, [this](std::string_view line) { deliver(line); },
-        std::make_shared<BatchedPost>(ex)->poster(), ex);
-    upstream_->start(Session::events_for(session_));
+    auto to_client = [this](std::string_view line) { deliver(line); };
+    std::shared_ptr<Aggregator> aggregator;
+    if (servers.size() > 1) {
+      AggregateOptions ao;
+      ao.session_id = id_;
+      ao.separator = config.aggregate.separator;
+      ao.max_batch_messages = config.max_batch_messages;
+      aggregator = std::make_shared<Aggregator>(ao, to_client);
+    }
+    auto post = std::make_shared<BatchedPost>(ex)->poster();
+    for (std::size_t i = 0; i < servers.size(); ++i) {
+      const ServerConfig& server = *servers[i];
+      auto sh = shared.find(server.name);
+      auto link = sh != shared.end()
+                      ? sh->second->attach()
+                      : make_upstream(ex, server, config.max_message_bytes, config.shutdown_grace);
+      SessionOptions so;
+      so.session_id = id_;
+      so.server = server.name;
+      so.principal = principal;
+      so.max_message_bytes = config.max_message_bytes;
+      so.max_batch_messages = config.max_batch_messages;
+      so.request_timeout = server.request_timeout;
+      so.max_timeout = server.max_timeout;
+      auto session = std::make_shared<Session>(
+          so, pipeline, *link, aggregator ? aggregator->sink(i) : Session::Send(to_client), post,
+          ex);
+      if (!aggregator) {
+        link->start(Session::events_for(session));  // throws: the client gets 502
+        side_ = session;
+      } else {
+        // Behind the aggregate, a server that cannot start is down; the others are served.
+        AggregateMember am{server.name,
+                           server.prefix,
+                           server.prefix_mode.value_or(config.aggregate.prefix_mode),
+                           session,
+                           {}};
+        try {
+          link->start(aggregator->events_for(i));
+        } catch (const std::exception& e) {
+          static transport::RateLimitedLog start_errors(spdlog::level::err);
+          start_errors("http: session {}: cannot start server `{}`: {}; serving the others", id_,
+                       server.name, e.what());
+          am.session = nullptr;
+          am.down_reason = std::string("cannot be started: ") + e.what();
+          link.reset();
+        }
+        aggregator->add(std::move(am));
+      }
+      if (link) upstreams_.push_back(std::move(link));
+      sessions_.push_back(std::move(session));
+    }
+    if (aggregator) side_ = aggregator;
     touch();
   }
 
@@ -292,7 +335,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       }
     });
     for (auto line : lines)
-      session_->on_client_line(line);
+      side_->on_client_line(line);
   }
 
   // GET: the stream for server messages not tied to a POST.
@@ -320,7 +363,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   bool has_stream() const { return get_ && !get_->done() && !get_->closed(); }
   // A request with this id is waiting for its answer on some POST, or in the session.
   bool in_flight(const std::string& key) const {
-    return posts_.count(key) || session_->in_flight(key);
+    return posts_.count(key) || side_->in_flight(key);
   }
 
   void keepalive() {
@@ -351,7 +394,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     posts_.clear();
     order_.clear();
     tokens_.clear();
-    upstream_->shutdown();
+    for (auto& u : upstreams_)
+      u->shutdown();
   }
 
   std::vector<web::Header> headers() const { return {{"Mcp-Session-Id", id_}}; }
@@ -505,11 +549,12 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   std::string path_;
   std::string binding_;
   const HttpSettings& settings_;
-  std::shared_ptr<UpstreamLink> upstream_;
-  std::shared_ptr<Session> session_;
-  std::unordered_map<std::string, Waiting> posts_;       // by request id key
-  std::map<std::uint64_t, std::string> order_;           // waiting request keys, oldest first
-  std::unordered_map<std::string, std::string> tokens_;  // progress token → request key
+  std::vector<std::shared_ptr<UpstreamLink>> upstreams_;  // the ones started
+  std::vector<std::shared_ptr<Session>> sessions_;        // one per server
+  std::shared_ptr<ClientSide> side_;                      // the one Session, or the Aggregator
+  std::unordered_map<std::string, Waiting> posts_;        // by request id key
+  std::map<std::uint64_t, std::string> order_;            // waiting request keys, oldest first
+  std::unordered_map<std::string, std::string> tokens_;   // progress token → request key
   std::uint64_t waiting_seq_ = 0;
   std::shared_ptr<web::Exchange> get_;
   std::deque<std::string> unsent_;
@@ -526,6 +571,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
 class HttpFront {
  public:
+  using Servers = std::vector<const ServerConfig*>;
   HttpFront(asio::io_context& ioc, const Config& config, const HttpFrontOptions& opts)
       : ioc_(ioc),
         config_(config),
@@ -533,10 +579,11 @@ class HttpFront {
         settings_(parse_http(config.http, opts.listen)),
         sweep_(ioc) {
     if (config.servers.empty()) throw ConfigError("serve: the config has no `servers`");
+    // One server: served at http.path. Several: all of them behind one endpoint at http.path
+    // (issue 18: aggregated), and each alone at http.path/<name>.
     for (const auto& s : config.servers) {
-      std::string path =
-          config.servers.size() == 1 ? settings_.path : settings_.path + "/" + s.name;
-      routes_[path] = &s;
+      routes_[settings_.path].push_back(&s);
+      if (config.servers.size() > 1) routes_[settings_.path + "/" + s.name] = {&s};
     }
     auto addr = asio::ip::make_address(settings_.host);
     loopback_ = addr.is_loopback();
@@ -610,9 +657,13 @@ class HttpFront {
       tenants += (tenants.empty() ? "`" : ", `") + t + "`";
     std::string host =
         settings_.host.find(':') != std::string::npos ? "[" + settings_.host + "]" : settings_.host;
-    for (auto& [path, s] : routes_) {
-      spdlog::info("serving MCP at http://{}:{}{} for server `{}` ({} {})", host, server_->port(),
-                   path, s->name, pipelines_.size() == 1 ? "tenant" : "tenants", tenants);
+    for (auto& [path, servers] : routes_) {
+      std::string names;
+      for (const auto* s : servers)
+        names += (names.empty() ? "`" : ", `") + s->name + "`";
+      spdlog::info("serving MCP at http://{}:{}{} for {} {} ({} {})", host, server_->port(), path,
+                   servers.size() == 1 ? "server" : "servers", names,
+                   pipelines_.size() == 1 ? "tenant" : "tenants", tenants);
     }
     if (auth_) {
       spdlog::info("auth: clients must authenticate ({}{}); metadata at {}",
@@ -789,7 +840,7 @@ class HttpFront {
       return;
     }
     if (!auth_) {
-      dispatch(std::move(req), ex, route->first, *route->second, nullptr, {});
+      dispatch(std::move(req), ex, route->first, route->second, nullptr, {});
       return;
     }
     // Who is calling, before anything else: an unauthenticated request reaches no session,
@@ -797,7 +848,7 @@ class HttpFront {
     auto held = std::make_shared<web::Request>(std::move(req));
     auth_->authenticate(
         *held, ex->peer(),
-        [this, held, ex, path = route->first, server = route->second](AuthResult r) {
+        [this, held, ex, path = route->first, servers = &route->second](AuthResult r) {
           if (ex->closed() || ex->done()) return;
           if (!r.ok()) {
             std::vector<web::Header> h;
@@ -806,14 +857,14 @@ class HttpFront {
             reject(ex, r.status, r.message, -32000, std::move(h));
             return;
           }
-          dispatch(std::move(*held), ex, path, *server, r.principal, r.binding);
+          dispatch(std::move(*held), ex, path, *servers, r.principal, r.binding);
         });
   }
 
   // A request past the Host, Origin and authentication checks. `principal` is the
   // authenticated client, or null for the tenant's configured identity (no http.auth).
   void dispatch(web::Request&& req, std::shared_ptr<web::Exchange> ex, const std::string& path,
-                const ServerConfig& server, std::shared_ptr<const gov::Principal> principal,
+                const Servers& servers, std::shared_ptr<const gov::Principal> principal,
                 const std::string& binding) {
     namespace bh = boost::beast::http;
     std::string sid(req["Mcp-Session-Id"]);
@@ -830,7 +881,7 @@ class HttpFront {
     }
     switch (req.method()) {
       case bh::verb::post:
-        handle_post(std::move(req), ex, sid, version, path, server, principal, binding);
+        handle_post(std::move(req), ex, sid, version, path, servers, principal, binding);
         return;
       case bh::verb::get: {
         if (!accepts(req[bh::field::accept], "text/event-stream")) {
@@ -878,7 +929,7 @@ class HttpFront {
   }
 
   void handle_post(web::Request&& req, std::shared_ptr<web::Exchange> ex, const std::string& sid,
-                   const std::string& version, const std::string& path, const ServerConfig& server,
+                   const std::string& version, const std::string& path, const Servers& servers,
                    const std::shared_ptr<const gov::Principal>& principal,
                    const std::string& binding) {
     namespace bh = boost::beast::http;
@@ -991,8 +1042,15 @@ class HttpFront {
                     "application/json");
         return;
       }
+      if (era.era == transport::mcp::Era::Modern && servers.size() > 1) {
+        // The aggregate endpoint keeps sessions (it merges lists per client session): a
+        // 2026-07-28 client is told which versions it serves, and falls back to initialize.
+        unsupported_version(ex, std::string(transport::mcp::kModernVersion),
+                            m.kind == MessageKind::Request ? m.id : nullptr);
+        return;
+      }
       if (era.era == transport::mcp::Era::Modern) {
-        lane(path, server, principal ? principal->tenant : tenant_.id)
+        lane(path, *servers.front(), principal ? principal->tenant : tenant_.id)
             ->handle(std::move(body), m, std::move(h), ex,
                      principal ? std::optional<gov::Principal>(*principal) : std::nullopt);
         return;
@@ -1024,14 +1082,17 @@ class HttpFront {
       }
       try {
         const std::string& tenant = principal ? principal->tenant : tenant_.id;
-        auto shared = shared_.find(server.name + '\n' + tenant);
-        s = std::make_shared<HttpSession>(random_session_id(), ioc_.get_executor(), config_, server,
-                                          principal ? *principal : tenant_.principal, binding,
-                                          pipelines_.at(tenant), settings_, path,
-                                          shared == shared_.end() ? nullptr : shared->second);
+        std::map<std::string, std::shared_ptr<SharedUpstream>> shared;
+        for (const auto* server : servers) {
+          if (auto it = shared_.find(server->name + '\n' + tenant); it != shared_.end())
+            shared[server->name] = it->second;
+        }
+        s = std::make_shared<HttpSession>(random_session_id(), ioc_.get_executor(), config_,
+                                          servers, principal ? *principal : tenant_.principal,
+                                          binding, pipelines_.at(tenant), settings_, path, shared);
       } catch (const std::exception& e) {
         static transport::RateLimitedLog start_errors(spdlog::level::err);
-        start_errors("http: cannot start server `{}`: {}", server.name, e.what());
+        start_errors("http: cannot start server `{}`: {}", servers.front()->name, e.what());
         reject(ex, 502, std::string("cannot start the server: ") + e.what(), -32001, {}, init_id);
         return;
       }
@@ -1058,7 +1119,7 @@ class HttpFront {
   const TenantConfig& tenant_;
   HttpSettings settings_;
   bool loopback_ = true;
-  std::map<std::string, const ServerConfig*> routes_;
+  std::map<std::string, Servers> routes_;  // by path
   // The 2026-07-28 lane of a route for a tenant, started at its first request.
   std::shared_ptr<ModernLane> lane(const std::string& path, const ServerConfig& server,
                                    const std::string& tenant) {

@@ -5,9 +5,9 @@
 #include <spdlog/spdlog.h>
 
 #include "proxy/admission.hpp"
+#include "proxy/client_lines.hpp"
 #include "proxy/era_bridge.hpp"
 #include "proxy/session_log.hpp"
-#include "transport/compact.hpp"
 #include "transport/inspect.hpp"
 #include "transport/jsonrpc.hpp"
 #include "transport/mcp_era.hpp"
@@ -53,73 +53,22 @@ UpstreamEvents Session::events_for(const std::weak_ptr<Session>& ws) {
 void Session::on_client_line(std::string_view line) {
   // What is judged is what runs: from here on the session works on the compact text only
   // (transport/compact.hpp). It is what governance parses and what the server receives.
-  std::string compact;
-  if (auto err = transport::compact(line, compact, opts_.max_depth)) {
-    auto original = transport::inspect(line, opts_.max_depth);
-    if (original.shape == transport::Inspection::Shape::Batch) {
-      // One element's fault is its own: the others are still handled, each alone.
-      auto elements = transport::array_elements(line);
-      if (elements.size() > opts_.max_batch_messages) {
-        refuse(nullptr, rpc::kInvalidRequest,
-               "Invalid Request: a batch of " + std::to_string(elements.size()) +
-                   " messages exceeds the limit of " + std::to_string(opts_.max_batch_messages) +
-                   " (max_batch_messages); nothing of it was forwarded");
-        return;
-      }
-      for (auto element : elements)
-        on_client_element(element);
-      return;
-    }
-    if (original.shape != transport::Inspection::Shape::Malformed) {
-      refuse(transport::recover_id(line).value_or(nullptr), rpc::kInvalidRequest,
-             "Invalid Request: " + err.message);
-      return;
-    }
-    compact.assign(line);  // report the parse error below
-  }
-  auto ins = transport::inspect(compact, opts_.max_depth);
-  switch (ins.shape) {
-    case transport::Inspection::Shape::Malformed: {
-      auto id = transport::recover_id(line).value_or(nullptr);
-      client_faults()("session {}: malformed JSON from the client ({}): {}", opts_.session_id,
-                      ins.error, shorten(line));
-      to_client_(transport::error_response(id, rpc::kParseError, "Parse error: " + ins.error));
-      return;
-    }
-    case transport::Inspection::Shape::Batch: {
-      // A JSON-RPC batch (2025-03-26 clients): each element is handled on its own, exactly
-      // as if it had come alone, and forwarded as its own (compact) bytes.
-      auto elements = transport::array_elements(compact);
-      if (elements.empty()) {
-        refuse(nullptr, rpc::kInvalidRequest, "Invalid Request: empty batch");
-        return;
-      }
-      if (elements.size() > opts_.max_batch_messages) {
-        refuse(nullptr, rpc::kInvalidRequest,
-               "Invalid Request: a batch of " + std::to_string(elements.size()) +
-                   " messages exceeds the limit of " + std::to_string(opts_.max_batch_messages) +
-                   " (max_batch_messages); nothing of it was forwarded");
-        return;
-      }
-      for (auto element : elements)
-        handle_client(element, transport::inspect(element, opts_.max_depth));
-      return;
-    }
-    case transport::Inspection::Shape::Other:
-    case transport::Inspection::Shape::Object:
-      handle_client(compact, ins);
-      return;
-  }
+  ClientLineHandlers h;
+  h.message = [this](std::string_view compact, const transport::Inspection& ins) {
+    handle_client(compact, ins);
+  };
+  h.refuse = [this](const nlohmann::json& id, int code, const std::string& message) {
+    refuse(id, code, message);
+  };
+  split_client_line(line, opts_.max_depth, opts_.max_batch_messages, h);
 }
 
-void Session::on_client_element(std::string_view element) {
-  std::string compact;
-  if (auto err = transport::compact(element, compact, opts_.max_depth)) {
-    refuse(transport::recover_id(element).value_or(nullptr), rpc::kInvalidRequest,
-           "Invalid Request: " + err.message);
-    return;
-  }
-  handle_client(compact, transport::inspect(compact, opts_.max_depth));
+void Session::on_client_message(std::string_view compact, const transport::Inspection& ins) {
+  handle_client(compact, ins);
+}
+
+void Session::on_proxy_request(std::string_view compact) {
+  handle_client(compact, transport::inspect(compact, opts_.max_depth), true);
 }
 
 void Session::refuse(const nlohmann::json& id, int code, const std::string& message) {
@@ -142,7 +91,8 @@ void Session::on_client_oversize(std::string_view prefix, std::size_t size) {
                                            std::to_string(opts_.max_message_bytes) + " bytes"));
 }
 
-void Session::handle_client(std::string_view raw, const transport::Inspection& ins) {
+void Session::handle_client(std::string_view raw, const transport::Inspection& ins,
+                            bool from_proxy) {
   if (ins.kind == MessageKind::Invalid) {
     refuse(ins.id, rpc::kInvalidRequest,
            "Invalid Request: " + (ins.shape == transport::Inspection::Shape::Batch
@@ -151,7 +101,7 @@ void Session::handle_client(std::string_view raw, const transport::Inspection& i
                                                       : ins.error));
     return;
   }
-  if (auto r = admit_client_message(ins, raw)) {
+  if (auto r = from_proxy ? std::nullopt : admit_client_message(ins, raw)) {
     refuse(ins.kind == MessageKind::Request ? ins.id : nlohmann::json(nullptr), r->code,
            r->message);
     return;

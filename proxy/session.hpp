@@ -35,6 +35,7 @@
 #include <nlohmann/json.hpp>
 
 #include "governance/principal.hpp"
+#include "proxy/client_side.hpp"
 #include "proxy/pipeline.hpp"
 #include "proxy/upstream.hpp"
 #include "transport/inspect.hpp"
@@ -77,7 +78,7 @@ struct SessionOptions {
       precheck;
 };
 
-class Session : public std::enable_shared_from_this<Session> {
+class Session : public ClientSide, public std::enable_shared_from_this<Session> {
  public:
   using Send = std::function<void(std::string_view line)>;
 
@@ -90,8 +91,15 @@ class Session : public std::enable_shared_from_this<Session> {
   static UpstreamEvents events_for(const std::weak_ptr<Session>& session);
 
   // From the client.
-  void on_client_line(std::string_view line);
-  void on_client_oversize(std::string_view prefix, std::size_t size);
+  void on_client_line(std::string_view line) override;
+  void on_client_oversize(std::string_view prefix, std::size_t size) override;
+  // One message already made compact and inspected (split_client_line): the Aggregator's way
+  // in, after it routed the message here.
+  void on_client_message(std::string_view compact, const transport::Inspection& ins);
+  // A request the proxy itself makes through this session (the Aggregator's initialize and
+  // lists), with an id of its own (`glasstape:...`, which a client may not use). Handled like a
+  // client's request, its answer included, but not refused for that id.
+  void on_proxy_request(std::string_view compact);
   // From the server.
   void on_server_line(std::string_view line);
   void on_server_oversize(std::string_view prefix, std::size_t size);
@@ -102,13 +110,13 @@ class Session : public std::enable_shared_from_this<Session> {
   // A request with this id (a transport::id_key) is waiting for its decision, for the
   // server, or for the server's late answer after the proxy answered it (timeout,
   // cancellation): a new request may not use the id yet.
-  bool in_flight(const std::string& key) const;
+  bool in_flight(const std::string& key) const override;
   // Flow control: tools/call requests read from the client whose decision is not made yet
   // (waiting for the tool list, the chain or the recorder's durable write). A front stops
   // reading from the client above a bound, and resumes from the listener, which runs each
   // time this count drops.
-  std::size_t calls_deciding() const { return deciding_ + awaiting_list_.size(); }
-  void set_decided_listener(std::function<void()> f) { decided_listener_ = std::move(f); }
+  std::size_t calls_deciding() const override { return deciding_ + awaiting_list_.size(); }
+  void set_decided_listener(std::function<void()> f) override { decided_listener_ = std::move(f); }
   const SessionOptions& options() const { return opts_; }
 
  private:
@@ -141,9 +149,8 @@ class Session : public std::enable_shared_from_this<Session> {
   static constexpr unsigned kMaxInputRounds = 8;      // per request, as the SDK client's default
   static constexpr std::size_t kMaxOpenRounds = 256;  // rounds waiting for the client at once
 
-  void handle_client(std::string_view raw, const transport::Inspection& ins);
-  // One element of a batch whose whole could not be compacted (one element is at fault).
-  void on_client_element(std::string_view element);
+  void handle_client(std::string_view raw, const transport::Inspection& ins,
+                     bool from_proxy = false);
   // Answers a message that is not forwarded: an error for the client, a line for the operator.
   void refuse(const nlohmann::json& id, int code, const std::string& message);
 

@@ -1,4 +1,5 @@
-// `glasstape run`: the client speaks MCP on our stdin/stdout; one stdio server behind us.
+// `glasstape run`: the client speaks MCP on our stdin/stdout; behind us one server, or every
+// configured server behind one Aggregator (`run --config F` with several servers).
 #pragma once
 
 #include <string>
@@ -9,7 +10,7 @@ namespace gt::proxy {
 
 struct StdioFrontOptions {
   std::string tenant;  // empty: the config's default tenant
-  std::string server;  // upstream name; empty: the only server in the config
+  std::string server;  // upstream name; empty: every server in the config
   bool debug = false;
 };
 
