@@ -8,13 +8,14 @@
 #include "proxy/interceptors/deny_tools.hpp"
 #include "proxy/interceptors/policy_interceptor.hpp"
 #include "proxy/interceptors/schema_interceptor.hpp"
+#include "proxy/interceptors/tool_gate.hpp"
 
 namespace gt::proxy {
 
 std::unique_ptr<Pipeline> build_pipeline(const InterceptorEnv& env) {
   const YAML::Node& g = env.tenant.governance;
-  static const std::set<std::string> known = {"deny_tools", "schema", "policies", "audit",
-                                              "passthrough"};
+  static const std::set<std::string> known = {"deny_tools", "tools", "schema",
+                                              "policies",   "audit", "passthrough"};
   for (const auto& kv : g) {
     auto key = kv.first.as<std::string>();
     if (!known.count(key)) {
@@ -41,11 +42,12 @@ std::unique_ptr<Pipeline> build_pipeline(const InterceptorEnv& env) {
       return std::make_unique<Pipeline>(std::vector<std::unique_ptr<Interceptor>>{}, nullptr);
     }
   }
-  // The chain's order is fixed: the operator's kill switch, then the tool's own schema,
-  // then the policies. Schema comes before policy so that rules only ever see arguments
-  // of the declared types.
+  // The chain's order is fixed: the operator's kill switch, then the tool gate (pinned and
+  // scanned definitions), then the tool's own schema, then the policies. Schema comes before policy
+  // so that rules only ever see arguments of the declared types.
   std::vector<std::unique_ptr<Interceptor>> chain;
   chain.push_back(make_deny_tools_interceptor(env, g["deny_tools"]));
+  chain.push_back(make_tool_gate(env, g["tools"]));
   chain.push_back(make_schema_interceptor(env, g["schema"]));
   chain.push_back(make_policy_interceptor(env, g["policies"]));
   std::unique_ptr<Recorder> recorder;

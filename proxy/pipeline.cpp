@@ -132,7 +132,10 @@ Pipeline::Pipeline(std::vector<std::unique_ptr<Interceptor>> chain,
                    std::unique_ptr<Recorder> recorder)
     : chain_(std::move(chain)),
       recorder_(std::move(recorder)),
-      links_(std::make_unique<MrtrLinks>()) {}
+      links_(std::make_unique<MrtrLinks>()) {
+  for (const auto& i : chain_)
+    may_hide_ |= i->may_hide();
+}
 
 Pipeline::~Pipeline() = default;
 
@@ -180,7 +183,35 @@ void Pipeline::on_tools_listed(std::string_view server, const nlohmann::json& to
       // The interceptor keeps no state for these tools, so their calls will be denied.
       spdlog::error("{}: cannot process tools/list from `{}`: {}", i->name(), server, e.what());
     }
+    std::vector<nlohmann::json> events;
+    i->take_events(events);
+    if (recorder_) {
+      for (const auto& e : events)
+        recorder_->record_event(e);
+    }
   }
+}
+
+bool Pipeline::filter_tools(std::string_view server, const gov::Principal& who,
+                            nlohmann::json& tools) const {
+  if (!may_hide_ || !tools.is_array()) return false;
+  auto before = tools.size();
+  nlohmann::json kept = nlohmann::json::array();
+  for (auto& t : tools) {
+    bool hidden = false;
+    auto name = t.is_object() ? t.find("name") : t.end();
+    if (t.is_object() && name != t.end() && name->is_string()) {
+      for (const auto& i : chain_) {
+        if (i->hides(server, name->get_ref<const std::string&>(), who)) {
+          hidden = true;
+          break;
+        }
+      }
+    }
+    if (!hidden) kept.push_back(std::move(t));
+  }
+  tools = std::move(kept);
+  return tools.size() != before;
 }
 
 void Pipeline::decide(std::shared_ptr<CallContext> ctx, const Post& post, Done done) {

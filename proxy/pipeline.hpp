@@ -151,6 +151,17 @@ class Interceptor {
   virtual void on_tools_listed(std::string_view /*server*/, const nlohmann::json& /*tools*/) {}
   // Its part of the tenant's governance, for the startup summary.
   virtual void describe(GovernanceView& /*view*/) const {}
+  // True when `who` must not see this tool in a tools/list result (a changed or poisoned
+  // definition, a tool no policy would let this principal call). Hiding is never the only
+  // control: on_call() denies what is hidden.
+  virtual bool hides(std::string_view /*server*/, const std::string& /*tool*/,
+                     const gov::Principal& /*who*/) const {
+    return false;
+  }
+  virtual bool may_hide() const { return false; }  // hides() can ever be true
+  // Records the interceptor wants in the audit log (e.g. a tool-change), taken after each
+  // on_tools_listed(): objects with a `kind` and the members of that record.
+  virtual void take_events(std::vector<nlohmann::json>& /*out*/) {}
   // Decide one call. Must not block on I/O.
   virtual Verdict on_call(CallContext& ctx) = 0;
   // The final outcome of a call this chain saw, after the recorder: `forwarded` is true when
@@ -177,6 +188,9 @@ class Recorder {
   // Record what came back for an allowed (or monitor-forwarded) call: the response as the
   // client will get it (response.replaced() tells whether an interceptor replaced it).
   virtual void record_result(const CallContext& ctx, const Response& response) = 0;
+  // Something the proxy observed that is not a call (take_events()): a signed record of its
+  // own kind. Nobody waits for it.
+  virtual void record_event(const nlohmann::json& /*event*/) {}
 };
 
 class MrtrLinks;
@@ -193,6 +207,12 @@ class Pipeline {
   // known (and again when a later list adds tools) logs how each is governed: once per list,
   // at its last page (`last_page`: the result has no nextCursor).
   void on_tools_listed(std::string_view server, const nlohmann::json& tools, bool last_page = true);
+  // Removes from a tools/list page's `tools` what some interceptor hides from `who`. True
+  // when one was removed.
+  bool filter_tools(std::string_view server, const gov::Principal& who,
+                    nlohmann::json& tools) const;
+  // Some interceptor may hide tools (else filter_tools is never needed).
+  bool may_hide() const { return may_hide_; }
   // Runs the chain, then the recorder, then `done` (through `post` when the recorder
   // completes asynchronously). `ctx` must stay alive until `done` runs.
   void decide(std::shared_ptr<CallContext> ctx, const Post& post, Done done);
@@ -209,6 +229,7 @@ class Pipeline {
   std::vector<std::unique_ptr<Interceptor>> chain_;
   std::unique_ptr<Recorder> recorder_;
   std::unique_ptr<MrtrLinks> links_;
+  bool may_hide_ = false;
   // Tool names seen per server, for the summary (sessions may list concurrently).
   std::mutex listed_mu_;
   struct Listed {

@@ -478,6 +478,13 @@ void Session::on_server_line(std::string_view line) {
     remember_tools(body["result"]);
     if (!body["result"].is_object() || !body["result"].contains("nextCursor"))
       tools_->listed = true;
+    // What this principal may not see leaves the list (changed or poisoned definitions):
+    // the client gets the list without it. Calls to it are denied all the same.
+    if (pipeline_->may_hide() && body["result"].is_object() && body["result"].contains("tools") &&
+        pipeline_->filter_tools(opts_.server, opts_.principal, body["result"]["tools"])) {
+      to_client_(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+      return;
+    }
   } else if (p.call) {
     answer_call(*p.call, line);
     return;

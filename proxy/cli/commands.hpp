@@ -3,6 +3,7 @@
 //   policy_commands.cpp  policy check | test | sign
 //   audit_commands.cpp   verify, tail, keys generate | show | rotate
 //   auth_commands.cpp    keys api-key (after the audit group, which makes `keys`)
+//   tools_commands.cpp   tools diff | approve | pins
 // Each group adds its subcommands to the app. A subcommand's callback stores its process
 // exit code in `exit_code`.
 #pragma once
@@ -15,5 +16,6 @@ void add_run_commands(CLI::App& app, int& exit_code);
 void add_policy_commands(CLI::App& app, int& exit_code);
 void add_audit_commands(CLI::App& app, int& exit_code);
 void add_auth_commands(CLI::App& app, int& exit_code);
+void add_tools_commands(CLI::App& app, int& exit_code);
 
 }  // namespace gt::proxy::cli

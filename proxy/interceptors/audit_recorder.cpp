@@ -247,6 +247,27 @@ void AuditRecorder::record_result(const CallContext& ctx, const Response& respon
       audit::AuditLog::Kind::Result, nullptr);
 }
 
+void AuditRecorder::record_event(const nlohmann::json& event) {
+  // A record of the proxy's own observation (a tool-change, a tool-finding): signed by the
+  // tenant's agent key like a decision, chained like every record.
+  if (!event.is_object() || !event.contains("kind") || !event["kind"].is_string()) return;
+  audit::PayloadBuilder p;
+  try {
+    for (auto it = event.begin(); it != event.end(); ++it)
+      p.set(it.key(), it.value());
+  } catch (const std::exception& e) {
+    spdlog::error("audit: cannot record a `{}` event: {}", event["kind"].get<std::string>(),
+                  e.what());
+    return;
+  }
+  p.set_string("format", audit::kReceiptFormat);
+  p.set_string("id", audit::new_receipt_id());
+  p.set_string("ts", audit::rfc3339_utc(audit::Clock::now()));
+  p.set_string("tenant", tenant_);
+  p.set_string("agent", default_agent_);
+  log_->append(default_agent_, std::move(p), audit::AuditLog::Kind::Result, nullptr);
+}
+
 std::unique_ptr<Recorder> make_audit_recorder(const InterceptorEnv& env,
                                               const YAML::Node& section) {
   AuditSettings s = parse_audit_settings(env, section);

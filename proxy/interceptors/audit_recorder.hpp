@@ -44,6 +44,7 @@ class AuditRecorder : public Recorder {
                 std::string tenant, std::string default_agent);
   void record_decision(const CallContext& ctx, std::function<void(Outcome)> done) override;
   void record_result(const CallContext& ctx, const Response& response) override;
+  void record_event(const nlohmann::json& event) override;
   gov::audit::AuditLog& log() { return *log_; }
 
  private:

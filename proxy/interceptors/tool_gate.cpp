@@ -1,0 +1,328 @@
+#include "proxy/interceptors/tool_gate.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "governance/audit/time.hpp"
+#include "governance/tools/description_scan.hpp"
+#include "governance/tools/pin_store.hpp"
+#include "proxy/config_section.hpp"
+#include "transport/rate_limited_log.hpp"
+
+namespace gt::proxy {
+
+namespace tools = gov::tools;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr std::size_t kMaxNames = 10000;  // tool names remembered for the scan's references
+constexpr std::size_t kMaxReported = 100000;
+constexpr std::size_t kMaxEvents = 10000;  // records waiting to be written
+constexpr std::size_t kMaxRecordedFindings = 8;
+
+transport::RateLimitedLog& gate_log() {
+  static transport::RateLimitedLog log(spdlog::level::warn);
+  return log;
+}
+
+std::string short_hash(const std::string& h) {
+  return h.substr(0, 12);
+}
+
+}  // namespace
+
+ToolGateSettings parse_tool_gate_settings(const InterceptorEnv& env, const YAML::Node& section) {
+  const std::string where = "tenant `" + env.tenant.id + "` governance.tools";
+  ToolGateSettings s;
+  s.pins_dir = env.config.resolve("~/.glasstape/pins/" + env.tenant.id);
+  if (!section || section.IsNull()) return s;
+  if (!section.IsMap()) section::fail(where, "must be a mapping");
+  for (const auto& kv : section) {
+    auto key = kv.first.as<std::string>();
+    if (key != "pins" && key != "pins_dir" && key != "scan")
+      section::fail(where, "unknown key `" + key + "` (known keys: pins, pins_dir, scan)");
+    if (!kv.second.IsScalar()) section::fail(where + "." + key, "must be a single value");
+  }
+  if (auto n = section["pins"]) {
+    auto m = tools::parse_pin_mode(n.Scalar());
+    if (!m)
+      section::fail(where + ".pins",
+                    "must be off, warn, enforce or approve-new, not `" + n.Scalar() + "`");
+    s.pins = *m;
+  }
+  if (auto n = section["pins_dir"]) {
+    if (n.Scalar().empty()) section::fail(where + ".pins_dir", "must not be empty");
+    s.pins_dir = env.config.resolve(n.Scalar());
+  }
+  if (auto n = section["scan"]) {
+    const auto& v = n.Scalar();
+    if (v == "off")
+      s.scan = ScanAction::Off;
+    else if (v == "log")
+      s.scan = ScanAction::Log;
+    else if (v == "hide")
+      s.scan = ScanAction::Hide;
+    else if (v == "deny")
+      s.scan = ScanAction::Deny;
+    else
+      section::fail(where + ".scan", "must be off, log, hide or deny, not `" + v + "`");
+  }
+  return s;
+}
+
+ToolGate::ToolGate(ToolGateSettings s) : s_(std::move(s)) {}
+
+bool ToolGate::may_hide() const {
+  return s_.pins == tools::PinMode::Enforce || s_.pins == tools::PinMode::ApproveNew ||
+         s_.scan == ScanAction::Hide;
+}
+
+void ToolGate::event(nlohmann::json e) {
+  if (events_.size() < kMaxEvents) events_.push_back(std::move(e));
+}
+
+void ToolGate::take_events(std::vector<nlohmann::json>& out) {
+  std::lock_guard lk(mu_);
+  for (auto& e : events_)
+    out.push_back(std::move(e));
+  events_.clear();
+}
+
+ToolGate::Server& ToolGate::server(const std::string& name) {
+  auto& st = servers_[name];
+  if (s_.pins == tools::PinMode::Off) return st;
+  auto file = tools::pins_file(s_.pins_dir, name);
+  std::error_code ec;
+  auto mtime = fs::last_write_time(file, ec);
+  if (ec) mtime = {};
+  if (st.loaded && mtime == st.mtime) return st;
+  std::string why;
+  auto pins = tools::load_pins(file, name, why);
+  st.loaded = true;
+  st.mtime = mtime;
+  if (!pins) {
+    st.load_error = why;
+    spdlog::error(
+        "tools: cannot use the pins of server `{}`: {}{}", name, why,
+        s_.pins == tools::PinMode::Warn ? "" : "; its tools are denied until it is fixed");
+    return st;
+  }
+  if (st.pins.size() > 0 || !st.load_error.empty())
+    spdlog::info("tools: pins of server `{}` read again from `{}`", name, file.string());
+  st.load_error.clear();
+  st.pins = std::move(*pins);
+  if (st.pending.server().empty()) {
+    auto pending = tools::load_pins(tools::pending_file(s_.pins_dir, name), name, why);
+    st.pending = pending ? std::move(*pending) : tools::PinSet(name);
+  }
+  return st;
+}
+
+void ToolGate::on_tools_listed(std::string_view server_name, const nlohmann::json& list) {
+  if (!list.is_array()) return;
+  if (s_.pins == tools::PinMode::Off && s_.scan == ScanAction::Off) return;
+  const std::string sname(server_name);
+  std::lock_guard lk(mu_);
+  Server& st = server(sname);
+  std::vector<std::string> names;
+  for (const auto& t : list) {
+    if (t.is_object() && t.contains("name") && t["name"].is_string()) {
+      names.push_back(t["name"].get<std::string>());
+      if (all_names_.size() < kMaxNames) all_names_.insert(names.back());
+    }
+  }
+  bool pins_dirty = false, pending_dirty = false;
+  for (const auto& t : list) {
+    if (!t.is_object() || !t.contains("name") || !t["name"].is_string()) continue;
+    const auto& name = t["name"].get_ref<const std::string&>();
+    std::string hash;
+    try {
+      hash = tools::definition_hash(t);
+    } catch (const std::exception& e) {
+      // A definition that cannot be canonicalized cannot be pinned or trusted.
+      st.pin_blocks[name] = {"GT-TOOL-CHANGED",
+                             "the definition of tool `" + name + "` of server `" + sname +
+                                 "` cannot be read as canonical JSON (" + e.what() + ")",
+                             true};
+      continue;
+    }
+    if (s_.pins != tools::PinMode::Off) review_pin(sname, st, t, name, pins_dirty, pending_dirty);
+    if (s_.scan != ScanAction::Off) {
+      std::vector<std::string> others;
+      for (const auto& n : all_names_)
+        if (n != name) others.push_back(n);
+      review_scan(sname, st, t, name, hash, others);
+    }
+  }
+  std::string why;
+  if (pins_dirty) {
+    auto file = tools::pins_file(s_.pins_dir, sname);
+    if (!tools::save_pins(file, st.pins, why)) {
+      gate_log()("tools: {}; the pins of server `{}` are kept in memory only", why, sname);
+    } else {
+      std::error_code ec;
+      st.mtime = fs::last_write_time(file, ec);
+    }
+  }
+  if (pending_dirty && !tools::save_pins(tools::pending_file(s_.pins_dir, sname), st.pending, why))
+    gate_log()("tools: {}", why);
+}
+
+void ToolGate::review_pin(const std::string& sname, Server& st, const nlohmann::json& t,
+                          const std::string& name, bool& pins_dirty, bool& pending_dirty) {
+  const bool strict = s_.pins != tools::PinMode::Warn;
+  if (!st.load_error.empty()) {
+    if (strict)
+      st.pin_blocks[name] = {
+          "GT-TOOL-PINS",
+          "the pins of server `" + sname +
+              "` cannot be read, so no definition of it can be trusted: " + st.load_error,
+          true};
+    return;
+  }
+  std::string hash;
+  auto status = st.pins.check(t, &hash);
+  auto now = std::chrono::system_clock::now();
+  if (status == tools::PinStatus::Same) {
+    st.pin_blocks.erase(name);
+    if (st.pending.remove(name)) pending_dirty = true;
+    return;
+  }
+  const std::string key = name + '\n' + hash;
+  const bool fresh =
+      st.reported.size() < kMaxReported ? st.reported.insert(key).second : !st.reported.count(key);
+  if (status == tools::PinStatus::New && s_.pins != tools::PinMode::ApproveNew) {
+    if (!st.pins.pin(t, now)) {
+      if (strict)
+        st.pin_blocks[name] = {"GT-TOOL-PINS",
+                               "server `" + sname + "` has more tools than can be pinned (" +
+                                   std::to_string(tools::kMaxPinnedTools) + ")",
+                               true};
+      return;
+    }
+    pins_dirty = true;
+    event({{"kind", "tool-change"},
+           {"server", sname},
+           {"tool", name},
+           {"change", "new"},
+           {"sha256", hash},
+           {"action", "pinned"},
+           {"pins", tools::to_string(s_.pins)}});
+    return;
+  }
+  // Changed, or new and not approved: it waits in the pending file for an operator.
+  const tools::Pin* old = st.pins.find(name);
+  std::string action =
+      strict ? (status == tools::PinStatus::New ? "awaiting-approval" : "hidden") : "warned";
+  if (strict) {
+    std::string reason =
+        status == tools::PinStatus::New
+            ? "tool `" + name + "` of server `" + sname +
+                  "` is new and not approved (pins: approve-new); an operator approves it with "
+                  "`glasstape tools approve`"
+            : "the definition of tool `" + name + "` of server `" + sname +
+                  "` changed since it was pinned (sha256 " + short_hash(old->sha256) + "… → " +
+                  short_hash(hash) +
+                  "…); see `glasstape tools diff`, and approve it with `glasstape tools approve`";
+    st.pin_blocks[name] = {
+        status == tools::PinStatus::New ? "GT-TOOL-UNAPPROVED" : "GT-TOOL-CHANGED", reason, true};
+  }
+  if (!fresh) return;
+  const tools::Pin* waiting = st.pending.find(name);
+  if (!waiting || waiting->sha256 != hash) {
+    st.pending.pin(t, now);
+    pending_dirty = true;
+  }
+  if (status == tools::PinStatus::Changed) {
+    gate_log()("tools: the definition of `{}/{}` changed since it was pinned ({} → {}): {}", sname,
+               name, short_hash(old->sha256), short_hash(hash),
+               strict ? "hidden, and its calls denied (GT-TOOL-CHANGED)" : "allowed (pins: warn)");
+  } else {
+    gate_log()("tools: `{}/{}` is new and waits for approval (pins: approve-new)", sname, name);
+  }
+  nlohmann::json e = {{"kind", "tool-change"},
+                      {"server", sname},
+                      {"tool", name},
+                      {"change", status == tools::PinStatus::New ? "new" : "changed"},
+                      {"sha256", hash},
+                      {"action", action},
+                      {"pins", tools::to_string(s_.pins)}};
+  if (old) e["previous_sha256"] = old->sha256;
+  event(std::move(e));
+}
+
+void ToolGate::review_scan(const std::string& sname, Server& st, const nlohmann::json& t,
+                           const std::string& name, const std::string& hash,
+                           const std::vector<std::string>& others) {
+  auto seen = st.scanned.find(name);
+  if (seen != st.scanned.end() && seen->second == hash) return;  // this definition was scanned
+  if (st.scanned.size() < kMaxReported) st.scanned[name] = hash;
+  auto report = tools::scan_definition(t, others);
+  if (report.clean()) {
+    st.scan_blocks.erase(name);
+    return;
+  }
+  std::string summary;
+  nlohmann::json findings = nlohmann::json::array();
+  for (const auto& f : report.findings) {
+    if (findings.size() < kMaxRecordedFindings) {
+      findings.push_back(
+          {{"kind", tools::to_string(f.kind)}, {"where", f.where}, {"excerpt", f.excerpt}});
+    }
+    if (summary.size() < 300)
+      summary += (summary.empty() ? "" : "; ") + std::string(tools::to_string(f.kind)) + " at " +
+                 (f.where.empty() ? "/" : f.where) + " (" + f.excerpt + ")";
+  }
+  const char* action = s_.scan == ScanAction::Hide   ? "hidden"
+                       : s_.scan == ScanAction::Deny ? "denied"
+                                                     : "logged";
+  gate_log()("tools: `{}/{}` has {} suspicious finding(s) in its definition: {}; {}", sname, name,
+             report.findings.size() + report.more, summary, action);
+  if (s_.scan == ScanAction::Hide || s_.scan == ScanAction::Deny) {
+    st.scan_blocks[name] = {"GT-TOOL-POISONED",
+                            "the definition of tool `" + name + "` of server `" + sname +
+                                "` looks poisoned: " + summary,
+                            s_.scan == ScanAction::Hide};
+  }
+  event({{"kind", "tool-finding"},
+         {"server", sname},
+         {"tool", name},
+         {"sha256", hash},
+         {"action", action},
+         {"findings", findings},
+         {"more", report.findings.size() + report.more - findings.size()}});
+}
+
+Verdict ToolGate::on_call(CallContext& ctx) {
+  std::lock_guard lk(mu_);
+  auto it = servers_.find(ctx.server);
+  if (it == servers_.end()) return Verdict::Continue;
+  const Block* b = nullptr;
+  if (auto p = it->second.pin_blocks.find(ctx.tool); p != it->second.pin_blocks.end())
+    b = &p->second;
+  else if (auto s = it->second.scan_blocks.find(ctx.tool); s != it->second.scan_blocks.end())
+    b = &s->second;
+  if (!b) return Verdict::Continue;
+  ctx.decision.effect = Effect::Deny;
+  ctx.decision.code = b->code;
+  ctx.decision.reason = b->reason;
+  ctx.decision.decided_by = "tools";
+  return Verdict::Deny;
+}
+
+bool ToolGate::hides(std::string_view server, const std::string& tool,
+                     const gov::Principal&) const {
+  std::lock_guard lk(mu_);
+  auto it = servers_.find(server);
+  if (it == servers_.end()) return false;
+  auto p = it->second.pin_blocks.find(tool);
+  if (p != it->second.pin_blocks.end() && p->second.hidden) return true;
+  auto s = it->second.scan_blocks.find(tool);
+  return s != it->second.scan_blocks.end() && s->second.hidden;
+}
+
+std::unique_ptr<Interceptor> make_tool_gate(const InterceptorEnv& env, const YAML::Node& section) {
+  return std::make_unique<ToolGate>(parse_tool_gate_settings(env, section));
+}
+
+}  // namespace gt::proxy

@@ -1,0 +1,98 @@
+// The tool gate (issue 18): what a server says about its tools is checked before a model sees
+// it, and a call to a tool whose definition failed the check is denied.
+//
+//   governance:
+//     tools:
+//       pins: warn       # off | warn | enforce | approve-new
+//       pins_dir: ~/.glasstape/pins/<tenant>   (relative paths: against the config file)
+//       scan: log        # off | log | hide | deny
+//
+// Pins (governance/tools/pins.hpp, files as governance/tools/pin_store.hpp): the first time a
+// tool is seen its definition's hash is pinned (warn, enforce; approve-new waits for an
+// operator instead). A definition that differs from its pin is, with `warn`, logged and
+// recorded; with `enforce` or `approve-new`, also hidden from tools/list and denied
+// (GT-TOOL-CHANGED) until `glasstape tools approve` pins it, or the server goes back to the
+// pinned definition. Every change is a signed `tool-change` record in the audit log with both
+// hashes; its definition waits in the pending file for `glasstape tools diff`.
+//
+// Scan (governance/tools/description_scan.hpp): findings in a definition are logged and
+// recorded (`tool-finding`); `hide` also hides the tool and denies its calls, `deny` keeps it
+// listed and denies its calls (GT-TOOL-POISONED).
+//
+// The pin file is read again when it changes on disk (an approval takes effect at the next
+// listing, without a restart). A pin file that cannot be read fails closed: with enforce or
+// approve-new every tool of that server is denied (GT-TOOL-PINS).
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+#include "governance/tools/pins.hpp"
+#include "proxy/config.hpp"
+#include "proxy/pipeline.hpp"
+
+namespace gt::proxy {
+
+enum class ScanAction { Off, Log, Hide, Deny };
+
+struct ToolGateSettings {
+  gov::tools::PinMode pins = gov::tools::PinMode::Warn;
+  std::filesystem::path pins_dir;
+  ScanAction scan = ScanAction::Log;
+};
+
+// Parses a tenant's `governance.tools` section (undefined/null: defaults). Throws ConfigError.
+ToolGateSettings parse_tool_gate_settings(const InterceptorEnv& env, const YAML::Node& section);
+
+class ToolGate : public Interceptor {
+ public:
+  explicit ToolGate(ToolGateSettings s);
+  std::string_view name() const override { return "tools"; }
+  void on_tools_listed(std::string_view server, const nlohmann::json& tools) override;
+  Verdict on_call(CallContext& ctx) override;
+  bool hides(std::string_view server, const std::string& tool,
+             const gov::Principal& who) const override;
+  bool may_hide() const override;
+  void take_events(std::vector<nlohmann::json>& out) override;
+  const ToolGateSettings& settings() const { return s_; }
+
+ private:
+  struct Block {
+    std::string code, reason;
+    bool hidden = false;
+  };
+  struct Server {
+    bool loaded = false;
+    std::string load_error;  // the pin file cannot be trusted
+    std::filesystem::file_time_type mtime{};
+    gov::tools::PinSet pins;
+    gov::tools::PinSet pending;
+    std::map<std::string, Block> pin_blocks, scan_blocks;  // by tool
+    std::map<std::string, std::string> scanned;            // tool → hash of what was scanned
+    std::set<std::string> reported;                        // tool + '\n' + hash
+  };
+  Server& server(const std::string& name);  // loads (or reloads) its pins; mu_ held
+  void review_pin(const std::string& server, Server& st, const nlohmann::json& tool,
+                  const std::string& name, bool& pins_dirty, bool& pending_dirty);
+  void review_scan(const std::string& server, Server& st, const nlohmann::json& tool,
+                   const std::string& name, const std::string& hash,
+                   const std::vector<std::string>& others);
+  void event(nlohmann::json e);
+
+  ToolGateSettings s_;
+  mutable std::mutex mu_;
+  std::map<std::string, Server, std::less<>> servers_;
+  std::set<std::string> all_names_;  // every tool name seen (other tools for the scan), bounded
+  std::vector<nlohmann::json> events_;
+};
+
+std::unique_ptr<Interceptor> make_tool_gate(const InterceptorEnv& env, const YAML::Node& section);
+
+}  // namespace gt::proxy
