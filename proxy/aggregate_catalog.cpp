@@ -66,9 +66,10 @@ nlohmann::json merge_initialize(const std::vector<MemberInit>& members, std::str
       if (!mine.is_object()) mine = nlohmann::json::object();
       // Offered by one server, offered by the endpoint; for flags, true when one says true.
       for (auto f = it->begin(); f != it->end(); ++f) {
-        if (f->is_boolean()) {
-          mine[f.key()] = mine.value(f.key(), false) || f->get<bool>();
-        } else if (!mine.contains(f.key())) {
+        auto have = mine.find(f.key());
+        if (f->is_boolean() && (have == mine.end() || have->is_boolean())) {
+          mine[f.key()] = (have != mine.end() && have->get<bool>()) || f->get<bool>();
+        } else if (have == mine.end()) {
           mine[f.key()] = *f;
         }
       }

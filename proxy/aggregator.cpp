@@ -461,6 +461,7 @@ void Aggregator::route_named(std::string_view raw, const transport::Inspection& 
   auto method = ins.method;
   after_lists(key, k, [this, copy = std::move(copy), p, id, key, method, k, name = *name]() {
     auto route = catalog_.by_name(k, name);
+    if (!route && k == ListKind::Tools) route = hidden_tool(name);
     const char* what = k == ListKind::Tools ? "tool" : "prompt";
     if (!route) {
       refuse(id, rpc::kInvalidParams,
@@ -536,6 +537,29 @@ void Aggregator::route_uri(std::string_view raw, const transport::Inspection& in
   // Resources and templates are fetched together.
   after_lists(key, ListKind::Resources,
               [this, key, go]() { after_lists(key, ListKind::Templates, go); });
+}
+
+std::optional<CatalogRoute> Aggregator::hidden_tool(const std::string& name) const {
+  // A tool a server listed but this client was not shown (its definition changed, or no
+  // policy lets this principal call it): the call still goes to that server's Session, where
+  // it is judged, denied and recorded, rather than ending as "unknown" with no receipt. Named
+  // as it would be shown: with the server's prefix, or alone when one server has it.
+  std::optional<CatalogRoute> found;
+  std::size_t plain = 0;
+  for (std::size_t i = 0; i < members_.size(); ++i) {
+    const auto& m = members_[i];
+    if (!m.spec.session) continue;
+    const std::string prefix =
+        (m.spec.prefix.empty() ? m.spec.server : m.spec.prefix) + opts_.separator;
+    if (name.size() > prefix.size() && name.compare(0, prefix.size(), prefix) == 0 &&
+        m.spec.session->knows_tool(name.substr(prefix.size())))
+      return CatalogRoute{i, name.substr(prefix.size())};
+    if (m.spec.session->knows_tool(name)) {
+      ++plain;
+      found = CatalogRoute{i, name};
+    }
+  }
+  return plain == 1 ? found : std::nullopt;
 }
 
 // ---------------------------------------------------------------- client answers, cancels

@@ -119,6 +119,7 @@ class Aggregator : public ClientSide, public std::enable_shared_from_this<Aggreg
   void answer_list(const nlohmann::json& id, ListKind k, std::string_view raw);
   void route_named(std::string_view raw, const transport::Inspection& ins, ListKind k,
                    std::initializer_list<std::string_view> path);
+  std::optional<CatalogRoute> hidden_tool(const std::string& name) const;
   void route_uri(std::string_view raw, const transport::Inspection& ins,
                  std::initializer_list<std::string_view> path);
   void send_to(std::size_t i, const std::string& key, std::string_view raw);

@@ -202,7 +202,7 @@ bool Pipeline::filter_tools(std::string_view server, const gov::Principal& who,
     auto name = t.is_object() ? t.find("name") : t.end();
     if (t.is_object() && name != t.end() && name->is_string()) {
       for (const auto& i : chain_) {
-        if (i->hides(server, name->get_ref<const std::string&>(), who)) {
+        if (i->hides(server, name->get_ref<const std::string&>(), t, who)) {
           hidden = true;
           break;
         }

@@ -154,8 +154,9 @@ class Interceptor {
   // True when `who` must not see this tool in a tools/list result (a changed or poisoned
   // definition, a tool no policy would let this principal call). Hiding is never the only
   // control: on_call() denies what is hidden.
-  virtual bool hides(std::string_view /*server*/, const std::string& /*tool*/,
-                     const gov::Principal& /*who*/) const {
+  // `tool` is its definition as listed (its annotations, for policies).
+  virtual bool hides(std::string_view /*server*/, const std::string& /*name*/,
+                     const nlohmann::json& /*tool*/, const gov::Principal& /*who*/) const {
     return false;
   }
   virtual bool may_hide() const { return false; }  // hides() can ever be true

@@ -107,6 +107,8 @@ class Session : public ClientSide, public std::enable_shared_from_this<Session> 
   void on_server_restarted();
 
   std::size_t pending_requests() const { return pending_.size(); }
+  // The server listed this tool (whether or not the client was shown it).
+  bool knows_tool(const std::string& name) const { return tools_->annotations.count(name) > 0; }
   // A request with this id (a transport::id_key) is waiting for its decision, for the
   // server, or for the server's late answer after the proxy answered it (timeout,
   // cancellation): a new request may not use the id yet.

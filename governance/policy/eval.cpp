@@ -423,10 +423,12 @@ Value eval_node(const Code& code, const Node& n, Scope& s) {
     return Value::error("evaluation exceeded " + std::to_string(kMaxEvalSteps) + " steps");
   }
   static const json kEmpty = json::object();
+  static const std::string kUnknown = "not known when listing";
   switch (n.op) {
     case Op::Const:
       return Value::refer(code.k(n));
     case Op::Args:
+      if (s.partial) return Value::error(kUnknown);
       return Value::refer(s.args ? *s.args : kEmpty);
     case Op::Principal:
       return Value::refer(s.principal_json());
@@ -451,10 +453,13 @@ Value eval_node(const Code& code, const Node& n, Scope& s) {
     case Op::ToolAnnotations:
       return Value::refer(s.tool && s.tool->annotations.is_object() ? s.tool->annotations : kEmpty);
     case Op::Env:
+      if (s.partial) return Value::error(kUnknown);
       return Value::refer(s.env());
     case Op::EnvField:
+      if (s.partial) return Value::error(kUnknown);
       return Value::refer(s.env()[code.field(n)]);
     case Op::Binding: {
+      if (s.partial) return Value::error(kUnknown);
       if (!s.bindings || size_t{n.arg} >= s.bindings->size()) {
         return Value::error("binding is not available");
       }

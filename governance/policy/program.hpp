@@ -69,6 +69,9 @@ struct Scope {
   const TimeZone* tz = nullptr;                  // null = UTC
   const std::vector<Value>* bindings = nullptr;  // values of extraction_bindings, by slot
   int64_t steps_left = kMaxEvalSteps;
+  // Listing, not calling (visibility.hpp): arguments, bindings and env (time) are unknown, and
+  // every use of them is an error value, which only && and || can decide past.
+  bool partial = false;
 
   // Lazily built views (only when a condition uses them).
   const json& env() const;

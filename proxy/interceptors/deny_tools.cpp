@@ -5,6 +5,16 @@ namespace gt::proxy {
 DenyToolsInterceptor::DenyToolsInterceptor(std::vector<std::string> patterns)
     : patterns_(std::move(patterns)) {}
 
+bool DenyToolsInterceptor::hides(std::string_view server, const std::string& name,
+                                 const nlohmann::json&, const gov::Principal&) const {
+  const std::string qualified = std::string(server) + "/" + name;
+  for (const auto& p : patterns_) {
+    if (p.find('/') != std::string::npos ? glob_match(p, qualified) : glob_match(p, name))
+      return true;
+  }
+  return false;
+}
+
 Verdict DenyToolsInterceptor::on_call(CallContext& ctx) {
   std::string qualified = ctx.server + "/" + ctx.tool;
   for (const auto& p : patterns_) {

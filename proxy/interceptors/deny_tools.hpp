@@ -22,6 +22,10 @@ class DenyToolsInterceptor : public Interceptor {
   explicit DenyToolsInterceptor(std::vector<std::string> patterns);
   std::string_view name() const override { return "deny_tools"; }
   Verdict on_call(CallContext& ctx) override;
+  // A denied tool is not listed: no principal may call it.
+  bool hides(std::string_view server, const std::string& name, const nlohmann::json& tool,
+             const gov::Principal& who) const override;
+  bool may_hide() const override { return !patterns_.empty(); }
   void describe(GovernanceView& view) const override {
     view.deny_tools.insert(view.deny_tools.end(), patterns_.begin(), patterns_.end());
   }

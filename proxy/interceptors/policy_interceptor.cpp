@@ -1,5 +1,7 @@
 #include "proxy/interceptors/policy_interceptor.hpp"
 
+#include "governance/policy/visibility.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <set>
@@ -152,6 +154,17 @@ Verdict PolicyInterceptor::on_call(CallContext& ctx) {
                                {"rule_id", r.would_deny_rule}};
   }
   return Verdict::Continue;
+}
+
+bool PolicyInterceptor::hides(std::string_view server, const std::string& name,
+                              const nlohmann::json& tool, const gov::Principal& who) const {
+  if (!store_) return false;
+  auto set = store_->current();
+  gov::ToolRef ref;
+  ref.server = std::string(server);
+  ref.name = name;
+  if (auto a = tool.find("annotations"); a != tool.end() && a->is_object()) ref.annotations = *a;
+  return gov::policy::denied_whatever_the_arguments(set.get(), who, ref);
 }
 
 void PolicyInterceptor::describe(GovernanceView& view) const {

@@ -67,6 +67,11 @@ class PolicyInterceptor : public Interceptor {
   Verdict on_call(CallContext& ctx) override;
   void on_decided(const CallContext& ctx, bool forwarded) override;
   void describe(GovernanceView& view) const override;
+  // Hidden from a principal: what the policies deny it whatever the arguments
+  // (governance/policy/visibility.hpp).
+  bool hides(std::string_view server, const std::string& name, const nlohmann::json& tool,
+             const gov::Principal& who) const override;
+  bool may_hide() const override { return config_.enabled; }
 
   // For the health output: load status, last load error and its time, rejected files.
   gov::policy::PolicyStore::Status status() const;

@@ -310,7 +310,7 @@ Verdict ToolGate::on_call(CallContext& ctx) {
   return Verdict::Deny;
 }
 
-bool ToolGate::hides(std::string_view server, const std::string& tool,
+bool ToolGate::hides(std::string_view server, const std::string& tool, const nlohmann::json&,
                      const gov::Principal&) const {
   std::lock_guard lk(mu_);
   auto it = servers_.find(server);

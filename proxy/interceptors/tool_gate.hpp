@@ -57,7 +57,7 @@ class ToolGate : public Interceptor {
   std::string_view name() const override { return "tools"; }
   void on_tools_listed(std::string_view server, const nlohmann::json& tools) override;
   Verdict on_call(CallContext& ctx) override;
-  bool hides(std::string_view server, const std::string& tool,
+  bool hides(std::string_view server, const std::string& name, const nlohmann::json& tool,
              const gov::Principal& who) const override;
   bool may_hide() const override;
   void take_events(std::vector<nlohmann::json>& out) override;
