@@ -274,7 +274,12 @@ for (const mode of modes()) {
         },
       });
       t.after(() => s.close());
-      await s.waitForTools(['trigger-sampling-request']);
+      // deny_tools hides the tool from tools/list through the proxy. The server registers it in
+      // the same synchronous step as simulate-research-query (registerConditionalTools), so once
+      // that one is listed the server has the denied tool too, and only the listing hides it.
+      const listed = await s.waitForTools([mode === 'direct' ? 'trigger-sampling-request' : 'simulate-research-query']);
+      assert.equal(listed.some((x) => x.name === 'trigger-sampling-request'), mode === 'direct',
+        'trigger-sampling-request is listed only without the proxy');
       const r = await s.client.callTool({ name: 'trigger-sampling-request', arguments: { prompt: 'leak?' } });
       if (mode === 'direct') {
         // Without the proxy the same call reaches the server: this is what the check detects.

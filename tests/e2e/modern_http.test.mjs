@@ -160,7 +160,8 @@ if (modes().includes('proxy')) {
       const del = await client.callTool({ name: 'delete_file', arguments: { path: '/etc/hosts' } });
       assert.equal(del._meta?.[DECISION_META_KEY]?.code, 'GT-DENY-TOOL', JSON.stringify(del));
       const { tools } = await client.listTools();
-      assert.deepEqual(tools.map((x) => x.name).sort(), ['confirm', 'delete_file', 'echo', 'get_sum', 'route']);
+      // deny_tools hides delete_file from the list (the call above was still judged and denied).
+      assert.deepEqual(tools.map((x) => x.name).sort(), ['confirm', 'echo', 'get_sum', 'route']);
       // x-mcp-header: the SDK client mirrors `region` as Mcp-Param-Region (a non-ASCII value
       // in the base64 form); GlassTape checks it against the body and lets the call through.
       for (const region of ['eu-west', 'Zürich']) {

@@ -184,7 +184,9 @@ describe('MCP 2026-07-28 to a url: server through glasstape run', { skip }, () =
 
     const { tools } = await client.listTools();
     const names = tools.map((x) => x.name);
-    for (const n of ['delete_file', 'echo', 'get_sum', 'route', 'slow']) assert.ok(names.includes(n), `${n} listed: ${names}`);
+    for (const n of ['echo', 'get_sum', 'route', 'slow']) assert.ok(names.includes(n), `${n} listed: ${names}`);
+    // deny_tools hides delete_file from the list; calling it below is still judged and denied.
+    assert.ok(!names.includes('delete_file'), `delete_file is hidden: ${names}`);
 
     assert.equal(textOf(await client.callTool({ name: 'get_sum', arguments: { a: 2, b: 3 } })), '5');
     const big = await client.callTool({ name: 'get_sum', arguments: { a: 200, b: 3 } });

@@ -167,7 +167,9 @@ if (modes().includes('proxy')) {
         const s = await connect('proxy', EVERYTHING, { config: s0.config, capabilities: {}, env: cleanEnv(s0.env) });
         let closed = false;
         t.after(() => { if (!closed) s.close(); });
-        await s.waitForTools(['echo', 'get-sum']);
+        const listed = await s.waitForTools(['echo']);
+        // deny_tools hides get-sum; calling it anyway is judged, denied and recorded below.
+        assert.ok(!listed.some((x) => x.name === 'get-sum'), 'get-sum is hidden from tools/list');
         const args = { message: 'receipts ✓ "quoted"' };
         const r1 = await s.client.callTool({ name: 'echo', arguments: args });
         assert.equal(r1.isError ?? false, false, textOf(r1));

@@ -39,16 +39,24 @@ describe('startup summary', () => {
     t.after(() => sess.close());
     const listed = (await sess.client.listTools()).tools.map((x) => x.name);
     await sess.client.listTools();  // listing again logs nothing new
+    // The client sees only what it could be allowed: echo (its policy allows it); deny_tools
+    // entries and tools no policy governs are hidden. The summary counts the server's whole list,
+    // which the same server shows a client that connects to it directly.
+    assert.deepEqual(listed, ['echo']);
+    const direct = await connect('direct', SERVER, {});
+    t.after(() => direct.close());
+    const all = (await direct.client.listTools()).tools.map((x) => x.name);
+    assert.ok(all.includes('get-sum') && all.length > 3, all.join(', '));
     const lines = await summaryLines(sess);
     assert.equal(lines.length, 1, sess.stderr());
     const m = lines[0].match(
       /server server: (\d+) tools: 1 governed by a policy, (\d+) denied by deny_tools \[([^\]]*)\], (\d+) with no policy \(denied\)/);
     assert.ok(m, lines[0]);
-    const denied = listed.filter((n) => n === 'get-sum' || n.startsWith('add'));
-    assert.equal(Number(m[1]), listed.length);
+    const denied = all.filter((n) => n === 'get-sum' || n.startsWith('add'));
+    assert.equal(Number(m[1]), all.length);
     assert.equal(Number(m[2]), denied.length);
     assert.equal(m[3], [...denied].sort().join(', '));
-    assert.equal(Number(m[4]), listed.length - 1 - denied.length);
+    assert.equal(Number(m[4]), all.length - 1 - denied.length);
   });
 
   test('in monitor mode the summary says no-policy tools are forwarded', T, async (t) => {

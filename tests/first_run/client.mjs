@@ -1,6 +1,8 @@
 // The MCP half of tests/first_run/run.sh: what a newcomer's client does against `make run`.
 // With the official SDK client over Streamable HTTP: initialize, tools/list, one call the
-// example policies allow (get_sum), one they deny (delete_file: filesystem.read_only).
+// example policies allow (get_sum), one they deny (delete_file: filesystem.read_only). The
+// policy denies delete_file whatever its arguments, so tools/list hides it from this client, and
+// calling it anyway is still judged and denied with a receipt: hiding is never the only control.
 // Prints one JSON line (the denial's receipt id and reason) and exits 0, or says what failed
 // and exits 1.
 //   node client.mjs URL
@@ -25,8 +27,9 @@ if (server?.name !== 'glasstape-example-server') fail(`initialize: unexpected se
 
 const { tools } = await client.listTools();
 const names = tools.map((t) => t.name);
-for (const want of ['get_sum', 'delete_file']) {
-  if (!names.includes(want)) fail(`tools/list lacks ${want}: ${names.join(', ')}`);
+if (!names.includes('get_sum')) fail(`tools/list lacks get_sum: ${names.join(', ')}`);
+if (names.includes('delete_file')) {
+  fail(`tools/list shows delete_file, which filesystem.read_only always denies: ${names.join(', ')}`);
 }
 
 const allowed = await client.callTool({ name: 'get_sum', arguments: { a: 2, b: 3 } });
@@ -35,7 +38,7 @@ if (allowed.isError || Number(text(allowed)) !== 5) {
   fail(`get_sum(2, 3) was not answered 5: ${JSON.stringify(allowed)}`);
 }
 
-// Valid arguments, so that the policy (not the schema) decides.
+// Valid arguments, so that the policy (not the schema) decides; the tool is hidden, not gone.
 const denied = await client.callTool({ name: 'delete_file', arguments: { path: '/data/notes.txt' } });
 const d = denied._meta?.['dev.glasstape/decision'];
 if (!denied.isError || d?.decision !== 'deny' || d.decided_by !== 'policy' || !d.receipt_id) {

@@ -52,7 +52,8 @@ TEST_CASE("config errors name the place and the problem", "[config]") {
   };
   // Where (line, column) and, for an unknown key, the keys that are known.
   CHECK(msg("servrs: {}") ==
-        "line 1, column 1: config: unknown key `servrs` (known keys: governance, http, identity, "
+        "line 1, column 1: config: unknown key `servrs` (known keys: aggregate, governance, http, "
+        "identity, "
         "log_level, max_batch_messages, max_message_bytes, servers, shutdown_grace_ms, tenants)");
   CHECK(msg("servers: {a: {command: x, url: http://y}}") ==
         "servers.a: needs exactly one of `command` and `url`");
