@@ -148,6 +148,7 @@ std::vector<std::string> AggregateCatalog::rebuild(const std::vector<MemberListi
   for (auto& e : exposed_)
     e.clear();
   uris_.clear();
+  clashes_.clear();
   templates_.clear();
 
   // Tools and prompts: names merged per kind, every member taking part (a down server's
@@ -195,9 +196,11 @@ std::vector<std::string> AggregateCatalog::rebuild(const std::vector<MemberListi
       auto [it, fresh] = owner.emplace(*uri, m);
       if (!fresh && it->second != m && !clash[*uri]) {
         clash[*uri] = true;
-        errors.push_back("resources: `" + *uri + "` is listed by both server `" +
-                         members[it->second].server + "` and server `" + members[m].server +
-                         "`; neither is routed");
+        const std::string both = "`" + *uri + "` is listed by both server `" +
+                                 members[it->second].server + "` and server `" + members[m].server +
+                                 "`";
+        errors.push_back("resources: " + both + "; neither is routed");
+        clashes_[*uri] = both + ", so it is routed to neither";
       }
     }
   }
@@ -242,6 +245,10 @@ std::string AggregateCatalog::exposed(ListKind k, std::size_t member,
 std::optional<std::size_t> AggregateCatalog::by_uri(const std::string& uri,
                                                     std::string* why) const {
   if (auto it = uris_.find(uri); it != uris_.end()) return it->second;
+  if (auto c = clashes_.find(uri); c != clashes_.end()) {
+    if (why) *why = c->second;
+    return std::nullopt;
+  }
   std::optional<std::size_t> found;
   const Template* first = nullptr;
   for (const auto& t : templates_) {

@@ -90,6 +90,7 @@ class AggregateCatalog {
   std::array<std::map<std::string, CatalogRoute>, 2> names_;  // tools, prompts
   std::array<std::map<std::pair<std::size_t, std::string>, std::string>, 2> exposed_;
   std::map<std::string, std::size_t> uris_;
+  std::map<std::string, std::string> clashes_;  // a URI two servers list → why it goes nowhere
   std::vector<std::unique_ptr<Template>> templates_;
 };
 

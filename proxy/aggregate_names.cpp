@@ -22,12 +22,15 @@ MergedNames merge_names(const std::vector<ServerNames>& servers, std::string_vie
   std::set<std::string> reported;
   for (const auto& s : servers) {
     const std::string prefix = s.prefix.empty() ? s.server : s.prefix;
-    std::set<std::string> seen;  // a server listing one name twice
+    // A server listing one name twice: which definition the server runs is its own secret,
+    // so the name is neither shown nor routed (as for two servers with one name).
+    std::set<std::string> seen, twice;
+    for (const auto& n : s.names)
+      if (!seen.insert(n).second && twice.insert(n).second)
+        out.errors.push_back("server `" + s.server + "` lists `" + n +
+                             "` more than once; it is neither shown nor routed");
     for (const auto& n : s.names) {
-      if (!seen.insert(n).second) {
-        out.errors.push_back("server `" + s.server + "` lists `" + n + "` twice");
-        continue;
-      }
+      if (twice.count(n)) continue;
       bool prefixed = s.mode == PrefixMode::Always ||
                       (s.mode == PrefixMode::OnCollision && owners[n].size() > 1);
       std::string exposed = prefixed ? prefix + std::string(separator) + n : n;

@@ -518,7 +518,9 @@ void Aggregator::route_uri(std::string_view raw, const transport::Inspection& in
           only = i;
         }
       }
-      if (offering == 1 && why.find("two servers") == std::string::npos) member = only;
+      if (offering == 1 && why.find("two servers") == std::string::npos &&
+          why.find("both server") == std::string::npos)
+        member = only;
     }
     if (!member) {
       refuse(id, rpc::kInvalidParams, "Invalid params: " + why);
@@ -540,26 +542,32 @@ void Aggregator::route_uri(std::string_view raw, const transport::Inspection& in
 }
 
 std::optional<CatalogRoute> Aggregator::hidden_tool(const std::string& name) const {
-  // A tool a server listed but this client was not shown (its definition changed, or no
-  // policy lets this principal call it): the call still goes to that server's Session, where
-  // it is judged, denied and recorded, rather than ending as "unknown" with no receipt. Named
-  // as it would be shown: with the server's prefix, or alone when one server has it.
+  // A tool a server listed in its latest listing but this client was not shown (its
+  // definition changed, or no policy lets this principal call it): the call still goes to that
+  // server's Session, where it is judged, denied and recorded, rather than ending as
+  // "unknown" with no receipt. Named as it could be shown (with the server's prefix unless the
+  // mode is never, alone unless it is always), and only when exactly one server's hidden tool
+  // has that name: a dropped tool, a name no server hid, or one two servers could mean stays
+  // unknown.
   std::optional<CatalogRoute> found;
-  std::size_t plain = 0;
+  std::size_t matches = 0;
   for (std::size_t i = 0; i < members_.size(); ++i) {
     const auto& m = members_[i];
     if (!m.spec.session) continue;
     const std::string prefix =
         (m.spec.prefix.empty() ? m.spec.server : m.spec.prefix) + opts_.separator;
-    if (name.size() > prefix.size() && name.compare(0, prefix.size(), prefix) == 0 &&
-        m.spec.session->knows_tool(name.substr(prefix.size())))
-      return CatalogRoute{i, name.substr(prefix.size())};
-    if (m.spec.session->knows_tool(name)) {
-      ++plain;
+    if (m.spec.mode != PrefixMode::Never && name.size() > prefix.size() &&
+        name.compare(0, prefix.size(), prefix) == 0 &&
+        m.spec.session->hides_tool(name.substr(prefix.size()))) {
+      ++matches;
+      found = CatalogRoute{i, name.substr(prefix.size())};
+    }
+    if (m.spec.mode != PrefixMode::Always && m.spec.session->hides_tool(name)) {
+      ++matches;
       found = CatalogRoute{i, name};
     }
   }
-  return plain == 1 ? found : std::nullopt;
+  return matches == 1 ? found : std::nullopt;
 }
 
 // ---------------------------------------------------------------- client answers, cancels
@@ -586,7 +594,11 @@ void Aggregator::client_cancelled(std::string_view raw) {
   if (rid.is_discarded()) return;
   auto key = transport::id_key(rid);
   if (auto it = routed_.find(key); it != routed_.end()) {
-    send_to(it->second, {}, raw);
+    // The client is done with the id (MCP: a cancelled request gets no answer it will read),
+    // so it is free again, and a cancelled request never holds a routing entry for good.
+    auto member = it->second;
+    routed_.erase(it);
+    send_to(member, {}, raw);
     return;
   }
   for (auto w = waiters_.begin(); w != waiters_.end(); ++w) {
@@ -767,9 +779,10 @@ void Aggregator::member_down(std::size_t i, const std::string& why, bool restart
   for (auto& f : m.fetching)
     f.clear();
   spdlog::warn(
-      "session {}: server `{}` is down ({}){}; its tools, prompts and resources are hidden and "
-      "calls to them get -32001",
-      opts_.session_id, m.spec.server, why, restarting ? "; restarting it" : "");
+      "session {}: server `{}` is down ({}); its tools, prompts and resources are hidden "
+      "and {}",
+      opts_.session_id, m.spec.server, why,
+      restarting ? "calls to them wait for its restart" : "calls to them get -32001");
   rebuild(i);
   run_waiters();  // requests waiting for its lists wait no longer
 }

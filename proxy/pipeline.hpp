@@ -79,6 +79,10 @@ struct CallContext {
   // An MCP 2026-07-28 retry (a call carrying the requestState of an earlier input_required
   // result): the receipt id of the exchange's first decision (proxy/mrtr_links.hpp).
   std::string retry_of;
+  // The SHA-256 of the tool's definition as this session's server last listed it (empty:
+  // unknown, or not canonicalizable). The tool gate judges the call against this definition,
+  // not against whatever another session's listing of the same server said.
+  std::string definition_sha256;
   Decision decision;
 };
 

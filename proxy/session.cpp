@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "governance/tools/pins.hpp"
 #include "proxy/admission.hpp"
 #include "proxy/client_lines.hpp"
 #include "proxy/era_bridge.hpp"
@@ -160,10 +161,11 @@ void Session::handle_tools_call(std::string_view raw, const transport::Inspectio
                                          "Invalid params: tools/call needs a string `name`"));
     return;
   }
-  if (!tools_->annotations.count(ins.tool) && !tools_->listed) {
-    // A call for a tool the proxy has not seen listed (the client never asked, or the list
-    // changed since): fetch the list itself first, so the call is judged against the
-    // server's real definition, then decide. Calls wait in order meanwhile.
+  if (!tools_->listed) {
+    // No complete listing since the server said its tools changed (or ever): fetch the list
+    // first, so the call is judged against the server's current definition (its schema, its
+    // annotations, the tool gate's pin), never the one listed before the change. Calls wait
+    // in order meanwhile.
     awaiting_list_.emplace_back(std::string(raw), ins);
     if (list_id_.empty()) request_tools_list(nullptr);
     return;
@@ -226,6 +228,8 @@ void Session::handle_tools_call(std::string_view raw, const transport::Inspectio
   if (auto t = tools_->annotations.find(ctx->tool); t != tools_->annotations.end()) {
     ctx->tool_ref.annotations = t->second;
   }
+  if (auto d = tools_->definitions.find(ctx->tool); d != tools_->definitions.end())
+    ctx->definition_sha256 = d->second;
   std::string raw_copy(raw);
   std::weak_ptr<Session> weak = weak_from_this();
   std::string key = ins.id_key;
@@ -268,6 +272,11 @@ void Session::remember_tools(const nlohmann::json& result) {
       const auto& name = t["name"].get_ref<const std::string&>();
       tools_->annotations[name] =
           t.contains("annotations") ? t["annotations"] : nlohmann::json::object();
+      try {
+        tools_->definitions[name] = gov::tools::definition_hash(t);
+      } catch (const std::exception&) {
+        tools_->definitions[name].clear();  // the tool gate denies what it cannot hash
+      }
       // The parameters a 2026-07-28 server wants mirrored in Mcp-Param-* headers.
       std::vector<transport::mcp::HeaderParam> params;
       std::string error;
@@ -480,8 +489,29 @@ void Session::on_server_line(std::string_view line) {
       tools_->listed = true;
     // What this principal may not see leaves the list (changed or poisoned definitions):
     // the client gets the list without it. Calls to it are denied all the same.
+    bool filtered = false;
     if (pipeline_->may_hide() && body["result"].is_object() && body["result"].contains("tools") &&
-        pipeline_->filter_tools(opts_.server, opts_.principal, body["result"]["tools"])) {
+        body["result"]["tools"].is_array()) {
+      auto& list = body["result"]["tools"];
+      std::vector<std::string> before;
+      for (const auto& t : list)
+        if (t.is_object() && t.contains("name") && t["name"].is_string())
+          before.push_back(t["name"].get<std::string>());
+      filtered = pipeline_->filter_tools(opts_.server, opts_.principal, list);
+      if (filtered) {
+        std::unordered_set<std::string> shown;
+        for (const auto& t : list)
+          if (t.is_object() && t.contains("name") && t["name"].is_string())
+            shown.insert(t["name"].get<std::string>());
+        for (auto& n : before)
+          if (!shown.count(n) && hiding_.size() < kMaxHiddenTools) hiding_.insert(std::move(n));
+      }
+    }
+    if (!body["result"].is_object() || !body["result"].contains("nextCursor")) {
+      hidden_tools_ = std::move(hiding_);
+      hiding_.clear();
+    }
+    if (filtered) {
       to_client_(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
       return;
     }

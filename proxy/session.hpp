@@ -53,6 +53,9 @@ struct ToolCatalog {
   // A tool's x-mcp-header declarations, or why they are invalid (the tool may not be called).
   std::unordered_map<std::string, std::vector<transport::mcp::HeaderParam>> header_params;
   std::unordered_map<std::string, std::string> header_errors;
+  // The SHA-256 of each tool's definition as last listed (gov::tools::definition_hash; empty
+  // when it cannot be canonicalized): what the tool gate judges a call against.
+  std::unordered_map<std::string, std::string> definitions;
   bool listed = false;  // a complete tools/list was seen since the last list_changed
 };
 
@@ -107,8 +110,10 @@ class Session : public ClientSide, public std::enable_shared_from_this<Session> 
   void on_server_restarted();
 
   std::size_t pending_requests() const { return pending_.size(); }
-  // The server listed this tool (whether or not the client was shown it).
-  bool knows_tool(const std::string& name) const { return tools_->annotations.count(name) > 0; }
+  // The server's latest complete tools/list had this tool, and this session's client was not
+  // shown it (changed, poisoned, or never allowed for this principal). Tools the server no
+  // longer lists are not in it.
+  bool hides_tool(const std::string& name) const { return hidden_tools_.count(name) > 0; }
   // A request with this id (a transport::id_key) is waiting for its decision, for the
   // server, or for the server's late answer after the proxy answered it (timeout,
   // cancellation): a new request may not use the id yet.
@@ -199,6 +204,10 @@ class Session : public ClientSide, public std::enable_shared_from_this<Session> 
   Pipeline::Post post_;
   std::unordered_map<std::string, Pending> pending_;  // by transport::id_key()
   std::shared_ptr<ToolCatalog> tools_;
+  // What filter_tools took out of the latest complete listing (hidden_tools_), and of the
+  // pages of the listing in progress (hiding_). At most kMaxHiddenTools names each.
+  static constexpr std::size_t kMaxHiddenTools = 10000;
+  std::unordered_set<std::string> hidden_tools_, hiding_;
   std::string initialize_;        // the client's initialize request, replayed after a restart
   std::string protocol_version_;  // what the server's initialize result negotiated
   nlohmann::json modern_meta_;    // the envelope of the last 2026-07-28 request (own tools/list)

@@ -45,8 +45,13 @@ TEST_CASE("aggregate: a collision the config does not resolve is an error, never
   REQUIRE(p.errors.size() == 1);
   CHECK(p.errors[0].find("`a__b` is exposed by both") != std::string::npos);
   // A server that lists a name twice; a name too long once prefixed.
-  auto d = merge_names({{"a", "", PrefixMode::Never, {"t", "t"}}});
-  CHECK(d.errors == std::vector<std::string>{"server `a` lists `t` twice"});
+  // Neither copy is routed (which one the server runs is its own secret); others are.
+  auto d = merge_names({{"a", "", PrefixMode::Never, {"t", "u", "t", "t"}}});
+  CHECK(d.errors ==
+        std::vector<std::string>{"server `a` lists `t` more than once; it is neither shown nor "
+                                 "routed"});
+  CHECK_FALSE(d.routes.count("t"));
+  CHECK(d.routes.count("u"));
   auto l = merge_names({{"a", std::string(120, 'p'), PrefixMode::Always, {"tool_name"}}});
   REQUIRE(l.errors.size() == 1);
   CHECK(l.errors[0].find("longer than 128 bytes") != std::string::npos);
