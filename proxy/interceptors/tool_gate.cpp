@@ -17,12 +17,25 @@ namespace {
 
 constexpr std::size_t kMaxNames = 10000;  // tool names remembered for the scan's references
 constexpr std::size_t kMaxReported = 100000;
-constexpr std::size_t kMaxEvents = 10000;  // records waiting to be written
+constexpr std::size_t kMaxBlocks = 100000;  // blocked definitions per server
+constexpr std::size_t kMaxEvents = 10000;   // records waiting to be written
 constexpr std::size_t kMaxRecordedFindings = 8;
 
-transport::RateLimitedLog& gate_log() {
-  static transport::RateLimitedLog log(spdlog::level::warn);
-  return log;
+// One log per kind of line, each at most kLogBurst per 10 s (then one line with the count):
+// a server that changes a hundred tools at once cannot hide a scan finding or a failed save.
+constexpr std::size_t kLogBurst = 20;
+enum class LogKind { Changed, Scan, Files, Count };
+transport::RateLimitedLog& gate_log(LogKind k) {
+  using L = transport::RateLimitedLog;
+  static L logs[] = {L{spdlog::level::warn, L::kDefaultInterval, kLogBurst},
+                     L{spdlog::level::warn, L::kDefaultInterval, kLogBurst},
+                     L{spdlog::level::warn, L::kDefaultInterval, kLogBurst}};
+  static_assert(std::size(logs) == static_cast<std::size_t>(LogKind::Count));
+  return logs[static_cast<std::size_t>(k)];
+}
+
+std::string block_key(const std::string& tool, const std::string& sha256) {
+  return tool + '\n' + sha256;
 }
 
 std::string short_hash(const std::string& h) {
@@ -78,7 +91,17 @@ bool ToolGate::may_hide() const {
 }
 
 void ToolGate::event(nlohmann::json e) {
-  if (events_.size() < kMaxEvents) events_.push_back(std::move(e));
+  if (events_.size() < kMaxEvents) {
+    events_.push_back(std::move(e));
+    return;
+  }
+  // The recorder takes the events after every listing, so this needs one listing with more
+  // changes than kMaxEvents; the block itself (hiding, denying) does not depend on the record.
+  static transport::RateLimitedLog dropped(spdlog::level::err);
+  dropped(
+      "tools: more than {} tool-change/tool-finding records wait to be written; the record "
+      "for `{}/{}` is lost",
+      kMaxEvents, e.value("server", ""), e.value("tool", ""));
 }
 
 void ToolGate::take_events(std::vector<nlohmann::json>& out) {
@@ -91,8 +114,24 @@ void ToolGate::take_events(std::vector<nlohmann::json>& out) {
 ToolGate::Server& ToolGate::server(const std::string& name) {
   auto& st = servers_[name];
   if (s_.pins == tools::PinMode::Off) return st;
-  auto file = tools::pins_file(s_.pins_dir, name);
   std::error_code ec;
+  // The pending file is the operator's too (they may edit or restore it): read again when it
+  // changed on disk, so what waits for approval is written back if it went missing.
+  auto pending_file = tools::pending_file(s_.pins_dir, name);
+  // Its size too: an edit right after the proxy's own write may keep the (coarse) mtime.
+  auto pending_mtime = fs::last_write_time(pending_file, ec);
+  if (ec) pending_mtime = {};
+  auto pending_size = fs::file_size(pending_file, ec);
+  if (ec) pending_size = 0;
+  if (!st.pending_read || pending_mtime != st.pending_mtime || pending_size != st.pending_size) {
+    std::string why;
+    auto pending = tools::load_pins(pending_file, name, why);
+    st.pending = pending ? std::move(*pending) : tools::PinSet(name);
+    st.pending_mtime = pending_mtime;
+    st.pending_size = pending_size;
+    st.pending_read = true;
+  }
+  auto file = tools::pins_file(s_.pins_dir, name);
   auto mtime = fs::last_write_time(file, ec);
   if (ec) mtime = {};
   if (st.loaded && mtime == st.mtime) return st;
@@ -111,10 +150,6 @@ ToolGate::Server& ToolGate::server(const std::string& name) {
     spdlog::info("tools: pins of server `{}` read again from `{}`", name, file.string());
   st.load_error.clear();
   st.pins = std::move(*pins);
-  if (st.pending.server().empty()) {
-    auto pending = tools::load_pins(tools::pending_file(s_.pins_dir, name), name, why);
-    st.pending = pending ? std::move(*pending) : tools::PinSet(name);
-  }
   return st;
 }
 
@@ -139,14 +174,17 @@ void ToolGate::on_tools_listed(std::string_view server_name, const nlohmann::jso
     try {
       hash = tools::definition_hash(t);
     } catch (const std::exception& e) {
-      // A definition that cannot be canonicalized cannot be pinned or trusted.
-      st.pin_blocks[name] = {"GT-TOOL-CHANGED",
-                             "the definition of tool `" + name + "` of server `" + sname +
-                                 "` cannot be read as canonical JSON (" + e.what() + ")",
-                             true};
+      // A definition that cannot be canonicalized cannot be pinned or trusted (a session
+      // holding it has an empty definition hash, the key of this block).
+      block(st, st.pin_blocks, block_key(name, ""),
+            {"GT-TOOL-CHANGED",
+             "the definition of tool `" + name + "` of server `" + sname +
+                 "` cannot be read as canonical JSON (" + e.what() + ")",
+             true});
       continue;
     }
-    if (s_.pins != tools::PinMode::Off) review_pin(sname, st, t, name, pins_dirty, pending_dirty);
+    if (s_.pins != tools::PinMode::Off)
+      review_pin(sname, st, t, name, hash, pins_dirty, pending_dirty);
     if (s_.scan != ScanAction::Off) {
       std::vector<std::string> others;
       for (const auto& n : all_names_)
@@ -158,46 +196,99 @@ void ToolGate::on_tools_listed(std::string_view server_name, const nlohmann::jso
   if (pins_dirty) {
     auto file = tools::pins_file(s_.pins_dir, sname);
     if (!tools::save_pins(file, st.pins, why)) {
-      gate_log()("tools: {}; the pins of server `{}` are kept in memory only", why, sname);
+      gate_log(LogKind::Files)("tools: {}; the pins of server `{}` are kept in memory only", why,
+                               sname);
     } else {
       std::error_code ec;
       st.mtime = fs::last_write_time(file, ec);
     }
   }
-  if (pending_dirty && !tools::save_pins(tools::pending_file(s_.pins_dir, sname), st.pending, why))
-    gate_log()("tools: {}", why);
+  if (pending_dirty) {
+    auto file = tools::pending_file(s_.pins_dir, sname);
+    if (!tools::save_pins(file, st.pending, why)) {
+      gate_log(LogKind::Files)("tools: {}", why);
+    } else {
+      std::error_code ec;
+      st.pending_mtime = fs::last_write_time(file, ec);
+      st.pending_size = fs::file_size(file, ec);
+    }
+  }
+}
+
+void ToolGate::block(Server& st, std::map<std::string, Block>& blocks, const std::string& key,
+                     Block b) {
+  if (blocks.size() >= kMaxBlocks && !blocks.count(key)) {
+    // Fails closed: a server that shows more distinct bad definitions than can be remembered
+    // has all its calls denied.
+    if (!st.saturated)
+      spdlog::error(
+          "tools: a server showed more than {} blocked tool definitions; every call "
+          "to it is denied (GT-TOOL-PINS)",
+          kMaxBlocks);
+    st.saturated = true;
+    return;
+  }
+  blocks[key] = std::move(b);
+}
+
+const ToolGate::Block* ToolGate::find_block(const Server& st, const std::string& tool,
+                                            const std::string& sha256) const {
+  const auto key = block_key(tool, sha256);
+  if (auto p = st.pin_blocks.find(key); p != st.pin_blocks.end()) return &p->second;
+  if (auto s = st.scan_blocks.find(key); s != st.scan_blocks.end()) return &s->second;
+  return nullptr;
 }
 
 void ToolGate::review_pin(const std::string& sname, Server& st, const nlohmann::json& t,
-                          const std::string& name, bool& pins_dirty, bool& pending_dirty) {
+                          const std::string& name, const std::string& hash, bool& pins_dirty,
+                          bool& pending_dirty) {
   const bool strict = s_.pins != tools::PinMode::Warn;
+  const std::string key = block_key(name, hash);
   if (!st.load_error.empty()) {
     if (strict)
-      st.pin_blocks[name] = {
-          "GT-TOOL-PINS",
-          "the pins of server `" + sname +
-              "` cannot be read, so no definition of it can be trusted: " + st.load_error,
-          true};
+      block(st, st.pin_blocks, key,
+            {"GT-TOOL-PINS",
+             "tool `" + name + "` of server `" + sname +
+                 "` cannot be checked: the pins of that server cannot be read, so no definition "
+                 "of it can be trusted (" +
+                 st.load_error + ")",
+             true});
     return;
   }
-  std::string hash;
-  auto status = st.pins.check(t, &hash);
+  // A pin file that could not be read before and can now: its blocks go, and the definition
+  // is judged against the pins as they are.
+  if (auto b = st.pin_blocks.find(key);
+      b != st.pin_blocks.end() && b->second.code == "GT-TOOL-PINS")
+    st.pin_blocks.erase(b);
+  auto status = st.pins.check(t);
   auto now = std::chrono::system_clock::now();
   if (status == tools::PinStatus::Same) {
-    st.pin_blocks.erase(name);
+    st.pin_blocks.erase(key);
     if (st.pending.remove(name)) pending_dirty = true;
+    // A newly approved definition: any definition that differs from it is news again (also
+    // one reported before the approval, as when a server goes back to an older definition).
+    auto a = st.approved.find(name);
+    if (a == st.approved.end() || a->second != hash) {
+      const std::string prefix = name + '\n';
+      for (auto r = st.reported.lower_bound(prefix);
+           r != st.reported.end() && r->compare(0, prefix.size(), prefix) == 0;)
+        r = st.reported.erase(r);
+      if (a != st.approved.end())
+        a->second = hash;
+      else if (st.approved.size() < kMaxReported)
+        st.approved.emplace(name, hash);
+    }
     return;
   }
-  const std::string key = name + '\n' + hash;
-  const bool fresh =
-      st.reported.size() < kMaxReported ? st.reported.insert(key).second : !st.reported.count(key);
   if (status == tools::PinStatus::New && s_.pins != tools::PinMode::ApproveNew) {
     if (!st.pins.pin(t, now)) {
       if (strict)
-        st.pin_blocks[name] = {"GT-TOOL-PINS",
-                               "server `" + sname + "` has more tools than can be pinned (" +
-                                   std::to_string(tools::kMaxPinnedTools) + ")",
-                               true};
+        block(st, st.pin_blocks, key,
+              {"GT-TOOL-PINS",
+               "tool `" + name + "` of server `" + sname +
+                   "` cannot be pinned: the server has more tools than can be pinned (" +
+                   std::to_string(tools::kMaxPinnedTools) + ")",
+               true});
       return;
     }
     pins_dirty = true;
@@ -210,7 +301,8 @@ void ToolGate::review_pin(const std::string& sname, Server& st, const nlohmann::
            {"pins", tools::to_string(s_.pins)}});
     return;
   }
-  // Changed, or new and not approved: it waits in the pending file for an operator.
+  // Changed, or new and not approved: blocked (strict), and always waiting in the pending file
+  // for an operator; logged and recorded once per definition.
   const tools::Pin* old = st.pins.find(name);
   std::string action =
       strict ? (status == tools::PinStatus::New ? "awaiting-approval" : "hidden") : "warned";
@@ -224,21 +316,26 @@ void ToolGate::review_pin(const std::string& sname, Server& st, const nlohmann::
                   "` changed since it was pinned (sha256 " + short_hash(old->sha256) + "… → " +
                   short_hash(hash) +
                   "…); see `glasstape tools diff`, and approve it with `glasstape tools approve`";
-    st.pin_blocks[name] = {
-        status == tools::PinStatus::New ? "GT-TOOL-UNAPPROVED" : "GT-TOOL-CHANGED", reason, true};
+    block(
+        st, st.pin_blocks, key,
+        {status == tools::PinStatus::New ? "GT-TOOL-UNAPPROVED" : "GT-TOOL-CHANGED", reason, true});
   }
-  if (!fresh) return;
   const tools::Pin* waiting = st.pending.find(name);
   if (!waiting || waiting->sha256 != hash) {
     st.pending.pin(t, now);
     pending_dirty = true;
   }
+  const bool fresh =
+      st.reported.size() < kMaxReported ? st.reported.insert(key).second : !st.reported.count(key);
+  if (!fresh) return;
   if (status == tools::PinStatus::Changed) {
-    gate_log()("tools: the definition of `{}/{}` changed since it was pinned ({} → {}): {}", sname,
-               name, short_hash(old->sha256), short_hash(hash),
-               strict ? "hidden, and its calls denied (GT-TOOL-CHANGED)" : "allowed (pins: warn)");
+    gate_log(LogKind::Changed)(
+        "tools: the definition of `{}/{}` changed since it was pinned ({} → {}): {}", sname, name,
+        short_hash(old->sha256), short_hash(hash),
+        strict ? "hidden, and its calls denied (GT-TOOL-CHANGED)" : "allowed (pins: warn)");
   } else {
-    gate_log()("tools: `{}/{}` is new and waits for approval (pins: approve-new)", sname, name);
+    gate_log(LogKind::Changed)("tools: `{}/{}` is new and waits for approval (pins: approve-new)",
+                               sname, name);
   }
   nlohmann::json e = {{"kind", "tool-change"},
                       {"server", sname},
@@ -254,14 +351,11 @@ void ToolGate::review_pin(const std::string& sname, Server& st, const nlohmann::
 void ToolGate::review_scan(const std::string& sname, Server& st, const nlohmann::json& t,
                            const std::string& name, const std::string& hash,
                            const std::vector<std::string>& others) {
-  auto seen = st.scanned.find(name);
-  if (seen != st.scanned.end() && seen->second == hash) return;  // this definition was scanned
-  if (st.scanned.size() < kMaxReported) st.scanned[name] = hash;
+  const std::string key = block_key(name, hash);
+  if (st.scanned.count(key)) return;  // this definition was scanned (its block, if any, stays)
+  if (st.scanned.size() < kMaxReported) st.scanned.insert(key);
   auto report = tools::scan_definition(t, others);
-  if (report.clean()) {
-    st.scan_blocks.erase(name);
-    return;
-  }
+  if (report.clean()) return;
   std::string summary;
   nlohmann::json findings = nlohmann::json::array();
   for (const auto& f : report.findings) {
@@ -276,13 +370,14 @@ void ToolGate::review_scan(const std::string& sname, Server& st, const nlohmann:
   const char* action = s_.scan == ScanAction::Hide   ? "hidden"
                        : s_.scan == ScanAction::Deny ? "denied"
                                                      : "logged";
-  gate_log()("tools: `{}/{}` has {} suspicious finding(s) in its definition: {}; {}", sname, name,
-             report.findings.size() + report.more, summary, action);
+  gate_log(LogKind::Scan)("tools: `{}/{}` has {} suspicious finding(s) in its definition: {}; {}",
+                          sname, name, report.findings.size() + report.more, summary, action);
   if (s_.scan == ScanAction::Hide || s_.scan == ScanAction::Deny) {
-    st.scan_blocks[name] = {"GT-TOOL-POISONED",
-                            "the definition of tool `" + name + "` of server `" + sname +
-                                "` looks poisoned: " + summary,
-                            s_.scan == ScanAction::Hide};
+    block(st, st.scan_blocks, key,
+          {"GT-TOOL-POISONED",
+           "the definition of tool `" + name + "` of server `" + sname +
+               "` looks poisoned: " + summary,
+           s_.scan == ScanAction::Hide});
   }
   event({{"kind", "tool-finding"},
          {"server", sname},
@@ -297,11 +392,18 @@ Verdict ToolGate::on_call(CallContext& ctx) {
   std::lock_guard lk(mu_);
   auto it = servers_.find(ctx.server);
   if (it == servers_.end()) return Verdict::Continue;
-  const Block* b = nullptr;
-  if (auto p = it->second.pin_blocks.find(ctx.tool); p != it->second.pin_blocks.end())
-    b = &p->second;
-  else if (auto s = it->second.scan_blocks.find(ctx.tool); s != it->second.scan_blocks.end())
-    b = &s->second;
+  const Server& st = it->second;
+  Block saturated;
+  const Block* b = find_block(st, ctx.tool, ctx.definition_sha256);
+  if (!b && st.saturated) {
+    saturated = {"GT-TOOL-PINS",
+                 "tool `" + ctx.tool + "` of server `" + ctx.server +
+                     "` cannot be checked: the server showed more blocked tool definitions than "
+                     "GlassTape remembers (" +
+                     std::to_string(kMaxBlocks) + ")",
+                 true};
+    b = &saturated;
+  }
   if (!b) return Verdict::Continue;
   ctx.decision.effect = Effect::Deny;
   ctx.decision.code = b->code;
@@ -310,15 +412,19 @@ Verdict ToolGate::on_call(CallContext& ctx) {
   return Verdict::Deny;
 }
 
-bool ToolGate::hides(std::string_view server, const std::string& tool, const nlohmann::json&,
+bool ToolGate::hides(std::string_view server, const std::string& tool, const nlohmann::json& def,
                      const gov::Principal&) const {
   std::lock_guard lk(mu_);
   auto it = servers_.find(server);
   if (it == servers_.end()) return false;
-  auto p = it->second.pin_blocks.find(tool);
-  if (p != it->second.pin_blocks.end() && p->second.hidden) return true;
-  auto s = it->second.scan_blocks.find(tool);
-  return s != it->second.scan_blocks.end() && s->second.hidden;
+  std::string hash;
+  try {
+    hash = tools::definition_hash(def);
+  } catch (const std::exception&) {
+    // blocked under the empty hash by on_tools_listed
+  }
+  const Block* b = find_block(it->second, tool, hash);
+  return (b && b->hidden) || it->second.saturated;
 }
 
 std::unique_ptr<Interceptor> make_tool_gate(const InterceptorEnv& env, const YAML::Node& section) {

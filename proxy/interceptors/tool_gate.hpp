@@ -24,6 +24,7 @@
 // approve-new every tool of that server is denied (GT-TOOL-PINS).
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -68,19 +69,32 @@ class ToolGate : public Interceptor {
     std::string code, reason;
     bool hidden = false;
   };
+  // Blocks are kept per definition (tool + '\n' + its hash), never per tool name alone: the
+  // sessions of one server may each be shown a different definition (one upstream process per
+  // HTTP session), and one session's listing of the pinned definition must not lift the block
+  // on the changed definition another session holds.
   struct Server {
     bool loaded = false;
     std::string load_error;  // the pin file cannot be trusted
     std::filesystem::file_time_type mtime{};
     gov::tools::PinSet pins;
     gov::tools::PinSet pending;
-    std::map<std::string, Block> pin_blocks, scan_blocks;  // by tool
-    std::map<std::string, std::string> scanned;            // tool → hash of what was scanned
+    bool pending_read = false;
+    std::filesystem::file_time_type pending_mtime{};
+    std::uintmax_t pending_size = 0;
+    std::map<std::string, Block> pin_blocks, scan_blocks;  // by tool + '\n' + hash
+    std::set<std::string> scanned;                         // tool + '\n' + hash
     std::set<std::string> reported;                        // tool + '\n' + hash
+    std::map<std::string, std::string> approved;  // tool → hash last seen equal to its pin
+    bool saturated = false;  // more blocks than kMaxBlocks: every call of the server is denied
   };
   Server& server(const std::string& name);  // loads (or reloads) its pins; mu_ held
+  void block(Server& st, std::map<std::string, Block>& blocks, const std::string& key, Block b);
+  const Block* find_block(const Server& st, const std::string& tool,
+                          const std::string& sha256) const;
   void review_pin(const std::string& server, Server& st, const nlohmann::json& tool,
-                  const std::string& name, bool& pins_dirty, bool& pending_dirty);
+                  const std::string& name, const std::string& hash, bool& pins_dirty,
+                  bool& pending_dirty);
   void review_scan(const std::string& server, Server& st, const nlohmann::json& tool,
                    const std::string& name, const std::string& hash,
                    const std::vector<std::string>& others);
