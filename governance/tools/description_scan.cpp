@@ -180,21 +180,6 @@ bool distinctive(std::string_view name) {
   return false;
 }
 
-void scan_tool_names(std::string_view text, const std::vector<std::string>& names, Sink& sink) {
-  for (const auto& name : names) {
-    if (!distinctive(name)) continue;
-    for (std::size_t at = text.find(name); at != std::string_view::npos;
-         at = text.find(name, at + 1)) {
-      bool before = at > 0 && word_char(static_cast<unsigned char>(text[at - 1]));
-      std::size_t end = at + name.size();
-      bool after = end < text.size() && word_char(static_cast<unsigned char>(text[end]));
-      if (before || after) continue;
-      sink.add(FindingKind::ToolReference, at, "names the tool `" + excerpt_of(name) + "`");
-      break;  // once per name and string
-    }
-  }
-}
-
 std::string pointer_token(const std::string& key) {
   std::string out;
   for (char c : key) {
@@ -210,7 +195,8 @@ std::string pointer_token(const std::string& key) {
 }
 
 struct Walk {
-  const std::vector<std::string>& others;
+  const ToolNames& others;
+  std::string_view self;
   ScanReport& out;
   std::size_t strings = 0, bytes = 0;
 
@@ -231,7 +217,7 @@ struct Walk {
     }
     if (j.is_string()) {
       const auto& s = j.get_ref<const std::string&>();
-      if (budget(s.size())) scan_text(s, where, others, out);
+      if (budget(s.size())) scan_text(s, where, others, out, self);
     } else if (j.is_object()) {
       for (auto it = j.begin(); it != j.end(); ++it) {
         std::string child = where + "/" + pointer_token(it.key());
@@ -270,21 +256,99 @@ std::string_view to_string(FindingKind k) {
   return "invisible";
 }
 
-void scan_text(std::string_view text, const std::string& where,
-               const std::vector<std::string>& other_tools, ScanReport& out) {
+// Where the names of a ToolNames occur in one text, as whole words (not inside a longer run
+// of letters, digits, `_` and `-`), the first occurrence of each, in the names' order.
+struct NameScan {
+  static void run(const ToolNames& n, std::string_view text, std::string_view self, Sink& sink) {
+    std::vector<std::pair<std::size_t, std::size_t>> hits;  // (name index, offset)
+    if (!n.word_.empty()) {
+      for (std::size_t i = 0; i < text.size();) {
+        if (!word_char(static_cast<unsigned char>(text[i]))) {
+          ++i;
+          continue;
+        }
+        std::size_t end = i;
+        while (end < text.size() && word_char(static_cast<unsigned char>(text[end])))
+          ++end;
+        if (auto it = n.word_.find(text.substr(i, end - i)); it != n.word_.end())
+          hits.emplace_back(it->second, i);
+        i = end;
+      }
+    }
+    for (std::size_t idx : n.punctuated_) {
+      const auto& name = n.names_[idx];
+      for (std::size_t at = text.find(name); at != std::string_view::npos;
+           at = text.find(name, at + 1)) {
+        bool before = at > 0 && word_char(static_cast<unsigned char>(text[at - 1]));
+        std::size_t end = at + name.size();
+        bool after = end < text.size() && word_char(static_cast<unsigned char>(text[end]));
+        if (before || after) continue;
+        hits.emplace_back(idx, at);
+        break;
+      }
+    }
+    // Once per name and string, in the names' order (stable: the first occurrence of each).
+    std::stable_sort(hits.begin(), hits.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (std::size_t k = 0; k < hits.size(); ++k) {
+      if (k > 0 && hits[k].first == hits[k - 1].first) continue;
+      const auto& name = n.names_[hits[k].first];
+      if (name == self) continue;
+      sink.add(FindingKind::ToolReference, hits[k].second,
+               "names the tool `" + excerpt_of(name) + "`");
+    }
+  }
+};
+
+ToolNames::ToolNames(const std::vector<std::string>& names) {
+  for (const auto& n : names)
+    add(n);
+}
+
+void ToolNames::add(const std::string& name) {
+  if (!distinctive(name)) return;
+  bool word = true;
+  for (unsigned char c : name)
+    word = word && word_char(c);
+  if (word) {
+    if (word_.count(name)) return;
+  } else {
+    if (punctuated_.size() >= kMaxPunctuatedNames) return;
+    for (auto i : punctuated_)
+      if (names_[i] == name) return;
+  }
+  names_.push_back(name);
+  if (word)
+    word_.emplace(names_.back(), names_.size() - 1);
+  else
+    punctuated_.push_back(names_.size() - 1);
+}
+
+void scan_text(std::string_view text, const std::string& where, const ToolNames& other_tools,
+               ScanReport& out, std::string_view self) {
   Sink sink{out, where};
   scan_chars(text, sink);
   scan_re(text, markup_re(), FindingKind::Markup, sink);
   scan_re(text, secret_re(), FindingKind::Secret, sink);
-  scan_tool_names(text, other_tools, sink);
+  NameScan::run(other_tools, text, self, sink);
+}
+
+void scan_text(std::string_view text, const std::string& where,
+               const std::vector<std::string>& other_tools, ScanReport& out) {
+  scan_text(text, where, ToolNames(other_tools), out);
+}
+
+ScanReport scan_definition(const nlohmann::json& definition, const ToolNames& other_tools,
+                           std::string_view self) {
+  ScanReport out;
+  Walk w{other_tools, self, out};
+  w.node(definition, "", 0);
+  return out;
 }
 
 ScanReport scan_definition(const nlohmann::json& definition,
                            const std::vector<std::string>& other_tools) {
-  ScanReport out;
-  Walk w{other_tools, out};
-  w.node(definition, "", 0);
-  return out;
+  return scan_definition(definition, ToolNames(other_tools));
 }
 
 }  // namespace gt::gov::tools

@@ -26,8 +26,10 @@
 #pragma once
 
 #include <cstddef>
+#include <deque>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -57,12 +59,45 @@ inline constexpr std::size_t kMaxStrings = 10000;
 inline constexpr std::size_t kMaxBytes = 1u << 20;
 inline constexpr std::size_t kMaxDepth = 64;
 inline constexpr std::size_t kMaxFindings = 32;
+// Names with a character that is not a letter, digit, `_` or `-` (such as `.`) cannot be found
+// by whole words: each is searched for in the text, so at most this many are looked for.
+inline constexpr std::size_t kMaxPunctuatedNames = 64;
+
+// The tool names whose mention is a tool reference, prepared once for any number of scans:
+// a name made of letters, digits, `_` and `-` is found by looking up each whole word of the text
+// (linear in the text, whatever the number of names). Names shorter than 4 bytes, and plain
+// lowercase words of under 8 letters (`echo`, `fetch`), are left out: they are words first.
+class ToolNames {
+ public:
+  ToolNames() = default;
+  explicit ToolNames(const std::vector<std::string>& names);
+  // The index points into the names: moved, never copied.
+  ToolNames(const ToolNames&) = delete;
+  ToolNames& operator=(const ToolNames&) = delete;
+  ToolNames(ToolNames&&) = default;
+  ToolNames& operator=(ToolNames&&) = default;
+  template <class It>
+  ToolNames(It first, It last) {
+    for (; first != last; ++first)
+      add(*first);
+  }
+  void add(const std::string& name);
+
+ private:
+  friend struct NameScan;
+  std::deque<std::string> names_;  // in the order given (a deque: the keys below stay valid)
+  std::unordered_map<std::string_view, std::size_t> word_;  // word → index in names_
+  std::vector<std::size_t> punctuated_;                     // indexes, at most kMaxPunctuatedNames
+};
 
 // Scans one string; `where` names it in the findings. `other_tools` are names whose mention,
 // as a whole word, is a tool reference; names shorter than 4 bytes, and plain lowercase words
 // of under 8 letters (`echo`, `fetch`), are not looked for: they are words first.
+// `self` (the scanned tool's own name) is never a reference.
 void scan_text(std::string_view text, const std::string& where,
                const std::vector<std::string>& other_tools, ScanReport& out);
+void scan_text(std::string_view text, const std::string& where, const ToolNames& other_tools,
+               ScanReport& out, std::string_view self = {});
 
 // Scans a tool (or prompt, or resource) definition as a server lists it: every string value
 // but the top-level `name`, `uri` and `mimeType` (identifiers, checked elsewhere) and, for
@@ -70,5 +105,7 @@ void scan_text(std::string_view text, const std::string& where,
 // characters is as suspect as a description).
 ScanReport scan_definition(const nlohmann::json& definition,
                            const std::vector<std::string>& other_tools);
+ScanReport scan_definition(const nlohmann::json& definition, const ToolNames& other_tools,
+                           std::string_view self = {});
 
 }  // namespace gt::gov::tools

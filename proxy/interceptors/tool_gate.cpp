@@ -167,6 +167,7 @@ void ToolGate::on_tools_listed(std::string_view server_name, const nlohmann::jso
     }
   }
   bool pins_dirty = false, pending_dirty = false;
+  std::optional<tools::ToolNames> names_index;  // built at the first definition to scan
   for (const auto& t : list) {
     if (!t.is_object() || !t.contains("name") || !t["name"].is_string()) continue;
     const auto& name = t["name"].get_ref<const std::string&>();
@@ -186,10 +187,7 @@ void ToolGate::on_tools_listed(std::string_view server_name, const nlohmann::jso
     if (s_.pins != tools::PinMode::Off)
       review_pin(sname, st, t, name, hash, pins_dirty, pending_dirty);
     if (s_.scan != ScanAction::Off) {
-      std::vector<std::string> others;
-      for (const auto& n : all_names_)
-        if (n != name) others.push_back(n);
-      review_scan(sname, st, t, name, hash, others);
+      review_scan(sname, st, t, name, hash, names_index);
     }
   }
   std::string why;
@@ -350,11 +348,13 @@ void ToolGate::review_pin(const std::string& sname, Server& st, const nlohmann::
 
 void ToolGate::review_scan(const std::string& sname, Server& st, const nlohmann::json& t,
                            const std::string& name, const std::string& hash,
-                           const std::vector<std::string>& others) {
+                           std::optional<tools::ToolNames>& names) {
   const std::string key = block_key(name, hash);
   if (st.scanned.count(key)) return;  // this definition was scanned (its block, if any, stays)
   if (st.scanned.size() < kMaxReported) st.scanned.insert(key);
-  auto report = tools::scan_definition(t, others);
+  // Every name seen, indexed once per listing and only when a definition is scanned.
+  if (!names) names.emplace(all_names_.begin(), all_names_.end());
+  auto report = tools::scan_definition(t, *names, name);
   if (report.clean()) return;
   std::string summary;
   nlohmann::json findings = nlohmann::json::array();

@@ -29,12 +29,14 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
 #include <yaml-cpp/yaml.h>
 
+#include "governance/tools/description_scan.hpp"
 #include "governance/tools/pins.hpp"
 #include "proxy/config.hpp"
 #include "proxy/pipeline.hpp"
@@ -97,7 +99,7 @@ class ToolGate : public Interceptor {
                   bool& pending_dirty);
   void review_scan(const std::string& server, Server& st, const nlohmann::json& tool,
                    const std::string& name, const std::string& hash,
-                   const std::vector<std::string>& others);
+                   std::optional<gov::tools::ToolNames>& names);
   void event(nlohmann::json e);
 
   ToolGateSettings s_;

@@ -116,6 +116,41 @@ TEST_CASE("scan: references to secrets and to other tools", "[scan]") {
   CHECK(scan("or use add_note", {"add_note"}).findings.size() == 1);
 }
 
+TEST_CASE("scan: tool names prepared once (ToolNames)", "[scan]") {
+  using gt::gov::tools::kMaxPunctuatedNames;
+  using gt::gov::tools::ToolNames;
+  // Many names: each found by its whole word, in the names' order, once per string.
+  std::vector<std::string> names;
+  for (int i = 0; i < 5000; ++i)
+    names.push_back("tool_" + std::to_string(i));
+  names.push_back("fs.read_file");  // a `.`: searched for, not looked up by word
+  ToolNames index(names);
+  const json tool = {{"name", "tool_7"},
+                     {"description",
+                      "Call tool_4999, then tool_12 and tool_4999; never "
+                      "tool_7 (itself), xtool_12, tool_12x or tool_12-b; "
+                      "fs.read_file is fine; a.fs.read_file too"}};
+  auto r = scan_definition(tool, index, "tool_7");
+  REQUIRE(r.findings.size() == 3);
+  CHECK(r.findings[0].excerpt == "names the tool `tool_12`");
+  CHECK(r.findings[0].offset == std::string("Call tool_4999, then ").size());
+  CHECK(r.findings[1].excerpt == "names the tool `tool_4999`");
+  CHECK(r.findings[1].offset == 5);
+  CHECK(r.findings[2].excerpt == "names the tool `fs.read_file`");
+  // The same through the vector form, with the tool's own name left out by the caller.
+  auto v = scan_definition(tool, std::vector<std::string>{"tool_12", "tool_4999"});
+  CHECK(v.findings.size() == 2);
+  // Punctuated names are bounded: past kMaxPunctuatedNames they are not looked for.
+  std::vector<std::string> dotted;
+  for (std::size_t i = 0; i <= kMaxPunctuatedNames; ++i)
+    dotted.push_back("srv.tool" + std::to_string(i));
+  ToolNames capped(dotted);
+  const std::string last = dotted.back();
+  CHECK(scan_definition(json{{"name", "t"}, {"description", "use srv.tool0"}}, capped)
+            .findings.size() == 1);
+  CHECK(scan_definition(json{{"name", "t"}, {"description", "use " + last}}, capped).clean());
+}
+
 TEST_CASE("scan: every string of the definition, by JSON Pointer", "[scan]") {
   json tool = {
       {"name", "read\xE2\x80\x8B_file"},  // identifiers are checked elsewhere
@@ -131,7 +166,7 @@ TEST_CASE("scan: every string of the definition, by JSON Pointer", "[scan]") {
            {{"type", "string"}, {"enum", {"a", "b\xE2\x80\xAE"}}}}}}}},
       {"annotations", {{"title", "ok"}}},
   };
-  auto r = scan_definition(tool, {});
+  auto r = scan_definition(tool, std::vector<std::string>{});
   std::vector<std::string> where;
   for (const auto& f : r.findings)
     where.push_back(std::string(gt::gov::tools::to_string(f.kind)) + " " + f.where);
@@ -159,9 +194,9 @@ TEST_CASE("scan: bounded on hostile definitions", "[scan]") {
   json deep = "leaf";
   for (int i = 0; i < 200; ++i)
     deep = json{{"d", deep}};
-  CHECK(scan_definition(deep, {}).truncated);
+  CHECK(scan_definition(deep, std::vector<std::string>{}).truncated);
   json big = {{"description", std::string(gt::gov::tools::kMaxBytes + 1, 'a')}};
-  auto b = scan_definition(big, {});
+  auto b = scan_definition(big, std::vector<std::string>{});
   CHECK(b.truncated);
   CHECK(b.findings.empty());
 }
