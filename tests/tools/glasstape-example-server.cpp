@@ -4,9 +4,12 @@
 //
 // Tools: echo, get_sum, make_payment, read_file, write_file, delete_file, list_files, fetch,
 // slow (sleeps, with progress), crash (exits at once: for restart tests).
-// Flags: --name NAME (server name), --sleep-us N (delay every reply, for load tests).
+// Flags: --name NAME (server name), --sleep-us N (delay every reply, for load tests),
+// --extra-tools N (also list N read-only tools extra_0 … that echo, for large-catalog benches;
+// at most 10000).
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -27,6 +30,7 @@ std::map<std::string, std::string> g_files = {
 };
 std::string g_name = "glasstape-example-server";
 long g_sleep_us = 0;
+long g_extra_tools = 0;
 
 json tool(const char* name, const char* description, json props, json required,
           json annotations = json::object()) {
@@ -74,6 +78,16 @@ json tools_list() {
   });
 }
 
+json all_tools() {
+  json out = tools_list();
+  for (long i = 0; i < g_extra_tools; ++i) {
+    const std::string name = "extra_" + std::to_string(i);
+    out.push_back(tool(name.c_str(), "Echoes the message back (an extra tool).",
+                       {{"message", {{"type", "string"}}}}, {"message"}, {{"readOnlyHint", true}}));
+  }
+  return out;
+}
+
 json text_result(const std::string& text, bool is_error = false) {
   json r = {{"content", json::array({{{"type", "text"}, {"text", text}}})}};
   if (is_error) r["isError"] = true;
@@ -86,7 +100,8 @@ void send(const json& msg) {
 
 json call_tool(const std::string& name, const json& args, const json& progress_token) {
   auto str = [&](const char* k) { return args.value(k, std::string()); };
-  if (name == "echo") return text_result(str("message"));
+  if (name == "echo" || (name.rfind("extra_", 0) == 0 && g_extra_tools > 0))
+    return text_result(str("message"));
   if (name == "get_sum") {
     double s = args.value("a", 0.0) + args.value("b", 0.0);
     json r = text_result(json(s).dump());
@@ -151,7 +166,7 @@ void handle(const json& msg) {
   } else if (method == "ping") {
     result = json::object();
   } else if (method == "tools/list") {
-    result = {{"tools", tools_list()}};
+    result = {{"tools", all_tools()}};
   } else if (method == "tools/call") {
     json token = params.contains("_meta") ? params["_meta"].value("progressToken", json()) : json();
     result = call_tool(params.value("name", std::string()),
@@ -180,6 +195,8 @@ int main(int argc, char** argv) {
       g_name = argv[++i];
     else if (a == "--sleep-us" && i + 1 < argc)
       g_sleep_us = std::atol(argv[++i]);
+    else if (a == "--extra-tools" && i + 1 < argc)
+      g_extra_tools = std::min(std::atol(argv[++i]), 10000L);
   }
   std::ios::sync_with_stdio(false);
   std::cin.tie(nullptr);
