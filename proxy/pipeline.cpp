@@ -193,7 +193,7 @@ void Pipeline::on_tools_listed(std::string_view server, const nlohmann::json& to
 }
 
 bool Pipeline::filter_tools(std::string_view server, const gov::Principal& who,
-                            nlohmann::json& tools) const {
+                            nlohmann::json& tools, std::vector<std::string>* hidden_names) const {
   if (!may_hide_ || !tools.is_array()) return false;
   auto before = tools.size();
   nlohmann::json kept = nlohmann::json::array();
@@ -204,6 +204,7 @@ bool Pipeline::filter_tools(std::string_view server, const gov::Principal& who,
       for (const auto& i : chain_) {
         if (i->hides(server, name->get_ref<const std::string&>(), t, who)) {
           hidden = true;
+          if (hidden_names) hidden_names->push_back(name->get<std::string>());
           break;
         }
       }

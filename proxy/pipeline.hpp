@@ -213,9 +213,9 @@ class Pipeline {
   // at its last page (`last_page`: the result has no nextCursor).
   void on_tools_listed(std::string_view server, const nlohmann::json& tools, bool last_page = true);
   // Removes from a tools/list page's `tools` what some interceptor hides from `who`. True
-  // when one was removed.
-  bool filter_tools(std::string_view server, const gov::Principal& who,
-                    nlohmann::json& tools) const;
+  // when one was removed; the names removed are appended to `hidden` when it is given.
+  bool filter_tools(std::string_view server, const gov::Principal& who, nlohmann::json& tools,
+                    std::vector<std::string>* hidden = nullptr) const;
   // Some interceptor may hide tools (else filter_tools is never needed).
   bool may_hide() const { return may_hide_; }
   // Runs the chain, then the recorder, then `done` (through `post` when the recorder

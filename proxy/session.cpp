@@ -490,22 +490,12 @@ void Session::on_server_line(std::string_view line) {
     // What this principal may not see leaves the list (changed or poisoned definitions):
     // the client gets the list without it. Calls to it are denied all the same.
     bool filtered = false;
-    if (pipeline_->may_hide() && body["result"].is_object() && body["result"].contains("tools") &&
-        body["result"]["tools"].is_array()) {
-      auto& list = body["result"]["tools"];
-      std::vector<std::string> before;
-      for (const auto& t : list)
-        if (t.is_object() && t.contains("name") && t["name"].is_string())
-          before.push_back(t["name"].get<std::string>());
-      filtered = pipeline_->filter_tools(opts_.server, opts_.principal, list);
-      if (filtered) {
-        std::unordered_set<std::string> shown;
-        for (const auto& t : list)
-          if (t.is_object() && t.contains("name") && t["name"].is_string())
-            shown.insert(t["name"].get<std::string>());
-        for (auto& n : before)
-          if (!shown.count(n) && hiding_.size() < kMaxHiddenTools) hiding_.insert(std::move(n));
-      }
+    if (pipeline_->may_hide() && body["result"].is_object() && body["result"].contains("tools")) {
+      std::vector<std::string> hidden;
+      filtered =
+          pipeline_->filter_tools(opts_.server, opts_.principal, body["result"]["tools"], &hidden);
+      for (auto& n : hidden)
+        if (hiding_.size() < kMaxHiddenTools) hiding_.insert(std::move(n));
     }
     if (!body["result"].is_object() || !body["result"].contains("nextCursor")) {
       hidden_tools_ = std::move(hiding_);
