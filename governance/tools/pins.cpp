@@ -120,11 +120,15 @@ const Pin* PinSet::find(const std::string& tool) const {
 
 PinStatus PinSet::check(const nlohmann::json& tool, std::string* hash) const {
   std::string h = definition_hash(tool);
-  std::string name = tool.value("name", std::string());
-  if (hash) *hash = h;
-  const Pin* p = find(name);
+  auto status = check(tool.value("name", std::string()), h);
+  if (hash) *hash = std::move(h);
+  return status;
+}
+
+PinStatus PinSet::check(const std::string& tool, const std::string& sha256) const {
+  const Pin* p = find(tool);
   if (!p) return PinStatus::New;
-  return p->sha256 == h ? PinStatus::Same : PinStatus::Changed;
+  return p->sha256 == sha256 ? PinStatus::Same : PinStatus::Changed;
 }
 
 bool PinSet::pin(const nlohmann::json& tool, std::chrono::system_clock::time_point now) {

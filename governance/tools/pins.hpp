@@ -67,6 +67,8 @@ class PinSet {
   const Pin* find(const std::string& tool) const;
   // The tool's state against its pin; `hash` (when given) receives its current hash.
   PinStatus check(const nlohmann::json& tool, std::string* hash = nullptr) const;
+  // The same for a definition whose hash (definition_hash) the caller already has.
+  PinStatus check(const std::string& tool, const std::string& sha256) const;
   // Pins the tool's current definition (first sight, or an operator's approval). False when
   // the set is full (kMaxPinnedTools) and the tool is new.
   bool pin(const nlohmann::json& tool, std::chrono::system_clock::time_point now);

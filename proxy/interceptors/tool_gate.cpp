@@ -258,7 +258,7 @@ void ToolGate::review_pin(const std::string& sname, Server& st, const nlohmann::
   if (auto b = st.pin_blocks.find(key);
       b != st.pin_blocks.end() && b->second.code == "GT-TOOL-PINS")
     st.pin_blocks.erase(b);
-  auto status = st.pins.check(t);
+  auto status = st.pins.check(name, hash);  // the hash on_tools_listed computed
   auto now = std::chrono::system_clock::now();
   if (status == tools::PinStatus::Same) {
     st.pin_blocks.erase(key);
