@@ -242,11 +242,13 @@ std::string AggregateCatalog::exposed(ListKind k, std::size_t member,
   return it == exposed_[std::size_t(k)].end() ? std::string() : it->second;
 }
 
-std::optional<std::size_t> AggregateCatalog::by_uri(const std::string& uri,
-                                                    std::string* why) const {
+std::optional<std::size_t> AggregateCatalog::by_uri(const std::string& uri, std::string* why,
+                                                    bool* ambiguous) const {
+  if (ambiguous) *ambiguous = false;
   if (auto it = uris_.find(uri); it != uris_.end()) return it->second;
   if (auto c = clashes_.find(uri); c != clashes_.end()) {
     if (why) *why = c->second;
+    if (ambiguous) *ambiguous = true;
     return std::nullopt;
   }
   std::optional<std::size_t> found;
@@ -257,6 +259,7 @@ std::optional<std::size_t> AggregateCatalog::by_uri(const std::string& uri,
       if (why)
         *why = "`" + uri + "` matches templates of two servers (`" + first->text + "` and `" +
                t->text + "`)";
+      if (ambiguous) *ambiguous = true;
       return std::nullopt;
     }
     found = t->member;

@@ -78,9 +78,11 @@ class AggregateCatalog {
   const std::vector<nlohmann::json>& items(ListKind k) const { return shown_[std::size_t(k)]; }
   // A tool or prompt by the name the client used.
   std::optional<CatalogRoute> by_name(ListKind k, const std::string& name) const;
-  // The member that listed this resource URI, or whose one template matches it (two matching
-  // templates of different servers: nullopt, with `why`).
-  std::optional<std::size_t> by_uri(const std::string& uri, std::string* why = nullptr) const;
+  // The member that listed this resource URI, or whose one template matches it. Nullopt with
+  // `why`; `ambiguous` is set when the URI could mean two servers (both list it, or templates of
+  // two match it) rather than none.
+  std::optional<std::size_t> by_uri(const std::string& uri, std::string* why = nullptr,
+                                    bool* ambiguous = nullptr) const;
   // The exposed name of a member's tool or prompt (to rename what it says of it), or "".
   std::string exposed(ListKind k, std::size_t member, const std::string& name) const;
 

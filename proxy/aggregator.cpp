@@ -505,8 +505,9 @@ void Aggregator::route_uri(std::string_view raw, const transport::Inspection& in
   auto method = ins.method;
   auto go = [this, copy, id, key, method, uri = *uri]() {
     std::string why;
-    auto member = catalog_.by_uri(uri, &why);
-    if (!member) {
+    bool ambiguous = false;
+    auto member = catalog_.by_uri(uri, &why, &ambiguous);
+    if (!member && !ambiguous) {
       // A server may serve URIs it does not list: when one server offers resources, it is
       // asked; otherwise there is no telling which.
       std::optional<std::size_t> only;
@@ -518,9 +519,7 @@ void Aggregator::route_uri(std::string_view raw, const transport::Inspection& in
           only = i;
         }
       }
-      if (offering == 1 && why.find("two servers") == std::string::npos &&
-          why.find("both server") == std::string::npos)
-        member = only;
+      if (offering == 1) member = only;
     }
     if (!member) {
       refuse(id, rpc::kInvalidParams, "Invalid params: " + why);
