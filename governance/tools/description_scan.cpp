@@ -300,11 +300,6 @@ struct NameScan {
   }
 };
 
-ToolNames::ToolNames(const std::vector<std::string>& names) {
-  for (const auto& n : names)
-    add(n);
-}
-
 void ToolNames::add(const std::string& name) {
   if (!distinctive(name)) return;
   bool word = true;

@@ -70,7 +70,8 @@ inline constexpr std::size_t kMaxPunctuatedNames = 64;
 class ToolNames {
  public:
   ToolNames() = default;
-  explicit ToolNames(const std::vector<std::string>& names);
+  explicit ToolNames(const std::vector<std::string>& names)
+      : ToolNames(names.begin(), names.end()) {}
   // The index points into the names: moved, never copied.
   ToolNames(const ToolNames&) = delete;
   ToolNames& operator=(const ToolNames&) = delete;
