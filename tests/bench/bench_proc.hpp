@@ -11,9 +11,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace gt::bench {
@@ -120,5 +122,45 @@ struct Proc {
     ::close(out);
   }
 };
+
+// Reads lines until the answer to `id` (as JSON text: "\"init\"" or "7"); what comes before it
+// (an aggregate's notifications/tools/list_changed as each server's list arrives) is skipped.
+inline void read_answer(Proc& p, const std::string& id) {
+  while (p.read_line().find("\"id\":" + id) == std::string::npos) {
+  }
+}
+
+// initialize, initialized, and one tools/list, each answer read: after it only answers follow
+// (an aggregate answers the first tools/list once every server's list is in).
+inline void handshake(Proc& p) {
+  p.write_all(
+      R"({"jsonrpc":"2.0","id":"init","method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}})"
+      "\n");
+  read_answer(p, "\"init\"");
+  p.write_all(R"({"jsonrpc":"2.0","method":"notifications/initialized"})"
+              "\n");
+  p.write_all(R"({"jsonrpc":"2.0","id":"list","method":"tools/list"})"
+              "\n");
+  read_answer(p, "\"list\"");
+}
+
+// Writes `n` requests made by `make` (ids first_id, first_id + 1, ...) from a second thread
+// while counting the answers; their rate per second. Exits when answers are lost.
+inline double pipelined_rate(Proc& p, int n, const std::function<std::string(long)>& make,
+                             long first_id) {
+  std::string batch;
+  for (int i = 0; i < n; ++i)
+    batch += make(first_id + i);
+  auto t0 = Clock::now();
+  std::thread writer([&] { p.write_all(batch); });
+  auto got = p.count_lines(static_cast<std::size_t>(n));
+  double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+  writer.join();
+  if (got != static_cast<std::size_t>(n)) {
+    std::fprintf(stderr, "lost responses: %zu of %d\n", got, n);
+    std::exit(1);
+  }
+  return n / secs;
+}
 
 }  // namespace gt::bench

@@ -30,6 +30,7 @@
 namespace {
 
 using gt::bench::Clock;
+using gt::bench::handshake;
 using gt::bench::Proc;
 namespace fs = std::filesystem;
 
@@ -62,25 +63,6 @@ fs::path write_config(const fs::path& dir, const std::string& name, const std::s
   return file;
 }
 
-// The aggregate tells the client of each server's list as it arrives after initialized
-// (notifications/tools/list_changed); the first tools/list is answered once all are in, so
-// after its answer only responses follow.
-void read_answer(Proc& p, const std::string& id) {
-  while (p.read_line().find("\"id\":" + id) == std::string::npos) {
-  }
-}
-
-void handshake(Proc& p) {
-  p.write_all(
-      R"({"jsonrpc":"2.0","id":"init","method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}})"
-      "\n");
-  read_answer(p, "\"init\"");
-  p.write_all(R"({"jsonrpc":"2.0","method":"notifications/initialized"})"
-              "\n");
-  p.write_all(list(0));
-  read_answer(p, "0");
-}
-
 double percentile(std::vector<double> v, double q) {
   std::sort(v.begin(), v.end());
   return v[std::min(v.size() - 1, static_cast<std::size_t>(q * static_cast<double>(v.size())))];
@@ -110,20 +92,10 @@ Calls measure_calls(const std::vector<std::string>& argv, const std::string& too
       std::exit(1);
     }
   }
-  std::string batch;
-  for (int i = 0; i < pipelined; ++i)
-    batch += call(tool, 1000000 + i);
-  auto t0 = Clock::now();
-  std::thread writer([&] { p.write_all(batch); });
-  auto got = p.count_lines(static_cast<std::size_t>(pipelined));
-  double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-  writer.join();
+  double rate = gt::bench::pipelined_rate(
+      p, pipelined, [&](long id) { return call(tool, id); }, 1000000);
   p.close_and_wait();
-  if (got != static_cast<std::size_t>(pipelined)) {
-    std::fprintf(stderr, "lost responses: %zu of %d\n", got, pipelined);
-    std::exit(1);
-  }
-  return {percentile(lat, 0.5), pipelined / secs};
+  return {percentile(lat, 0.5), rate};
 }
 
 struct Lists {

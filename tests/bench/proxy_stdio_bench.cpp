@@ -27,6 +27,8 @@
 namespace {
 
 using gt::bench::Clock;
+using gt::bench::handshake;
+using gt::bench::pipelined_rate;
 using gt::bench::Proc;
 
 std::string ping(long id) {
@@ -41,40 +43,11 @@ std::string call(long id) {
          "\n";
 }
 
-void handshake(Proc& p) {
-  p.write_all(
-      R"({"jsonrpc":"2.0","id":"init","method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}})"
-      "\n");
-  p.read_line();
-  p.write_all(R"({"jsonrpc":"2.0","method":"notifications/initialized"})"
-              "\n");
-  p.write_all(R"({"jsonrpc":"2.0","id":"list","method":"tools/list"})"
-              "\n");
-  p.read_line();
-}
-
 struct Result {
   double p50_us, p99_us, calls_per_s, pings_per_s;
   double calls_per_cpu_s, pings_per_cpu_s;  // per CPU-second of the measured process
   long rss_kb;
 };
-
-// Writes `n` requests made by `make` from a second thread while counting the answers.
-double pipelined_rate(Proc& p, int n, std::string (*make)(long), long first_id) {
-  std::string batch;
-  for (int i = 0; i < n; ++i)
-    batch += make(first_id + i);
-  auto t0 = Clock::now();
-  std::thread writer([&] { p.write_all(batch); });
-  auto got = p.count_lines(static_cast<std::size_t>(n));
-  double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-  writer.join();
-  if (got != static_cast<std::size_t>(n)) {
-    std::fprintf(stderr, "lost responses: %zu of %d\n", got, n);
-    std::exit(1);
-  }
-  return n / secs;
-}
 
 Result measure(const std::vector<std::string>& argv, int calls, int pipelined, bool is_proxy,
                int gap_us) {
