@@ -8,7 +8,6 @@
 //
 //   GLASSTAPE_BIN  the glasstape binary (default <repo>/build/proxy/glasstape)
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -29,11 +28,9 @@ import {
   NODE,
   TESTS_DIR,
   assertDenied,
-  descendants,
-  isAlive,
-  killQuietly,
   modes,
   requireBinary,
+  startGlasstapeServe,
   textOf,
   tmpDir,
   waitUntil,
@@ -178,47 +175,11 @@ async function openStdio(cfg, opts = {}) {
   return sessionApi(s);
 }
 
-// `glasstape serve --config F`, once it listens. Resolves with {port, base, log(), stop()}.
-async function startServe(cfg) {
-  const proc = spawn(requireBinary(), ['serve', '--config', cfg.file], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let log = '';
-  const onData = (d) => {
-    log += d.toString();
-    if (log.length > 400_000) log = log.slice(-200_000);
-  };
-  proc.stdout.on('data', onData);
-  proc.stderr.on('data', onData);
-  const exited = new Promise((r) => proc.on('exit', (code, sig) => r({ code, sig })));
-  let port;
-  try {
-    await waitUntil(() => {
-      const m = /serving MCP at http:\/\/127\.0\.0\.1:(\d+)\/mcp for servers /.exec(log);
-      if (m) port = Number(m[1]);
-      if (proc.exitCode !== null) throw new Error(`glasstape serve exited early:\n${log}`);
-      return !!port;
-    }, 20_000, 'glasstape serve to listen');
-  } catch (e) {
-    killQuietly(proc.pid);
-    throw e;
-  }
-  return {
-    port,
-    base: `http://127.0.0.1:${port}`,
-    proc,
-    log: () => log,
-    async stop() {
-      const kids = descendants(proc.pid).map((r) => r.pid);
-      if (proc.exitCode === null) proc.kill('SIGTERM');
-      const r = await Promise.race([exited, new Promise((res) => setTimeout(res, 8000))]);
-      if (!r) {
-        killQuietly(proc.pid);
-        for (const k of kids) killQuietly(k);
-        throw new Error('glasstape serve did not stop within 8 s of SIGTERM');
-      }
-      await waitUntil(() => kids.every((k) => !isAlive(k)), 5000, 'the servers to exit');
-      assert.deepEqual(r, { code: 0, sig: null }, `glasstape serve exit; its log:\n${log.slice(-6000)}`);
-    },
-  };
+// `glasstape serve --config F`, once it serves the aggregate: {port, base, proc, log(), stop()}.
+function startServe(cfg) {
+  return startGlasstapeServe(['--config', cfg.file], {
+    ready: /serving MCP at http:\/\/127\.0\.0\.1:(\d+)\/mcp for servers /,
+  });
 }
 
 async function openHttp(serve, p = '/mcp', opts = {}) {

@@ -11,7 +11,7 @@
 //
 //   GLASSTAPE_BIN  the glasstape binary (default <repo>/build/proxy/glasstape)
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -33,11 +33,10 @@ import {
   assertDenied,
   connect,
   glasstapeBin,
-  killQuietly,
   requireBinary,
+  startGlasstapeServe,
   textOf,
   tmpDir,
-  waitUntil,
   withTimeout,
 } from './lib/harness.mjs';
 
@@ -230,39 +229,8 @@ const ALL_POISONED_FIXTURE = ['add', 'mutate', ...POISONED_NAMES, 'echo_text'];
 
 // ------------------------------------------------------------------------ glasstape serve
 
-async function startServe(s) {
-  const bin = requireBinary();
-  const proc = spawn(bin, ['serve', '--config', s.config, '--listen', '127.0.0.1:0'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let log = '';
-  const onData = (d) => {
-    log += d.toString();
-  };
-  proc.stdout.on('data', onData);
-  proc.stderr.on('data', onData);
-  const exited = new Promise((r) => proc.on('exit', (code, sig) => r({ code, sig })));
-  let url;
-  try {
-    await waitUntil(() => {
-      const m = /serving MCP at (http:\/\/127\.0\.0\.1:\d+\/mcp)\b/.exec(log);
-      if (m) url = m[1];
-      if (proc.exitCode !== null) throw new Error(`glasstape serve exited early:\n${log}`);
-      return !!url;
-    }, 20_000, 'glasstape serve to listen');
-  } catch (e) {
-    killQuietly(proc.pid);
-    throw e;
-  }
-  return {
-    url,
-    log: () => log,
-    async stop() {
-      if (proc.exitCode === null) proc.kill('SIGTERM');
-      const r = await Promise.race([exited, new Promise((res) => setTimeout(res, 8000))]);
-      if (!r) killQuietly(proc.pid);
-    },
-  };
+function startServe(s) {
+  return startGlasstapeServe(['--config', s.config, '--listen', '127.0.0.1:0']);
 }
 
 async function httpClient(url) {

@@ -5,6 +5,8 @@
 //   proxy:  the SDK client spawns `glasstape run [options] -- <server command>`.
 // GT_E2E_MODE=direct|proxy|both (default both) picks the modes; GLASSTAPE_BIN names the
 // binary (default <repo>/build/proxy/glasstape). A missing binary fails the proxy tests.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -189,6 +191,62 @@ export function killQuietly(pid, sig = 'SIGKILL') {
   } catch {
     // already gone
   }
+}
+
+// ------------------------------------------------------------------------ glasstape serve
+
+// `glasstape serve ARGS` (e.g. ['--config', F, '--listen', '127.0.0.1:0']), once its log says
+// it listens: {proc, match, url, port, base, log(), stop()}. `match` is `ready` (a RegExp) on the
+// log; by default `serving MCP at <url>`, with the URL and port as groups 1 and 2.
+// stop(): SIGTERM; glasstape must exit within 8 s with status 0 (an orderly stop; a sanitizer
+// report ends up here too), and every process it started must be gone.
+export async function startGlasstapeServe(args, { env, ready } = {}) {
+  const pattern = ready ?? /serving MCP at (http:\/\/127\.0\.0\.1:(\d+)\/mcp)\b/;
+  const proc = spawn(requireBinary(), ['serve', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    ...(env ? { env } : {}),
+  });
+  let log = '';
+  const onData = (d) => {
+    log += d.toString();
+    if (log.length > 400_000) log = log.slice(-200_000);
+  };
+  proc.stdout.on('data', onData);
+  proc.stderr.on('data', onData);
+  const exited = new Promise((r) => proc.on('exit', (code, sig) => r({ code, sig })));
+  let match;
+  try {
+    await waitUntil(() => {
+      match = pattern.exec(log);
+      if (proc.exitCode !== null) throw new Error(`glasstape serve exited early:\n${log}`);
+      return !!match;
+    }, 20_000, 'glasstape serve to listen');
+  } catch (e) {
+    killQuietly(proc.pid);
+    throw e;
+  }
+  const url = match[1]?.startsWith('http') ? match[1] : undefined;
+  const port = url ? Number(new URL(url).port) : Number(match[1]);
+  return {
+    proc,
+    match,
+    url,
+    port,
+    base: `http://127.0.0.1:${port}`,
+    log: () => log,
+    async stop() {
+      const kids = descendants(proc.pid).map((r) => r.pid);
+      if (proc.exitCode === null) proc.kill('SIGTERM');
+      const r = await Promise.race([exited, new Promise((res) => setTimeout(res, 8000))]);
+      if (!r) {
+        killQuietly(proc.pid);
+        for (const k of kids) killQuietly(k);
+        throw new Error('glasstape serve did not stop within 8 s of SIGTERM');
+      }
+      await waitUntil(() => kids.every((k) => !isAlive(k)), 5000, 'the servers to exit');
+      assert.deepEqual(r, { code: 0, sig: null }, `glasstape serve exit; its log:\n${log.slice(-6000)}`);
+    },
+  };
 }
 
 // ------------------------------------------------------------------------ SDK sessions
