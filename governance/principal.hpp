@@ -25,11 +25,28 @@ struct Principal {
   } credential;
 };
 
-// The tool as the proxy knows it from the server's tools/list.
+// What a request acts on, as the proxy knows it: a tool (tools/call, known from the server's
+// tools/list), a resource (resources/read) or a prompt (prompts/get). Policies govern each kind
+// by its own list (`tools:`, `resources:`, `prompts:`).
 struct ToolRef {
-  std::string server;                                     // upstream name from the config
-  std::string name;                                       // tool name
+  enum class Kind { Tool, Resource, Prompt };
+  std::string server;  // upstream name from the config
+  std::string name;    // the tool's name, the resource's URI, or the prompt's name
   nlohmann::json annotations = nlohmann::json::object();  // the tool's annotations, if any
+  Kind kind = Kind::Tool;  // last: `ToolRef{server, name, annotations}` names a tool
 };
+
+// "tool", "resource", "prompt".
+inline const char* kind_name(ToolRef::Kind k) {
+  switch (k) {
+    case ToolRef::Kind::Resource:
+      return "resource";
+    case ToolRef::Kind::Prompt:
+      return "prompt";
+    case ToolRef::Kind::Tool:
+      break;
+  }
+  return "tool";
+}
 
 }  // namespace gt::gov

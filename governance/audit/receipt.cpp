@@ -451,6 +451,7 @@ FrozenPayload decision_frozen(const DecisionInput& in) {
   w.string("format", kReceiptFormat);
   w.string("id", in.receipt_id);
   w.string("kind", "decision");
+  if (!in.method.empty()) w.string("method", in.method);
   w.string("mode", in.mode);
   policy_into(in, w.member("policy"));
   if (!in.protocol_version.empty()) w.string("protocol_version", in.protocol_version);

@@ -86,6 +86,9 @@ struct DecisionInput {
   // An MCP 2026-07-28 retry of a call that returned input_required: the receipt id of the
   // exchange's first decision. Recorded only when the call is one.
   std::string retry_of;
+  // The request judged when it is not a tools/call ("resources/read", "prompts/get"); `tool`
+  // then holds the resource's URI or the prompt's name. Recorded as `method` only when set.
+  std::string method;
   // How the client authenticated (an HTTP front with `http.auth`): "jwt" or "introspection"
   // (an opaque token) with the token's issuer and jti, or "api_key" with the key's id;
   // recorded as `auth` only when set. Never the credential itself.

@@ -302,6 +302,9 @@ class Compiler final : public CompileSink {
     if (e.name == "principal") return leaf(typed(make(Op::Principal, e), Type::Map));
     if (e.name == "tool") return leaf(typed(make(Op::Tool, e), Type::Map));
     if (e.name == "env") return leaf(typed(make(Op::Env, e), Type::Map));
+    // {uri, server} on a resources/read, {name, server} on a prompts/get; {} otherwise.
+    if (e.name == "resource") return leaf(typed(make(Op::Resource, e), Type::Map));
+    if (e.name == "prompt") return leaf(typed(make(Op::Prompt, e), Type::Map));
     fail(e, "unknown name `" + e.name + "` (use `args." + e.name +
                 "` for a tool argument, or declare it in extraction_bindings)");
   }

@@ -391,14 +391,34 @@ const json& Scope::principal_json() const {
 
 const json& Scope::tool_json() const {
   if (!tool_) {
-    if (tool) {
+    if (tool && tool->kind == ToolRef::Kind::Tool) {
       tool_ =
           json{{"name", tool->name}, {"server", tool->server}, {"annotations", tool->annotations}};
+    } else if (tool) {  // a resource read or a prompt: `tool` names nothing
+      tool_ = json{{"name", ""}, {"server", ""}, {"annotations", json::object()}};
     } else {
       tool_ = json::object();
     }
   }
   return *tool_;
+}
+
+const json& Scope::resource_json() const {
+  if (!resource_) {
+    resource_ = tool && tool->kind == ToolRef::Kind::Resource
+                    ? json{{"uri", tool->name}, {"server", tool->server}}
+                    : json::object();
+  }
+  return *resource_;
+}
+
+const json& Scope::prompt_json() const {
+  if (!prompt_) {
+    prompt_ = tool && tool->kind == ToolRef::Kind::Prompt
+                  ? json{{"name", tool->name}, {"server", tool->server}}
+                  : json::object();
+  }
+  return *prompt_;
 }
 
 // Principal/tool string fields are compared in place (no JSON copy per request).
@@ -409,9 +429,9 @@ const std::string* direct_string(const Node& n, const Scope& s) {
     case Op::PrincipalTenant:
       return s.principal ? &s.principal->tenant : nullptr;
     case Op::ToolName:
-      return s.tool ? &s.tool->name : nullptr;
+      return s.tool && s.tool->kind == ToolRef::Kind::Tool ? &s.tool->name : nullptr;
     case Op::ToolServer:
-      return s.tool ? &s.tool->server : nullptr;
+      return s.tool && s.tool->kind == ToolRef::Kind::Tool ? &s.tool->server : nullptr;
     default:
       return nullptr;
   }
@@ -447,11 +467,17 @@ Value eval_node(const Code& code, const Node& n, Scope& s) {
     case Op::Tool:
       return Value::refer(s.tool_json());
     case Op::ToolName:
-      return Value::of(s.tool ? s.tool->name : std::string());
+      return Value::of(s.tool && s.tool->kind == ToolRef::Kind::Tool ? s.tool->name
+                                                                     : std::string());
     case Op::ToolServer:
-      return Value::of(s.tool ? s.tool->server : std::string());
+      return Value::of(s.tool && s.tool->kind == ToolRef::Kind::Tool ? s.tool->server
+                                                                     : std::string());
     case Op::ToolAnnotations:
       return Value::refer(s.tool && s.tool->annotations.is_object() ? s.tool->annotations : kEmpty);
+    case Op::Resource:
+      return Value::refer(s.resource_json());
+    case Op::Prompt:
+      return Value::refer(s.prompt_json());
     case Op::Env:
       if (s.partial) return Value::error(kUnknown);
       return Value::refer(s.env());

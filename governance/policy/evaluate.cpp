@@ -137,11 +137,12 @@ std::string scope_key(Limit::Per per, const Request& req) {
   switch (per) {
     case Limit::Per::Principal:
       return "principal=" + req.principal.tenant + "/" + req.principal.id;
+    // A resource or a prompt is counted apart from a tool of the same name.
     case Limit::Per::Tool:
-      return "tool=" + req.tool.server + "/" + req.tool.name;
+      return std::string(kind_name(req.tool.kind)) + "=" + req.tool.server + "/" + req.tool.name;
     case Limit::Per::PrincipalTool:
-      return "principal=" + req.principal.tenant + "/" + req.principal.id +
-             ",tool=" + req.tool.server + "/" + req.tool.name;
+      return "principal=" + req.principal.tenant + "/" + req.principal.id + "," +
+             kind_name(req.tool.kind) + "=" + req.tool.server + "/" + req.tool.name;
     case Limit::Per::Global:
       return "global";
   }
@@ -306,7 +307,10 @@ Result load_failure(const std::string& why) {
 Result evaluate(const Request& req, const PolicySet& set, const EvalOptions& options) {
   Result r;
   std::vector<std::string>* trace = options.trace ? &r.trace : nullptr;
-  const PolicySet::Governing& gov = set.governing_cached(req.tool.server, req.tool.name);
+  const PolicySet::Governing& gov =
+      set.governing_cached(req.tool.server, req.tool.name, req.tool.kind);
+  const bool is_tool = req.tool.kind == ToolRef::Kind::Tool;
+  const char* kind = kind_name(req.tool.kind);
   const std::vector<std::string>& missing = gov.missing;
   const Policy* fallback[1] = {nullptr};
   const Policy* const* gbegin = gov.policies.data();
@@ -349,8 +353,16 @@ Result evaluate(const Request& req, const PolicySet& set, const EvalOptions& opt
       gbegin = fallback;
       gcount = 1;
       if (trace)
-        trace->push_back("tool `" + req.tool.name + "`: governed by the default policy `" + d->id +
-                         "`");
+        trace->push_back(std::string(kind) + " `" + req.tool.name +
+                         "`: governed by the default policy `" + d->id + "`");
+    } else if (!is_tool) {
+      std::string reason = std::string("no policy for ") + kind + " `" + req.tool.name + "`";
+      if (!req.tool.server.empty()) reason += " of server `" + req.tool.server + "`";
+      reason += req.tool.kind == ToolRef::Kind::Resource
+                    ? " (a policy's `resources:` may match its URI with a glob)"
+                    : " (a policy's `prompts:` may name it `" + req.tool.name + "` or `" +
+                          req.tool.server + "/" + req.tool.name + "`)";
+      return finish_deny(codes::kNone, reason);
     } else {
       // Policies match a tool as `name` or `server/name`: the reason names both, so an
       // operator can write the policy (with `run -- cmd` the server is named `server`).
@@ -375,9 +387,10 @@ Result evaluate(const Request& req, const PolicySet& set, const EvalOptions& opt
     std::string ids;
     for (size_t gi = 0; gi < gcount; ++gi)
       ids += (ids.empty() ? "`" : ", `") + gbegin[gi]->id + "`";
-    trace->push_back("tool `" + (req.tool.server.empty() ? "" : req.tool.server + "/") +
-                     req.tool.name + "`: governed by " + ids +
-                     " (config bindings first, then policies whose `tools:` match)");
+    trace->push_back(
+        std::string(kind) + " `" + (req.tool.server.empty() ? "" : req.tool.server + "/") +
+        req.tool.name + "`: governed by " + ids +
+        (is_tool ? " (config bindings first, then policies whose `tools:` match)" : ""));
   }
   std::vector<Outcome> outcomes;
   outcomes.reserve(gcount);

@@ -120,9 +120,15 @@ void PolicySet::build_index() {
   by_id_.clear();
   by_exact_tool_.clear();
   globbed_.clear();
+  resource_globs_.clear();
+  prompt_patterns_.clear();
   for (size_t i = 0; i < policies.size(); ++i) {
     const auto& p = *policies[i];
     by_id_.emplace(p.id, i);
+    for (const auto& r : p.resources)
+      resource_globs_.emplace_back(r, i);
+    for (const auto& t : p.prompts)
+      prompt_patterns_.emplace_back(t, i);
     for (const auto& t : p.tools) {
       if (t.exact()) {
         by_exact_tool_[t.tool].push_back(i);
@@ -134,13 +140,24 @@ void PolicySet::build_index() {
 }
 
 void PolicySet::governing(std::string_view server, std::string_view tool,
-                          std::vector<const Policy*>& out,
-                          std::vector<std::string>& missing) const {
+                          std::vector<const Policy*>& out, std::vector<std::string>& missing,
+                          ToolRef::Kind kind) const {
   out.clear();
   missing.clear();
   auto add = [&](const Policy* p) {
     if (std::find(out.begin(), out.end(), p) == out.end()) out.push_back(p);
   };
+  // Resources and prompts: the policies' own lists, in file order (each list is in order).
+  if (kind == ToolRef::Kind::Resource) {
+    for (const auto& [glob, i] : resource_globs_)
+      if (glob_match(glob, tool)) add(policies[i].get());
+    return;
+  }
+  if (kind == ToolRef::Kind::Prompt) {
+    for (const auto& [pat, i] : prompt_patterns_)
+      if (pat.matches(server, tool)) add(policies[i].get());
+    return;
+  }
   for (const auto& b : options.bindings) {
     if (!b.pattern.matches(server, tool)) continue;
     for (const auto& id : b.policies) {
@@ -164,9 +181,11 @@ void PolicySet::governing(std::string_view server, std::string_view tool,
 }
 
 const PolicySet::Governing& PolicySet::governing_cached(std::string_view server,
-                                                        std::string_view tool) const {
+                                                        std::string_view tool,
+                                                        ToolRef::Kind kind) const {
   std::string key;
-  key.reserve(server.size() + tool.size() + 1);
+  key.reserve(server.size() + tool.size() + 2);
+  key.push_back(static_cast<char>('0' + static_cast<int>(kind)));
   key.append(server).push_back('\x1f');
   key.append(tool);
   {
@@ -175,7 +194,7 @@ const PolicySet::Governing& PolicySet::governing_cached(std::string_view server,
     if (it != cache_.end()) return *it->second;
   }
   auto fresh = std::make_unique<Governing>();
-  governing(server, tool, fresh->policies, fresh->missing);
+  governing(server, tool, fresh->policies, fresh->missing, kind);
   std::unique_lock<std::shared_mutex> g(cache_mu_);
   auto it = cache_.find(key);
   if (it != cache_.end()) return *it->second;
@@ -192,7 +211,7 @@ const PolicySet::Governing& PolicySet::governing_cached(std::string_view server,
 // ---- parsing -------------------------------------------------------------------------------
 namespace {
 
-const std::set<std::string> kRootNames = {"args", "principal", "tool", "env"};
+const std::set<std::string> kRootNames = {"args", "principal", "tool", "resource", "prompt", "env"};
 const std::set<std::string> kReserved = {"true", "false", "null", "in", "not", "contains"};
 
 bool valid_ident(const std::string& s) {
@@ -262,15 +281,16 @@ class PolicyParser {
     auto p = std::make_shared<Policy>();
     p->file = file_;
     static const std::set<std::string> known = {
-        "policy_id",           "version",    "description", "tools",  "mode",
-        "extraction_bindings", "icp_schema", "rules",       "limits", "metadata"};
+        "policy_id",  "version", "description", "tools",
+        "resources",  "prompts", "mode",        "extraction_bindings",
+        "icp_schema", "rules",   "limits",      "metadata"};
     for (const auto& kv : root.entries()) {
       std::string k = kv.first.Scalar();
       if (!known.count(k)) {
         err(kv.first,
             "unknown key `" + k +
-                "` (known: policy_id, version, description, tools, mode, extraction_bindings, "
-                "rules, limits, metadata, icp_schema)");
+                "` (known: policy_id, version, description, tools, resources, prompts, mode, "
+                "extraction_bindings, rules, limits, metadata, icp_schema)");
       }
     }
     if (!scalar(root["policy_id"], p->id, "policy_id", root)) return nullptr;
@@ -291,6 +311,13 @@ class PolicyParser {
       }
     }
     if (const auto& t = root["tools"]) parse_tools(t, *p);
+    if (const auto& r = root["resources"]) parse_names(r, "resources", p->resources);
+    if (const auto& t = root["prompts"]) {
+      std::vector<std::string> names;
+      parse_names(t, "prompts", names);
+      for (const auto& n : names)
+        p->prompts.push_back(ToolPattern::parse(n));
+    }
     if (const auto& b = root["extraction_bindings"]) parse_bindings(b, *p);
     CompileEnv cenv;
     for (const auto& b : p->bindings)
@@ -398,6 +425,24 @@ class PolicyParser {
       }
     }
     return o;
+  }
+
+  // `resources:` (URI globs) and `prompts:` (names, globs, `server/prompt`): a string or a
+  // list of strings.
+  void parse_names(const PNode& t, const char* key, std::vector<std::string>& out) {
+    auto one = [&](const PNode& n) {
+      if (!n.IsScalar() || n.Scalar().empty()) {
+        err(n, std::string("a `") + key + "` entry must be a non-empty string (a name or glob)");
+        return;
+      }
+      out.push_back(n.Scalar());
+    };
+    if (t.IsSequence()) {
+      for (const auto& n : t.items())
+        one(n);
+    } else {
+      one(t);
+    }
   }
 
   void parse_tools(const PNode& t, Policy& p) {
@@ -925,14 +970,17 @@ LoadReport load_policy_dir(const fs::path& dir, const SetOptions& options) {
   }
   for (const auto& p : set->policies) {
     if (!p->rejected.empty()) continue;
-    bool bound = !p->tools.empty() || p->id == options.default_policy;
+    bool bound = !p->tools.empty() || !p->resources.empty() || !p->prompts.empty() ||
+                 p->id == options.default_policy;
     for (const auto& b : options.bindings) {
       bound = bound || std::find(b.policies.begin(), b.policies.end(), p->id) != b.policies.end();
     }
     if (!bound) {
       rep.warnings.push_back(
           {p->file, 0, 0,
-           "policy `" + p->id + "` governs no tool (add `tools:` or bind it in the config)"});
+           "policy `" + p->id +
+               "` governs nothing (add `tools:`, `resources:` or `prompts:`, or bind it in the "
+               "config)"});
     }
     if (p->allow.empty()) {
       rep.warnings.push_back(

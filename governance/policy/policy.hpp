@@ -4,10 +4,11 @@
 //   policy_id: payments.spending_limit
 //   version: "1.0"
 //   tools: [make_payment]            # names or globs, optionally "server/tool"
-//   mode: enforce                    # or monitor
-//   extraction_bindings: {...}       # GlassTape SDK bare names (optional)
-//   limits: [...]                    # rate limits and spend budgets (optional)
-//   rules:
+//   resources: ["file:///srv/*"]     # resources/read: URI globs (with
+//   `governance.policies.govern`) prompts: [summarize, "docs/*"]   # prompts/get: names or globs,
+//   optionally "server/prompt" mode: enforce                    # or monitor extraction_bindings:
+//   {...}       # GlassTape SDK bare names (optional) limits: [...]                    # rate
+//   limits and spend budgets (optional) rules:
 //     deny:  [{id, condition, reason}]
 //     allow: [{id, condition, reason}]
 // See the README section "Policies" for the complete reference.
@@ -100,6 +101,8 @@ struct Policy {
   std::string file;    // path relative to the policy directory
   std::string sha256;  // of the file's bytes, hex
   std::vector<ToolPattern> tools;
+  std::vector<std::string> resources;  // URI globs (`*` crosses `/`), any server
+  std::vector<ToolPattern> prompts;    // like `tools`
   Mode mode = Mode::Inherit;
   std::vector<ExtractionBinding> bindings;
   std::vector<Rule> deny;
@@ -147,15 +150,18 @@ class PolicySet {
   const Policy* find(std::string_view id) const;
   // The policies governing server/tool: config bindings first, then policies' own `tools`
   // (deduplicated, in order). Policy ids bound in the config but not loaded go to `missing`.
+  // A resource (by URI) or a prompt is governed by the policies whose `resources:` or
+  // `prompts:` match it (config bindings name tools only).
   void governing(std::string_view server, std::string_view tool, std::vector<const Policy*>& out,
-                 std::vector<std::string>& missing) const;
+                 std::vector<std::string>& missing, ToolRef::Kind kind = ToolRef::Kind::Tool) const;
   // Same, memoized per server/tool (the set is immutable once built). The reference stays
   // valid for the set's lifetime.
   struct Governing {
     std::vector<const Policy*> policies;
     std::vector<std::string> missing;
   };
-  const Governing& governing_cached(std::string_view server, std::string_view tool) const;
+  const Governing& governing_cached(std::string_view server, std::string_view tool,
+                                    ToolRef::Kind kind = ToolRef::Kind::Tool) const;
   void build_index();  // after filling `policies`
 
  private:
@@ -165,6 +171,8 @@ class PolicySet {
   std::unordered_map<std::string, size_t> by_id_;
   std::unordered_map<std::string, std::vector<size_t>> by_exact_tool_;
   std::vector<std::pair<ToolPattern, size_t>> globbed_;
+  std::vector<std::pair<std::string, size_t>> resource_globs_;
+  std::vector<std::pair<ToolPattern, size_t>> prompt_patterns_;
 };
 
 // Parses one policy file's text. `file` is the label used in diagnostics. Returns null and

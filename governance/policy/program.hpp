@@ -78,12 +78,15 @@ struct Scope {
   const json& principal_json() const;
   const json& roles_json() const;
   const json& tool_json() const;
+  // {uri, server} on a resources/read and {name, server} on a prompts/get; {} otherwise.
+  const json& resource_json() const;
+  const json& prompt_json() const;
 
   // Macro variables (exists/all/exists_one), by slot.
   std::vector<const json*> locals;
 
  private:
-  mutable std::optional<json> env_, principal_, roles_, tool_;
+  mutable std::optional<json> env_, principal_, roles_, tool_, resource_, prompt_;
 };
 
 enum class Op : uint8_t {
@@ -99,6 +102,8 @@ enum class Op : uint8_t {
   ToolName,
   ToolServer,
   ToolAnnotations,
+  Resource,
+  Prompt,
   Env,
   EnvField,
   Binding,

@@ -133,10 +133,22 @@ TestReport run_policy_tests(const fs::path& dir, const SetOptions& base) {
         fail("a test case must be a mapping");
         continue;
       }
-      static const std::vector<std::string> known = {
-          "name",   "tool",       "server", "args", "principal",       "now",
-          "expect", "rule",       "policy", "code", "reason_contains", "would_deny",
-          "repeat", "annotations"};
+      static const std::vector<std::string> known = {"name",
+                                                     "tool",
+                                                     "resource",
+                                                     "prompt",
+                                                     "server",
+                                                     "args",
+                                                     "principal",
+                                                     "now",
+                                                     "expect",
+                                                     "rule",
+                                                     "policy",
+                                                     "code",
+                                                     "reason_contains",
+                                                     "would_deny",
+                                                     "repeat",
+                                                     "annotations"};
       std::string unknown;
       for (const auto& kv : tc) {
         if (std::find(known.begin(), known.end(), kv.first.Scalar()) == known.end())
@@ -146,8 +158,12 @@ TestReport run_policy_tests(const fs::path& dir, const SetOptions& base) {
         fail("unknown key `" + unknown + "` in test case");
         continue;
       }
-      if (!tc["tool"] || !tc["tool"].IsScalar()) {
-        fail("test case needs `tool`");
+      // What the case calls: a tool (tools/call), a resource (resources/read, by URI) or a
+      // prompt (prompts/get). Exactly one.
+      int targets = (tc["tool"] ? 1 : 0) + (tc["resource"] ? 1 : 0) + (tc["prompt"] ? 1 : 0);
+      const char* target_key = tc["resource"] ? "resource" : tc["prompt"] ? "prompt" : "tool";
+      if (targets != 1 || !tc[target_key].IsScalar()) {
+        fail("test case needs exactly one of `tool`, `resource` (a URI) and `prompt`, a string");
         continue;
       }
       std::string expect = tc["expect"] && tc["expect"].IsScalar() ? tc["expect"].Scalar() : "";
@@ -156,7 +172,10 @@ TestReport run_policy_tests(const fs::path& dir, const SetOptions& base) {
         continue;
       }
       ToolRef tool;
-      tool.name = tc["tool"].Scalar();
+      tool.kind = tc["resource"] ? ToolRef::Kind::Resource
+                  : tc["prompt"] ? ToolRef::Kind::Prompt
+                                 : ToolRef::Kind::Tool;
+      tool.name = tc[target_key].Scalar();
       tool.server = tc["server"] && tc["server"].IsScalar() ? tc["server"].Scalar() : "test";
       if (tc["annotations"]) tool.annotations = yaml_to_json(tc["annotations"]);
       json args = tc["args"] ? yaml_to_json(tc["args"]) : json::object();

@@ -29,7 +29,7 @@ bool denied_whatever_the_arguments(const PolicySet* set, const Principal& princi
   };
   if (!set) return says("no policy set is loaded");
   if (set->options.mode == Mode::Monitor) return false;
-  const auto& g = set->governing_cached(tool.server, tool.name);
+  const auto& g = set->governing_cached(tool.server, tool.name, tool.kind);
   if (!g.missing.empty()) return says("policy `" + g.missing.front() + "` is not loaded");
   std::vector<const Policy*> governing = g.policies;
   if (governing.empty()) {
