@@ -461,7 +461,7 @@ void Aggregator::route_named(std::string_view raw, const transport::Inspection& 
   auto method = ins.method;
   after_lists(key, k, [this, copy = std::move(copy), p, id, key, method, k, name = *name]() {
     auto route = catalog_.by_name(k, name);
-    if (!route && k == ListKind::Tools) route = hidden_tool(name);
+    if (!route) route = hidden_named(k, name);
     const char* what = k == ListKind::Tools ? "tool" : "prompt";
     if (!route) {
       refuse(id, rpc::kInvalidParams,
@@ -507,6 +507,8 @@ void Aggregator::route_uri(std::string_view raw, const transport::Inspection& in
     std::string why;
     bool ambiguous = false;
     auto member = catalog_.by_uri(uri, &why, &ambiguous);
+    // A URI this client was not shown: its server judges, denies and records the read.
+    if (!member && !ambiguous) member = hidden_uri(uri);
     if (!member && !ambiguous) {
       // A server may serve URIs it does not list: when one server offers resources, it is
       // asked; otherwise there is no telling which.
@@ -540,8 +542,23 @@ void Aggregator::route_uri(std::string_view raw, const transport::Inspection& in
               [this, key, go]() { after_lists(key, ListKind::Templates, go); });
 }
 
-std::optional<CatalogRoute> Aggregator::hidden_tool(const std::string& name) const {
-  // A tool a server listed in its latest listing but this client was not shown (its
+std::optional<std::size_t> Aggregator::hidden_uri(const std::string& uri) const {
+  std::optional<std::size_t> found;
+  std::size_t matches = 0;
+  for (std::size_t i = 0; i < members_.size(); ++i) {
+    const auto& s = members_[i].spec.session;
+    if (s && s->hides_entry(gov::ToolRef::Kind::Resource, uri)) {
+      ++matches;
+      found = i;
+    }
+  }
+  return matches == 1 ? found : std::nullopt;
+}
+
+std::optional<CatalogRoute> Aggregator::hidden_named(ListKind k, const std::string& name) const {
+  if (k != ListKind::Tools && k != ListKind::Prompts) return std::nullopt;
+  const auto kind = k == ListKind::Tools ? gov::ToolRef::Kind::Tool : gov::ToolRef::Kind::Prompt;
+  // A tool (or prompt) a server listed in its latest listing but this client was not shown (its
   // definition changed, or no policy lets this principal call it): the call still goes to that
   // server's Session, where it is judged, denied and recorded, rather than ending as
   // "unknown" with no receipt. Named as it could be shown (with the server's prefix unless the
@@ -557,11 +574,11 @@ std::optional<CatalogRoute> Aggregator::hidden_tool(const std::string& name) con
         (m.spec.prefix.empty() ? m.spec.server : m.spec.prefix) + opts_.separator;
     if (m.spec.mode != PrefixMode::Never && name.size() > prefix.size() &&
         name.compare(0, prefix.size(), prefix) == 0 &&
-        m.spec.session->hides_tool(name.substr(prefix.size()))) {
+        m.spec.session->hides_entry(kind, name.substr(prefix.size()))) {
       ++matches;
       found = CatalogRoute{i, name.substr(prefix.size())};
     }
-    if (m.spec.mode != PrefixMode::Always && m.spec.session->hides_tool(name)) {
+    if (m.spec.mode != PrefixMode::Always && m.spec.session->hides_entry(kind, name)) {
       ++matches;
       found = CatalogRoute{i, name};
     }

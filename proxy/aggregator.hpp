@@ -119,7 +119,10 @@ class Aggregator : public ClientSide, public std::enable_shared_from_this<Aggreg
   void answer_list(const nlohmann::json& id, ListKind k, std::string_view raw);
   void route_named(std::string_view raw, const transport::Inspection& ins, ListKind k,
                    std::initializer_list<std::string_view> path);
-  std::optional<CatalogRoute> hidden_tool(const std::string& name) const;
+  // A tool or prompt the client was not shown (see aggregator.cpp).
+  std::optional<CatalogRoute> hidden_named(ListKind k, const std::string& name) const;
+  // The one server whose latest resources/list had this URI and hid it, if exactly one did.
+  std::optional<std::size_t> hidden_uri(const std::string& uri) const;
   void route_uri(std::string_view raw, const transport::Inspection& ins,
                  std::initializer_list<std::string_view> path);
   void send_to(std::size_t i, const std::string& key, std::string_view raw);

@@ -215,9 +215,47 @@ bool Pipeline::filter_tools(std::string_view server, const gov::Principal& who,
   return tools.size() != before;
 }
 
+bool Pipeline::governs(gov::ToolRef::Kind kind) const {
+  if (kind == gov::ToolRef::Kind::Tool) return true;
+  return std::any_of(chain_.begin(), chain_.end(),
+                     [&](const std::unique_ptr<Interceptor>& i) { return i->governs(kind); });
+}
+
+bool Pipeline::filter_entries(gov::ToolRef::Kind kind, std::string_view server,
+                              const gov::Principal& who, nlohmann::json& entries,
+                              std::vector<std::string>* hidden_names) const {
+  if (!entries.is_array() || kind == gov::ToolRef::Kind::Tool) return false;
+  const char* key = kind == gov::ToolRef::Kind::Resource ? "uri" : "name";
+  auto before = entries.size();
+  nlohmann::json kept = nlohmann::json::array();
+  gov::ToolRef ref;
+  ref.kind = kind;
+  ref.server = std::string(server);
+  for (auto& e : entries) {
+    bool hidden = false;
+    auto name = e.is_object() ? e.find(key) : e.end();
+    if (e.is_object() && name != e.end() && name->is_string()) {
+      ref.name = name->get<std::string>();
+      for (const auto& i : chain_) {
+        if (i->governs(kind) && i->hides_entry(ref, who)) {
+          hidden = true;
+          if (hidden_names) hidden_names->push_back(ref.name);
+          break;
+        }
+      }
+    }
+    if (!hidden) kept.push_back(std::move(e));
+  }
+  entries = std::move(kept);
+  return entries.size() != before;
+}
+
 void Pipeline::decide(std::shared_ptr<CallContext> ctx, const Post& post, Done done) {
-  // 1-2. The chain: the first Deny stops it. An exception is a Deny (fail closed).
+  // 1-2. The chain: the first Deny stops it. An exception is a Deny (fail closed). A resource
+  // read or a prompt passes only through the interceptors that judge its kind.
+  const auto kind = ctx->tool_ref.kind;
   for (auto& i : chain_) {
+    if (kind != gov::ToolRef::Kind::Tool && !i->governs(kind)) continue;
     Verdict v;
     try {
       v = i->on_call(*ctx);
@@ -268,6 +306,7 @@ void Pipeline::decide(std::shared_ptr<CallContext> ctx, const Post& post, Done d
 void Pipeline::decided(const CallContext& ctx) {
   const bool forwarded = ctx.decision.effect == Effect::Allow;
   for (auto& i : chain_) {
+    if (ctx.tool_ref.kind != gov::ToolRef::Kind::Tool && !i->governs(ctx.tool_ref.kind)) continue;
     try {
       i->on_decided(ctx, forwarded);
     } catch (const std::exception& e) {
@@ -286,6 +325,7 @@ const nlohmann::json& Response::json() const {
 
 void Pipeline::on_result(const CallContext& ctx, Response& response) {
   for (auto& i : chain_) {
+    if (ctx.tool_ref.kind != gov::ToolRef::Kind::Tool && !i->governs(ctx.tool_ref.kind)) continue;
     try {
       i->on_result(ctx, response);
     } catch (const std::exception& e) {

@@ -1,5 +1,6 @@
-// The interception pipeline: every tools/call passes through an ordered chain of
-// interceptors, then one recorder, before it is forwarded or answered.
+// The interception pipeline: every tools/call (and, when the policies govern them, every
+// resources/read and prompts/get) passes through an ordered chain of interceptors, then one
+// recorder, before it is forwarded or answered.
 //
 //   tools/call ──► [deny_tools] ──► [schema] ──► [policy] ──► recorder ──► forward / block
 //                     each: Continue or Deny(reason)        (signs + logs the final decision)
@@ -63,11 +64,13 @@ struct Decision {
       nlohmann::json::object();  // extra structured detail (violations, limits)
 };
 
-// Everything an interceptor may look at for one tools/call. Inputs are read-only.
+// Everything an interceptor may look at for one judged request. Inputs are read-only.
 struct CallContext {
   std::string session_id;
-  std::string server;                                   // upstream name
-  std::string tool;                                     // params.name
+  std::string server;  // upstream name
+  // tools/call: params.name; resources/read: params.uri; prompts/get: params.name. The kind is
+  // tool_ref.kind.
+  std::string tool;
   nlohmann::json request_id;                            // the client's JSON-RPC id
   nlohmann::json arguments = nlohmann::json::object();  // params.arguments, {} when absent
   std::string raw_arguments = "{}";  // the exact bytes of params.arguments as received
@@ -150,6 +153,9 @@ class Interceptor {
  public:
   virtual ~Interceptor() = default;
   virtual std::string_view name() const = 0;
+  // The kinds of request this interceptor judges: the pipeline runs a resources/read or a
+  // prompts/get only through the interceptors that govern its kind.
+  virtual bool governs(gov::ToolRef::Kind kind) const { return kind == gov::ToolRef::Kind::Tool; }
   // A page of a tools/list result from `server` ("tools" array). Called for every page,
   // and again when tools change. Interceptors compile what they need here.
   virtual void on_tools_listed(std::string_view /*server*/, const nlohmann::json& /*tools*/) {}
@@ -164,6 +170,11 @@ class Interceptor {
     return false;
   }
   virtual bool may_hide() const { return false; }  // hides() can ever be true
+  // The same for a resource or a prompt of a resources/list or prompts/list result (`ref.kind`
+  // is never Tool). Only interceptors that govern the kind are asked.
+  virtual bool hides_entry(const gov::ToolRef& /*ref*/, const gov::Principal& /*who*/) const {
+    return false;
+  }
   // Records the interceptor wants in the audit log (e.g. a tool-change), taken after each
   // on_tools_listed(): objects with a `kind` and the members of that record.
   virtual void take_events(std::vector<nlohmann::json>& /*out*/) {}
@@ -171,7 +182,8 @@ class Interceptor {
   virtual Verdict on_call(CallContext& ctx) = 0;
   // The final outcome of a call this chain saw, after the recorder: `forwarded` is true when
   // the decision was recorded and the call goes to the server (allowed, or monitor mode).
-  // Called exactly once per decide(), for every interceptor, before `done`.
+  // Called exactly once per decide(), for every interceptor that judged the kind, before
+  // `done`.
   virtual void on_decided(const CallContext& /*ctx*/, bool /*forwarded*/) {}
   // The JSON-RPC response to an allowed call, before the client sees it. An interceptor
   // may inspect it (response.json()) or replace it (response.replace(...)).
@@ -216,8 +228,16 @@ class Pipeline {
   // when one was removed; the names removed are appended to `hidden` when it is given.
   bool filter_tools(std::string_view server, const gov::Principal& who, nlohmann::json& tools,
                     std::vector<std::string>* hidden = nullptr) const;
+  // Removes from a resources/list or prompts/list page's `resources` or `prompts` what the
+  // interceptors governing `kind` hide from `who` (entries named by `uri` or `name`).
+  // The names (URIs) removed are appended to `hidden` when it is given.
+  bool filter_entries(gov::ToolRef::Kind kind, std::string_view server, const gov::Principal& who,
+                      nlohmann::json& entries, std::vector<std::string>* hidden = nullptr) const;
   // Some interceptor may hide tools (else filter_tools is never needed).
   bool may_hide() const { return may_hide_; }
+  // Some interceptor judges requests of this kind: a resources/read or prompts/get goes through
+  // decide() only then (tools/call always does).
+  bool governs(gov::ToolRef::Kind kind) const;
   // Runs the chain, then the recorder, then `done` (through `post` when the recorder
   // completes asynchronously). `ctx` must stay alive until `done` runs.
   void decide(std::shared_ptr<CallContext> ctx, const Post& post, Done done);

@@ -20,6 +20,12 @@ namespace rpc = gt::transport::rpc_error;
 using gt::transport::MessageKind;
 using namespace session_log;
 
+namespace {
+// The JSON-RPC error code of a denied resources/read or prompts/get (README error catalog):
+// in the range JSON-RPC leaves to implementations, apart from the proxy's -32001/-32002.
+constexpr int kDeniedByPolicy = -32003;
+}  // namespace
+
 Session::Session(SessionOptions opts, std::shared_ptr<Pipeline> pipeline, Upstream& upstream,
                  Send to_client, Pipeline::Post post, boost::asio::any_io_executor ex)
     : opts_(std::move(opts)),
@@ -131,6 +137,15 @@ void Session::handle_client(std::string_view raw, const transport::Inspection& i
         handle_tools_call(raw, ins);
         return;
       }
+      if (ins.method == "resources/read" || ins.method == "prompts/get") {
+        const auto kind = ins.method == "resources/read" ? gov::ToolRef::Kind::Resource
+                                                         : gov::ToolRef::Kind::Prompt;
+        if (pipeline_->governs(kind)) {
+          undecided_.insert(ins.id_key);
+          handle_governed(raw, ins, kind);
+          return;
+        }
+      }
       if (ins.method == "initialize") initialize_.assign(raw);
       forward_to_server(ins.id_key, ins.id, ins.method, raw);
       return;
@@ -230,13 +245,70 @@ void Session::handle_tools_call(std::string_view raw, const transport::Inspectio
   }
   if (auto d = tools_->definitions.find(ctx->tool); d != tools_->definitions.end())
     ctx->definition_sha256 = d->second;
+  decide_and_forward(std::move(ctx), raw, ins.id_key, "tools/call");
+}
+
+void Session::handle_governed(std::string_view raw, const transport::Inspection& ins,
+                              gov::ToolRef::Kind kind) {
+  const bool resource = kind == gov::ToolRef::Kind::Resource;
+  const std::string method = resource ? "resources/read" : "prompts/get";
+  if (ins.tool.empty()) {
+    undecided_.erase(ins.id_key);
+    refuse(ins.id, rpc::kInvalidParams,
+           "Invalid params: " + method + " needs a string `" + (resource ? "uri" : "name") + "`");
+    return;
+  }
+  auto ctx = std::make_shared<CallContext>();
+  ctx->session_id = opts_.session_id;
+  ctx->server = opts_.server;
+  ctx->request_id = ins.id;
+  ctx->principal = opts_.principal;
+  ctx->now = std::chrono::system_clock::now();
+  ctx->tool = ins.tool;
+  ctx->tool_ref.kind = kind;
+  ctx->tool_ref.server = opts_.server;
+  ctx->tool_ref.name = ins.tool;
+  if (!resource) {
+    // A prompt's arguments (strings by the spec) are judged as `args`, from the exact bytes
+    // that will be forwarded, as a tool's are.
+    auto span = transport::member_span(raw, {"params", "arguments"});
+    if (span && (span->empty() || span->front() != '{')) {
+      undecided_.erase(ins.id_key);
+      refuse(ins.id, rpc::kInvalidParams,
+             "Invalid params: prompts/get `arguments` must be an object");
+      return;
+    }
+    if (span) {
+      ctx->raw_arguments = std::string(*span);
+      ctx->arguments = nlohmann::json::parse(span->begin(), span->end(), nullptr, false);
+      if (ctx->arguments.is_discarded()) {
+        undecided_.erase(ins.id_key);
+        refuse(ins.id, rpc::kInvalidParams,
+               "Invalid params: prompts/get `arguments` cannot be read");
+        return;
+      }
+    }
+  }
+  const bool modern =
+      transport::member_span(raw, {"params", "_meta", transport::mcp::kProtocolVersionKey})
+          .has_value();
+  ctx->protocol_version = modern ? std::string(transport::mcp::kModernVersion) : protocol_version_;
+  if (auto tp = transport::member_span(raw, {"params", "_meta", "traceparent"})) {
+    auto v = nlohmann::json::parse(tp->begin(), tp->end(), nullptr, false);
+    if (v.is_string() && transport::mcp::is_traceparent(v.get_ref<const std::string&>()))
+      ctx->traceparent = v.get<std::string>();
+  }
+  decide_and_forward(std::move(ctx), raw, ins.id_key, method);
+}
+
+void Session::decide_and_forward(std::shared_ptr<CallContext> ctx, std::string_view raw,
+                                 const std::string& key, std::string method) {
   std::string raw_copy(raw);
   std::weak_ptr<Session> weak = weak_from_this();
-  std::string key = ins.id_key;
   ++deciding_;
   pipeline_->decide(std::move(ctx), post_,
-                    [weak, raw_copy = std::move(raw_copy),
-                     key = std::move(key)](std::shared_ptr<CallContext> c) mutable {
+                    [weak, raw_copy = std::move(raw_copy), key,
+                     method = std::move(method)](std::shared_ptr<CallContext> c) mutable {
                       auto self = weak.lock();
                       if (!self) return;
                       --self->deciding_;
@@ -245,7 +317,7 @@ void Session::handle_tools_call(std::string_view raw, const transport::Inspectio
                         self->answer_denied(*c);
                       } else {
                         auto id = c->request_id;
-                        self->forward_to_server(key, id, "tools/call", raw_copy, std::move(c));
+                        self->forward_to_server(key, id, method, raw_copy, std::move(c));
                       }
                       if (self->decided_listener_) self->decided_listener_();
                     });
@@ -374,6 +446,17 @@ void Session::answer_denied(const CallContext& ctx) {
                          {"rule_id", d.rule_id},     {"schema", d.schema_outcome},
                          {"mode", d.mode},           {"receipt_id", d.receipt_id}};
   if (!d.details.empty()) meta["details"] = d.details;
+  if (ctx.tool_ref.kind != gov::ToolRef::Kind::Tool) {
+    // A resource read or a prompt has no isError result: the denial is a JSON-RPC error whose
+    // `data` carries the same decision as a denied call's `_meta`.
+    const bool resource = ctx.tool_ref.kind == gov::ToolRef::Kind::Resource;
+    std::string text = "GlassTape denied " + std::string(resource ? "reading `" : "the prompt `") +
+                       ctx.tool + "` on server `" + ctx.server + "`: " + d.reason;
+    if (!d.receipt_id.empty()) text += " (receipt " + d.receipt_id + ")";
+    to_client_(transport::error_response(ctx.request_id, kDeniedByPolicy, text,
+                                         {{"dev.glasstape/decision", std::move(meta)}}));
+    return;
+  }
   // The tool as policies name it, `server/tool`, so the text tells the user what to write.
   std::string text =
       "GlassTape denied this call to `" + ctx.server + "/" + ctx.tool + "`: " + d.reason;
@@ -482,7 +565,36 @@ void Session::on_server_line(std::string_view line) {
     }
     retry_rounds_.erase(ins.id_key);
   }
-  if (p.method == "tools/list" && ins.has_result) {
+  if ((p.method == "resources/list" || p.method == "prompts/list") && ins.has_result) {
+    // What this principal could never be allowed to read or get leaves the list; reading it
+    // anyway is judged and denied all the same.
+    const bool res = p.method == "resources/list";
+    const auto kind = res ? gov::ToolRef::Kind::Resource : gov::ToolRef::Kind::Prompt;
+    if (pipeline_->governs(kind)) {
+      auto body = nlohmann::json::parse(line.begin(), line.end(), nullptr, false);
+      const char* member = res ? "resources" : "prompts";
+      auto& hiding = res ? hiding_resources_ : hiding_prompts_;
+      bool filtered = false;
+      if (body.is_object() && body.contains("result") && body["result"].is_object() &&
+          body["result"].contains(member)) {
+        std::vector<std::string> hidden;
+        filtered = pipeline_->filter_entries(kind, opts_.server, opts_.principal,
+                                             body["result"][member], &hidden);
+        for (auto& n : hidden)
+          if (hiding.size() < kMaxHiddenTools) hiding.insert(std::move(n));
+        // The last page (no string nextCursor) completes the listing the aggregate routes by.
+        const auto& r = body["result"];
+        if (!r.contains("nextCursor") || !r["nextCursor"].is_string()) {
+          (res ? hidden_resources_ : hidden_prompts_) = std::move(hiding);
+          hiding.clear();
+        }
+      }
+      if (filtered) {
+        to_client_(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+        return;
+      }
+    }
+  } else if (p.method == "tools/list" && ins.has_result) {
     auto body = nlohmann::json::parse(line.begin(), line.end());
     remember_tools(body["result"]);
     if (!body["result"].is_object() || !body["result"].contains("nextCursor"))

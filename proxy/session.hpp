@@ -114,6 +114,12 @@ class Session : public ClientSide, public std::enable_shared_from_this<Session> 
   // shown it (changed, poisoned, or never allowed for this principal). Tools the server no
   // longer lists are not in it.
   bool hides_tool(const std::string& name) const { return hidden_tools_.count(name) > 0; }
+  // The same for a prompt (by name) or a resource (by URI) of the latest complete
+  // prompts/list or resources/list, when the policies govern their kind.
+  bool hides_entry(gov::ToolRef::Kind kind, const std::string& name) const {
+    const auto& h = kind == gov::ToolRef::Kind::Resource ? hidden_resources_ : hidden_prompts_;
+    return kind == gov::ToolRef::Kind::Tool ? hides_tool(name) : h.count(name) > 0;
+  }
   // A request with this id (a transport::id_key) is waiting for its decision, for the
   // server, or for the server's late answer after the proxy answered it (timeout,
   // cancellation): a new request may not use the id yet.
@@ -162,6 +168,13 @@ class Session : public ClientSide, public std::enable_shared_from_this<Session> 
   void refuse(const nlohmann::json& id, int code, const std::string& message);
 
   void handle_tools_call(std::string_view raw, const transport::Inspection& ins);
+  // A resources/read or prompts/get that the policies govern (Pipeline::governs): judged and
+  // recorded like a call, answered with a JSON-RPC error when denied.
+  void handle_governed(std::string_view raw, const transport::Inspection& ins,
+                       gov::ToolRef::Kind kind);
+  // Runs the pipeline on `ctx`; forwards `raw` as `method` when allowed, answers when denied.
+  void decide_and_forward(std::shared_ptr<CallContext> ctx, std::string_view raw,
+                          const std::string& key, std::string method);
   void forward_to_server(const std::string& key, const nlohmann::json& id, std::string_view method,
                          std::string_view raw, std::shared_ptr<CallContext> call = nullptr);
   void send_to_server(std::string_view raw);
@@ -208,6 +221,8 @@ class Session : public ClientSide, public std::enable_shared_from_this<Session> 
   // pages of the listing in progress (hiding_). At most kMaxHiddenTools names each.
   static constexpr std::size_t kMaxHiddenTools = 10000;
   std::unordered_set<std::string> hidden_tools_, hiding_;
+  std::unordered_set<std::string> hidden_prompts_, hiding_prompts_;
+  std::unordered_set<std::string> hidden_resources_, hiding_resources_;
   std::string initialize_;        // the client's initialize request, replayed after a restart
   std::string protocol_version_;  // what the server's initialize result negotiated
   nlohmann::json modern_meta_;    // the envelope of the last 2026-07-28 request (own tools/list)

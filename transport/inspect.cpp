@@ -84,13 +84,17 @@ Inspection inspect_with_nlohmann(std::string_view line, std::size_t max_depth) {
     r.error = "a member occurs more than once";
     return r;
   }
-  if (r.kind == MessageKind::Request && r.method == "tools/call" && m.body["params"].is_object()) {
+  const bool by_uri = r.method == "resources/read";
+  if (r.kind == MessageKind::Request &&
+      (r.method == "tools/call" || r.method == "prompts/get" || by_uri) &&
+      m.body["params"].is_object()) {
     auto params = member_span(line, {"params"});
-    if (!params || !unique_members(*params, {"name", "arguments", "_meta"})) {
+    const char* key = by_uri ? "uri" : "name";
+    if (!params || !(by_uri ? unique_members(*params, {"uri", "_meta"})
+                            : unique_members(*params, {"name", "arguments", "_meta"}))) {
       r.kind = MessageKind::Invalid;
       r.error = "a member of `params` occurs more than once";
-    } else if (auto n = m.body["params"].find("name");
-               n != m.body["params"].end() && n->is_string()) {
+    } else if (auto n = m.body["params"].find(key); n != m.body["params"].end() && n->is_string()) {
       r.tool = n->get<std::string>();
     }
   }
@@ -191,7 +195,10 @@ Inspection inspect(std::string_view line, std::size_t max_depth) {
   } else {
     r.error = "a message needs `method`, `result` or `error`";
   }
-  if (r.kind == MessageKind::Request && r.method == "tools/call" && has_params &&
+  // The members that say what is judged: a copy a server's parser might prefer is a bypass.
+  const bool by_uri = r.method == "resources/read";
+  if (r.kind == MessageKind::Request &&
+      (r.method == "tools/call" || r.method == "prompts/get" || by_uri) && has_params &&
       params.is_object()) {
     bool has_name = false, has_args = false, has_meta = false;
     simdjson::dom::element name, args, meta;
@@ -199,7 +206,7 @@ Inspection inspect(std::string_view line, std::size_t max_depth) {
     simdjson::dom::object pobj;
     if (params.get_object().get(pobj) != simdjson::SUCCESS) return r;
     for (auto field : pobj) {
-      if (field.key == "name")
+      if (field.key == (by_uri ? "uri" : "name"))
         take(has_name, name, field.value);
       else if (field.key == "arguments")
         take(has_args, args, field.value);

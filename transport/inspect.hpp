@@ -20,14 +20,15 @@ struct Inspection {
   nlohmann::json id;                        // null unless present and valid
   std::string id_key;                       // the pending-map key of `id` (see id_key())
   std::string method;                       // Request / Notification, unescaped
-  std::string tool;                         // tools/call: params.name
-  bool has_result = false;                  // Response: "result" (else "error")
+  // tools/call and prompts/get: params.name; resources/read: params.uri (what is judged).
+  std::string tool;
+  bool has_result = false;  // Response: "result" (else "error")
 };
 
 // Validates `line` (no deeper than max_depth) and classifies it with the same rules as
-// classify(). Objects with a repeated top-level member (or, for tools/call, a repeated
-// params.name/arguments/_meta) are Invalid: parsers disagree on which copy wins, and the
-// proxy forwards the bytes it judged.
+// classify(). Objects with a repeated top-level member (or, for tools/call and prompts/get, a
+// repeated params.name/arguments/_meta; for resources/read, params.uri/_meta) are Invalid:
+// parsers disagree on which copy wins, and the proxy forwards the bytes it judged.
 Inspection inspect(std::string_view line, std::size_t max_depth);
 
 // A key that identifies a JSON-RPC id by type and value ("s:abc", "i:42", "d:1.5").

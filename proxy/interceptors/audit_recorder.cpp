@@ -182,6 +182,8 @@ void AuditRecorder::record_decision(const CallContext& ctx, std::function<void(O
   in.protocol_version = ctx.protocol_version;
   in.traceparent = ctx.traceparent;
   in.retry_of = ctx.retry_of;
+  if (ctx.tool_ref.kind == gov::ToolRef::Kind::Resource) in.method = "resources/read";
+  if (ctx.tool_ref.kind == gov::ToolRef::Kind::Prompt) in.method = "prompts/get";
   in.auth_method = ctx.principal.credential.method;
   in.auth_issuer = ctx.principal.credential.issuer;
   in.auth_id = ctx.principal.credential.id;

@@ -26,7 +26,7 @@ PolicyInterceptorConfig parse_policy_config(const InterceptorEnv& env, const YAM
   static const std::set<std::string> known = {
       "dir",       "bindings",       "default_policy",          "mode",
       "timezone",  "require_signed", "require_signed_policies", "public_key",
-      "state_dir", "reload",         "reload_interval_ms"};
+      "state_dir", "reload",         "reload_interval_ms",      "govern"};
   for (const auto& kv : section) {
     std::string k = kv.first.Scalar();
     if (!known.count(k)) throw ConfigError(where + ": unknown key `" + k + "`");
@@ -40,6 +40,28 @@ PolicyInterceptorConfig parse_policy_config(const InterceptorEnv& env, const YAM
         return env.config.resolve(p).string();
       })) {
     throw ConfigError(where + ": " + err);
+  }
+  if (const auto g = section["govern"]) {
+    // What the policies judge besides tools/call. Tools are always judged: leaving them out
+    // would forward every call unjudged, which is what removing the section says.
+    const std::string what = where + ": `govern` must be a list of `tools`, `resources`, `prompts`";
+    if (!g.IsSequence()) throw ConfigError(what);
+    bool tools = false;
+    for (const auto& k : g) {
+      const std::string v = k.IsScalar() ? k.Scalar() : std::string();
+      if (v == "tools") {
+        tools = true;
+      } else if (v == "resources") {
+        c.resources = true;
+      } else if (v == "prompts") {
+        c.prompts = true;
+      } else {
+        throw ConfigError(what + ", not `" + (v.empty() ? "(not a string)" : v) + "`");
+      }
+    }
+    if (!tools) {
+      throw ConfigError(where + ": `govern` must include `tools` (tool calls are always judged)");
+    }
   }
   c.state_dir = section["state_dir"] && section["state_dir"].IsScalar()
                     ? env.config.resolve(section["state_dir"].Scalar())
@@ -164,6 +186,24 @@ bool PolicyInterceptor::hides(std::string_view server, const std::string& name,
   ref.server = std::string(server);
   ref.name = name;
   if (auto a = tool.find("annotations"); a != tool.end() && a->is_object()) ref.annotations = *a;
+  return gov::policy::denied_whatever_the_arguments(set.get(), who, ref);
+}
+
+bool PolicyInterceptor::governs(gov::ToolRef::Kind kind) const {
+  switch (kind) {
+    case gov::ToolRef::Kind::Resource:
+      return config_.enabled && config_.resources;
+    case gov::ToolRef::Kind::Prompt:
+      return config_.enabled && config_.prompts;
+    case gov::ToolRef::Kind::Tool:
+      break;
+  }
+  return true;
+}
+
+bool PolicyInterceptor::hides_entry(const gov::ToolRef& ref, const gov::Principal& who) const {
+  if (!store_ || !governs(ref.kind)) return false;
+  auto set = store_->current();
   return gov::policy::denied_whatever_the_arguments(set.get(), who, ref);
 }
 

@@ -17,6 +17,8 @@
 //       state_dir: .glasstape/state/<tenant>   # limit counters (limits.jsonl), shareable
 //       reload: true                     # watch `dir` and reload on change
 //       reload_interval_ms: 1000
+//       govern: [tools]                  # also judge `resources` (resources/read) and `prompts`
+//                                        # (prompts/get) by the policies' resources:/prompts:
 // clang-format on
 //
 // Decisions (ctx.decision.code): GT-POLICY-DENY, GT-POLICY-NOMATCH, GT-POLICY-NONE,
@@ -54,6 +56,9 @@ struct PolicyInterceptorConfig {
   std::chrono::milliseconds reload_interval{1000};
   bool debug = false;
   bool enabled = true;  // false when the tenant has no `policies` section
+  // `govern`: the kinds of request the policies judge (tools always).
+  bool resources = false;
+  bool prompts = false;
 };
 
 // Parses the section. Throws ConfigError("governance.policies: ...") on any problem.
@@ -72,6 +77,8 @@ class PolicyInterceptor : public Interceptor {
   bool hides(std::string_view server, const std::string& name, const nlohmann::json& tool,
              const gov::Principal& who) const override;
   bool may_hide() const override { return config_.enabled; }
+  bool governs(gov::ToolRef::Kind kind) const override;
+  bool hides_entry(const gov::ToolRef& ref, const gov::Principal& who) const override;
 
   // For the health output: load status, last load error and its time, rejected files.
   gov::policy::PolicyStore::Status status() const;

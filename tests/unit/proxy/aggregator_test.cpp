@@ -750,7 +750,7 @@ TEST_CASE("aggregator: a server's list_changed refetches; the client hears only 
 }
 
 TEST_CASE("aggregator: a tool its server no longer lists is unknown", "[aggregate]") {
-  // hidden_tool() (aggregator.cpp) routes a name the catalog lacks only to a member whose
+  // hidden_named() (aggregator.cpp) routes a name the catalog lacks only to a member whose
   // Session hid it from its latest listing. A Session's ToolCatalog only ever adds names, so a
   // tool the server dropped from its list would still be "known" there; it must be refused as
   // unknown like any unlisted name, not judged against its stale definition and forwarded.
