@@ -133,11 +133,41 @@ Pipeline::Pipeline(std::vector<std::unique_ptr<Interceptor>> chain,
     : chain_(std::move(chain)),
       recorder_(std::move(recorder)),
       links_(std::make_unique<MrtrLinks>()) {
-  for (const auto& i : chain_)
+  for (const auto& i : chain_) {
     may_hide_ |= i->may_hide();
+    i->set_visibility_listener([this] { visibility_changed(); });
+  }
 }
 
-Pipeline::~Pipeline() = default;
+Pipeline::~Pipeline() {
+  // No interceptor thread may call into a pipeline being destroyed.
+  for (const auto& i : chain_)
+    i->set_visibility_listener(nullptr);
+}
+
+void Pipeline::watch_visibility(std::weak_ptr<void> alive, Post post,
+                                std::function<void()> changed) {
+  std::lock_guard<std::mutex> g(watch_mu_);
+  // Bounded by the live sessions: the dead are dropped whenever the list has doubled.
+  if (watchers_.size() >= 2 * watchers_pruned_ + 16) {
+    watchers_.erase(std::remove_if(watchers_.begin(), watchers_.end(),
+                                   [](const Watcher& w) { return w.alive.expired(); }),
+                    watchers_.end());
+    watchers_pruned_ = watchers_.size();
+  }
+  watchers_.push_back(Watcher{std::move(alive), std::move(post), std::move(changed)});
+}
+
+void Pipeline::visibility_changed() {
+  std::lock_guard<std::mutex> g(watch_mu_);
+  for (const auto& w : watchers_) {
+    if (w.alive.expired()) continue;
+    auto alive = w.alive;
+    w.post([alive, f = w.changed] {
+      if (alive.lock()) f();
+    });
+  }
+}
 
 void Pipeline::on_tools_listed(std::string_view server, const nlohmann::json& tools,
                                bool last_page) {

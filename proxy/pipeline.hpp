@@ -175,6 +175,9 @@ class Interceptor {
   virtual bool hides_entry(const gov::ToolRef& /*ref*/, const gov::Principal& /*who*/) const {
     return false;
   }
+  // `changed` is to be called (on any thread) when what hides() may say has changed outside a
+  // listing (a policy reload); null stops the calls. Replacing it waits for a call in progress.
+  virtual void set_visibility_listener(std::function<void()> /*changed*/) {}
   // Records the interceptor wants in the audit log (e.g. a tool-change), taken after each
   // on_tools_listed(): objects with a `kind` and the members of that record.
   virtual void take_events(std::vector<nlohmann::json>& /*out*/) {}
@@ -233,6 +236,12 @@ class Pipeline {
   // The names (URIs) removed are appended to `hidden` when it is given.
   bool filter_entries(gov::ToolRef::Kind kind, std::string_view server, const gov::Principal& who,
                       nlohmann::json& entries, std::vector<std::string>* hidden = nullptr) const;
+  // `changed` runs through `post` whenever what a principal may see can have changed (a policy
+  // reload), while `alive` lives: a session that showed its client a list tells the client to
+  // list again. Thread-safe; expired watchers are dropped as new ones come.
+  void watch_visibility(std::weak_ptr<void> alive, Post post, std::function<void()> changed);
+  // Tells every live watcher (any thread).
+  void visibility_changed();
   // Some interceptor may hide tools (else filter_tools is never needed).
   bool may_hide() const { return may_hide_; }
   // Some interceptor judges requests of this kind: a resources/read or prompts/get goes through
@@ -255,6 +264,14 @@ class Pipeline {
   std::unique_ptr<Recorder> recorder_;
   std::unique_ptr<MrtrLinks> links_;
   bool may_hide_ = false;
+  struct Watcher {
+    std::weak_ptr<void> alive;
+    Post post;
+    std::function<void()> changed;
+  };
+  std::mutex watch_mu_;
+  std::vector<Watcher> watchers_;
+  std::size_t watchers_pruned_ = 0;  // size after the last pruning
   // Tool names seen per server, for the summary (sessions may list concurrently).
   std::mutex listed_mu_;
   struct Listed {

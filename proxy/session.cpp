@@ -589,6 +589,7 @@ void Session::on_server_line(std::string_view line) {
           hiding.clear();
         }
       }
+      shown_list(kind);
       if (filtered) {
         to_client_(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
         return;
@@ -613,6 +614,7 @@ void Session::on_server_line(std::string_view line) {
       hidden_tools_ = std::move(hiding_);
       hiding_.clear();
     }
+    if (pipeline_->may_hide()) shown_list(gov::ToolRef::Kind::Tool);
     if (filtered) {
       to_client_(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
       return;
@@ -622,6 +624,32 @@ void Session::on_server_line(std::string_view line) {
     return;
   }
   to_client_(line);
+}
+
+void Session::shown_list(gov::ToolRef::Kind kind) {
+  (kind == gov::ToolRef::Kind::Tool     ? shown_tools_
+   : kind == gov::ToolRef::Kind::Prompt ? shown_prompts_
+                                        : shown_resources_) = true;
+  if (watching_visibility_) return;
+  watching_visibility_ = true;
+  std::weak_ptr<Session> weak = weak_from_this();
+  pipeline_->watch_visibility(weak, post_, [weak] {
+    if (auto self = weak.lock()) self->on_visibility_changed();
+  });
+}
+
+void Session::on_visibility_changed() {
+  // The policies were reloaded: what this principal may see can differ from the list its
+  // client holds. The client lists again (behind the aggregate, the Aggregator does, and tells
+  // its client when the merged list changed).
+  if (upstate_ == Upstate::Down) return;
+  spdlog::debug("session {}: the policies changed; telling the client to list again",
+                opts_.session_id);
+  if (shown_tools_) to_client_(R"({"jsonrpc":"2.0","method":"notifications/tools/list_changed"})");
+  if (shown_prompts_)
+    to_client_(R"({"jsonrpc":"2.0","method":"notifications/prompts/list_changed"})");
+  if (shown_resources_)
+    to_client_(R"({"jsonrpc":"2.0","method":"notifications/resources/list_changed"})");
 }
 
 void Session::answer_call(const CallContext& call, std::string_view answer) {

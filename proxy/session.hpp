@@ -168,6 +168,10 @@ class Session : public ClientSide, public std::enable_shared_from_this<Session> 
   void refuse(const nlohmann::json& id, int code, const std::string& message);
 
   void handle_tools_call(std::string_view raw, const transport::Inspection& ins);
+  // The client was shown a (filtered) list of this kind: from now on it hears
+  // notifications/<kind>/list_changed when the policies reload (on_visibility_changed).
+  void shown_list(gov::ToolRef::Kind kind);
+  void on_visibility_changed();
   // A resources/read or prompts/get that the policies govern (Pipeline::governs): judged and
   // recorded like a call, answered with a JSON-RPC error when denied.
   void handle_governed(std::string_view raw, const transport::Inspection& ins,
@@ -221,6 +225,8 @@ class Session : public ClientSide, public std::enable_shared_from_this<Session> 
   // pages of the listing in progress (hiding_). At most kMaxHiddenTools names each.
   static constexpr std::size_t kMaxHiddenTools = 10000;
   std::unordered_set<std::string> hidden_tools_, hiding_;
+  bool watching_visibility_ = false;
+  bool shown_tools_ = false, shown_prompts_ = false, shown_resources_ = false;
   std::unordered_set<std::string> hidden_prompts_, hiding_prompts_;
   std::unordered_set<std::string> hidden_resources_, hiding_resources_;
   std::string initialize_;        // the client's initialize request, replayed after a restart

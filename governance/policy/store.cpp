@@ -109,6 +109,11 @@ PolicyStore::Status PolicyStore::status() const {
   return status_;
 }
 
+void PolicyStore::set_listener(std::function<void()> listener) {
+  std::lock_guard<std::mutex> g(listener_mu_);
+  listener_ = std::move(listener);
+}
+
 void PolicyStore::start_watching(std::chrono::milliseconds interval) {
   if (watcher_.joinable()) return;
   {
@@ -123,7 +128,16 @@ void PolicyStore::start_watching(std::chrono::milliseconds interval) {
       lk.unlock();
       if (poll_changed()) {
         spdlog::info("policy: change detected in `{}`, reloading", dir_.string());
-        reload();
+        if (reload()) {
+          std::lock_guard<std::mutex> g(listener_mu_);
+          if (listener_) {
+            try {
+              listener_();
+            } catch (const std::exception& e) {
+              spdlog::error("policy: after the reload of `{}`: {}", dir_.string(), e.what());
+            }
+          }
+        }
       }
       lk.lock();
     }

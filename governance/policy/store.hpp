@@ -10,6 +10,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -45,6 +46,10 @@ class PolicyStore {
   Status status() const;
   const std::filesystem::path& dir() const { return dir_; }
 
+  // Called on the watcher thread after it installed a new set (what each principal may see can
+  // have changed). Replacing it waits for a call in progress, so after set_listener(nullptr)
+  // returns the old listener is never called again.
+  void set_listener(std::function<void()> listener);
   // Starts a background thread that reloads when the directory changes.
   void start_watching(std::chrono::milliseconds interval = std::chrono::milliseconds(1000));
   void stop_watching();
@@ -60,6 +65,8 @@ class PolicyStore {
   std::shared_ptr<const PolicySet> current_;
   Status status_;
   std::string last_fingerprint_;
+  std::mutex listener_mu_;
+  std::function<void()> listener_;
   std::mutex watch_mu_;
   std::condition_variable watch_cv_;
   bool stop_ = false;

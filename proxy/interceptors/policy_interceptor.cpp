@@ -189,6 +189,10 @@ bool PolicyInterceptor::hides(std::string_view server, const std::string& name,
   return gov::policy::denied_whatever_the_arguments(set.get(), who, ref);
 }
 
+void PolicyInterceptor::set_visibility_listener(std::function<void()> changed) {
+  if (store_) store_->set_listener(std::move(changed));
+}
+
 bool PolicyInterceptor::governs(gov::ToolRef::Kind kind) const {
   switch (kind) {
     case gov::ToolRef::Kind::Resource:

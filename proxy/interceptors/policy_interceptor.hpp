@@ -79,6 +79,8 @@ class PolicyInterceptor : public Interceptor {
   bool may_hide() const override { return config_.enabled; }
   bool governs(gov::ToolRef::Kind kind) const override;
   bool hides_entry(const gov::ToolRef& ref, const gov::Principal& who) const override;
+  // Called after each reload that installs a new policy set.
+  void set_visibility_listener(std::function<void()> changed) override;
 
   // For the health output: load status, last load error and its time, rejected files.
   gov::policy::PolicyStore::Status status() const;

@@ -3,7 +3,9 @@
 // denied or ambiguous, and lists filtered per principal.
 #include <catch2/catch.hpp>
 
+#include "proxy/config.hpp"
 #include "proxy/interceptors/deny_tools.hpp"
+#include "proxy/interceptors/policy_interceptor.hpp"
 #include "proxy/session.hpp"
 
 using namespace gt::proxy;
@@ -37,6 +39,8 @@ struct FakeRecorder : Recorder {
 // whose `tone` argument is "shouting"; hides from lists what contains "secret".
 struct ReadGate : Interceptor {
   bool resources = true, prompts = true;
+  std::function<void()> changed;  // the pipeline's visibility listener
+  void set_visibility_listener(std::function<void()> f) override { changed = std::move(f); }
   std::string_view name() const override { return "read-gate"; }
   bool governs(Kind k) const override {
     return (k == Kind::Resource && resources) || (k == Kind::Prompt && prompts);
@@ -62,6 +66,7 @@ struct Harness {
   FakeRecorder* rec = nullptr;
   ReadGate* gate = nullptr;
   std::vector<std::string> to_client;
+  std::shared_ptr<Pipeline> pipeline;
   std::shared_ptr<Session> session;
 
   explicit Harness(bool with_gate = true) {
@@ -76,7 +81,7 @@ struct Harness {
     }
     auto r = std::make_unique<FakeRecorder>();
     rec = r.get();
-    auto pipeline = std::make_shared<Pipeline>(std::move(chain), std::move(r));
+    pipeline = std::make_shared<Pipeline>(std::move(chain), std::move(r));
     SessionOptions o;
     o.server = "docs";
     o.principal.id = "agent-1";
@@ -248,9 +253,6 @@ TEST_CASE("lists are not filtered for a kind nobody governs", "[session][governe
   CHECK(h.to_client.back() == list);
 }
 
-#include "proxy/config.hpp"
-#include "proxy/interceptors/policy_interceptor.hpp"
-
 TEST_CASE("governance.policies.govern: tools always, resources and prompts on request",
           "[session][governed][config]") {
   auto parse = [](const std::string& govern) {
@@ -293,4 +295,34 @@ TEST_CASE("governance.policies.govern: tools always, resources and prompts on re
   off.resources = off.prompts = true;
   PolicyInterceptor disabled(off);
   CHECK_FALSE(disabled.governs(Kind::Resource));
+}
+
+TEST_CASE("after a policy reload, a client shown a filtered list is told to list again",
+          "[session][governed]") {
+  Harness h;
+  REQUIRE(h.gate->changed);
+  // Nothing shown yet: nothing to tell.
+  h.gate->changed();
+  CHECK(h.to_client.empty());
+  h.session->on_client_line(R"({"jsonrpc":"2.0","id":1,"method":"prompts/list"})");
+  h.session->on_server_line(R"({"jsonrpc":"2.0","id":1,"result":{"prompts":[]}})");
+  h.to_client.clear();
+  h.gate->changed();
+  REQUIRE(h.to_client.size() == 1);
+  CHECK(h.last_client() ==
+        json{{"jsonrpc", "2.0"}, {"method", "notifications/prompts/list_changed"}});
+  // Tools are shown once the client lists them (deny_tools may hide tools).
+  h.session->on_client_line(R"({"jsonrpc":"2.0","id":2,"method":"tools/list"})");
+  h.session->on_server_line(R"({"jsonrpc":"2.0","id":2,"result":{"tools":[{"name":"a"}]}})");
+  h.to_client.clear();
+  h.gate->changed();
+  REQUIRE(h.to_client.size() == 2);
+  CHECK(json::parse(h.to_client[0])["method"] == "notifications/tools/list_changed");
+  CHECK(json::parse(h.to_client[1])["method"] == "notifications/prompts/list_changed");
+  // A session that is gone is not called (and is dropped from the pipeline's list).
+  auto gate = h.gate;
+  h.to_client.clear();
+  h.session.reset();
+  gate->changed();
+  CHECK(h.to_client.empty());
 }
