@@ -85,6 +85,74 @@ ToolGateSettings parse_tool_gate_settings(const InterceptorEnv& env, const YAML:
 
 ToolGate::ToolGate(ToolGateSettings s) : s_(std::move(s)) {}
 
+ToolGate::~ToolGate() {
+  stop_watching();
+}
+
+void ToolGate::stop_watching() {
+  {
+    std::lock_guard<std::mutex> g(watch_mu_);
+    stop_ = true;
+  }
+  watch_cv_.notify_all();
+  if (watcher_.joinable()) watcher_.join();
+}
+
+std::map<std::string, fs::file_time_type> ToolGate::changed_pin_files() const {
+  std::map<std::string, fs::file_time_type> out;
+  std::lock_guard<std::mutex> g(mu_);  // a stat per server seen: a few, once a second
+  for (const auto& [name, st] : servers_) {
+    if (!st.loaded) continue;
+    std::error_code ec;
+    auto mtime = fs::last_write_time(tools::pins_file(s_.pins_dir, name), ec);
+    if (!ec && mtime != st.mtime) out.emplace(name, mtime);
+  }
+  return out;
+}
+
+void ToolGate::set_visibility_listener(std::function<void()> changed) {
+  const bool watch = changed != nullptr;
+  {
+    std::lock_guard<std::mutex> g(listener_mu_);
+    listener_ = std::move(changed);
+  }
+  // Only a gate that hides blocked definitions changes what a client sees on an approval.
+  if (!watch || watcher_.joinable() ||
+      (s_.pins != tools::PinMode::Enforce && s_.pins != tools::PinMode::ApproveNew))
+    return;
+  watcher_ = std::thread([this] {
+    // A pin file whose time differs from the one the gate last read or wrote was changed by
+    // someone else (`glasstape tools approve`, an edit): told once per change. The gate reads
+    // it at the next listing, which the clients now make.
+    std::map<std::string, fs::file_time_type> told;
+    std::unique_lock<std::mutex> lk(watch_mu_);
+    while (!stop_) {
+      watch_cv_.wait_for(lk, std::chrono::seconds(1), [this] { return stop_; });
+      if (stop_) break;
+      lk.unlock();
+      auto changed = changed_pin_files();
+      bool news = false;
+      for (const auto& [name, mtime] : changed) {
+        auto t = told.find(name);
+        if (t == told.end() || t->second != mtime) news = true;
+      }
+      told = std::move(changed);
+      if (news) {
+        spdlog::info("tools: a pin file changed on disk; clients are told to list again");
+        std::lock_guard<std::mutex> g(listener_mu_);
+        if (listener_) {
+          try {
+            listener_();
+          } catch (const std::exception& e) {
+            spdlog::error("tools: after a change of the pin files: {}", e.what());
+          }
+        }
+      }
+      lk.lock();
+    }
+  });
+}
+
 bool ToolGate::may_hide() const {
   return s_.pins == tools::PinMode::Enforce || s_.pins == tools::PinMode::ApproveNew ||
          s_.scan == ScanAction::Hide;

@@ -20,10 +20,13 @@
 // listed and denies its calls (GT-TOOL-POISONED).
 //
 // The pin file is read again when it changes on disk (an approval takes effect at the next
-// listing, without a restart). A pin file that cannot be read fails closed: with enforce or
-// approve-new every tool of that server is denied (GT-TOOL-PINS).
+// listing, without a restart). With enforce or approve-new, a thread stats the pin files of the
+// servers seen once a second; a change tells the pipeline's visibility listener, so clients are
+// told to list again (and see an approved tool). A pin file that cannot be read fails closed: with
+// enforce or approve-new every tool of that server is denied (GT-TOOL-PINS).
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -32,6 +35,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <yaml-cpp/yaml.h>
@@ -57,7 +61,9 @@ ToolGateSettings parse_tool_gate_settings(const InterceptorEnv& env, const YAML:
 class ToolGate : public Interceptor {
  public:
   explicit ToolGate(ToolGateSettings s);
+  ~ToolGate() override;
   std::string_view name() const override { return "tools"; }
+  void set_visibility_listener(std::function<void()> changed) override;
   void on_tools_listed(std::string_view server, const nlohmann::json& tools) override;
   Verdict on_call(CallContext& ctx) override;
   bool hides(std::string_view server, const std::string& name, const nlohmann::json& tool,
@@ -101,12 +107,21 @@ class ToolGate : public Interceptor {
                    const std::string& name, const std::string& hash,
                    std::optional<gov::tools::ToolNames>& names);
   void event(nlohmann::json e);
+  // The servers whose pin file's time differs from the one the gate last read or wrote.
+  std::map<std::string, std::filesystem::file_time_type> changed_pin_files() const;
+  void stop_watching();
 
   ToolGateSettings s_;
   mutable std::mutex mu_;
   std::map<std::string, Server, std::less<>> servers_;
   std::set<std::string> all_names_;  // every tool name seen (other tools for the scan), bounded
   std::vector<nlohmann::json> events_;
+  std::mutex listener_mu_;  // held while the listener runs, so replacing it waits for it
+  std::function<void()> listener_;
+  std::mutex watch_mu_;
+  std::condition_variable watch_cv_;
+  bool stop_ = false;
+  std::thread watcher_;
 };
 
 std::unique_ptr<Interceptor> make_tool_gate(const InterceptorEnv& env, const YAML::Node& section);

@@ -441,9 +441,13 @@ describe('pinned tool definitions (governance.tools.pins)', () => {
     assert.equal(none.status, 0, none.stderr);
     assert.equal(none.stdout, `rug: 0 pinned (${s.pinsFile})\n`);
 
+    // The approval is a change of the pin file: the client is told to list again (no server
+    // announced anything) and then sees the approved tools.
+    const told = sess.nextToolListChanged();
     const all = glasstape(['tools', 'approve', '--config', s.config, '--server', SERVER, '--all']);
     assert.equal(all.status, 0, all.stderr);
     assert.equal(all.stdout, `approved rug/add (sha256 ${sha(ADD0)})\napproved rug/mutate (sha256 ${sha(MUTATE)})\n`);
+    await told;
     assert.deepEqual(await names(sess), ['add', 'mutate']);
     assertAllowed(await call(sess, 'add', { a: 1, b: 1 }), '2');
 
