@@ -68,10 +68,12 @@ const PEOPLE = {
   stranger: { org: 'initech' }, // a tenant the config does not have
   noorg: {}, // no tenant at all
   'svc|7': { org: 'acme' }, // an agent id that is not a safe file name
+  ivan: { org: 'acme', roles: ['intern'] }, // the only intern: echo is denied to him by role
 };
 const CLIENTS = Object.keys(PEOPLE).map((id) => ({ client_id: id, client_secret: `${id}-secret` }));
 
-// acme: echo unless it says `forbidden`; wait only for admins. globex: echo only.
+// acme: echo unless it says `forbidden` (and never for interns); wait only for admins.
+// globex: echo only.
 const POLICIES = {
   acme: `
 policy_id: auth.acme
@@ -93,6 +95,9 @@ rules:
         tool.name == 'echo' && args.message == 'team-check' &&
         !(has(principal.attributes.team) && principal.attributes.team == 'infra')
       reason: team-check is for the infra team
+    - id: deny-intern-echo
+      condition: "'intern' in principal.roles && tool.name == 'echo'"
+      reason: interns may not echo
   allow:
     - id: allow-echo
       condition: "tool.name == 'echo'"
@@ -1545,6 +1550,84 @@ describe('glasstape serve with http.auth (authenticated agents)', { timeout: 300
       }
       await endSession(F.port, c.cred, sid);
     }
+  });
+
+  // ---------------------------------------------------------------- 9. tool visibility
+
+  it('lists to each authenticated principal only what its roles may call; a hidden tool called anyway is denied with a receipt', async () => {
+    const listNames = async (who, cred, sid) => {
+      const msg = { jsonrpc: '2.0', id: nextId++, method: 'tools/list' };
+      const r = await sessionPost(F.port, cred, sid, msg);
+      assert.equal(r.status, 200, `${who}: tools/list: ${r.status} ${r.text}`);
+      assert.equal(r.json?.id, msg.id, `${who}: the answer to tools/list: ${r.text}`);
+      assert.ok(Array.isArray(r.json?.result?.tools), `${who}: tools/list result: ${r.text}`);
+      return r.json.result.tools.map((t) => t.name).sort();
+    };
+    // Same tenant (acme), different roles from the token: alice ["admin"], bob "reader",
+    // ivan ["intern"].
+    //   wait: allowed only by allow-wait-admin ('admin' in principal.roles), so for bob every
+    //         allow rule is false whatever the arguments: hidden from bob, listed for alice.
+    //   echo: deny-intern-echo ('intern' in principal.roles && tool.name == 'echo') is true
+    //         whatever the arguments for ivan only; the deny rules that read args
+    //         (deny-forbidden-echo, deny-claims-check, deny-team-check) hide it from nobody.
+    const who = {};
+    for (const name of ['alice', 'bob', 'ivan']) {
+      const tok = await mint(name);
+      assert.equal(decodeJwt(tok).payload.org, 'acme', `${name}'s token names acme`);
+      const cred = { bearer: tok };
+      who[name] = { cred, sid: await openSession(F.port, cred) };
+    }
+    assert.deepEqual(await listNames('alice', who.alice.cred, who.alice.sid), ['echo', 'wait'],
+      'alice (admin) is shown echo and wait');
+    assert.deepEqual(await listNames('bob', who.bob.cred, who.bob.sid), ['echo'],
+      'bob (reader) is shown echo (its deny rules depend on the arguments) but not wait');
+    assert.deepEqual(await listNames('ivan', who.ivan.cred, who.ivan.sid), [],
+      'ivan (intern) is shown neither echo (denied to interns) nor wait (admins only)');
+
+    // The hidden tools, called anyway: judged in full, denied with a signed receipt that names
+    // the principal; nothing reaches the server.
+    const hidden = [
+      { name: 'bob', tool: 'wait', args: (m) => ({ ms: 0, marker: m }), expect: { code: 'GT-POLICY-NOMATCH' } },
+      { name: 'ivan', tool: 'echo', args: (m) => ({ message: m }), expect: { code: 'GT-POLICY-DENY', rule: 'deny-intern-echo' } },
+      { name: 'ivan', tool: 'wait', args: (m) => ({ ms: 0, marker: m }), expect: { code: 'GT-POLICY-NOMATCH' } },
+    ];
+    for (const h of hidden) {
+      const marker = `hidden-${h.name}-${h.tool}-${crypto.randomUUID()}`;
+      const a = await callTool(F.port, who[h.name].cred, who[h.name].sid, h.tool, h.args(marker));
+      const d = assertPolicyDenied(a, h.expect, `${h.name}: hidden ${h.tool} called anyway`);
+      assert.equal(typeof d.receipt_id, 'string', `${h.name}: ${h.tool}: the denial names its receipt: ${JSON.stringify(d)}`);
+      assert.ok(d.receipt_id.length > 0, JSON.stringify(d));
+      const rec = await waitDecision(F.audit.acme, marker);
+      assert.equal(rec.id, d.receipt_id, `${h.name}: ${h.tool}: the receipt in _meta is this record: ${JSON.stringify(rec)}`);
+      assert.equal(rec.agent, h.name, JSON.stringify(rec));
+      assert.equal(rec.tenant, 'acme', JSON.stringify(rec));
+      assert.equal(rec.tool, h.tool, JSON.stringify(rec));
+      assert.equal(rec.decision, 'deny', JSON.stringify(rec));
+      if (h.expect.rule) assert.equal(rec.rule_id, h.expect.rule, JSON.stringify(rec));
+      assert.ok(!spyBytes().includes(marker), `${h.name}: a denied call of hidden ${h.tool} reached the server`);
+    }
+
+    // The principals that were shown the tool may call it: alice's wait, bob's echo.
+    for (const s of [
+      { name: 'alice', tool: 'wait', args: (m) => ({ ms: 0, marker: m }), rule: 'allow-wait-admin' },
+      { name: 'bob', tool: 'echo', args: (m) => ({ message: m }), rule: 'allow-echo' },
+    ]) {
+      const marker = `shown-${s.name}-${s.tool}-${crypto.randomUUID()}`;
+      const a = await callTool(F.port, who[s.name].cred, who[s.name].sid, s.tool, s.args(marker));
+      assert.equal(a.result?.isError, undefined, `${s.name}: ${s.tool} is allowed: ${JSON.stringify(a)}`);
+      const rec = await waitDecision(F.audit.acme, marker);
+      assert.equal(rec.agent, s.name, JSON.stringify(rec));
+      assert.equal(rec.tool, s.tool, JSON.stringify(rec));
+      assert.equal(rec.decision, 'allow', JSON.stringify(rec));
+      assert.equal(rec.rule_id, s.rule, JSON.stringify(rec));
+      await waitUntil(() => spyBytes().includes(marker), 5000, `${s.name}'s ${s.tool} at the server`);
+    }
+    // echo stays listed because its args rules cannot be decided without the arguments, yet
+    // they still apply to the call.
+    const forbidden = await callTool(F.port, who.bob.cred, who.bob.sid, 'echo', { message: 'a forbidden word' });
+    assertPolicyDenied(forbidden, { rule: 'deny-forbidden-echo' }, 'bob: echo with the forbidden word');
+
+    for (const name of Object.keys(who)) await endSession(F.port, who[name].cred, who[name].sid);
   });
 
   // ---------------------------------------------------------------- operator log, shutdown, verify

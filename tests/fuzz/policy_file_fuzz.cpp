@@ -28,5 +28,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   pol::Result r =
       pol::evaluate(pol::Request{p, t, args, std::chrono::system_clock::time_point{}}, set);
   if (r.effect == pol::Effect::Deny && r.reason.empty()) __builtin_trap();  // denials are explained
+  // The same file judging a resource read and a prompt (`resources:`, `prompts:`).
+  for (auto kind : {gt::gov::ToolRef::Kind::Resource, gt::gov::ToolRef::Kind::Prompt}) {
+    gt::gov::ToolRef other{"srv", kind == gt::gov::ToolRef::Kind::Resource ? "file:///srv/a" : "p",
+                           nlohmann::json::object(), kind};
+    r = pol::evaluate(pol::Request{p, other, args, std::chrono::system_clock::time_point{}}, set);
+    if (r.effect == pol::Effect::Deny && r.reason.empty()) __builtin_trap();
+  }
   return 0;
 }
