@@ -222,6 +222,24 @@ void Pipeline::on_tools_listed(std::string_view server, const nlohmann::json& to
   }
 }
 
+void Pipeline::on_entries_listed(gov::ToolRef::Kind kind, std::string_view server,
+                                 const nlohmann::json& entries) {
+  for (auto& i : chain_) {
+    try {
+      i->on_entries_listed(kind, server, entries);
+    } catch (const std::exception& e) {
+      spdlog::error("{}: cannot process the {}s listed by `{}`: {}", i->name(),
+                    gov::kind_name(kind), server, e.what());
+    }
+    std::vector<nlohmann::json> events;
+    i->take_events(events);
+    if (recorder_) {
+      for (const auto& e : events)
+        recorder_->record_event(e);
+    }
+  }
+}
+
 bool Pipeline::filter_tools(std::string_view server, const gov::Principal& who,
                             nlohmann::json& tools, std::vector<std::string>* hidden_names) const {
   if (!may_hide_ || !tools.is_array()) return false;

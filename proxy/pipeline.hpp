@@ -159,6 +159,11 @@ class Interceptor {
   // A page of a tools/list result from `server` ("tools" array). Called for every page,
   // and again when tools change. Interceptors compile what they need here.
   virtual void on_tools_listed(std::string_view /*server*/, const nlohmann::json& /*tools*/) {}
+  // A page of a prompts/list or resources/list result from `server` (its `prompts` or
+  // `resources` array; `kind` says which), whether or not any interceptor governs the kind: the
+  // description scan reads them.
+  virtual void on_entries_listed(gov::ToolRef::Kind /*kind*/, std::string_view /*server*/,
+                                 const nlohmann::json& /*entries*/) {}
   // Its part of the tenant's governance, for the startup summary.
   virtual void describe(GovernanceView& /*view*/) const {}
   // True when `who` must not see this tool in a tools/list result (a changed or poisoned
@@ -227,6 +232,10 @@ class Pipeline {
   // known (and again when a later list adds tools) logs how each is governed: once per list,
   // at its last page (`last_page`: the result has no nextCursor).
   void on_tools_listed(std::string_view server, const nlohmann::json& tools, bool last_page = true);
+  // Passes a page of a prompts/list or resources/list result to the chain (and records the
+  // events it yields).
+  void on_entries_listed(gov::ToolRef::Kind kind, std::string_view server,
+                         const nlohmann::json& entries);
   // Removes from a tools/list page's `tools` what some interceptor hides from `who`. True
   // when one was removed; the names removed are appended to `hidden` when it is given.
   bool filter_tools(std::string_view server, const gov::Principal& who, nlohmann::json& tools,

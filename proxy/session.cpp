@@ -570,9 +570,16 @@ void Session::on_server_line(std::string_view line) {
     // anyway is judged and denied all the same.
     const bool res = p.method == "resources/list";
     const auto kind = res ? gov::ToolRef::Kind::Resource : gov::ToolRef::Kind::Prompt;
+    const char* member = res ? "resources" : "prompts";
+    nlohmann::json body;
+    if (!pipeline_->chain().empty()) {
+      // The chain reads every listing (the description scan), judged kind or not.
+      body = nlohmann::json::parse(line.begin(), line.end(), nullptr, false);
+      if (body.is_object() && body.contains("result") && body["result"].is_object() &&
+          body["result"].contains(member))
+        pipeline_->on_entries_listed(kind, opts_.server, body["result"][member]);
+    }
     if (pipeline_->governs(kind)) {
-      auto body = nlohmann::json::parse(line.begin(), line.end(), nullptr, false);
-      const char* member = res ? "resources" : "prompts";
       auto& hiding = res ? hiding_resources_ : hiding_prompts_;
       bool filtered = false;
       if (body.is_object() && body.contains("result") && body["result"].is_object() &&

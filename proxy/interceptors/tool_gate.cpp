@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "governance/audit/jcs.hpp"
+#include "governance/audit/sha256.hpp"
 #include "governance/audit/time.hpp"
 #include "governance/tools/description_scan.hpp"
 #include "governance/tools/pin_store.hpp"
@@ -456,11 +458,116 @@ void ToolGate::review_scan(const std::string& sname, Server& st, const nlohmann:
          {"more", report.findings.size() + report.more - findings.size()}});
 }
 
+bool ToolGate::governs(gov::ToolRef::Kind kind) const {
+  // Prompts and resources: only when a poisoned one is hidden or denied.
+  return kind == gov::ToolRef::Kind::Tool || s_.scan == ScanAction::Hide ||
+         s_.scan == ScanAction::Deny;
+}
+
+namespace {
+std::string entry_key(gov::ToolRef::Kind kind, const std::string& name) {
+  return (kind == gov::ToolRef::Kind::Resource ? "r\n" : "p\n") + name;
+}
+}  // namespace
+
+void ToolGate::on_entries_listed(gov::ToolRef::Kind kind, std::string_view server_name,
+                                 const nlohmann::json& list) {
+  if (!list.is_array() || s_.scan == ScanAction::Off || kind == gov::ToolRef::Kind::Tool) return;
+  const bool resource = kind == gov::ToolRef::Kind::Resource;
+  const char* id_member = resource ? "uri" : "name";
+  const std::string sname(server_name);
+  std::lock_guard lk(mu_);
+  Server& st = servers_[sname];
+  std::optional<tools::ToolNames> names;  // the tools seen: references to them are findings
+  for (const auto& e : list) {
+    if (!e.is_object() || !e.contains(id_member) || !e[id_member].is_string()) continue;
+    const auto& name = e[id_member].get_ref<const std::string&>();
+    const std::string key = entry_key(kind, name);
+    std::string hash;
+    try {
+      hash = gov::audit::sha256_hex(gov::audit::canonicalize(e));
+    } catch (const std::exception&) {
+      hash.clear();  // scanned all the same; re-scanned at every listing
+    }
+    auto found = st.entries.find(key);
+    if (found != st.entries.end() && !hash.empty() && found->second.hash == hash) continue;
+    if (found == st.entries.end() && st.entries.size() >= kMaxBlocks) {
+      st.saturated = true;  // as for tools: the server's calls are denied, nothing is missed
+      continue;
+    }
+    auto& entry = st.entries[key];
+    entry.hash = hash;
+    entry.block.reset();
+    if (!names) names.emplace(all_names_.begin(), all_names_.end());
+    auto report = tools::scan_definition(e, *names);
+    if (report.clean()) continue;
+    std::string summary;
+    nlohmann::json findings = nlohmann::json::array();
+    for (const auto& f : report.findings) {
+      if (findings.size() < kMaxRecordedFindings) {
+        findings.push_back(
+            {{"kind", tools::to_string(f.kind)}, {"where", f.where}, {"excerpt", f.excerpt}});
+      }
+      if (summary.size() < 300)
+        summary += (summary.empty() ? "" : "; ") + std::string(tools::to_string(f.kind)) + " at " +
+                   (f.where.empty() ? "/" : f.where) + " (" + f.excerpt + ")";
+    }
+    const char* action = s_.scan == ScanAction::Hide   ? "hidden"
+                         : s_.scan == ScanAction::Deny ? "denied"
+                                                       : "logged";
+    const char* what = resource ? "resource" : "prompt";
+    gate_log(LogKind::Scan)("tools: {} `{}` of server `{}` has {} suspicious finding(s): {}; {}",
+                            what, name, sname, report.findings.size() + report.more, summary,
+                            action);
+    if (s_.scan == ScanAction::Hide || s_.scan == ScanAction::Deny) {
+      entry.block = Block{"GT-TOOL-POISONED",
+                          std::string("the ") + what + " `" + name + "` of server `" + sname +
+                              "` looks poisoned: " + summary,
+                          s_.scan == ScanAction::Hide};
+    }
+    event({{"kind", "tool-finding"},
+           {"entry", what},
+           {"server", sname},
+           {"tool", name},
+           {"sha256", hash},
+           {"action", action},
+           {"findings", findings},
+           {"more", report.findings.size() + report.more - findings.size()}});
+  }
+}
+
+bool ToolGate::hides_entry(const gov::ToolRef& ref, const gov::Principal&) const {
+  std::lock_guard lk(mu_);
+  auto it = servers_.find(ref.server);
+  if (it == servers_.end()) return false;
+  auto e = it->second.entries.find(entry_key(ref.kind, ref.name));
+  return e != it->second.entries.end() && e->second.block && e->second.block->hidden;
+}
+
 Verdict ToolGate::on_call(CallContext& ctx) {
   std::lock_guard lk(mu_);
   auto it = servers_.find(ctx.server);
   if (it == servers_.end()) return Verdict::Continue;
   const Server& st = it->second;
+  if (ctx.tool_ref.kind != gov::ToolRef::Kind::Tool) {
+    // A prompt or a resource: denied when its latest listed entry looks poisoned.
+    auto e = st.entries.find(entry_key(ctx.tool_ref.kind, ctx.tool));
+    if ((e == st.entries.end() || !e->second.block) && st.saturated) {
+      ctx.decision.effect = Effect::Deny;
+      ctx.decision.code = "GT-TOOL-PINS";
+      ctx.decision.reason = std::string(gov::kind_name(ctx.tool_ref.kind)) + " `" + ctx.tool +
+                            "` of server `" + ctx.server +
+                            "` cannot be checked: the server listed more entries than GlassTape "
+                            "remembers (" +
+                            std::to_string(kMaxBlocks) + ")";
+      return Verdict::Deny;
+    }
+    if (e == st.entries.end() || !e->second.block) return Verdict::Continue;
+    ctx.decision.effect = Effect::Deny;
+    ctx.decision.code = e->second.block->code;
+    ctx.decision.reason = e->second.block->reason;
+    return Verdict::Deny;
+  }
   Block saturated;
   const Block* b = find_block(st, ctx.tool, ctx.definition_sha256);
   if (!b && st.saturated) {

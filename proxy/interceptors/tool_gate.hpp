@@ -17,7 +17,10 @@
 //
 // Scan (governance/tools/description_scan.hpp): findings in a definition are logged and
 // recorded (`tool-finding`); `hide` also hides the tool and denies its calls, `deny` keeps it
-// listed and denies its calls (GT-TOOL-POISONED).
+// listed and denies its calls (GT-TOOL-POISONED). Prompts and resources of prompts/list and
+// resources/list are scanned the same way (the record has `entry`: prompt or resource); with
+// `hide` or `deny` the gate judges prompts/get and resources/read, and denies those whose latest
+// listed entry has findings.
 //
 // The pin file is read again when it changes on disk (an approval takes effect at the next
 // listing, without a restart). With enforce or approve-new, a thread stats the pin files of the
@@ -65,6 +68,10 @@ class ToolGate : public Interceptor {
   std::string_view name() const override { return "tools"; }
   void set_visibility_listener(std::function<void()> changed) override;
   void on_tools_listed(std::string_view server, const nlohmann::json& tools) override;
+  void on_entries_listed(gov::ToolRef::Kind kind, std::string_view server,
+                         const nlohmann::json& entries) override;
+  bool governs(gov::ToolRef::Kind kind) const override;
+  bool hides_entry(const gov::ToolRef& ref, const gov::Principal& who) const override;
   Verdict on_call(CallContext& ctx) override;
   bool hides(std::string_view server, const std::string& name, const nlohmann::json& tool,
              const gov::Principal& who) const override;
@@ -95,6 +102,13 @@ class ToolGate : public Interceptor {
     std::set<std::string> reported;                        // tool + '\n' + hash
     std::map<std::string, std::string> approved;  // tool → hash last seen equal to its pin
     bool saturated = false;  // more blocks than kMaxBlocks: every call of the server is denied
+    // Prompts ("p\n" + name) and resources ("r\n" + URI): the hash of the entry last listed
+    // (by any session) and its block when it has findings and the scan hides or denies.
+    struct Entry {
+      std::string hash;
+      std::optional<Block> block;
+    };
+    std::map<std::string, Entry> entries;
   };
   Server& server(const std::string& name);  // loads (or reloads) its pins; mu_ held
   void block(Server& st, std::map<std::string, Block>& blocks, const std::string& key, Block b);

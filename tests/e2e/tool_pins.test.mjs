@@ -77,7 +77,7 @@ function glasstape(args) {
 // the audit log and the keys in a fresh temporary directory (never ~/.glasstape).
 // opts: pins, scan (omitted: the defaults), poisoned, state (the fixture keeps its state in a
 // file), root (reuse another setup's directories), http (for `serve`).
-function setup({ pins, scan, poisoned = false, state = false, root, http } = {}) {
+function setup({ pins, scan, poisoned = false, entries = false, state = false, root, http } = {}) {
   const s = { root: root ?? tmpDir('gt-e2e-pins-') };
   s.pinsDir = path.join(s.root, 'pins');
   s.auditDir = path.join(s.root, 'audit');
@@ -87,6 +87,7 @@ function setup({ pins, scan, poisoned = false, state = false, root, http } = {})
   s.stateFile = path.join(s.root, 'rug-state.json');
   const command = [NODE, FIXTURE];
   if (poisoned) command.push('--poisoned');
+  if (entries) command.push('--entries');
   if (state) command.push('--state', s.stateFile);
   const tools = { pins_dir: s.pinsDir };
   if (pins) tools.pins = pins;
@@ -627,6 +628,49 @@ describe('poisoned descriptions (governance.tools.scan)', () => {
     assert.deepEqual((await decisions(s, 'get_weather')).map((r) => [r.decision, r.code]), [['allow', '']]);
     // Default pins (warn): pinned where the config says.
     assert.deepEqual(Object.keys(readJson(s.pinsFile).tools).sort(), [...ALL_POISONED_FIXTURE].sort());
+  });
+});
+
+describe('the scan reads prompts and resources too', () => {
+  test('scan: hide: a poisoned prompt and resource leave their lists and are denied with a receipt', T, async (t) => {
+    const s = setup({ pins: 'off', scan: 'hide', entries: true });
+    const sess = await open(s, t);
+    const c = sess.client;
+    assert.deepEqual((await c.listPrompts()).prompts.map((p) => p.name), ['greet']);
+    assert.deepEqual((await c.listResources()).resources.map((r) => r.uri), ['rug://notes/plain']);
+    assert.equal((await c.getPrompt({ name: 'greet' })).messages[0].content.text, 'prompt greet');
+    assert.equal((await c.readResource({ uri: 'rug://notes/plain' })).contents[0].text,
+      'contents of rug://notes/plain');
+    for (const [what, ask, name] of [
+      ['prompt', () => c.getPrompt({ name: 'review' }), 'review'],
+      ['resource', () => c.readResource({ uri: 'rug://notes/hidden' }), 'rug://notes/hidden'],
+    ]) {
+      const err = await ask().then((r) => assert.fail(`${name} was answered: ${JSON.stringify(r)}`), (e) => e);
+      assert.equal(err.code, -32003, err.message);
+      const d = err.data?.['dev.glasstape/decision'];
+      assert.equal(d?.code, 'GT-TOOL-POISONED', JSON.stringify(err.data));
+      assert.match(d.reason, new RegExp(`^the ${what} \`${name}\` of server \`rug\` looks poisoned: `));
+      assert.ok(d.receipt_id, JSON.stringify(d));
+    }
+    const findings = (await settled(s)).filter((r) => r.kind === 'tool-finding');
+    assert.deepEqual(findings.map((r) => [r.entry, r.tool, r.action]).sort(),
+      [['prompt', 'review', 'hidden'], ['resource', 'rug://notes/hidden', 'hidden']]);
+    const denied = (await settled(s)).filter((r) => r.kind === 'decision' && r.decision === 'deny');
+    assert.deepEqual(denied.map((r) => [r.method, r.tool, r.code]).sort(),
+      [['prompts/get', 'review', 'GT-TOOL-POISONED'], ['resources/read', 'rug://notes/hidden', 'GT-TOOL-POISONED']]);
+  });
+
+  test('scan: log (the default): recorded only; prompts and resources listed, unjudged', T, async (t) => {
+    const s = setup({ entries: true });
+    const sess = await open(s, t);
+    const c = sess.client;
+    assert.deepEqual((await c.listPrompts()).prompts.map((p) => p.name), ['greet', 'review']);
+    assert.equal((await c.getPrompt({ name: 'review' })).messages[0].content.text, 'prompt review');
+    assert.equal((await c.listResources()).resources.length, 2);
+    const recs = await settled(s);
+    assert.deepEqual(recs.filter((r) => r.kind === 'tool-finding').map((r) => [r.entry, r.tool, r.action]).sort(),
+      [['prompt', 'review', 'logged'], ['resource', 'rug://notes/hidden', 'logged']]);
+    assert.deepEqual(recs.filter((r) => r.kind === 'decision' && r.method), [], 'nothing judged');
   });
 });
 
