@@ -46,6 +46,7 @@ PolicyInterceptorConfig parse_policy_config(const InterceptorEnv& env, const YAM
     // would forward every call unjudged, which is what removing the section says.
     const std::string what = where + ": `govern` must be a list of `tools`, `resources`, `prompts`";
     if (!g.IsSequence()) throw ConfigError(what);
+    c.resources = c.prompts = false;  // what the list names, no more
     bool tools = false;
     for (const auto& k : g) {
       const std::string v = k.IsScalar() ? k.Scalar() : std::string();

@@ -17,8 +17,8 @@
 //       state_dir: .glasstape/state/<tenant>   # limit counters (limits.jsonl), shareable
 //       reload: true                     # watch `dir` and reload on change
 //       reload_interval_ms: 1000
-//       govern: [tools]                  # also judge `resources` (resources/read) and `prompts`
-//                                        # (prompts/get) by the policies' resources:/prompts:
+//       govern: [tools, resources, prompts]  # the default; [tools] leaves resources/read and
+//                                        # prompts/get unjudged (resources:/prompts: in policies)
 // clang-format on
 //
 // Decisions (ctx.decision.code): GT-POLICY-DENY, GT-POLICY-NOMATCH, GT-POLICY-NONE,
@@ -56,9 +56,9 @@ struct PolicyInterceptorConfig {
   std::chrono::milliseconds reload_interval{1000};
   bool debug = false;
   bool enabled = true;  // false when the tenant has no `policies` section
-  // `govern`: the kinds of request the policies judge (tools always).
-  bool resources = false;
-  bool prompts = false;
+  // `govern`: the kinds of request the policies judge (tools always; all three by default).
+  bool resources = true;
+  bool prompts = true;
 };
 
 // Parses the section. Throws ConfigError("governance.policies: ...") on any problem.

@@ -96,7 +96,7 @@ const names = (list) => list.map((p) => p.name);
 
 // A config in a fresh directory: one server `ev` (server-everything) unless `servers` says
 // otherwise, the fixture policies, and an audit log with full arguments. `govern: null` leaves
-// the key out (the default, tools only).
+// the key out (the default: tools, resources and prompts).
 function setup({
   govern = ['tools', 'resources', 'prompts'],
   policyDir = FIXTURES,
@@ -411,9 +411,19 @@ for (const front of FRONTS) {
     });
   });
 
-  describe(`without govern over ${front}`, { skip, timeout: 120_000 }, () => {
-    test('reads and prompts are forwarded unjudged, unfiltered and unrecorded', T, async (t) => {
+  describe(`govern: [tools] (opting out) over ${front}`, { skip, timeout: 120_000 }, () => {
+    test('the default governs all three: a resource no policy names is denied', T, async (t) => {
       const s = setup({ govern: null });
+      const c = await open(front, s);
+      t.after(() => c.close());
+      assert.deepEqual((await c.client.listResources()).resources, ALONE.resources.filter((r) => VISIBLE_DOCS.includes(r.uri)));
+      await assertDenied(c, c.client.readResource({ uri: INSTRUCTIONS }), {
+        kind: 'resource', name: INSTRUCTIONS, code: 'GT-POLICY-NONE',
+      });
+    });
+
+    test('reads and prompts are forwarded unjudged, unfiltered and unrecorded', T, async (t) => {
+      const s = setup({ govern: ['tools'] });
       const c = await open(front, s);
       t.after(() => c.close());
       assert.deepEqual((await c.client.listResources()).resources, ALONE.resources);
@@ -522,8 +532,8 @@ rules:
 });
 
 describe('ambiguous reads and prompts are refused, never forwarded (stdio, raw)', { skip, timeout: 120_000 }, () => {
-  for (const govern of [['tools', 'resources', 'prompts'], null]) {
-    const what = govern ? 'governed' : 'not governed';
+  for (const govern of [['tools', 'resources', 'prompts'], ['tools']]) {
+    const what = govern.length > 1 ? 'governed' : 'not governed';
     test(`a repeated \`uri\` or \`name\` gets -32600 (${what})`, T, async (t) => {
       requireBinary();
       const s = setup({ govern, servers: { ev: { command: [NODE, RAW_SERVER] } } });
@@ -553,7 +563,7 @@ describe('ambiguous reads and prompts are refused, never forwarded (stdio, raw)'
       const seen = peer.reflected().map((l) => JSON.parse(l));
       assert.deepEqual(seen.filter((m) => m.id >= 31 && m.id <= 34), [], 'a refused request reached the server');
       assert.deepEqual(seen.filter((m) => m.id === 41 || m.id === 42).map((m) => m.method), ['resources/read', 'prompts/get']);
-      if (govern) {
+      if (govern.length > 1) {
         // Judged, these need a string `uri` and an object `arguments`.
         const bad = await peer.request(43, 'resources/read', { uri: 5 });
         assert.equal(bad.error?.code, -32602, JSON.stringify(bad));

@@ -256,7 +256,7 @@ TEST_CASE("lists are not filtered for a kind nobody governs", "[session][governe
   CHECK(h.to_client.back() == list);
 }
 
-TEST_CASE("governance.policies.govern: tools always, resources and prompts on request",
+TEST_CASE("governance.policies.govern: all three by default, tools always",
           "[session][governed][config]") {
   auto parse = [](const std::string& govern) {
     auto c = parse_config("governance: {policies: {dir: /nonexistent, reload: false" +
@@ -267,9 +267,13 @@ TEST_CASE("governance.policies.govern: tools always, resources and prompts on re
         env, YAML::Load("{dir: /nonexistent" +
                         (govern.empty() ? std::string() : ", govern: " + govern) + "}"));
   };
+  // The default judges all three (fail closed: a read no policy names is denied).
   auto d = parse("");
-  CHECK_FALSE(d.resources);
-  CHECK_FALSE(d.prompts);
+  CHECK(d.resources);
+  CHECK(d.prompts);
+  auto tools_only = parse("[tools]");
+  CHECK_FALSE(tools_only.resources);
+  CHECK_FALSE(tools_only.prompts);
   auto all = parse("[tools, resources, prompts]");
   CHECK(all.resources);
   CHECK(all.prompts);
