@@ -259,12 +259,12 @@ TEST_CASE("lists are not filtered for a kind nobody governs", "[session][governe
 TEST_CASE("governance.policies.govern: all three by default, tools always",
           "[session][governed][config]") {
   auto parse = [](const std::string& govern) {
-    auto c = parse_config("governance: {policies: {dir: /nonexistent, reload: false" +
+    auto c = parse_config("governance: {policies: {dir: /gt-no-such-dir, reload: false" +
                               (govern.empty() ? std::string() : ", govern: " + govern) + "}}",
                           "/");
     InterceptorEnv env{c, c.tenants[0], false};
     return parse_policy_config(
-        env, YAML::Load("{dir: /nonexistent" +
+        env, YAML::Load("{dir: /gt-no-such-dir" +
                         (govern.empty() ? std::string() : ", govern: " + govern) + "}"));
   };
   // The default judges all three (fail closed: a read no policy names is denied).
