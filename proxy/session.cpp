@@ -24,6 +24,56 @@ namespace {
 // The JSON-RPC error code of a denied resources/read or prompts/get (README error catalog):
 // in the range JSON-RPC leaves to implementations, apart from the proxy's -32001/-32002.
 constexpr int kDeniedByPolicy = -32003;
+
+// What every judged request of a session's client starts from: who asks, of which server, what,
+// and when.
+std::shared_ptr<CallContext> judged_context(const SessionOptions& o,
+                                            const transport::Inspection& ins,
+                                            gov::ToolRef::Kind kind) {
+  auto ctx = std::make_shared<CallContext>();
+  ctx->session_id = o.session_id;
+  ctx->server = o.server;
+  ctx->request_id = ins.id;
+  ctx->principal = o.principal;
+  ctx->now = std::chrono::system_clock::now();
+  ctx->tool = ins.tool;
+  ctx->tool_ref.kind = kind;
+  ctx->tool_ref.server = o.server;
+  ctx->tool_ref.name = ins.tool;
+  return ctx;
+}
+
+// Reads params.arguments into `ctx`, judged as parsed from the exact bytes that will be
+// forwarded. Anything but an object (null included) would be judged as one thing and read by
+// the server as another. Returns "" when read (or absent), else the -32602 message.
+std::string read_arguments(std::string_view raw, std::string_view method, CallContext& ctx) {
+  auto span = transport::member_span(raw, {"params", "arguments"});
+  if (!span) return {};
+  if (span->empty() || span->front() != '{')
+    return "Invalid params: " + std::string(method) + " `arguments` must be an object";
+  ctx.raw_arguments = std::string(*span);
+  ctx.arguments = nlohmann::json::parse(span->begin(), span->end(), nullptr, false);
+  if (ctx.arguments.is_discarded())  // simdjson accepted what nlohmann does not
+    return "Invalid params: " + std::string(method) + " `arguments` cannot be read";
+  return {};
+}
+
+// The request's MCP version (its own 2026-07-28 claim, else the session's) and its W3C
+// traceparent, for the record. True when the request claims 2026-07-28: note_era() let a claim
+// through only if it is a valid one, and a claim is the key's presence (member names compared
+// by value, as everywhere).
+bool read_meta(std::string_view raw, const std::string& session_version, CallContext& ctx) {
+  const bool modern =
+      transport::member_span(raw, {"params", "_meta", transport::mcp::kProtocolVersionKey})
+          .has_value();
+  ctx.protocol_version = modern ? std::string(transport::mcp::kModernVersion) : session_version;
+  if (auto tp = transport::member_span(raw, {"params", "_meta", "traceparent"})) {
+    auto v = nlohmann::json::parse(tp->begin(), tp->end(), nullptr, false);
+    if (v.is_string() && transport::mcp::is_traceparent(v.get_ref<const std::string&>()))
+      ctx.traceparent = v.get<std::string>();
+  }
+  return modern;
+}
 }  // namespace
 
 Session::Session(SessionOptions opts, std::shared_ptr<Pipeline> pipeline, Upstream& upstream,
@@ -185,30 +235,11 @@ void Session::handle_tools_call(std::string_view raw, const transport::Inspectio
     if (list_id_.empty()) request_tools_list(nullptr);
     return;
   }
-  auto ctx = std::make_shared<CallContext>();
-  ctx->session_id = opts_.session_id;
-  ctx->server = opts_.server;
-  ctx->request_id = ins.id;
-  ctx->principal = opts_.principal;
-  ctx->now = std::chrono::system_clock::now();
-  ctx->tool = ins.tool;
-  // The arguments are judged as parsed from the exact bytes that will be forwarded. Anything
-  // but an object (null included) would be judged as one thing and read by the server as
-  // another: refused.
-  auto span = transport::member_span(raw, {"params", "arguments"});
-  if (span && (span->empty() || span->front() != '{')) {
+  auto ctx = judged_context(opts_, ins, gov::ToolRef::Kind::Tool);
+  if (auto bad = read_arguments(raw, "tools/call", *ctx); !bad.empty()) {
     undecided_.erase(ins.id_key);
-    refuse(ins.id, rpc::kInvalidParams, "Invalid params: tools/call `arguments` must be an object");
+    refuse(ins.id, rpc::kInvalidParams, bad);
     return;
-  }
-  if (span) {
-    ctx->raw_arguments = std::string(*span);
-    ctx->arguments = nlohmann::json::parse(span->begin(), span->end(), nullptr, false);
-    if (ctx->arguments.is_discarded()) {  // simdjson accepted what nlohmann does not
-      undecided_.erase(ins.id_key);
-      refuse(ins.id, rpc::kInvalidParams, "Invalid params: tools/call `arguments` cannot be read");
-      return;
-    }
   }
   if (opts_.precheck) {
     if (auto e = opts_.precheck(ins.tool, ctx->arguments, *tools_)) {
@@ -220,17 +251,7 @@ void Session::handle_tools_call(std::string_view raw, const transport::Inspectio
       return;
     }
   }
-  // note_era() let a request with a version claim through only if it is a valid 2026-07-28 one.
-  // A claim is the key's presence (member names compared by value, as everywhere).
-  const bool modern =
-      transport::member_span(raw, {"params", "_meta", transport::mcp::kProtocolVersionKey})
-          .has_value();
-  ctx->protocol_version = modern ? std::string(transport::mcp::kModernVersion) : protocol_version_;
-  if (auto tp = transport::member_span(raw, {"params", "_meta", "traceparent"})) {
-    auto v = nlohmann::json::parse(tp->begin(), tp->end(), nullptr, false);
-    if (v.is_string() && transport::mcp::is_traceparent(v.get_ref<const std::string&>()))
-      ctx->traceparent = v.get<std::string>();
-  }
+  const bool modern = read_meta(raw, protocol_version_, *ctx);
   if ((modern || bridge_modern_) && raw.find("requestState") != std::string_view::npos) {
     // An MRTR retry: judged in full like any call, and its record names the first decision.
     if (auto s = transport::member_span(raw, {"params", "requestState"})) {
@@ -238,8 +259,6 @@ void Session::handle_tools_call(std::string_view raw, const transport::Inspectio
       if (v.is_string()) ctx->retry_of = pipeline_->retry_of(*ctx, v.get_ref<const std::string&>());
     }
   }
-  ctx->tool_ref.server = opts_.server;
-  ctx->tool_ref.name = ctx->tool;
   if (auto t = tools_->annotations.find(ctx->tool); t != tools_->annotations.end()) {
     ctx->tool_ref.annotations = t->second;
   }
@@ -258,46 +277,16 @@ void Session::handle_governed(std::string_view raw, const transport::Inspection&
            "Invalid params: " + method + " needs a string `" + (resource ? "uri" : "name") + "`");
     return;
   }
-  auto ctx = std::make_shared<CallContext>();
-  ctx->session_id = opts_.session_id;
-  ctx->server = opts_.server;
-  ctx->request_id = ins.id;
-  ctx->principal = opts_.principal;
-  ctx->now = std::chrono::system_clock::now();
-  ctx->tool = ins.tool;
-  ctx->tool_ref.kind = kind;
-  ctx->tool_ref.server = opts_.server;
-  ctx->tool_ref.name = ins.tool;
+  auto ctx = judged_context(opts_, ins, kind);
+  // A prompt's arguments (strings by the spec) are judged as `args`, as a tool's are.
   if (!resource) {
-    // A prompt's arguments (strings by the spec) are judged as `args`, from the exact bytes
-    // that will be forwarded, as a tool's are.
-    auto span = transport::member_span(raw, {"params", "arguments"});
-    if (span && (span->empty() || span->front() != '{')) {
+    if (auto bad = read_arguments(raw, method, *ctx); !bad.empty()) {
       undecided_.erase(ins.id_key);
-      refuse(ins.id, rpc::kInvalidParams,
-             "Invalid params: prompts/get `arguments` must be an object");
+      refuse(ins.id, rpc::kInvalidParams, bad);
       return;
     }
-    if (span) {
-      ctx->raw_arguments = std::string(*span);
-      ctx->arguments = nlohmann::json::parse(span->begin(), span->end(), nullptr, false);
-      if (ctx->arguments.is_discarded()) {
-        undecided_.erase(ins.id_key);
-        refuse(ins.id, rpc::kInvalidParams,
-               "Invalid params: prompts/get `arguments` cannot be read");
-        return;
-      }
-    }
   }
-  const bool modern =
-      transport::member_span(raw, {"params", "_meta", transport::mcp::kProtocolVersionKey})
-          .has_value();
-  ctx->protocol_version = modern ? std::string(transport::mcp::kModernVersion) : protocol_version_;
-  if (auto tp = transport::member_span(raw, {"params", "_meta", "traceparent"})) {
-    auto v = nlohmann::json::parse(tp->begin(), tp->end(), nullptr, false);
-    if (v.is_string() && transport::mcp::is_traceparent(v.get_ref<const std::string&>()))
-      ctx->traceparent = v.get<std::string>();
-  }
+  read_meta(raw, protocol_version_, *ctx);
   decide_and_forward(std::move(ctx), raw, ins.id_key, method);
 }
 

@@ -23,6 +23,28 @@ constexpr std::size_t kMaxBlocks = 100000;  // blocked definitions per server
 constexpr std::size_t kMaxEvents = 10000;   // records waiting to be written
 constexpr std::size_t kMaxRecordedFindings = 8;
 
+// A scan report as a record's `findings` (the first kMaxRecordedFindings) and as one line for
+// the log and a denial's reason (about 300 bytes).
+std::pair<nlohmann::json, std::string> describe_findings(const tools::ScanReport& report) {
+  std::string summary;
+  nlohmann::json findings = nlohmann::json::array();
+  for (const auto& f : report.findings) {
+    if (findings.size() < kMaxRecordedFindings) {
+      findings.push_back(
+          {{"kind", tools::to_string(f.kind)}, {"where", f.where}, {"excerpt", f.excerpt}});
+    }
+    if (summary.size() < 300)
+      summary += (summary.empty() ? "" : "; ") + std::string(tools::to_string(f.kind)) + " at " +
+                 (f.where.empty() ? "/" : f.where) + " (" + f.excerpt + ")";
+  }
+  return {std::move(findings), std::move(summary)};
+}
+
+// What a finding leads to, as the records and the log say it.
+const char* action_name(ScanAction a) {
+  return a == ScanAction::Hide ? "hidden" : a == ScanAction::Deny ? "denied" : "logged";
+}
+
 // One log per kind of line, each at most kLogBurst per 10 s (then one line with the count):
 // a server that changes a hundred tools at once cannot hide a scan finding or a failed save.
 constexpr std::size_t kLogBurst = 20;
@@ -426,20 +448,8 @@ void ToolGate::review_scan(const std::string& sname, Server& st, const nlohmann:
   if (!names) names.emplace(all_names_.begin(), all_names_.end());
   auto report = tools::scan_definition(t, *names, name);
   if (report.clean()) return;
-  std::string summary;
-  nlohmann::json findings = nlohmann::json::array();
-  for (const auto& f : report.findings) {
-    if (findings.size() < kMaxRecordedFindings) {
-      findings.push_back(
-          {{"kind", tools::to_string(f.kind)}, {"where", f.where}, {"excerpt", f.excerpt}});
-    }
-    if (summary.size() < 300)
-      summary += (summary.empty() ? "" : "; ") + std::string(tools::to_string(f.kind)) + " at " +
-                 (f.where.empty() ? "/" : f.where) + " (" + f.excerpt + ")";
-  }
-  const char* action = s_.scan == ScanAction::Hide   ? "hidden"
-                       : s_.scan == ScanAction::Deny ? "denied"
-                                                     : "logged";
+  auto [findings, summary] = describe_findings(report);
+  const char* action = action_name(s_.scan);
   gate_log(LogKind::Scan)("tools: `{}/{}` has {} suspicious finding(s) in its definition: {}; {}",
                           sname, name, report.findings.size() + report.more, summary, action);
   if (s_.scan == ScanAction::Hide || s_.scan == ScanAction::Deny) {
@@ -501,20 +511,8 @@ void ToolGate::on_entries_listed(gov::ToolRef::Kind kind, std::string_view serve
     if (!names) names.emplace(all_names_.begin(), all_names_.end());
     auto report = tools::scan_definition(e, *names);
     if (report.clean()) continue;
-    std::string summary;
-    nlohmann::json findings = nlohmann::json::array();
-    for (const auto& f : report.findings) {
-      if (findings.size() < kMaxRecordedFindings) {
-        findings.push_back(
-            {{"kind", tools::to_string(f.kind)}, {"where", f.where}, {"excerpt", f.excerpt}});
-      }
-      if (summary.size() < 300)
-        summary += (summary.empty() ? "" : "; ") + std::string(tools::to_string(f.kind)) + " at " +
-                   (f.where.empty() ? "/" : f.where) + " (" + f.excerpt + ")";
-    }
-    const char* action = s_.scan == ScanAction::Hide   ? "hidden"
-                         : s_.scan == ScanAction::Deny ? "denied"
-                                                       : "logged";
+    auto [findings, summary] = describe_findings(report);
+    const char* action = action_name(s_.scan);
     const char* what = resource ? "resource" : "prompt";
     gate_log(LogKind::Scan)("tools: {} `{}` of server `{}` has {} suspicious finding(s): {}; {}",
                             what, name, sname, report.findings.size() + report.more, summary,
