@@ -39,7 +39,9 @@ std::unique_ptr<Pipeline> build_pipeline(const InterceptorEnv& env) {
           "tenant `{}`: governance.passthrough is on: tool calls are forwarded without schema "
           "checks, policies or receipts",
           env.tenant.id);
-      return std::make_unique<Pipeline>(std::vector<std::unique_ptr<Interceptor>>{}, nullptr);
+      auto p = std::make_unique<Pipeline>(std::vector<std::unique_ptr<Interceptor>>{}, nullptr);
+      p->set_tenant(env.tenant.id);
+      return p;
     }
   }
   // The chain's order is fixed: the operator's kill switch, then the tool gate (pinned and
@@ -52,7 +54,9 @@ std::unique_ptr<Pipeline> build_pipeline(const InterceptorEnv& env) {
   chain.push_back(make_policy_interceptor(env, g["policies"]));
   std::unique_ptr<Recorder> recorder;
   recorder = make_audit_recorder(env, g["audit"]);
-  return std::make_unique<Pipeline>(std::move(chain), std::move(recorder));
+  auto pipeline = std::make_unique<Pipeline>(std::move(chain), std::move(recorder));
+  pipeline->set_tenant(env.tenant.id);
+  return pipeline;
 }
 
 }  // namespace gt::proxy

@@ -320,9 +320,10 @@ Config parse_config(const std::string& yaml_text, const std::filesystem::path& b
   Config c;
   c.base_dir = base_dir;
   if (!root || root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
-  check_keys(root, "config",
-             {"servers", "aggregate", "identity", "governance", "tenants", "http",
-              "max_message_bytes", "max_batch_messages", "shutdown_grace_ms", "log_level"});
+  check_keys(
+      root, "config",
+      {"servers", "aggregate", "identity", "governance", "tenants", "http", "max_message_bytes",
+       "max_batch_messages", "shutdown_grace_ms", "log_level", "log_format", "admin"});
   if (auto s = root["servers"]) {
     if (!s.IsMap()) fail("servers", "must be a mapping of server name to settings");
     for (const auto& kv : s) {
@@ -355,6 +356,15 @@ Config parse_config(const std::string& yaml_text, const std::filesystem::path& b
         integer(root["shutdown_grace_ms"], "shutdown_grace_ms", 0, 600000));
   }
   if (root["log_level"]) c.log_level = scalar(root["log_level"], "log_level");
+  if (root["log_format"]) {
+    c.log_format = scalar(root["log_format"], "log_format");
+    if (c.log_format != "text" && c.log_format != "json")
+      fail("log_format", "must be `text` or `json`");
+  }
+  if (auto a = root["admin"]) {
+    check_keys(a, "admin", {"listen"});
+    if (a["listen"]) c.admin_listen = scalar(a["listen"], "admin.listen");
+  }
   c.http = root["http"] ? root["http"] : YAML::Node(YAML::NodeType::Map);
   if (c.http.IsMap()) {
     auto& l = c.http_limits;

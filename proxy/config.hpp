@@ -87,6 +87,9 @@ struct Config {
   std::size_t max_batch_messages = 1024;  // messages in one JSON-RPC batch
   std::chrono::milliseconds shutdown_grace{2000};
   std::string log_level = "info";
+  std::string log_format = "text";  // "text" or "json" (one object per line)
+  // `admin.listen`: a listener of its own for /healthz, /readyz and /metrics ("" = none).
+  std::string admin_listen;
 
   const TenantConfig& tenant(const std::string& id) const;       // throws ConfigError
   std::filesystem::path resolve(const std::string& path) const;  // against base_dir

@@ -16,6 +16,10 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "proxy/admin/admin_server.hpp"
+#include "proxy/admin/endpoints.hpp"
+#include "proxy/admin/health.hpp"
+#include "proxy/admin/metrics.hpp"
 #include "proxy/admission.hpp"
 #include "proxy/aggregator.hpp"
 #include "proxy/auth/authenticator.hpp"
@@ -66,6 +70,40 @@ std::string shorten_header(std::string_view v) {
 const std::set<std::string> kProtocolVersions = {"2024-11-05", "2025-03-26", "2025-06-18",
                                                  "2025-11-25"};
 
+// The `reason` label of glasstape_http_refused_total: a small fixed set, from the status and
+// the start of the message (every refusal goes through HttpFront::reject).
+std::string refusal_reason(unsigned status, std::string_view msg) {
+  auto starts = [&](std::string_view p) { return msg.substr(0, p.size()) == p; };
+  switch (status) {
+    case 400:
+      return starts("Parse error") ? "parse_error" : "invalid_request";
+    case 401:
+      return "unauthenticated";
+    case 403:
+      return msg.find("host not allowed") != std::string_view::npos     ? "host"
+             : msg.find("origin not allowed") != std::string_view::npos ? "origin"
+                                                                        : "forbidden";
+    case 404:
+      return "session_not_found";
+    case 405:
+      return "method_not_allowed";
+    case 406:
+      return "not_acceptable";
+    case 409:
+      return "conflict";
+    case 415:
+      return "unsupported_media_type";
+    case 429:
+      return "rate_limited";
+    case 502:
+      return "server_start_failed";
+    case 503:
+      return starts("Service Unavailable: too many sessions") ? "too_many_sessions" : "unavailable";
+    default:
+      return "other";
+  }
+}
+
 struct HttpSettings {
   std::string host = "127.0.0.1";
   unsigned short port = 8787;
@@ -78,6 +116,9 @@ struct HttpSettings {
   std::size_t replay_bytes = 1u << 20;         // per session: replay buffer and unsent queue
   std::size_t replay_total_bytes = 64u << 20;  // every session's replay buffers together
   std::size_t max_sessions = 2000;
+  // /healthz, /readyz and /metrics on this listener; unset: on, unless http.auth is configured
+  // (then they are served only on admin.listen).
+  std::optional<bool> admin_endpoints;
   // Bytes held in every session's replay buffer: the front owns it, sessions update it.
   std::shared_ptr<std::size_t> replay_total = std::make_shared<std::size_t>(0);
 };
@@ -93,9 +134,9 @@ std::vector<std::string> strings(const YAML::Node& n, const std::string& where) 
 HttpSettings parse_http(const YAML::Node& n, const std::string& listen_override) {
   HttpSettings s;
   static const std::set<std::string> keys = {
-      "listen",      "path",          "allowed_hosts", "allowed_origins",    "session_idle_s",
-      "keepalive_s", "replay_events", "replay_bytes",  "replay_total_bytes", "max_sessions",
-      "auth"};
+      "listen",      "path",           "allowed_hosts", "allowed_origins",    "session_idle_s",
+      "keepalive_s", "replay_events",  "replay_bytes",  "replay_total_bytes", "max_sessions",
+      "auth",        "admin_endpoints"};
   for (const auto& kv : n) {
     // The connection and request limits are parsed by load_config (Config::http_limits).
     static const std::set<std::string> limit_keys = {"max_connections",   "max_connections_per_ip",
@@ -132,6 +173,11 @@ HttpSettings parse_http(const YAML::Node& n, const std::string& listen_override)
   if (n["replay_total_bytes"]) s.replay_total_bytes = n["replay_total_bytes"].as<std::size_t>();
   if (n["max_sessions"]) s.max_sessions = n["max_sessions"].as<std::size_t>();
   if (s.max_sessions == 0) throw ConfigError("http.max_sessions: must be at least 1");
+  if (auto a = n["admin_endpoints"]) {
+    if (!a.IsScalar() || (a.Scalar() != "true" && a.Scalar() != "false"))
+      throw ConfigError("http.admin_endpoints: must be true or false");
+    s.admin_endpoints = a.Scalar() == "true";
+  }
   return s;
 }
 
@@ -631,8 +677,19 @@ class HttpFront {
       pipelines_[t.id] = build_pipeline(env);
       served.insert(t.id);
     }
+    const bool with_auth = static_cast<bool>(auth);
     if (auth) {
       auth_ = std::make_unique<Authenticator>(ioc.get_executor(), std::move(*auth), served);
+    }
+    auto report = [this](admin::Report& out) { report_status(out); };
+    if (settings_.admin_endpoints.value_or(!with_auth))
+      admin_ = std::make_unique<admin::Endpoints>(report);
+    if (!config.admin_listen.empty()) {
+      try {
+        admin_server_ = std::make_unique<admin::AdminServer>(ioc, config.admin_listen, report);
+      } catch (const std::runtime_error& e) {
+        throw ListenError(e.what());
+      }
     }
   }
 
@@ -652,6 +709,7 @@ class HttpFront {
     }
     if (auth_) auth_->start();
     server_->start();
+    if (admin_server_) admin_server_->start();
     std::string tenants;
     for (const auto& [t, p] : pipelines_)
       tenants += (tenants.empty() ? "`" : ", `") + t + "`";
@@ -681,6 +739,7 @@ class HttpFront {
   void stop() {
     if (auth_) auth_->stop();
     server_->stop();
+    if (admin_server_) admin_server_->stop();
     sweep_.cancel();
     for (auto& [id, s] : sessions_)
       s->close();
@@ -750,6 +809,7 @@ class HttpFront {
   static void reject(const std::shared_ptr<web::Exchange>& ex, unsigned status,
                      const std::string& msg, int code = -32600,
                      std::vector<web::Header> headers = {}, const nlohmann::json& id = nullptr) {
+    admin::metrics().refused.inc({refusal_reason(status, msg)});
     nlohmann::json body = {
         {"jsonrpc", "2.0"}, {"id", id}, {"error", {{"code", code}, {"message", msg}}}};
     ex->respond(status, body.dump(), "application/json", headers);
@@ -775,6 +835,7 @@ class HttpFront {
                           " (and 2026-07-28, named in each request's _meta)"},
           {"data", {{"supported", supported}, {"requested", vshown}}}}}};
     refusals()("http: refused MCP-Protocol-Version `{}`", vshown);
+    admin::metrics().refused.inc({"protocol_version"});
     ex->respond(400, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
                 "application/json", {});
   }
@@ -805,11 +866,34 @@ class HttpFront {
     return false;
   }
 
+  // /readyz and /metrics: every served tenant's chain and audit log, the servers, the sessions.
+  void report_status(admin::Report& out) const {
+    for (const auto& [tenant, pipeline] : pipelines_)
+      pipeline->report(out);
+    std::vector<std::string> names;
+    for (const auto& s : config_.servers)
+      names.push_back(s.name);
+    admin::upstream_status().report(names, out);
+    admin::metrics().sessions.set({"http"}, static_cast<double>(sessions_.size()));
+  }
+
   void handle(web::Request&& req, std::shared_ptr<web::Exchange> ex) {
     namespace bh = boost::beast::http;
     std::string target(req.target());
     auto q = target.find('?');
     if (q != std::string::npos) target.resize(q);
+    if (admin_ && admin::Endpoints::is_admin_path(target)) {
+      // The same DNS-rebinding check as /mcp: a page elsewhere cannot read the metrics.
+      if (!host_allowed(req[bh::field::host])) {
+        reject(ex, 403, "Forbidden: host not allowed");
+        return;
+      }
+      auto r = admin_->handle(std::string(req.method_string()), target);
+      std::vector<web::Header> headers;
+      if (!r->allow.empty()) headers.push_back({"Allow", r->allow});
+      ex->respond(r->status, std::move(r->body), r->content_type, headers);
+      return;
+    }
     if (auth_ && target == auth_->settings().metadata_path) {
       // RFC 9728: where a client learns which authorization server to ask, and for what.
       if (req.method() != bh::verb::get && req.method() != bh::verb::head) {
@@ -822,9 +906,11 @@ class HttpFront {
     }
     auto route = routes_.find(target);
     if (route == routes_.end()) {
+      admin::metrics().http_requests.inc({"other"});
       ex->respond(404, "not found\n", "text/plain");
       return;
     }
+    admin::metrics().http_requests.inc({"mcp"});
     // DNS-rebinding protection: a browser page on another origin, or a request for another
     // host name, never reaches a session.
     if (!host_allowed(req[bh::field::host])) {
@@ -1097,6 +1183,7 @@ class HttpFront {
         return;
       }
       sessions_[s->id()] = s;
+      admin::metrics().sessions_opened.inc({"http"});
       session_events()("http: session {} started", s->id());
     } else {
       s = find_session(ex, sid, path, binding);
@@ -1119,7 +1206,9 @@ class HttpFront {
   const TenantConfig& tenant_;
   HttpSettings settings_;
   bool loopback_ = true;
-  std::map<std::string, Servers> routes_;  // by path
+  std::map<std::string, Servers> routes_;             // by path
+  std::unique_ptr<admin::Endpoints> admin_;           // on this listener (http.admin_endpoints)
+  std::unique_ptr<admin::AdminServer> admin_server_;  // admin.listen
   // The 2026-07-28 lane of a route for a tenant, started at its first request.
   std::shared_ptr<ModernLane> lane(const std::string& path, const ServerConfig& server,
                                    const std::string& tenant) {

@@ -1,12 +1,23 @@
 // The proxy's own log goes to stderr (never stdout: in `run` mode stdout is the MCP stream).
+//
+// Two formats, with the same fields:
+//   text  2026-12-07T10:00:00.123 info glasstape: <message>
+//   json  {"time":"2026-12-07T10:00:00.123Z","level":"info","logger":"glasstape","msg":"<message>"}
+// JSON lines are one object per line; the message is escaped (control characters as \uXXXX,
+// bytes that are not UTF-8 as U+FFFD), so a log shipper never sees a broken line.
 #pragma once
 
 #include <string>
+#include <string_view>
 
 namespace gt::proxy {
 
-// Sets up the default spdlog logger on stderr with the given level ("info", "debug", ...).
-// Throws std::invalid_argument for an unknown level.
-void setup_logging(const std::string& level);
+// Sets up the default spdlog logger on stderr with the given level ("info", "debug", ...)
+// and format ("text" or "json"). Throws std::invalid_argument for an unknown level or format.
+void setup_logging(const std::string& level, const std::string& format = "text");
+
+// The JSON line for one message (without the newline), for the formatter and its tests.
+std::string json_log_line(std::string_view time, std::string_view level, std::string_view logger,
+                          std::string_view msg);
 
 }  // namespace gt::proxy

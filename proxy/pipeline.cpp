@@ -5,6 +5,8 @@
 #include <algorithm>
 
 #include "governance/policy/policy.hpp"
+#include "proxy/admin/health.hpp"
+#include "proxy/admin/metrics.hpp"
 #include "proxy/mrtr_links.hpp"
 
 namespace gt::proxy {
@@ -298,10 +300,20 @@ bool Pipeline::filter_entries(gov::ToolRef::Kind kind, std::string_view server,
   return entries.size() != before;
 }
 
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t,
+                     std::chrono::steady_clock::time_point now) {
+  return std::chrono::duration<double>(now - t).count();
+}
+
+}  // namespace
+
 void Pipeline::decide(std::shared_ptr<CallContext> ctx, const Post& post, Done done) {
   // 1-2. The chain: the first Deny stops it. An exception is a Deny (fail closed). A resource
   // read or a prompt passes only through the interceptors that judge its kind.
   const auto kind = ctx->tool_ref.kind;
+  ctx->received = std::chrono::steady_clock::now();
   for (auto& i : chain_) {
     if (kind != gov::ToolRef::Kind::Tool && !i->governs(kind)) continue;
     Verdict v;
@@ -321,13 +333,18 @@ void Pipeline::decide(std::shared_ptr<CallContext> ctx, const Post& post, Done d
       break;
     }
   }
+  const auto judged = std::chrono::steady_clock::now();
+  admin::metrics().decide_seconds.observe({tenant_}, seconds_since(ctx->received, judged));
   // 3. The recorder: every decision is made durable before anything else happens.
   if (!recorder_) {
+    ctx->decided = judged;
     decided(*ctx);
     done(std::move(ctx));
     return;
   }
-  auto finish = [this, ctx, done = std::move(done)](Recorder::Outcome out) mutable {
+  auto finish = [this, ctx, judged, done = std::move(done)](Recorder::Outcome out) mutable {
+    ctx->decided = std::chrono::steady_clock::now();
+    admin::metrics().audit_write_seconds.observe({tenant_}, seconds_since(judged, ctx->decided));
     if (!out.receipt_id.empty()) ctx->decision.receipt_id = out.receipt_id;
     if (!out.ok) {
       // Fail closed: a decision that cannot be recorded is not acted on.
@@ -353,6 +370,12 @@ void Pipeline::decide(std::shared_ptr<CallContext> ctx, const Post& post, Done d
 
 void Pipeline::decided(const CallContext& ctx) {
   const bool forwarded = ctx.decision.effect == Effect::Allow;
+  // A resource's URI is not a label: URIs are unbounded and may carry tokens in their query.
+  admin::metrics().decisions.inc(
+      {tenant_, ctx.server, gov::kind_name(ctx.tool_ref.kind),
+       ctx.tool_ref.kind == gov::ToolRef::Kind::Resource ? std::string() : ctx.tool,
+       !forwarded ? "deny" : (ctx.decision.would_deny ? "would_deny" : "allow"),
+       ctx.decision.code});
   for (auto& i : chain_) {
     if (ctx.tool_ref.kind != gov::ToolRef::Kind::Tool && !i->governs(ctx.tool_ref.kind)) continue;
     try {
@@ -382,7 +405,19 @@ void Pipeline::on_result(const CallContext& ctx, Response& response) {
   }
 }
 
+void Pipeline::report(admin::Report& out) const {
+  for (const auto& i : chain_)
+    i->report(out, tenant_);
+  if (recorder_) recorder_->report(out, tenant_);
+}
+
 void Pipeline::record_result(const CallContext& ctx, const Response& response) {
+  if (ctx.decided != std::chrono::steady_clock::time_point{}) {
+    auto now = std::chrono::steady_clock::now();
+    admin::metrics().upstream_seconds.observe({tenant_, ctx.server},
+                                              seconds_since(ctx.decided, now));
+    admin::metrics().call_seconds.observe({tenant_, ctx.server}, seconds_since(ctx.received, now));
+  }
   links_->remember(
       ctx, response.replaced() ? std::string_view(response.replacement().dump()) : response.raw());
   if (recorder_) {

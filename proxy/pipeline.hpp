@@ -41,6 +41,9 @@
 namespace gt::gov::policy {
 class PolicySet;
 }
+namespace gt::proxy::admin {
+struct Report;
+}
 
 namespace gt::proxy {
 
@@ -87,6 +90,10 @@ struct CallContext {
   // not against whatever another session's listing of the same server said.
   std::string definition_sha256;
   Decision decision;
+  // Set by the pipeline, for the latency metrics: when decide() began, and when the decision
+  // was final (the call is forwarded then, if allowed).
+  std::chrono::steady_clock::time_point received{};
+  std::chrono::steady_clock::time_point decided{};
 };
 
 // The server's response to an allowed call. It is parsed only when someone asks: most
@@ -196,6 +203,9 @@ class Interceptor {
   // The JSON-RPC response to an allowed call, before the client sees it. An interceptor
   // may inspect it (response.json()) or replace it (response.replace(...)).
   virtual void on_result(const CallContext& /*ctx*/, Response& /*response*/) {}
+  // Readiness checks and metric samples of what it owns (a policy store), for /readyz and
+  // /metrics. Called on a front's executor, concurrently with calls.
+  virtual void report(admin::Report& /*out*/, const std::string& /*tenant*/) const {}
 };
 
 // The last stage: makes the final decision durable (signed receipt in the audit log).
@@ -216,6 +226,8 @@ class Recorder {
   // Something the proxy observed that is not a call (take_events()): a signed record of its
   // own kind. Nobody waits for it.
   virtual void record_event(const nlohmann::json& /*event*/) {}
+  // Readiness and metric samples of the audit log (see Interceptor::report).
+  virtual void report(admin::Report& /*out*/, const std::string& /*tenant*/) const {}
 };
 
 class MrtrLinks;
@@ -265,6 +277,11 @@ class Pipeline {
   // The first decision of the MRTR exchange a call with this requestState continues, or "".
   std::string retry_of(const CallContext& ctx, std::string_view request_state);
   const std::vector<std::unique_ptr<Interceptor>>& chain() const { return chain_; }
+  // The tenant this pipeline serves: the `tenant` label of its metrics.
+  void set_tenant(std::string tenant) { tenant_ = std::move(tenant); }
+  const std::string& tenant() const { return tenant_; }
+  // Every interceptor's and the recorder's checks and samples (/readyz, /metrics).
+  void report(admin::Report& out) const;
 
  private:
   void decided(const CallContext& ctx);
@@ -272,6 +289,7 @@ class Pipeline {
   std::vector<std::unique_ptr<Interceptor>> chain_;
   std::unique_ptr<Recorder> recorder_;
   std::unique_ptr<MrtrLinks> links_;
+  std::string tenant_ = "default";
   bool may_hide_ = false;
   struct Watcher {
     std::weak_ptr<void> alive;

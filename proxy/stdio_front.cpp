@@ -10,6 +10,9 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "proxy/admin/admin_server.hpp"
+#include "proxy/admin/health.hpp"
+#include "proxy/admin/metrics.hpp"
 #include "proxy/aggregator.hpp"
 #include "proxy/batched_post.hpp"
 #include "proxy/chain.hpp"
@@ -49,6 +52,23 @@ int run_stdio_front(const Config& config, const StdioFrontOptions& opts) {
 
   InterceptorEnv env{config, tenant, opts.debug};
   std::shared_ptr<Pipeline> pipeline = build_pipeline(env);
+
+  // admin.listen: /healthz, /readyz and /metrics on a listener of their own (off by default).
+  std::unique_ptr<admin::AdminServer> admin_server;
+  if (!config.admin_listen.empty()) {
+    std::vector<std::string> names;
+    for (const auto* s : servers)
+      names.push_back(s->name);
+    try {
+      admin_server = std::make_unique<admin::AdminServer>(
+          ioc, config.admin_listen, [pipeline, names](admin::Report& out) {
+            pipeline->report(out);
+            admin::upstream_status().report(names, out);
+          });
+    } catch (const std::runtime_error& e) {
+      throw ConfigError(e.what());
+    }
+  }
 
   auto client =
       std::make_shared<transport::LineChannel>(ex, ::dup(0), ::dup(1), config.max_message_bytes);
@@ -148,6 +168,7 @@ int run_stdio_front(const Config& config, const StdioFrontOptions& opts) {
       // Requests the server never answered get their error before the client's stdout closes.
       members[i].session->on_server_down("server `" + members[i].server->name + "` stopped", false);
       if (--running > 0) return;
+      if (admin_server) admin_server->stop();
       boost::system::error_code ec;
       stop_signals.cancel(ec);
       drain_limit.cancel();
@@ -208,6 +229,9 @@ int run_stdio_front(const Config& config, const StdioFrontOptions& opts) {
     drain();
   };
   client->start(std::move(ch));
+  admin::metrics().sessions.set({"stdio"}, 1);
+  admin::metrics().sessions_opened.inc({"stdio"});
+  if (admin_server) admin_server->start();
   stop_signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (!ec) stop(sig == SIGINT ? "SIGINT" : sig == SIGHUP ? "SIGHUP" : "SIGTERM");
   });

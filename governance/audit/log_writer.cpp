@@ -640,8 +640,10 @@ bool AuditLog::commit(std::vector<Item>& items, bool allow_checkpoint, std::stri
   }
   if (err == 0 && opts_.fsync != FsyncMode::Off && durable) {
     err = fault(IoOp::Sync);
+    const auto sync_start = SteadyClock::now();
     if (err == 0 && ::fdatasync(fd_) != 0) err = errno;
     if (err == 0) {
+      last_sync_ = SteadyClock::now() - sync_start;
       unsynced_ = false;
       std::lock_guard lk(mu_);
       ++stats_.syncs;
@@ -851,7 +853,9 @@ bool AuditLog::process_locked(std::vector<Item>& batch) {
   for (auto& b : batch)
     items.push_back(std::move(b));
   batch.clear();
+  last_sync_ = std::chrono::nanoseconds{0};
   if (commit(items, true, &err, durable)) {
+    if (opts_.on_batch) opts_.on_batch(items.size(), last_sync_);
     if (recovering) {
       spdlog::warn(
           "audit: the log of tenant `{}` is writable again; {} denied call(s) recorded late, "

@@ -98,6 +98,9 @@ struct LogOptions {
   // fsync off: a caller may write its own record when the writer is idle (see above).
   bool caller_writes = false;
   std::function<int(IoOp)> fault;  // tests: return an errno to fail that operation
+  // Observer (metrics): called on the writer thread after each batch is written, with its
+  // record count and how long its fdatasync took (zero when the batch was not synced).
+  std::function<void(std::size_t records, std::chrono::nanoseconds sync)> on_batch;
 };
 
 inline constexpr std::chrono::microseconds kGroupIdleGap{200};
@@ -267,6 +270,7 @@ class AuditLog {
   // Written but not yet synced (group mode: the writer thread only, as nothing is written
   // inline then).
   bool unsynced_ = false;
+  std::chrono::nanoseconds last_sync_{0};  // the latest batch's fdatasync (writer thread)
   std::chrono::steady_clock::time_point unsynced_since_;
 
   // Reused buffers (role holder only).

@@ -74,6 +74,7 @@ bool PolicyStore::reload() {
     if (rep.errors.size() > 5) msg += "; and " + std::to_string(rep.errors.size() - 5) + " more";
     status_.last_error = msg;
     status_.last_error_time = now;
+    status_.failures += 1;
     if (current_) {
       spdlog::error("policy reload of `{}` failed; keeping the last good version ({} policies): {}",
                     dir_.string(), current_->policies.size(), msg);

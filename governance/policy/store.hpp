@@ -26,7 +26,8 @@ class PolicyStore {
   struct Status {
     bool loaded = false;  // a good set is installed
     size_t policies = 0;
-    size_t reloads = 0;  // successful loads
+    size_t reloads = 0;   // successful loads
+    size_t failures = 0;  // loads that failed (the previous set, if any, was kept)
     std::chrono::system_clock::time_point last_load_time{};
     std::string last_error;  // "" when the latest attempt succeeded
     std::chrono::system_clock::time_point last_error_time{};

@@ -27,9 +27,17 @@ struct RunArgs {
   std::vector<std::string> deny_tools;
   std::size_t max_message_bytes = 0;
   std::string log_level;
+  std::string log_format;
+  std::string admin_listen;
   bool debug = false;
   std::vector<std::string> command;
 };
+
+// --log-format and --admin-listen, shared by run and serve: they override the config.
+void apply_common(Config& c, const std::string& log_format, const std::string& admin_listen) {
+  if (!log_format.empty()) c.log_format = log_format;
+  if (!admin_listen.empty()) c.admin_listen = admin_listen;
+}
 
 // The name a `run -- cmd` server gets when the config does not name one: policies match its
 // tools as `server/<tool>` (README "glasstape run").
@@ -56,6 +64,7 @@ Config load_for_run(const RunArgs& a) {
   if (a.max_message_bytes) c.max_message_bytes = a.max_message_bytes;
   if (!a.log_level.empty()) c.log_level = a.log_level;
   if (a.debug) c.log_level = "debug";
+  apply_common(c, a.log_format, a.admin_listen);
   if (!a.deny_tools.empty()) {
     for (auto& t : c.tenants) {
       for (const auto& d : a.deny_tools)
@@ -84,6 +93,10 @@ void add_run_commands(CLI::App& app, int& exit_code) {
   run->add_option("--max-message-bytes", args->max_message_bytes,
                   "largest JSON-RPC message accepted (default 16 MiB)");
   run->add_option("--log-level", args->log_level, "trace, debug, info, warn, error");
+  run->add_option("--log-format", args->log_format, "text (default) or json: one object per line")
+      ->check(CLI::IsMember({"text", "json"}));
+  run->add_option("--admin-listen", args->admin_listen,
+                  "host:port for /healthz, /readyz and /metrics (overrides admin.listen)");
   run->add_flag("--debug", args->debug, "log each evaluation step");
   run->footer(
       "Example:\n  glasstape run --config glasstape.yaml --deny-tool 'write_*' -- npx -y "
@@ -91,7 +104,7 @@ void add_run_commands(CLI::App& app, int& exit_code) {
   run->add_option("command", args->command, "the server command, after --");
   run->callback([args, &exit_code]() {
     Config config = load_for_run(*args);
-    setup_logging(config.log_level);
+    setup_logging(config.log_level, config.log_format);
     if (!args->command.empty()) {
       const auto& name = config.servers.front().name;
       spdlog::info(
@@ -106,7 +119,7 @@ void add_run_commands(CLI::App& app, int& exit_code) {
 
 void add_serve_command(CLI::App& app, int& exit_code) {
   struct ServeArgs {
-    std::string config, tenant, listen, log_level;
+    std::string config, tenant, listen, log_level, log_format, admin_listen;
     bool debug = false;
   };
   auto args = std::make_shared<ServeArgs>();
@@ -118,6 +131,11 @@ void add_serve_command(CLI::App& app, int& exit_code) {
   serve->add_option("--tenant", args->tenant, "tenant whose identity, policies and log apply");
   serve->add_option("--listen", args->listen, "host:port (overrides http.listen)");
   serve->add_option("--log-level", args->log_level, "trace, debug, info, warn, error");
+  serve->add_option("--log-format", args->log_format, "text (default) or json: one object per line")
+      ->check(CLI::IsMember({"text", "json"}));
+  serve->add_option("--admin-listen", args->admin_listen,
+                    "host:port for /healthz, /readyz and /metrics on a listener of their own "
+                    "(overrides admin.listen)");
   serve->add_flag("--debug", args->debug, "log each evaluation step");
   serve->footer(
       "Example:\n  glasstape serve --config glasstape.yaml --listen 127.0.0.1:8080\n\nExit "
@@ -126,7 +144,8 @@ void add_serve_command(CLI::App& app, int& exit_code) {
     Config config = load_config(args->config);
     if (!args->log_level.empty()) config.log_level = args->log_level;
     if (args->debug) config.log_level = "debug";
-    setup_logging(config.log_level);
+    apply_common(config, args->log_format, args->admin_listen);
+    setup_logging(config.log_level, config.log_format);
     try {
       exit_code = run_http_front(config, HttpFrontOptions{args->tenant, args->debug, args->listen});
     } catch (const ListenError& e) {

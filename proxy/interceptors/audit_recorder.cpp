@@ -1,5 +1,9 @@
 #include "proxy/interceptors/audit_recorder.hpp"
 
+#include <unistd.h>
+
+#include "proxy/admin/health.hpp"
+
 #include <map>
 #include <mutex>
 #include <optional>
@@ -294,7 +298,15 @@ std::unique_ptr<Recorder> make_audit_recorder(const InterceptorEnv& env,
     if (!log) {
       try {
         auto keys = std::make_shared<audit::AgentKeyStore>(s.keys_dir, env.tenant.id);
-        log = std::make_shared<audit::AuditLog>(s.log, keys, agent);
+        auto options = s.log;
+        options.on_batch = [tenant = env.tenant.id](std::size_t records,
+                                                    std::chrono::nanoseconds sync) {
+          auto& m = admin::metrics();
+          m.audit_batch_records.observe({tenant}, static_cast<double>(records));
+          if (sync.count() > 0)
+            m.audit_sync_seconds.observe({tenant}, std::chrono::duration<double>(sync).count());
+        };
+        log = std::make_shared<audit::AuditLog>(std::move(options), keys, agent);
       } catch (const std::exception& e) {
         fail(where, e.what());
       }
@@ -304,6 +316,28 @@ std::unique_ptr<Recorder> make_audit_recorder(const InterceptorEnv& env,
     }
   }
   return std::make_unique<AuditRecorder>(std::move(log), std::move(s), env.tenant.id, agent);
+}
+
+void AuditRecorder::report(admin::Report& out, const std::string& tenant) const {
+  auto st = log_->stats();
+  const auto dir = log_->options().dir;
+  admin::Check c{"audit[" + tenant + "]", true, ""};
+  if (st.failing) {
+    c.ok = false;
+    c.detail = "the audit log in `" + dir.string() + "` cannot be written; calls are denied";
+  } else if (::access(dir.c_str(), W_OK) != 0) {
+    c.ok = false;
+    c.detail = "the audit log directory `" + dir.string() + "` is not writable";
+  } else {
+    c.detail = "writable (`" + dir.string() + "`, next seq " + std::to_string(st.next_seq) + ")";
+  }
+  out.checks.push_back(std::move(c));
+  out.samples.push_back(
+      {"glasstape_audit_records_total", {tenant}, static_cast<double>(st.records)});
+  out.samples.push_back(
+      {"glasstape_audit_write_failures_total", {tenant}, static_cast<double>(st.failed_batches)});
+  out.samples.push_back(
+      {"glasstape_audit_log_writable", {tenant}, out.checks.back().ok ? 1.0 : 0.0});
 }
 
 }  // namespace gt::proxy

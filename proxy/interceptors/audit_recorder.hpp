@@ -45,6 +45,9 @@ class AuditRecorder : public Recorder {
   void record_decision(const CallContext& ctx, std::function<void(Outcome)> done) override;
   void record_result(const CallContext& ctx, const Response& response) override;
   void record_event(const nlohmann::json& event) override;
+  // /readyz: the log is writable (no failing batch, the directory writable); /metrics: its
+  // record and failure counts.
+  void report(admin::Report& out, const std::string& tenant) const override;
   gov::audit::AuditLog& log() { return *log_; }
 
  private:

@@ -1,5 +1,7 @@
 #include "proxy/interceptors/policy_interceptor.hpp"
 
+#include "proxy/admin/health.hpp"
+
 #include "governance/policy/visibility.hpp"
 
 #include <spdlog/spdlog.h>
@@ -91,6 +93,34 @@ PolicyInterceptor::PolicyInterceptor(PolicyInterceptorConfig config) : config_(s
 
 PolicyInterceptor::~PolicyInterceptor() {
   if (store_) store_->stop_watching();
+}
+
+void PolicyInterceptor::report(admin::Report& out, const std::string& tenant) const {
+  if (!store_) return;
+  auto st = store_->status();
+  admin::Check c{"policies[" + tenant + "]", st.loaded, ""};
+  if (!st.loaded) {
+    c.detail = "no policy set loaded from `" + store_->dir().string() +
+               "`; every governed call is denied: " + st.last_error;
+  } else {
+    c.detail =
+        std::to_string(st.policies) + " policies loaded from `" + store_->dir().string() + "`";
+    if (!st.last_error.empty())
+      c.detail += "; the last reload failed (the previous set is kept): " + st.last_error;
+  }
+  out.checks.push_back(std::move(c));
+  out.samples.push_back({"glasstape_policy_set_loaded", {tenant}, st.loaded ? 1.0 : 0.0});
+  out.samples.push_back({"glasstape_policies_loaded", {tenant}, static_cast<double>(st.policies)});
+  out.samples.push_back(
+      {"glasstape_policy_reloads_total", {tenant, "ok"}, static_cast<double>(st.reloads)});
+  out.samples.push_back(
+      {"glasstape_policy_reloads_total", {tenant, "error"}, static_cast<double>(st.failures)});
+  if (st.loaded) {
+    out.samples.push_back(
+        {"glasstape_policy_last_reload_timestamp_seconds",
+         {tenant},
+         std::chrono::duration<double>(st.last_load_time.time_since_epoch()).count()});
+  }
 }
 
 pol::PolicyStore::Status PolicyInterceptor::status() const {

@@ -82,6 +82,9 @@ class PolicyInterceptor : public Interceptor {
   // Called after each reload that installs a new policy set.
   void set_visibility_listener(std::function<void()> changed) override;
 
+  // /readyz: a policy set is loaded (a failed reload that kept the previous set is ready, and
+  // says so); /metrics: the glasstape_polic* samples.
+  void report(admin::Report& out, const std::string& tenant) const override;
   // For the health output: load status, last load error and its time, rejected files.
   gov::policy::PolicyStore::Status status() const;
   const PolicyInterceptorConfig& config() const { return config_; }

@@ -12,6 +12,9 @@
 #       them to the same 2025-11-25-only example server. Target: at 16 connections its calls/s
 #       is >= 0.90x that of (a), in the same run (printed as PASS/FAIL; a FAIL does not change
 #       the exit status).
+#   (ametrics) glasstape serve, config (a), its own process, with /metrics scraped every second
+#       during the whole benchmark (issue 20). Target: at 16 connections its calls/s is within
+#       3% of (a) (>= 0.97x), in the same run (PASS/FAIL, not the exit status).
 #   (aauth) glasstape serve, config (a) plus http.auth (issue 17): every request carries a JWT
 #       (ES256, jwks_file; tests/bench/mint_token.mjs), verified once per token and then taken
 #       from the cache. Target: at 16 connections its calls/s is within 5% of (a) (>= 0.95x),
@@ -25,7 +28,7 @@
 #   ROUNDS (3)           rounds; each round runs every proxy at 1 and 16 connections
 #   RSS_CALLS (100000)   calls made before reading RSS (0: skip)
 #   IDLE_SESSIONS (1000) sessions with idle GET streams, for (a) and (b) (0: skip)
-#   ONLY ("a b c d")     which proxies to run, of a b c d a2026 aauth (e.g. ONLY="a aauth")
+#   ONLY ("a b c d")     which proxies to run, of a b c d a2026 aauth ametrics (e.g. ONLY="a ametrics")
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 build="${1:-$root/build}"
@@ -50,7 +53,7 @@ if [[ " $only " == *" c "* || " $only " == *" d "* || " $only " == *" aauth "* ]
 fi
 
 for x in $only; do
-  case "$x" in a|b|c|d|a2026|aauth) ;; *) echo "http_run: ONLY: unknown proxy \`$x\` (a b c d a2026 aauth)" >&2; exit 2 ;; esac
+  case "$x" in a|b|c|d|a2026|aauth|ametrics) ;; *) echo "http_run: ONLY: unknown proxy \`$x\` (a b c d a2026 aauth ametrics)" >&2; exit 2 ;; esac
 done
 
 # 1,000 sessions: each holds a GET socket, and glasstape a child with three pipes.
@@ -78,8 +81,9 @@ port[c]=18473; name[c]="(c) supergateway 4.0.0"
 port[d]=18474; name[d]="(d) mcp-proxy 6.7.19"
 port[a2026]=18475; name[a2026]="(a2026) governed, 2026-07-28"
 port[aauth]=18476; name[aauth]="(aauth) governed, JWT auth"
+port[ametrics]=18477; name[ametrics]="(ametrics) governed, scraped"
 # The protocol the client speaks to each (http_bench --mcp).
-for x in a b c d aauth; do mcp[$x]=2025-11-25; done
+for x in a b c d aauth ametrics; do mcp[$x]=2025-11-25; done
 mcp[a2026]=2026-07-28
 
 config() {  # template → $work/<x>/config.yaml
@@ -105,6 +109,9 @@ start() {
        hdr[aauth]="Authorization: Bearer $token"
        "$glasstape" serve --config "$work/aauth/config.yaml" --listen "127.0.0.1:${port[aauth]}" \
          > "$work/aauth.log" 2>&1 & ;;
+    ametrics) config ametrics "$root/tests/bench/http_governed.yaml"
+       "$glasstape" serve --config "$work/ametrics/config.yaml" --listen "127.0.0.1:${port[ametrics]}" \
+         > "$work/ametrics.log" 2>&1 & ;;
     b) config b "$root/tests/bench/http_passthrough.yaml"
        "$glasstape" serve --config "$work/b/config.yaml" --listen "127.0.0.1:${port[b]}" \
          > "$work/b.log" 2>&1 & ;;
@@ -118,13 +125,33 @@ start() {
   pid[$x]=$!
   pids+=("${pid[$x]}")
   for _ in $(seq 300); do
-    if (echo > "/dev/tcp/127.0.0.1/${port[$x]}") 2>/dev/null; then return 0; fi
+    if (echo > "/dev/tcp/127.0.0.1/${port[$x]}") 2>/dev/null; then
+      [[ "$x" == ametrics ]] && start_scraper
+      return 0
+    fi
     if ! kill -0 "${pid[$x]}" 2>/dev/null; then break; fi
     sleep 0.1
   done
   echo "http_run: ${name[$x]} did not start; its log:" >&2
   cat "$work/$x.log" >&2
   exit 1
+}
+
+# (ametrics): GET /metrics every second for as long as the benchmark runs, as a Prometheus
+# server would; every scrape must succeed and hold the decision counter.
+start_scraper() {
+  (
+    while :; do
+      if curl -sf "http://127.0.0.1:${port[ametrics]}/metrics" -o "$work/ametrics.scrape" &&
+         grep -q '^# TYPE glasstape_decisions_total counter' "$work/ametrics.scrape"; then
+        echo ok >> "$work/ametrics.scraped"
+      else
+        echo failed >> "$work/ametrics.scrape_failures"
+      fi
+      sleep 1
+    done
+  ) &
+  pids+=("$!")
 }
 
 descendants() {  # all descendants of $1
@@ -182,7 +209,7 @@ done
 # 100,000 more calls would take many minutes.
 declare -A rss_after hwm kids_peak
 for x in $only; do
-  if ((rss_calls > 0)) && [[ "$x" == a || "$x" == b || "$x" == a2026 || "$x" == aauth ]]; then
+  if ((rss_calls > 0)) && [[ "$x" == a || "$x" == b || "$x" == a2026 || "$x" == aauth || "$x" == ametrics ]]; then
     extra=()
     [[ -n "${hdr[$x]:-}" ]] && extra=(--header "${hdr[$x]}")
     "$client" --port "${port[$x]}" --mcp "${mcp[$x]}" --connections 16 --calls "$rss_calls" --warmup 0 "${extra[@]}" > "$work/$x.rss" ||
@@ -194,11 +221,21 @@ for x in $only; do
   echo "  ${name[$x]}: RSS $(mb "${rss_after[$x]}") MB, peak $(mb "${hwm[$x]}") MB, children peak $(mb "${kids_peak[$x]}") MB"
 done
 
+if [[ " $only " == *" ametrics "* ]]; then
+  scraped=$(cat "$work/ametrics.scraped" 2>/dev/null | wc -l)
+  scrape_failed=$(cat "$work/ametrics.scrape_failures" 2>/dev/null | wc -l)
+  echo "  ${name[ametrics]}: $scraped scrapes of /metrics, $scrape_failed failed"
+  if ((scraped == 0 || scrape_failed > 0)); then
+    echo "http_run: ${name[ametrics]}: /metrics scrapes failed" >&2
+    exit 1
+  fi
+fi
+
 # Every call of (a) and (a2026) was governed: one decision receipt (allow, with the protocol
 # version the client spoke; session "" for 2026-07-28) per call the client made, runs and
 # the RSS run together. A mismatch means the rows did not do the same work: the run fails.
 declare -A governed
-for x in a a2026 aauth; do
+for x in a a2026 aauth ametrics; do
   [[ " $only " == *" $x "* ]] || continue
   command -v python3 > /dev/null || { governed[$x]="not checked (no python3)"; continue; }
   files=("$results")
@@ -258,7 +295,7 @@ done
 echo
 echo "== results (median of $rounds round(s); p50/p99 in µs)"
 awk -v only="$only" -v na="${name[a]}" -v nb="${name[b]}" -v nc="${name[c]}" -v nd="${name[d]}" \
-    -v nm="${name[a2026]}" -v nt="${name[aauth]}" '
+    -v nm="${name[a2026]}" -v nt="${name[aauth]}" -v ns="${name[ametrics]}" '
   function med(a, n,   i, j, t) {
     for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
     return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
@@ -269,7 +306,7 @@ awk -v only="$only" -v na="${name[a]}" -v nb="${name[b]}" -v nc="${name[c]}" -v 
     n[key]++; rate[key, n[key]] = v["rate"]; p50[key, n[key]] = v["p50_us"]; p99[key, n[key]] = v["p99_us"]
   }
   END {
-    NM["a"] = na; NM["b"] = nb; NM["c"] = nc; NM["d"] = nd; NM["a2026"] = nm; NM["aauth"] = nt
+    NM["a"] = na; NM["b"] = nb; NM["c"] = nc; NM["d"] = nd; NM["a2026"] = nm; NM["aauth"] = nt; NM["ametrics"] = ns
     split(only, xs, " ")
     for (k in n) {
       delete t; for (i = 1; i <= n[k]; i++) t[i] = rate[k, i]; R[k] = med(t, n[k])
@@ -307,6 +344,13 @@ awk -v only="$only" -v na="${name[a]}" -v nb="${name[b]}" -v nc="${name[c]}" -v 
       print "  issue 16: no (a) figures in this run: run ONLY=\"a a2026\" for the ratio"
     }
     # Issue 17: every call authenticated with a JWT vs the same config without auth.
+    if (("ametrics 16" in R) && R["a 16"] > 0) {
+      q = R["ametrics 16"] / R["a 16"]
+      printf "  (ametrics)/(a) at 16 conns: %.3f (calls/s %.0f vs %.0f; p50 %.1f vs %.1f us, p99 %.1f vs %.1f us)\n", q, R["ametrics 16"], R["a 16"], P50["ametrics 16"], P50["a 16"], P99["ametrics 16"], P99["a 16"]
+      printf "  issue 20: /metrics scraped every second: within 3%% of (a) (>= 0.97x): %s\n", (q >= 0.97) ? "PASS" : "FAIL"
+    } else if ("ametrics 16" in R) {
+      print "  issue 20: no (a) figures in this run: run ONLY=\"a ametrics\" for the ratio"
+    }
     if (("aauth 16" in R) && R["a 16"] > 0) {
       q = R["aauth 16"] / R["a 16"]
       printf "  (aauth)/(a) at 16 conns: %.2f (calls/s %.0f vs %.0f; p50 %.1f vs %.1f us, p99 %.1f vs %.1f us)\n", q, R["aauth 16"], R["a 16"], P50["aauth 16"], P50["a 16"], P99["aauth 16"], P99["a 16"]

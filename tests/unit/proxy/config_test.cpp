@@ -52,9 +52,11 @@ TEST_CASE("config errors name the place and the problem", "[config]") {
   };
   // Where (line, column) and, for an unknown key, the keys that are known.
   CHECK(msg("servrs: {}") ==
-        "line 1, column 1: config: unknown key `servrs` (known keys: aggregate, governance, http, "
-        "identity, "
-        "log_level, max_batch_messages, max_message_bytes, servers, shutdown_grace_ms, tenants)");
+        "line 1, column 1: config: unknown key `servrs` (known keys: admin, aggregate, governance, "
+        "http, identity, log_format, log_level, max_batch_messages, max_message_bytes, servers, "
+        "shutdown_grace_ms, tenants)");
+  CHECK(msg("log_format: xml") == "log_format: must be `text` or `json`");
+  CHECK(msg("admin: {listn: x}").find("admin: unknown key `listn`") != std::string::npos);
   CHECK(msg("servers: {a: {command: x, url: http://y}}") ==
         "servers.a: needs exactly one of `command` and `url`");
   CHECK(msg("servers: {a: {command: x, restart: {max: many}}}") ==
