@@ -100,6 +100,8 @@ int main(int argc, char** argv) {
   gt::proxy::cli::add_audit_commands(app, exit_code);
   gt::proxy::cli::add_auth_commands(app, exit_code);
   gt::proxy::cli::add_tools_commands(app, exit_code);
+  gt::proxy::cli::add_wrap_commands(app, exit_code);
+  gt::proxy::cli::add_init_commands(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

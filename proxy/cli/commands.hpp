@@ -4,6 +4,8 @@
 //   audit_commands.cpp   verify, tail, keys generate | show | rotate
 //   auth_commands.cpp    keys api-key (after the audit group, which makes `keys`)
 //   tools_commands.cpp   tools diff | approve | pins
+//   wrap_commands.cpp    wrap (a client's config file → servers behind glasstape run)
+//   init_commands.cpp    init (a starter config and policy set for a client's servers)
 // Each group adds its subcommands to the app. A subcommand's callback stores its process
 // exit code in `exit_code`.
 #pragma once
@@ -17,5 +19,7 @@ void add_policy_commands(CLI::App& app, int& exit_code);
 void add_audit_commands(CLI::App& app, int& exit_code);
 void add_auth_commands(CLI::App& app, int& exit_code);
 void add_tools_commands(CLI::App& app, int& exit_code);
+void add_wrap_commands(CLI::App& app, int& exit_code);
+void add_init_commands(CLI::App& app, int& exit_code);
 
 }  // namespace gt::proxy::cli
