@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cstdio>
 #include <ctime>
 #include <stdexcept>
 
@@ -14,6 +15,8 @@
 namespace gt::proxy {
 
 namespace {
+
+bool json_logs = false;  // set by setup_logging
 
 // RFC 3339 UTC with milliseconds.
 std::string utc_millis(spdlog::log_clock::time_point tp) {
@@ -56,6 +59,16 @@ std::string json_log_line(std::string_view time, std::string_view level, std::st
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+void print_fatal(std::string_view message) {
+  if (json_logs) {
+    auto line =
+        json_log_line(utc_millis(spdlog::log_clock::now()), "critical", "glasstape", message);
+    std::fprintf(stderr, "%s\n", line.c_str());
+  } else {
+    std::fprintf(stderr, "glasstape: %.*s\n", static_cast<int>(message.size()), message.data());
+  }
+}
+
 void setup_logging(const std::string& level, const std::string& format) {
   auto lvl = spdlog::level::from_str(level);
   if (lvl == spdlog::level::off && level != "off") {
@@ -70,6 +83,7 @@ void setup_logging(const std::string& level, const std::string& format) {
   } else {
     logger = spdlog::stderr_logger_mt("glasstape");
   }
+  json_logs = format == "json";
   if (format == "json") {
     logger->set_formatter(std::make_unique<JsonFormatter>());
   } else {

@@ -16,6 +16,10 @@ namespace gt::proxy {
 // and format ("text" or "json"). Throws std::invalid_argument for an unknown level or format.
 void setup_logging(const std::string& level, const std::string& format = "text");
 
+// A fatal error, as the last line before the process exits: "glasstape: <message>", or a JSON
+// line (level "critical") once setup_logging chose json.
+void print_fatal(std::string_view message);
+
 // The JSON line for one message (without the newline), for the formatter and its tests.
 std::string json_log_line(std::string_view time, std::string_view level, std::string_view logger,
                           std::string_view msg);

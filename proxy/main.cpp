@@ -10,6 +10,7 @@
 #include <string>
 
 #include "proxy/cli/commands.hpp"
+#include "proxy/logging.hpp"
 #include "transport/child_process.hpp"
 
 extern char** environ;
@@ -123,7 +124,7 @@ int main(int argc, char** argv) {
     }
     return app.exit(e) == 0 ? 0 : 2;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "glasstape: %s\n", e.what());
+    gt::proxy::print_fatal(e.what());
     return 2;
   }
   return exit_code;

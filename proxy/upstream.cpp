@@ -13,40 +13,44 @@ namespace {
 // (/readyz, /metrics). A decorator, so neither kind of link knows about the admin endpoints.
 class ObservedLink : public UpstreamLink {
  public:
-  ObservedLink(std::shared_ptr<UpstreamLink> inner, std::string server)
-      : inner_(std::move(inner)), server_(std::move(server)) {}
+  ObservedLink(std::shared_ptr<UpstreamLink> inner, const std::string& server)
+      : inner_(std::move(inner)), id_(admin::upstream_status().attach(server)) {}
+  ~ObservedLink() override { admin::upstream_status().detach(id_); }
 
   void start(Events events) override {
-    auto& status = admin::upstream_status();
-    auto server = server_;
+    auto id = id_;
     auto down = std::move(events.on_down);
-    events.on_down = [server, down = std::move(down)](const std::string& why, bool restarting) {
-      admin::upstream_status().exited(server, why, restarting);
+    events.on_down = [id, down = std::move(down)](const std::string& why, bool restarting) {
+      admin::upstream_status().exited(id, why, restarting);
       if (down) down(why, restarting);
     };
     auto restarted = std::move(events.on_restarted);
-    events.on_restarted = [server, restarted = std::move(restarted)]() {
-      admin::upstream_status().restarted(server);
+    events.on_restarted = [id, restarted = std::move(restarted)]() {
+      admin::upstream_status().restarted(id);
       if (restarted) restarted();
     };
     try {
       inner_->start(std::move(events));
     } catch (const std::exception& e) {
-      status.start_failed(server_, e.what());
+      admin::upstream_status().start_failed(id_, e.what());
       throw;
     }
-    status.started(server_);
+    admin::upstream_status().started(id_);
   }
   void send(std::string_view line) override { inner_->send(line); }
   bool up() const override { return inner_->up(); }
-  void shutdown() override { inner_->shutdown(); }
+  // A deliberate stop (the session ended): the link no longer counts for readiness.
+  void shutdown() override {
+    admin::upstream_status().detach(id_);
+    inner_->shutdown();
+  }
   std::size_t queued_bytes() const override { return inner_->queued_bytes(); }
   void pause_reading() override { inner_->pause_reading(); }
   void resume_reading() override { inner_->resume_reading(); }
 
  private:
   std::shared_ptr<UpstreamLink> inner_;
-  std::string server_;
+  admin::UpstreamStatus::Link id_;
 };
 
 }  // namespace

@@ -68,6 +68,7 @@ AdminServer::AdminServer(boost::asio::io_context& ioc, const std::string& listen
           std::string target(req.target());
           if (auto q = target.find('?'); q != std::string::npos) target.resize(q);
           if (loopback_ && !loopback_host(req[boost::beast::http::field::host])) {
+            metrics().refused.inc({"host"});
             ex->respond(403, "Forbidden: host not allowed\n", "text/plain");
             return;
           }

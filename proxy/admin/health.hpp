@@ -3,6 +3,7 @@
 // servers' last starts). Pure bookkeeping: no I/O.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <mutex>
 #include <string>
@@ -25,28 +26,39 @@ struct Report {
   std::vector<Sample> samples;
 };
 
-// The servers' last known state, for every session's upstream of each configured server
-// (fed by the links make_upstream() returns). A server is ready unless its latest start
-// failed, or it ended and is not (or not yet) running again. A server no session has started
-// yet is ready: it starts with the first session.
+// The servers' state, from every link of each configured server (fed by the links
+// make_upstream() returns; `serve` runs one per session). A server is not ready while one of
+// its links is restarting, or when its latest start failed or a link ended with no restart
+// left (until a later start succeeds). A server with no link is ready: it starts with the
+// next session.
 class UpstreamStatus {
  public:
-  void started(const std::string& server);
-  void start_failed(const std::string& server, const std::string& why);
-  void exited(const std::string& server, const std::string& why, bool restarting);
-  void restarted(const std::string& server);
+  using Link = std::uint64_t;
+  Link attach(const std::string& server);  // a new link (not started yet)
+  void detach(Link link);                  // the link is gone (its session ended)
+  void started(Link link);
+  void start_failed(Link link, const std::string& why);
+  void exited(Link link, const std::string& why, bool restarting);
+  void restarted(Link link);
   // Checks and glasstape_upstream_up samples for `servers` (the configured names).
   void report(const std::vector<std::string>& servers, Report& out) const;
   void reset();  // tests
 
  private:
-  enum class State { NotStarted, Up, Restarting, Down };
-  struct Entry {
-    State state = State::NotStarted;
-    std::string why;
+  enum class State { Idle, Up, Restarting };
+  struct LinkState {
+    std::string server;
+    State state = State::Idle;
+    std::string why;  // of the exit it is restarting after
+  };
+  struct Server {
+    bool ever_started = false;
+    std::string failure;  // the latest start failure or final exit, until a start succeeds
   };
   mutable std::mutex mu_;
-  std::map<std::string, Entry> servers_;
+  Link next_ = 1;
+  std::map<Link, LinkState> links_;
+  std::map<std::string, Server> servers_;
 };
 
 UpstreamStatus& upstream_status();

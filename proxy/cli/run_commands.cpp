@@ -150,11 +150,11 @@ void add_serve_command(CLI::App& app, int& exit_code) {
       exit_code = run_http_front(config, HttpFrontOptions{args->tenant, args->debug, args->listen});
     } catch (const ListenError& e) {
       // Thrown before the pipeline (and its audit log) is built: nothing was recorded.
-      std::fprintf(stderr, "glasstape: %s\n", e.what());
+      print_fatal(e.what());
       exit_code = 2;
     } catch (const boost::system::system_error& e) {
       // Asio's what() carries its source location; the operator needs the cause.
-      std::fprintf(stderr, "glasstape: serve: %s\n", e.code().message().c_str());
+      print_fatal("serve: " + e.code().message());
       exit_code = 2;
     }
   });

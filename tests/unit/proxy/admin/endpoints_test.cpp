@@ -56,7 +56,7 @@ TEST_CASE("metrics carry the build info and what the parts report", "[admin]") {
   CHECK(m->body.find("glasstape_policy_set_loaded{tenant=\"t\"} 0\n") != std::string::npos);
 }
 
-TEST_CASE("a server's readiness follows its starts, exits and restarts", "[admin]") {
+TEST_CASE("a server's readiness follows its links' starts, exits and restarts", "[admin]") {
   auto& s = admin::upstream_status();
   s.reset();
   auto check = [&](const std::string& name) {
@@ -68,25 +68,53 @@ TEST_CASE("a server's readiness follows its starts, exits and restarts", "[admin
   };
   auto [ok0, d0, up0] = check("db");
   CHECK(ok0);  // not started yet: it starts with the first session
-  CHECK(d0.find("not started") != std::string::npos);
+  CHECK(d0 == "not started yet (starts with the first session)");
   CHECK(up0 == 0);
-  s.started("db");
+
+  auto a = s.attach("db");
+  s.started(a);
   CHECK(check("db") == std::make_tuple(true, std::string("up"), 1.0));
   const double restarts0 = admin::metrics().upstream_restarts.value({"db"});
-  s.exited("db", "server `db` exited with status 1", true);
+  s.exited(a, "server `db` exited with status 1", true);
   auto [ok1, d1, up1] = check("db");
   CHECK_FALSE(ok1);
   CHECK(d1 == "restarting after: server `db` exited with status 1");
-  s.restarted("db");
+  CHECK(up1 == 0);
+  s.restarted(a);
   CHECK(std::get<0>(check("db")));
   CHECK(admin::metrics().upstream_restarts.value({"db"}) == restarts0 + 1);
-  s.exited("db", "server `db` exited with status 2", false);
-  CHECK(std::get<1>(check("db")) == "down: server `db` exited with status 2");
-  CHECK(admin::metrics().upstream_exits.value({"db", "false"}) >= 1);
-  s.start_failed("db", "no such file");
-  CHECK(std::get<1>(check("db")) == "down: cannot start: no such file");
-  s.started("db");  // a later session started it
-  CHECK(std::get<0>(check("db")));
+
+  SECTION("a session that ends while its server waits to restart leaves nothing behind") {
+    s.exited(a, "server `db` exited with status 3", true);
+    CHECK_FALSE(std::get<0>(check("db")));
+    s.detach(a);
+    CHECK(check("db") == std::make_tuple(true,
+                                         std::string("no session runs it now (starts with the "
+                                                     "next session)"),
+                                         0.0));
+  }
+  SECTION("no restart left: down until a start succeeds") {
+    auto b = s.attach("db");  // another session's server, still up
+    s.started(b);
+    s.exited(a, "server `db` exited with status 2", false);
+    CHECK(std::get<1>(check("db")) == "down: server `db` exited with status 2 (no restart left)");
+    CHECK(admin::metrics().upstream_exits.value({"db", "false"}) >= 1);
+    s.detach(a);
+    CHECK_FALSE(std::get<0>(check("db")));  // the failure is remembered
+    auto c = s.attach("db");
+    s.start_failed(c, "no such file");
+    CHECK(std::get<1>(check("db")) == "down: cannot start: no such file");
+    s.detach(c);
+    auto d = s.attach("db");
+    s.started(d);  // a later session started it
+    CHECK(check("db") ==
+          std::make_tuple(true, std::string("up (2 processes, one per session)"), 1.0));
+  }
+  SECTION("events of a detached link are ignored") {
+    s.detach(a);
+    s.exited(a, "late", false);
+    CHECK(std::get<0>(check("db")));
+  }
   s.reset();
 }
 
