@@ -9,7 +9,7 @@ set -euo pipefail
 build_pkgs=(g++ cmake make pkg-config
   libboost1.81-dev nlohmann-json3-dev libyaml-cpp-dev libsodium-dev
   libre2-dev libcli11-dev libspdlog-dev libssl-dev libsimdjson-dev libyaml-dev)
-test_pkgs=(catch2 nodejs npm libvalijson-dev wrk clang-format prometheus)
+test_pkgs=(catch2 nodejs npm libvalijson-dev wrk clang-format prometheus chromium)
 
 want=("${build_pkgs[@]}")
 [[ "${1:-}" == "--test" ]] && want+=("${test_pkgs[@]}")

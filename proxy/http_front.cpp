@@ -17,6 +17,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "proxy/admin/admin_server.hpp"
+#include "proxy/admin/decisions_page.hpp"
 #include "proxy/admin/endpoints.hpp"
 #include "proxy/admin/health.hpp"
 #include "proxy/admin/metrics.hpp"
@@ -119,6 +120,10 @@ struct HttpSettings {
   // /healthz, /readyz and /metrics on this listener; unset: on, unless http.auth is configured
   // (then they are served only on admin.listen).
   std::optional<bool> admin_endpoints;
+  // The decisions page (`http.ui`): its path, and whether it is on (unset: on when listening
+  // on loopback without http.auth).
+  std::string ui_path = "/ui";
+  std::optional<bool> ui_enabled;
   // Bytes held in every session's replay buffer: the front owns it, sessions update it.
   std::shared_ptr<std::size_t> replay_total = std::make_shared<std::size_t>(0);
 };
@@ -133,10 +138,19 @@ std::vector<std::string> strings(const YAML::Node& n, const std::string& where) 
 
 HttpSettings parse_http(const YAML::Node& n, const std::string& listen_override) {
   HttpSettings s;
-  static const std::set<std::string> keys = {
-      "listen",      "path",           "allowed_hosts", "allowed_origins",    "session_idle_s",
-      "keepalive_s", "replay_events",  "replay_bytes",  "replay_total_bytes", "max_sessions",
-      "auth",        "admin_endpoints"};
+  static const std::set<std::string> keys = {"listen",
+                                             "path",
+                                             "allowed_hosts",
+                                             "allowed_origins",
+                                             "session_idle_s",
+                                             "keepalive_s",
+                                             "replay_events",
+                                             "replay_bytes",
+                                             "replay_total_bytes",
+                                             "max_sessions",
+                                             "auth",
+                                             "admin_endpoints",
+                                             "ui"};
   for (const auto& kv : n) {
     // The connection and request limits are parsed by load_config (Config::http_limits).
     static const std::set<std::string> limit_keys = {"max_connections",   "max_connections_per_ip",
@@ -177,6 +191,21 @@ HttpSettings parse_http(const YAML::Node& n, const std::string& listen_override)
     if (!a.IsScalar() || (a.Scalar() != "true" && a.Scalar() != "false"))
       throw ConfigError("http.admin_endpoints: must be true or false");
     s.admin_endpoints = a.Scalar() == "true";
+  }
+  if (auto u = n["ui"]) {
+    if (!u.IsMap()) throw ConfigError("http.ui: must be a mapping (path, enabled)");
+    for (const auto& kv : u) {
+      auto k = kv.first.as<std::string>();
+      if (k != "path" && k != "enabled") throw ConfigError("http.ui: unknown key `" + k + "`");
+    }
+    if (u["path"]) s.ui_path = u["path"].as<std::string>();
+    if (s.ui_path.size() < 2 || s.ui_path[0] != '/' || s.ui_path.back() == '/')
+      throw ConfigError("http.ui.path: must start with `/` and not end with one (e.g. /ui)");
+    if (auto e = u["enabled"]) {
+      if (!e.IsScalar() || (e.Scalar() != "true" && e.Scalar() != "false"))
+        throw ConfigError("http.ui.enabled: must be true or false");
+      s.ui_enabled = e.Scalar() == "true";
+    }
   }
   return s;
 }
@@ -684,6 +713,19 @@ class HttpFront {
     auto report = [this](admin::Report& out) { report_status(out); };
     if (settings_.admin_endpoints.value_or(!with_auth))
       admin_ = std::make_unique<admin::Endpoints>(report);
+    if (settings_.ui_enabled.value_or(loopback_ && !with_auth)) {
+      if (settings_.ui_path == settings_.path || routes_.count(settings_.ui_path) ||
+          admin::Endpoints::is_admin_path(settings_.ui_path))
+        throw ConfigError("http.ui.path: `" + settings_.ui_path + "` is taken by another endpoint");
+      std::vector<admin::PageSource> sources;
+      for (const auto& [tenant, pipeline] : pipelines_) {
+        auto src = pipeline->audit_source();
+        sources.push_back({tenant, src.dir, src.keyring});
+      }
+      ui_ = std::make_unique<admin::DecisionsPage>(ioc.get_executor(), settings_.ui_path,
+                                                   std::move(sources), report,
+                                                   [this] { return tool_governance(); });
+    }
     if (!config.admin_listen.empty()) {
       try {
         admin_server_ = std::make_unique<admin::AdminServer>(ioc, config.admin_listen, report);
@@ -740,6 +782,7 @@ class HttpFront {
     if (auth_) auth_->stop();
     server_->stop();
     if (admin_server_) admin_server_->stop();
+    if (ui_) ui_->stop();
     sweep_.cancel();
     for (auto& [id, s] : sessions_)
       s->close();
@@ -877,6 +920,55 @@ class HttpFront {
     admin::metrics().sessions.set({"http"}, static_cast<double>(sessions_.size()));
   }
 
+  // The decisions page's view of the tools: per server (per tenant and server when several
+  // tenants are served), each listed tool and how it is governed.
+  nlohmann::json tool_governance() const {
+    nlohmann::json out = nlohmann::json::object();
+    for (const auto& [tenant, pipeline] : pipelines_) {
+      for (const auto& [server, tools] : pipeline->tool_governance()) {
+        auto& list = out[pipelines_.size() > 1 ? tenant + "/" + server : server];
+        if (list.is_null()) list = nlohmann::json::array();
+        for (const auto& [name, how] : tools)
+          list.push_back({name, how});
+      }
+    }
+    for (const auto& s : config_.servers) {
+      if (pipelines_.size() == 1 && !out.contains(s.name)) out[s.name] = nlohmann::json::array();
+    }
+    return out;
+  }
+
+  // The decisions page: the Host and Origin checks of /mcp, and its authentication when
+  // http.auth is configured (http.ui.enabled: true).
+  void serve_ui(web::Request&& req, std::shared_ptr<web::Exchange> ex, const std::string& target) {
+    namespace bh = boost::beast::http;
+    admin::metrics().http_requests.inc({"ui"});
+    if (!host_allowed(req[bh::field::host])) {
+      reject(ex, 403, "Forbidden: host not allowed");
+      return;
+    }
+    if (!origin_allowed(req[bh::field::origin])) {
+      reject(ex, 403, "Forbidden: origin not allowed");
+      return;
+    }
+    std::string method(req.method_string());
+    if (!auth_) {
+      ui_->handle(method, target, std::move(ex));
+      return;
+    }
+    auto held = std::make_shared<web::Request>(std::move(req));
+    auth_->authenticate(*held, ex->peer(), [this, held, ex, method, target](AuthResult r) {
+      if (ex->closed() || ex->done()) return;
+      if (!r.ok()) {
+        std::vector<web::Header> h;
+        if (!r.www_authenticate.empty()) h.push_back({"WWW-Authenticate", r.www_authenticate});
+        reject(ex, r.status, r.message, -32000, std::move(h));
+        return;
+      }
+      if (ui_) ui_->handle(method, target, ex);
+    });
+  }
+
   void handle(web::Request&& req, std::shared_ptr<web::Exchange> ex) {
     namespace bh = boost::beast::http;
     std::string target(req.target());
@@ -902,6 +994,10 @@ class HttpFront {
       }
       ex->respond(200, auth_->metadata_document(), "application/json",
                   {{"Cache-Control", "max-age=300"}});
+      return;
+    }
+    if (ui_ && ui_->owns(target)) {
+      serve_ui(std::move(req), std::move(ex), target);
       return;
     }
     auto route = routes_.find(target);
@@ -1209,6 +1305,7 @@ class HttpFront {
   std::map<std::string, Servers> routes_;             // by path
   std::unique_ptr<admin::Endpoints> admin_;           // on this listener (http.admin_endpoints)
   std::unique_ptr<admin::AdminServer> admin_server_;  // admin.listen
+  std::unique_ptr<admin::DecisionsPage> ui_;          // http.ui
   // The 2026-07-28 lane of a route for a tenant, started at its first request.
   std::shared_ptr<ModernLane> lane(const std::string& path, const ServerConfig& server,
                                    const std::string& tenant) {

@@ -405,6 +405,49 @@ void Pipeline::on_result(const CallContext& ctx, Response& response) {
   }
 }
 
+std::map<std::string, std::vector<std::pair<std::string, std::string>>> Pipeline::tool_governance()
+    const {
+  std::map<std::string, std::vector<std::string>> listed;
+  {
+    std::lock_guard lk(listed_mu_);
+    for (const auto& [server, l] : listed_)
+      listed[server].assign(l.names.begin(), l.names.end());
+  }
+  GovernanceView view;
+  view.passthrough = chain_.empty() && !recorder_;
+  for (const auto& i : chain_) {
+    try {
+      i->describe(view);
+    } catch (const std::exception&) {
+    }
+  }
+  std::map<std::string, std::vector<std::pair<std::string, std::string>>> out;
+  for (const auto& [server, names] : listed) {
+    auto& tools = out[server];
+    for (const auto& name : names) {
+      auto s = summarize_tools(server, {name}, view);
+      std::string how = view.passthrough       ? "passthrough"
+                        : s.deny_tools > 0     ? "deny_tools"
+                        : s.rejected > 0       ? "rejected policy file"
+                        : s.policy_monitor > 0 ? "policy (monitor mode)"
+                        : s.policy > 0         ? "policy"
+                        : s.default_policy > 0 ? "default policy"
+                        : s.unloaded > 0       ? "no policy set loaded: denied"
+                        : s.ungoverned > 0     ? "no policy check"
+                        : s.monitor            ? "no policy: forwarded (monitor mode)"
+                                               : "no policy: denied";
+      tools.emplace_back(name, how);
+    }
+  }
+  return out;
+}
+
+Pipeline::AuditSource Pipeline::audit_source() const {
+  if (!recorder_) return {};
+  auto [dir, keyring] = recorder_->source();
+  return {dir, keyring};
+}
+
 void Pipeline::report(admin::Report& out) const {
   for (const auto& i : chain_)
     i->report(out, tenant_);

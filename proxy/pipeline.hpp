@@ -228,6 +228,8 @@ class Recorder {
   virtual void record_event(const nlohmann::json& /*event*/) {}
   // Readiness and metric samples of the audit log (see Interceptor::report).
   virtual void report(admin::Report& /*out*/, const std::string& /*tenant*/) const {}
+  // The log's directory and the keyring that verifies it, or empty strings.
+  virtual std::pair<std::string, std::string> source() const { return {}; }
 };
 
 class MrtrLinks;
@@ -282,6 +284,16 @@ class Pipeline {
   const std::string& tenant() const { return tenant_; }
   // Every interceptor's and the recorder's checks and samples (/readyz, /metrics).
   void report(admin::Report& out) const;
+  // How each tool listed so far is governed, per server (the decisions page): "policy",
+  // "policy (monitor mode)", "default policy", "deny_tools", "rejected policy file",
+  // "no policy: denied", "no policy: forwarded (monitor mode)", "no policy set loaded: denied",
+  // "no policy check", "passthrough". At most kMaxSummaryTools per server.
+  std::map<std::string, std::vector<std::pair<std::string, std::string>>> tool_governance() const;
+  // Where the recorder writes, for reading decisions back (empty when there is none).
+  struct AuditSource {
+    std::string dir, keyring;
+  };
+  AuditSource audit_source() const;
 
  private:
   void decided(const CallContext& ctx);
@@ -300,7 +312,7 @@ class Pipeline {
   std::vector<Watcher> watchers_;
   std::size_t watchers_pruned_ = 0;  // size after the last pruning
   // Tool names seen per server, for the summary (sessions may list concurrently).
-  std::mutex listed_mu_;
+  mutable std::mutex listed_mu_;
   struct Listed {
     std::set<std::string> names;
     bool unsummarized = true;  // names were added since the last summary line

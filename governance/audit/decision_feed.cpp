@@ -1,0 +1,142 @@
+#include "governance/audit/decision_feed.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "governance/audit/records.hpp"
+
+namespace gt::gov::audit {
+
+namespace {
+
+std::string str(const nlohmann::json& p, const char* name) {
+  auto it = p.find(name);
+  return it != p.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+// The last `bytes` of `file`, from its first complete line.
+std::vector<std::string> last_lines(const std::filesystem::path& file, std::size_t bytes) {
+  std::vector<std::string> out;
+  int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return out;
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return out;
+  }
+  const auto size = static_cast<std::uint64_t>(st.st_size);
+  const std::uint64_t from = size > bytes ? size - bytes : 0;
+  std::string buf(static_cast<std::size_t>(size - from), '\0');
+  std::size_t got = 0;
+  while (got < buf.size()) {
+    auto n = ::pread(fd, buf.data() + got, buf.size() - got, static_cast<off_t>(from + got));
+    if (n <= 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  buf.resize(got);
+  auto lines = split_lines(buf);
+  for (std::size_t i = 0; i + 1 < lines.size(); ++i) {  // the last one is unterminated
+    if (i == 0 && from > 0) continue;                   // cut in the middle
+    out.emplace_back(lines[i]);
+  }
+  return out;
+}
+
+}  // namespace
+
+nlohmann::json decision_view(std::string_view line, const Keyring* keyring) {
+  auto r = parse_record(line);
+  if (!r || r->kind != "decision") return nullptr;
+  const auto& p = r->payload;
+  nlohmann::json v = {
+      {"seq", r->seq},
+      {"ts", str(p, "ts")},
+      {"tenant", str(p, "tenant")},
+      {"agent", str(p, "agent")},
+      {"server", str(p, "server")},
+      {"tool", str(p, "tool")},
+      {"method", p.contains("method") ? str(p, "method") : "tools/call"},
+      {"decision", str(p, "decision")},
+      {"mode", str(p, "mode")},
+      {"would_deny", p.value("would_deny", false)},
+      {"code", str(p, "code")},
+      {"reason", str(p, "reason")},
+      {"decided_by", str(p, "decided_by")},
+      {"rule_id", str(p, "rule_id")},
+      {"policy_id",
+       p.contains("policy") && p["policy"].is_object() ? str(p["policy"], "id") : std::string()},
+      {"receipt_id", str(p, "id")},
+      {"key_id", r->key_id}};
+  std::string status = "unknown key";
+  if (keyring && !r->envelope.signatures.empty()) {
+    const auto& sig = r->envelope.signatures.front();
+    for (const auto* e : keyring->find(sig.keyid)) {
+      const bool for_record = (e->tenant == "*" || e->tenant == str(p, "tenant")) &&
+                              (e->agent == "*" || e->agent == str(p, "agent"));
+      if (!for_record) continue;
+      status = verify_envelope_signature(r->envelope, sig, e->public_key) ? "verified" : "invalid";
+      if (status == "verified") break;
+    }
+  }
+  v["signature"] = status;
+  return v;
+}
+
+DecisionFeed::DecisionFeed(std::filesystem::path dir, std::filesystem::path keyring,
+                           std::size_t keep, std::size_t backlog_bytes)
+    : dir_(std::move(dir)), keyring_path_(std::move(keyring)), keep_(keep) {
+  const auto active = dir_ / kActiveLogName;
+  // Start at the end; what came before is read from the file's last bytes only.
+  follower_ = std::make_unique<LogFollower>(active, true);
+  for (const auto& line : last_lines(active, backlog_bytes))
+    add(line, nullptr);
+}
+
+DecisionFeed::~DecisionFeed() = default;
+
+void DecisionFeed::load_keyring() {
+  keyring_loaded_ = std::chrono::steady_clock::now();
+  try {
+    keyring_ = std::make_unique<Keyring>(Keyring::load(keyring_path_));
+  } catch (const std::exception&) {
+    // Not there yet, or not trusted: records show "unknown key" until it can be read.
+  }
+}
+
+const Keyring* DecisionFeed::keyring_for(std::string_view line) {
+  // A key the keyring does not hold yet (a new agent): read it again, at most once a second.
+  auto needs = [&]() {
+    if (!keyring_) return true;
+    auto r = parse_envelope(line);
+    return r && !r->signatures.empty() && keyring_->find(r->signatures.front().keyid).empty();
+  };
+  if (needs() && std::chrono::steady_clock::now() - keyring_loaded_ >= std::chrono::seconds(1))
+    load_keyring();
+  return keyring_.get();
+}
+
+void DecisionFeed::add(std::string_view line, std::vector<nlohmann::json>* out) {
+  if (line.find("\"payloadType\"") == std::string_view::npos) return;
+  auto v = decision_view(line, keyring_for(line));
+  if (v.is_null()) return;
+  recent_.push_back(v);
+  while (recent_.size() > keep_)
+    recent_.pop_front();
+  if (out) out->push_back(std::move(v));
+}
+
+std::vector<nlohmann::json> DecisionFeed::poll() {
+  std::vector<nlohmann::json> out;
+  auto lines = follower_->poll();
+  // Only the newest `keep` lines can stay in recent(): the older ones of a burst are not
+  // decoded or verified at all (counted in skipped()).
+  std::size_t first = lines.size() > keep_ ? lines.size() - keep_ : 0;
+  skipped_ += first;
+  for (std::size_t i = first; i < lines.size(); ++i)
+    add(lines[i], &out);
+  return out;
+}
+
+}  // namespace gt::gov::audit
