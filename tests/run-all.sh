@@ -69,6 +69,9 @@ step "mcp 2026-07-28 conformance" env GLASSTAPE_BIN="$root/build/proxy/glasstape
 # build-release/) and the installed tree. Last: `make run` configures build/ without the tests.
 step "first run (make run)" tests/first_run/run.sh BUILD=build
 step "install (the Dockerfile's make install)" tests/first_run/install_check.sh
+# Issue 20: the image itself, built with Debian's podman on a debootstrap base from the tree the
+# install step staged (no second compile, no registry), run non-root with read-only policies.
+step "container (podman)" tests/container/run.sh "$root/build/install-root"
 
 echo
 for f in "${failures[@]}"; do echo "FAILED: $f"; done
