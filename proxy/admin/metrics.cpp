@@ -10,6 +10,28 @@ namespace {
 constexpr std::size_t kMaxLabelBytes = 128;
 const char* const kOther = "_other";
 
+// Appends `v` cut and escaped (the hot path: no temporary strings).
+void append_label_value(std::string& out, std::string_view v) {
+  if (v.size() > kMaxLabelBytes) {
+    std::size_t cut = kMaxLabelBytes;
+    // Back up to the start of a UTF-8 sequence (continuation bytes are 10xxxxxx).
+    while (cut > 0 && (static_cast<unsigned char>(v[cut]) & 0xC0) == 0x80)
+      --cut;
+    v = v.substr(0, cut);
+  }
+  for (char c : v) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '"') {
+      out += "\\\"";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+}
+
 const char* type_name(Type t) {
   switch (t) {
     case Type::Counter:
@@ -25,11 +47,12 @@ const char* type_name(Type t) {
 // `name="value",...` for these values; the series key and its rendered labels at once.
 std::string label_pairs(const std::vector<std::string>& names, const Labels& values) {
   std::string out;
+  out.reserve(names.size() * 24);
   for (std::size_t i = 0; i < names.size(); ++i) {
     if (i) out += ',';
     out += names[i];
     out += "=\"";
-    out += label_value(i < values.size() ? values[i] : std::string());
+    if (i < values.size()) append_label_value(out, values[i]);
     out += '"';
   }
   return out;
@@ -55,26 +78,8 @@ void sample(std::string& out, const std::string& name, const std::string& labels
 }  // namespace
 
 std::string label_value(std::string_view v) {
-  if (v.size() > kMaxLabelBytes) {
-    std::size_t cut = kMaxLabelBytes;
-    // Back up to the start of a UTF-8 sequence (continuation bytes are 10xxxxxx).
-    while (cut > 0 && (static_cast<unsigned char>(v[cut]) & 0xC0) == 0x80)
-      --cut;
-    v = v.substr(0, cut);
-  }
   std::string out;
-  out.reserve(v.size());
-  for (char c : v) {
-    if (c == '\\') {
-      out += "\\\\";
-    } else if (c == '"') {
-      out += "\\\"";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      out += c;
-    }
-  }
+  append_label_value(out, v);
   return out;
 }
 
