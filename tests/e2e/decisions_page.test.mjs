@@ -13,7 +13,8 @@ import http from 'node:http';
 import { chromium } from 'playwright-core';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { REPO_ROOT, startGlasstapeServe, tmpDir, writeConfig, DECISION_META_KEY } from './lib/harness.mjs';
+import { spawnSync } from 'node:child_process';
+import { REPO_ROOT, startGlasstapeServe, tmpDir, writeConfig, requireBinary, DECISION_META_KEY } from './lib/harness.mjs';
 
 const CHROMIUM = process.env.GT_CHROMIUM ?? '/usr/bin/chromium';
 const EXAMPLE = process.env.GT_EXAMPLE_SERVER ?? path.join(REPO_ROOT, 'build/tests/glasstape-example-server');
@@ -194,5 +195,50 @@ test('at most 16 pages watch at once; a 17th gets 503, and a closed one frees it
     streams.push(again);
   } finally {
     for (const s of streams) s.req.destroy();
+  }
+});
+
+test('with http.auth the page is off unless http.ui.enabled, and then it needs the credential', async () => {
+  const made = spawnSync(requireBinary(), ['keys', 'api-key', '--agent', 'page-bot', '--tenant', 'default', '--id', 'k1'],
+    { encoding: 'utf8', timeout: 10_000 });
+  assert.equal(made.status, 0, made.stderr);
+  const [key, ...rest] = made.stdout.split('\n');
+  assert.match(key, /^gtk_/);
+  const root = tmpDir('gt-ui-auth-');
+  const keys = path.join(root, 'api-keys.yaml');
+  fs.writeFileSync(keys, `keys:\n${rest.filter((l) => !l.startsWith('#')).join('\n').trimEnd()}\n`);
+  const config = (ui) => writeConfig({
+    servers: { example: { command: [EXAMPLE] } },
+    identity: { agent_id: 'page-agent', roles: ['analyst'] },
+    http: { listen: '127.0.0.1:0', auth: { resource: 'http://127.0.0.1/mcp', api_keys: keys }, ...(ui ? { ui } : {}) },
+    governance: {
+      policies: { dir: path.join(REPO_ROOT, 'policies'), state_dir: path.join(root, 'state') },
+      audit: { dir: path.join(root, 'audit'), keys_dir: path.join(root, 'keys') },
+    },
+  });
+  let s = await startGlasstapeServe(['--config', config(null)]);
+  try {
+    for (const p of ['/ui/', '/ui/api/status', '/ui/api/events']) {
+      assert.equal((await get(s.port, p, { 'X-API-Key': key })).status, 404, `${p} with http.auth and no http.ui`);
+    }
+  } finally {
+    await s.stop();
+  }
+  s = await startGlasstapeServe(['--config', config({ enabled: true })]);
+  try {
+    const anonymous = await get(s.port, '/ui/api/status');
+    assert.equal(anonymous.status, 401, anonymous.body);
+    assert.doesNotMatch(anonymous.body, /checks/);
+    const wrong = await get(s.port, '/ui/', { 'X-API-Key': 'gtk_not_a_key' });
+    assert.equal(wrong.status, 401);
+    const page = await get(s.port, '/ui/', { 'X-API-Key': key });
+    assert.equal(page.status, 200);
+    assert.match(page.body, /GlassTape decisions/);
+    const status = await get(s.port, '/ui/api/status', { 'X-API-Key': key });
+    assert.equal(status.status, 200, status.body);
+    assert.ok(Array.isArray(JSON.parse(status.body).checks));
+  } finally {
+    await s.stop();
+    fs.rmSync(root, { recursive: true, force: true });
   }
 });
