@@ -152,7 +152,12 @@ ClientFile parse_client_file(const std::string& text, std::optional<Shape> force
       f.had_comments = true;
     } catch (const Json::parse_error& e) {
       throw ClientError("invalid JSON: " + parse_message(e.what()));
+    } catch (const Json::exception& e) {
+      throw ClientError(std::string("invalid JSON: ") + e.what());
     }
+  } catch (const Json::exception& e) {
+    // Not a syntax error: a number out of range (1e999) and the like (found by the fuzzer).
+    throw ClientError(std::string("invalid JSON: ") + e.what());
   }
   if (!f.doc.is_object())
     throw ClientError(std::string("unknown shape: the file holds a JSON ") + f.doc.type_name() +

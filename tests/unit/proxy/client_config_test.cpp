@@ -78,6 +78,9 @@ TEST_CASE("client files: errors are one line", "[client-config]") {
   CHECK(error_of(R"({"editor.fontSize": 14})").rfind("unknown shape: no `mcpServers`", 0) == 0);
   CHECK(error_of(R"({"mcpServers": {}})") == "no servers in `mcpServers`");
   CHECK(error_of(R"({"mcpServers": []})").rfind("unknown shape", 0) == 0);
+  // A number JSON cannot hold is a readable error too, not an escaped exception (the fuzzer).
+  CHECK(error_of(R"({"mcpServers": {"a": {"command": "x", "args": [1e999]}}})")
+            .rfind("invalid JSON: ", 0) == 0);
   for (const auto& e : {error_of("{\"mcpServers\": {\n  \"a\": }\n}"), error_of("[1]")})
     CHECK(e.find('\n') == std::string::npos);
 }
