@@ -30,6 +30,7 @@
 #include "proxy/session.hpp"
 #include "proxy/shared_upstream.hpp"
 #include "proxy/upstream.hpp"
+#include "transport/child_process.hpp"
 #include "transport/compact.hpp"
 #include "transport/http_server.hpp"
 #include "transport/inspect.hpp"
@@ -1327,6 +1328,36 @@ class HttpFront {
   std::chrono::steady_clock::time_point last_keepalive_ = std::chrono::steady_clock::now();
 };
 
+namespace {
+
+// After SIGTERM: stops the loop once every server process has exited, or at the deadline.
+// The first look is 100 ms after the sessions were closed (their last responses and stream
+// ends get written), then every 20 ms.
+struct StopWaiter : std::enable_shared_from_this<StopWaiter> {
+  StopWaiter(asio::io_context& ioc, std::chrono::steady_clock::time_point deadline, bool remote)
+      : ioc(ioc), timer(ioc), deadline(deadline), remote(remote) {}
+  void arm(std::chrono::milliseconds after = std::chrono::milliseconds(20)) {
+    timer.expires_after(after);
+    timer.async_wait([self = shared_from_this()](const boost::system::error_code& e) {
+      if (!e) self->check();
+    });
+  }
+  void check() {
+    if (std::chrono::steady_clock::now() >= deadline ||
+        (!remote && transport::ChildProcess::running() == 0)) {
+      ioc.stop();
+      return;
+    }
+    arm();
+  }
+  asio::io_context& ioc;
+  asio::steady_timer timer;
+  std::chrono::steady_clock::time_point deadline;
+  bool remote;
+};
+
+}  // namespace
+
 int run_http_front(const Config& config, const HttpFrontOptions& opts) {
   ::signal(SIGPIPE, SIG_IGN);
   asio::io_context ioc(1);
@@ -1337,10 +1368,14 @@ int run_http_front(const Config& config, const HttpFrontOptions& opts) {
     if (ec) return;
     spdlog::info("{}; stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
     front.stop();
-    // Give servers their grace period, then stop the loop.
-    auto t = std::make_shared<asio::steady_timer>(
-        ioc, config.shutdown_grace * 2 + std::chrono::milliseconds(200));
-    t->async_wait([&ioc, t](const boost::system::error_code&) { ioc.stop(); });
+    // Give servers their grace period, then stop the loop; sooner when every server process
+    // has exited (Ctrl-C on an idle serve, `podman stop`). Remote (url:) servers may still be
+    // getting their session's DELETE, so with any of them the full period is waited.
+    const bool remote = std::any_of(config.servers.begin(), config.servers.end(),
+                                    [](const ServerConfig& s) { return !s.url.empty(); });
+    const auto deadline = std::chrono::steady_clock::now() + config.shutdown_grace * 2 +
+                          std::chrono::milliseconds(200);
+    std::make_shared<StopWaiter>(ioc, deadline, remote)->arm(std::chrono::milliseconds(100));
   });
   ioc.run();
   return 0;

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cctype>
 #include <cerrno>
 #include <system_error>
@@ -16,6 +17,8 @@ extern char** environ;
 namespace gt::transport {
 
 namespace {
+
+std::atomic<std::size_t> g_running{0};  // ChildProcess::running()
 
 struct Pipe {
   int fd[2] = {-1, -1};
@@ -140,6 +143,7 @@ ChildProcess::ChildProcess(boost::asio::any_io_executor ex, const ChildSpec& spe
   if (rc != 0) {
     throw std::system_error(rc, std::generic_category(), "cannot start `" + spec.argv[0] + "`");
   }
+  g_running.fetch_add(1);
   io_ = std::make_shared<LineChannel>(ex, out.release(0), in.release(1), max_line);
   err_ = std::make_shared<LineChannel>(ex, err.release(0), -1, 64 * 1024);
 }
@@ -152,7 +156,17 @@ ChildProcess::~ChildProcess() {
     int st = 0;
     while (::waitpid(pid_, &st, 0) < 0 && errno == EINTR) {
     }
+    reaped();
   }
+}
+
+void ChildProcess::reaped() {
+  exited_ = true;
+  g_running.fetch_sub(1);
+}
+
+std::size_t ChildProcess::running() {
+  return g_running.load();
 }
 
 void ChildProcess::start_stderr(std::function<void(std::string_view)> on_line) {
@@ -171,7 +185,7 @@ bool ChildProcess::try_reap() {
   int st = 0;
   pid_t r = ::waitpid(pid_, &st, WNOHANG);
   if (r == pid_) {
-    exited_ = true;
+    reaped();
     status_ = st;
   }
   return exited_;

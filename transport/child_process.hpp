@@ -69,8 +69,12 @@ class ChildProcess {
   bool exited() const { return exited_; }
   int exit_status() const { return status_; }
   std::string describe_exit() const;  // "exited with status 1", "killed by signal 9"
+  // Children of this process started and not yet reaped, over all ChildProcess objects: a
+  // front that is stopping waits for this to reach 0 rather than for a fixed grace period.
+  static std::size_t running();
 
  private:
+  void reaped();
   pid_t pid_ = -1;
   bool exited_ = false;
   int status_ = 0;
