@@ -15,7 +15,6 @@
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -28,6 +27,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "governance/audit/fsutil.hpp"
 #include "governance/policy/yaml_load.hpp"
 #include "proxy/cli/client_config.hpp"
 #include "proxy/cli/commands.hpp"
@@ -40,6 +40,7 @@ namespace gt::proxy::cli {
 namespace {
 
 namespace fs = std::filesystem;
+namespace fsutil = gov::audit::fsutil;
 using nlohmann::json;
 
 struct InitArgs {
@@ -283,17 +284,12 @@ void plan_policies(const clients::ClientServer& s, const Probe& p, const fs::pat
 }
 
 void write_file(const Planned& f) {
-  fs::create_directories(f.path.parent_path());
-  std::string tmp = f.path.string() + ".tmp";
-  {
-    std::ofstream o(tmp, std::ios::binary | std::ios::trunc);
-    o << f.text;
-    if (!o.flush()) throw Fail("cannot write `" + f.path.string() + "`");
+  try {
+    fsutil::make_dirs(f.path.parent_path(), 0755);
+    fsutil::atomic_write(f.path, f.text, f.mode);
+  } catch (const std::system_error& e) {
+    throw Fail(e.what());
   }
-  ::chmod(tmp.c_str(), f.mode);
-  std::error_code ec;
-  fs::rename(tmp, f.path, ec);
-  if (ec) throw Fail("cannot write `" + f.path.string() + "`: " + ec.message());
 }
 
 int run_init(const InitArgs& a) {

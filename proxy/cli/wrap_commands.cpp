@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "governance/audit/fsutil.hpp"
 #include "governance/policy/yaml_load.hpp"
 #include "proxy/cli/client_config.hpp"
 #include "proxy/cli/commands.hpp"
@@ -33,6 +34,7 @@ namespace gt::proxy::cli {
 namespace {
 
 namespace fs = std::filesystem;
+namespace fsutil = gov::audit::fsutil;
 using clients::ClientError;
 using clients::ClientFile;
 
@@ -107,17 +109,6 @@ std::vector<fs::path> backups_of(const fs::path& file) {
   return out;
 }
 
-void write_all(int fd, const std::string& text, const fs::path& p) {
-  std::size_t done = 0;
-  while (done < text.size()) {
-    auto n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) throw Fail("cannot write `" + p.string() + "`: " + std::strerror(errno));
-    done += static_cast<std::size_t>(n);
-  }
-  if (::fsync(fd) != 0) throw Fail("cannot write `" + p.string() + "`: " + std::strerror(errno));
-}
-
 mode_t mode_of(const fs::path& p) {
   struct stat st {};
   return ::stat(p.c_str(), &st) == 0 ? (st.st_mode & 07777) : 0600;
@@ -132,7 +123,12 @@ fs::path write_backup(const fs::path& file, const std::string& text) {
     if (fd < 0 && errno == EEXIST) continue;
     if (fd < 0) throw Fail("cannot write the backup `" + p.string() + "`: " + std::strerror(errno));
     try {
-      write_all(fd, text, p);
+      fsutil::write_all(fd, text, "cannot write the backup `" + p.string() + "`");
+      if (::fsync(fd) != 0)
+        throw Fail("cannot write the backup `" + p.string() + "`: " + std::strerror(errno));
+    } catch (const std::system_error& e) {
+      ::close(fd);
+      throw Fail(e.what());
     } catch (...) {
       ::close(fd);
       throw;
@@ -143,26 +139,12 @@ fs::path write_backup(const fs::path& file, const std::string& text) {
   throw Fail("cannot write a backup of `" + file.string() + "`: too many backups");
 }
 
-// Temporary file beside the target, then rename: the file is never half-written.
+// The file is never half-written: a temporary file beside it, synced, then renamed.
 void replace_atomically(const fs::path& file, const std::string& text) {
-  std::string tmpl = file.string() + ".glasstape-tmp-XXXXXX";
-  std::vector<char> name(tmpl.begin(), tmpl.end());
-  name.push_back('\0');
-  int fd = ::mkstemp(name.data());
-  if (fd < 0) throw Fail("cannot write `" + file.string() + "`: " + std::strerror(errno));
-  fs::path tmp(name.data());
   try {
-    if (::fchmod(fd, mode_of(file)) != 0)
-      throw Fail("cannot write `" + file.string() + "`: " + std::strerror(errno));
-    write_all(fd, text, tmp);
-    ::close(fd);
-    fd = -1;
-    if (::rename(tmp.c_str(), file.c_str()) != 0)
-      throw Fail("cannot write `" + file.string() + "`: " + std::strerror(errno));
-  } catch (...) {
-    if (fd >= 0) ::close(fd);
-    ::unlink(tmp.c_str());
-    throw;
+    fsutil::atomic_write(file, text, mode_of(file));
+  } catch (const std::system_error& e) {
+    throw Fail(e.what());
   }
 }
 
