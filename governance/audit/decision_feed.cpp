@@ -46,12 +46,13 @@ std::vector<std::string> last_lines(const std::filesystem::path& file, std::size
 
 }  // namespace
 
-nlohmann::json decision_view(std::string_view line, const Keyring* keyring) {
-  auto r = parse_record(line);
-  if (!r || r->kind != "decision") return nullptr;
-  const auto& p = r->payload;
+namespace {
+
+// The view of a parsed decision record.
+nlohmann::json view_of(const ParsedRecord& r, const Keyring* keyring) {
+  const auto& p = r.payload;
   nlohmann::json v = {
-      {"seq", r->seq},
+      {"seq", r.seq},
       {"ts", str(p, "ts")},
       {"tenant", str(p, "tenant")},
       {"agent", str(p, "agent")},
@@ -68,20 +69,28 @@ nlohmann::json decision_view(std::string_view line, const Keyring* keyring) {
       {"policy_id",
        p.contains("policy") && p["policy"].is_object() ? str(p["policy"], "id") : std::string()},
       {"receipt_id", str(p, "id")},
-      {"key_id", r->key_id}};
+      {"key_id", r.key_id}};
   std::string status = "unknown key";
-  if (keyring && !r->envelope.signatures.empty()) {
-    const auto& sig = r->envelope.signatures.front();
+  if (keyring && !r.envelope.signatures.empty()) {
+    const auto& sig = r.envelope.signatures.front();
     for (const auto* e : keyring->find(sig.keyid)) {
       const bool for_record = (e->tenant == "*" || e->tenant == str(p, "tenant")) &&
                               (e->agent == "*" || e->agent == str(p, "agent"));
       if (!for_record) continue;
-      status = verify_envelope_signature(r->envelope, sig, e->public_key) ? "verified" : "invalid";
+      status = verify_envelope_signature(r.envelope, sig, e->public_key) ? "verified" : "invalid";
       if (status == "verified") break;
     }
   }
   v["signature"] = status;
   return v;
+}
+
+}  // namespace
+
+nlohmann::json decision_view(std::string_view line, const Keyring* keyring) {
+  auto r = parse_record(line);
+  if (!r || r->kind != "decision") return nullptr;
+  return view_of(*r, keyring);
 }
 
 DecisionFeed::DecisionFeed(std::filesystem::path dir, std::filesystem::path keyring,
@@ -105,22 +114,20 @@ void DecisionFeed::load_keyring() {
   }
 }
 
-const Keyring* DecisionFeed::keyring_for(std::string_view line) {
+const Keyring* DecisionFeed::keyring_for(const ParsedRecord& r) {
   // A key the keyring does not hold yet (a new agent): read it again, at most once a second.
-  auto needs = [&]() {
-    if (!keyring_) return true;
-    auto r = parse_envelope(line);
-    return r && !r->signatures.empty() && keyring_->find(r->signatures.front().keyid).empty();
-  };
-  if (needs() && std::chrono::steady_clock::now() - keyring_loaded_ >= std::chrono::seconds(1))
+  const bool unknown = !keyring_ || (!r.envelope.signatures.empty() &&
+                                     keyring_->find(r.envelope.signatures.front().keyid).empty());
+  if (unknown && std::chrono::steady_clock::now() - keyring_loaded_ >= std::chrono::seconds(1))
     load_keyring();
   return keyring_.get();
 }
 
+// Each line is parsed once: records other than decisions stop here, before any keyring work.
 void DecisionFeed::add(std::string_view line, std::vector<nlohmann::json>* out) {
-  if (line.find("\"payloadType\"") == std::string_view::npos) return;
-  auto v = decision_view(line, keyring_for(line));
-  if (v.is_null()) return;
+  auto r = parse_record(line);
+  if (!r || r->kind != "decision") return;
+  auto v = view_of(*r, keyring_for(*r));
   recent_.push_back(v);
   while (recent_.size() > keep_)
     recent_.pop_front();

@@ -24,6 +24,8 @@
 
 namespace gt::gov::audit {
 
+struct ParsedRecord;  // records.hpp
+
 // The page's view of one decision record line, or null when the line is not a decision.
 // `signature`: "verified" (a keyring key for the record's key id, tenant and agent signed it),
 // "invalid" (the signature does not verify), or "unknown key" (no keyring entry for it; also
@@ -48,7 +50,7 @@ class DecisionFeed {
 
  private:
   void add(std::string_view line, std::vector<nlohmann::json>* out);
-  const Keyring* keyring_for(std::string_view line);
+  const Keyring* keyring_for(const ParsedRecord& record);
   void load_keyring();
 
   std::filesystem::path dir_, keyring_path_;
