@@ -110,9 +110,12 @@ Family::Family(std::string name, std::string help, Type type, std::vector<std::s
       max_series_(max_series),
       overflow_label_(overflow_label) {}
 
+std::string Family::pairs(const Labels& labels) const {
+  return label_pairs(label_names_, labels);
+}
+
 std::string Family::key(const Labels& labels, std::size_t size) const {
-  std::string k = label_pairs(label_names_, labels);
-  if (size < max_series_) return k;
+  if (size < max_series_) return pairs(labels);
   // Full: a new label set is folded into the overflow series (existing ones still count).
   Labels folded = labels;
   folded.resize(label_names_.size());
@@ -122,72 +125,43 @@ std::string Family::key(const Labels& labels, std::size_t size) const {
     for (auto& v : folded)
       v = kOther;
   }
-  return label_pairs(label_names_, folded);
+  return pairs(folded);
 }
 
-// --- counters ---
+// --- counters and gauges ---
+
+double ScalarFamily::value(const Labels& labels) const {
+  std::lock_guard lk(mu_);
+  const double* v = find(series_, labels);
+  return v ? *v : 0;
+}
+
+void ScalarFamily::render(std::string& out) const {
+  header(out, *this);
+  std::lock_guard lk(mu_);
+  for (const auto& [labels, v] : series_)
+    sample(out, name_, labels, v);
+}
 
 CounterFamily::CounterFamily(std::string name, std::string help,
                              std::vector<std::string> label_names, std::size_t max_series,
                              int overflow_label)
-    : Family(std::move(name), std::move(help), Type::Counter, std::move(label_names), max_series,
-             overflow_label) {}
+    : ScalarFamily(std::move(name), std::move(help), Type::Counter, std::move(label_names),
+                   max_series, overflow_label) {}
 
 void CounterFamily::inc(const Labels& labels, double by) {
   std::lock_guard lk(mu_);
-  std::string k = label_pairs(label_names_, labels);
-  auto it = series_.find(k);
-  if (it == series_.end()) it = series_.try_emplace(key(labels, series_.size())).first;
-  it->second += by;
+  slot(series_, labels) += by;
 }
-
-double CounterFamily::value(const Labels& labels) const {
-  std::lock_guard lk(mu_);
-  auto it = series_.find(label_pairs(label_names_, labels));
-  return it == series_.end() ? 0 : it->second;
-}
-
-void CounterFamily::render(std::string& out) const {
-  header(out, *this);
-  std::lock_guard lk(mu_);
-  for (const auto& [labels, v] : series_)
-    sample(out, name_, labels, v);
-}
-
-// --- gauges ---
 
 GaugeFamily::GaugeFamily(std::string name, std::string help, std::vector<std::string> label_names,
                          std::size_t max_series)
-    : Family(std::move(name), std::move(help), Type::Gauge, std::move(label_names), max_series,
-             -1) {}
-
-void GaugeFamily::add(const Labels& labels, double by) {
-  std::lock_guard lk(mu_);
-  std::string k = label_pairs(label_names_, labels);
-  auto it = series_.find(k);
-  if (it == series_.end()) it = series_.try_emplace(key(labels, series_.size())).first;
-  it->second += by;
-}
+    : ScalarFamily(std::move(name), std::move(help), Type::Gauge, std::move(label_names),
+                   max_series, -1) {}
 
 void GaugeFamily::set(const Labels& labels, double v) {
   std::lock_guard lk(mu_);
-  std::string k = label_pairs(label_names_, labels);
-  auto it = series_.find(k);
-  if (it == series_.end()) it = series_.try_emplace(key(labels, series_.size())).first;
-  it->second = v;
-}
-
-double GaugeFamily::value(const Labels& labels) const {
-  std::lock_guard lk(mu_);
-  auto it = series_.find(label_pairs(label_names_, labels));
-  return it == series_.end() ? 0 : it->second;
-}
-
-void GaugeFamily::render(std::string& out) const {
-  header(out, *this);
-  std::lock_guard lk(mu_);
-  for (const auto& [labels, v] : series_)
-    sample(out, name_, labels, v);
+  slot(series_, labels) = v;
 }
 
 // --- histograms ---
@@ -209,21 +183,17 @@ void HistogramFamily::observe(const Labels& labels, double v) {
   while (b < bounds_.size() && v > bounds_[b])
     ++b;
   std::lock_guard lk(mu_);
-  std::string k = label_pairs(label_names_, labels);
-  auto it = series_.find(k);
-  if (it == series_.end()) {
-    it = series_.try_emplace(key(labels, series_.size())).first;
-    if (it->second.buckets.empty()) it->second.buckets.assign(bounds_.size() + 1, 0);
-  }
-  ++it->second.buckets[b];
-  it->second.sum += v;
-  ++it->second.count;
+  auto& s = slot(series_, labels);
+  if (s.buckets.empty()) s.buckets.assign(bounds_.size() + 1, 0);
+  ++s.buckets[b];
+  s.sum += v;
+  ++s.count;
 }
 
 std::uint64_t HistogramFamily::count(const Labels& labels) const {
   std::lock_guard lk(mu_);
-  auto it = series_.find(label_pairs(label_names_, labels));
-  return it == series_.end() ? 0 : it->second.count;
+  const Series* s = find(series_, labels);
+  return s ? s->count : 0;
 }
 
 void HistogramFamily::render(std::string& out) const {

@@ -51,8 +51,23 @@ class Family {
   virtual void render(std::string& out) const = 0;
 
  protected:
-  // The key (the rendered label pairs) for a new series of `labels` when the family holds
-  // `size`: folded into the overflow series once the family is full. Called with mu_ held.
+  // The series of `labels` in `series` (a map from rendered label pairs), made when absent;
+  // a new one is folded into the overflow series once the family is full. Call with mu_ held.
+  template <class Map>
+  typename Map::mapped_type& slot(Map& series, const Labels& labels) {
+    auto it = series.find(pairs(labels));
+    if (it == series.end()) it = series.try_emplace(key(labels, series.size())).first;
+    return it->second;
+  }
+  // The existing series of `labels`, or null. Call with mu_ held.
+  template <class Map>
+  const typename Map::mapped_type* find(const Map& series, const Labels& labels) const {
+    auto it = series.find(pairs(labels));
+    return it == series.end() ? nullptr : &it->second;
+  }
+  std::string pairs(const Labels& labels) const;  // `name="value",...`
+  // The key for a new series of `labels` when the family holds `size`: its own pairs, or the
+  // overflow series' once the family is full.
   std::string key(const Labels& labels, std::size_t size) const;
 
   std::string name_, help_;
@@ -63,29 +78,29 @@ class Family {
   mutable std::mutex mu_;
 };
 
-class CounterFamily : public Family {
+// One number per label set: what counters and gauges share.
+class ScalarFamily : public Family {
+ public:
+  double value(const Labels& labels) const;  // 0 when absent (tests)
+  void render(std::string& out) const override;
+
+ protected:
+  using Family::Family;
+  std::map<std::string, double> series_;
+};
+
+class CounterFamily : public ScalarFamily {
  public:
   CounterFamily(std::string name, std::string help, std::vector<std::string> label_names,
                 std::size_t max_series = 2000, int overflow_label = -1);
   void inc(const Labels& labels, double by = 1);
-  double value(const Labels& labels) const;  // 0 when absent (tests)
-  void render(std::string& out) const override;
-
- private:
-  std::map<std::string, double> series_;
 };
 
-class GaugeFamily : public Family {
+class GaugeFamily : public ScalarFamily {
  public:
   GaugeFamily(std::string name, std::string help, std::vector<std::string> label_names,
               std::size_t max_series = 2000);
-  void add(const Labels& labels, double by);
   void set(const Labels& labels, double v);
-  double value(const Labels& labels) const;
-  void render(std::string& out) const override;
-
- private:
-  std::map<std::string, double> series_;
 };
 
 class HistogramFamily : public Family {
