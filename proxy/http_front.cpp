@@ -942,32 +942,17 @@ class HttpFront {
   // The decisions page: the Host and Origin checks of /mcp, and its authentication when
   // http.auth is configured (http.ui.enabled: true).
   void serve_ui(web::Request&& req, std::shared_ptr<web::Exchange> ex, const std::string& target) {
-    namespace bh = boost::beast::http;
     admin::metrics().http_requests.inc({"ui"});
-    if (!host_allowed(req[bh::field::host])) {
-      reject(ex, 403, "Forbidden: host not allowed");
-      return;
-    }
-    if (!origin_allowed(req[bh::field::origin])) {
-      reject(ex, 403, "Forbidden: origin not allowed");
-      return;
-    }
+    if (!browser_checks(req, ex)) return;
     std::string method(req.method_string());
     if (!auth_) {
       ui_->handle(method, target, std::move(ex));
       return;
     }
-    auto held = std::make_shared<web::Request>(std::move(req));
-    auth_->authenticate(*held, ex->peer(), [this, held, ex, method, target](AuthResult r) {
-      if (ex->closed() || ex->done()) return;
-      if (!r.ok()) {
-        std::vector<web::Header> h;
-        if (!r.www_authenticate.empty()) h.push_back({"WWW-Authenticate", r.www_authenticate});
-        reject(ex, r.status, r.message, -32000, std::move(h));
-        return;
-      }
-      if (ui_) ui_->handle(method, target, ex);
-    });
+    authenticated(std::move(req), ex,
+                  [this, ex, method, target](web::Request&&, const AuthResult&) {
+                    if (ui_) ui_->handle(method, target, ex);
+                  });
   }
 
   void handle(web::Request&& req, std::shared_ptr<web::Exchange> ex) {
@@ -977,14 +962,8 @@ class HttpFront {
     if (q != std::string::npos) target.resize(q);
     if (admin_ && admin::Endpoints::is_admin_path(target)) {
       // The same DNS-rebinding check as /mcp: a page elsewhere cannot read the metrics.
-      if (!host_allowed(req[bh::field::host])) {
-        reject(ex, 403, "Forbidden: host not allowed");
-        return;
-      }
-      auto r = admin_->handle(std::string(req.method_string()), target);
-      std::vector<web::Header> headers;
-      if (!r->allow.empty()) headers.push_back({"Allow", r->allow});
-      ex->respond(r->status, std::move(r->body), r->content_type, headers);
+      if (!host_checked(req, ex)) return;
+      admin::send(*ex, std::move(*admin_->handle(std::string(req.method_string()), target)));
       return;
     }
     if (auth_ && target == auth_->settings().metadata_path) {
@@ -1008,40 +987,57 @@ class HttpFront {
       return;
     }
     admin::metrics().http_requests.inc({"mcp"});
-    // DNS-rebinding protection: a browser page on another origin, or a request for another
-    // host name, never reaches a session.
-    if (!host_allowed(req[bh::field::host])) {
-      refusals()("http: refused Host `{}` (not in http.allowed_hosts)",
-                 shorten_header(req[bh::field::host]));
-      reject(ex, 403, "Forbidden: host not allowed");
-      return;
-    }
-    if (!origin_allowed(req[bh::field::origin])) {
-      refusals()("http: refused Origin `{}` (not in http.allowed_origins)",
-                 shorten_header(req[bh::field::origin]));
-      reject(ex, 403, "Forbidden: origin not allowed");
-      return;
-    }
+    if (!browser_checks(req, ex)) return;
     if (!auth_) {
       dispatch(std::move(req), ex, route->first, route->second, nullptr, {});
       return;
     }
     // Who is calling, before anything else: an unauthenticated request reaches no session,
     // no parser of its body and no server.
+    authenticated(std::move(req), ex,
+                  [this, ex, path = route->first, servers = &route->second](web::Request&& r,
+                                                                            const AuthResult& a) {
+                    dispatch(std::move(r), ex, path, *servers, a.principal, a.binding);
+                  });
+  }
+
+  // DNS-rebinding protection: a request for another host name is refused (answered, logged)
+  // and false returned. Every endpoint a browser can reach has this check.
+  bool host_checked(const web::Request& req, const std::shared_ptr<web::Exchange>& ex) {
+    namespace bh = boost::beast::http;
+    if (host_allowed(req[bh::field::host])) return true;
+    refusals()("http: refused Host `{}` (not in http.allowed_hosts)",
+               shorten_header(req[bh::field::host]));
+    reject(ex, 403, "Forbidden: host not allowed");
+    return false;
+  }
+
+  // The Host check, and a page on another origin never reaches what is behind it.
+  bool browser_checks(const web::Request& req, const std::shared_ptr<web::Exchange>& ex) {
+    namespace bh = boost::beast::http;
+    if (!host_checked(req, ex)) return false;
+    if (origin_allowed(req[bh::field::origin])) return true;
+    refusals()("http: refused Origin `{}` (not in http.allowed_origins)",
+               shorten_header(req[bh::field::origin]));
+    reject(ex, 403, "Forbidden: origin not allowed");
+    return false;
+  }
+
+  // http.auth: runs `next` once the request is authenticated; a refusal is answered here.
+  void authenticated(web::Request&& req, std::shared_ptr<web::Exchange> ex,
+                     std::function<void(web::Request&&, const AuthResult&)> next) {
     auto held = std::make_shared<web::Request>(std::move(req));
-    auth_->authenticate(
-        *held, ex->peer(),
-        [this, held, ex, path = route->first, servers = &route->second](AuthResult r) {
-          if (ex->closed() || ex->done()) return;
-          if (!r.ok()) {
-            std::vector<web::Header> h;
-            if (!r.www_authenticate.empty()) h.push_back({"WWW-Authenticate", r.www_authenticate});
-            if (r.status == 503) h.push_back({"Retry-After", "5"});
-            reject(ex, r.status, r.message, -32000, std::move(h));
-            return;
-          }
-          dispatch(std::move(*held), ex, path, *servers, r.principal, r.binding);
-        });
+    auth_->authenticate(*held, ex->peer(), [held, ex, next = std::move(next)](AuthResult r) {
+      if (ex->closed() || ex->done()) return;
+      if (!r.ok()) {
+        std::vector<web::Header> h;
+        if (!r.www_authenticate.empty()) h.push_back({"WWW-Authenticate", r.www_authenticate});
+        if (r.status == 503) h.push_back({"Retry-After", "5"});
+        reject(ex, r.status, r.message, -32000, std::move(h));
+        return;
+      }
+      next(std::move(*held), r);
+    });
   }
 
   // A request past the Host, Origin and authentication checks. `principal` is the

@@ -12,6 +12,12 @@ namespace gt::proxy::admin {
 
 namespace web = transport::http;
 
+void send(web::Exchange& ex, Response&& r) {
+  std::vector<web::Header> headers;
+  if (!r.allow.empty()) headers.push_back({"Allow", r.allow});
+  ex.respond(r.status, std::move(r.body), r.content_type, headers);
+}
+
 ListenAddress parse_listen(const std::string& listen) {
   auto colon = listen.rfind(':');
   if (colon == std::string::npos || colon == 0)
@@ -78,9 +84,7 @@ AdminServer::AdminServer(boost::asio::io_context& ioc, const std::string& listen
                         "text/plain");
             return;
           }
-          std::vector<web::Header> headers;
-          if (!r->allow.empty()) headers.push_back({"Allow", r->allow});
-          ex->respond(r->status, std::move(r->body), r->content_type, headers);
+          send(*ex, std::move(*r));
         });
   } catch (const boost::system::system_error& e) {
     throw std::runtime_error("admin.listen: cannot listen on " + listen + ": " +

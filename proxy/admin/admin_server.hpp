@@ -16,7 +16,8 @@
 
 namespace gt::transport::http {
 class Server;
-}
+class Exchange;
+}  // namespace gt::transport::http
 
 namespace gt::proxy::admin {
 
@@ -24,6 +25,9 @@ struct ListenAddress {
   std::string host;
   unsigned short port = 0;
 };
+
+// Sends an admin endpoint's answer (with its Allow header, for a 405).
+void send(transport::http::Exchange& ex, Response&& r);
 
 // "host:port" or "[v6]:port". Throws std::invalid_argument with the reason.
 ListenAddress parse_listen(const std::string& listen);
