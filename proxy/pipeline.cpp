@@ -35,6 +35,33 @@ bool monitored(const pol::Policy& p, const pol::SetOptions& o) {
 
 }  // namespace
 
+ToolGoverned classify_tool(std::string_view server, const std::string& t,
+                           const GovernanceView& view) {
+  if (view.passthrough) return ToolGoverned::Passthrough;
+  if (denied_by(view.deny_tools, server, t)) return ToolGoverned::DenyTools;
+  if (!view.policies) return ToolGoverned::Ungoverned;
+  const pol::PolicySet* set = view.policy_set.get();
+  if (!set) return ToolGoverned::Unloaded;
+  std::vector<const pol::Policy*> governing;
+  std::vector<std::string> missing;
+  set->governing(server, t, governing, missing);
+  // A config binding that names a policy that is not loaded: denied.
+  if (!missing.empty()) return ToolGoverned::NoPolicy;
+  if (!governing.empty()) {
+    // A rejected file denies every call it governs, whatever the others say.
+    if (std::any_of(governing.begin(), governing.end(),
+                    [](const pol::Policy* p) { return !p->rejected.empty(); }))
+      return ToolGoverned::Rejected;
+    return std::all_of(governing.begin(), governing.end(),
+                       [&](const pol::Policy* p) { return monitored(*p, set->options); })
+               ? ToolGoverned::PolicyMonitor
+               : ToolGoverned::Policy;
+  }
+  if (!set->options.default_policy.empty() && set->find(set->options.default_policy) != nullptr)
+    return ToolGoverned::DefaultPolicy;
+  return ToolGoverned::NoPolicy;
+}
+
 ToolSummary summarize_tools(std::string_view server, std::vector<std::string> tools,
                             const GovernanceView& view) {
   std::sort(tools.begin(), tools.end());
@@ -45,40 +72,36 @@ ToolSummary summarize_tools(std::string_view server, std::vector<std::string> to
   s.monitor = set && set->options.mode == pol::Mode::Monitor;
   std::vector<std::string> deny_names, rejected_names, no_policy_names;
   for (const auto& t : tools) {
-    if (view.passthrough) continue;
-    if (denied_by(view.deny_tools, server, t)) {
-      ++s.deny_tools;
-      deny_names.push_back(t);
-    } else if (!view.policies) {
-      ++s.ungoverned;
-    } else if (!set) {
-      ++s.unloaded;
-    } else {
-      std::vector<const pol::Policy*> governing;
-      std::vector<std::string> missing;
-      set->governing(server, t, governing, missing);
-      if (!missing.empty()) {  // a config binding names a policy that is not loaded: denied
+    switch (classify_tool(server, t, view)) {
+      case ToolGoverned::Passthrough:
+        break;
+      case ToolGoverned::DenyTools:
+        ++s.deny_tools;
+        deny_names.push_back(t);
+        break;
+      case ToolGoverned::Ungoverned:
+        ++s.ungoverned;
+        break;
+      case ToolGoverned::Unloaded:
+        ++s.unloaded;
+        break;
+      case ToolGoverned::NoPolicy:
         ++s.no_policy;
         no_policy_names.push_back(t);
-      } else if (!governing.empty()) {
-        // A rejected file denies every call it governs, whatever the others say.
-        if (std::any_of(governing.begin(), governing.end(),
-                        [](const pol::Policy* p) { return !p->rejected.empty(); })) {
-          ++s.rejected;
-          rejected_names.push_back(t);
-        } else {
-          ++s.policy;
-          if (std::all_of(governing.begin(), governing.end(),
-                          [&](const pol::Policy* p) { return monitored(*p, set->options); }))
-            ++s.policy_monitor;
-        }
-      } else if (!set->options.default_policy.empty() &&
-                 set->find(set->options.default_policy) != nullptr) {
+        break;
+      case ToolGoverned::Rejected:
+        ++s.rejected;
+        rejected_names.push_back(t);
+        break;
+      case ToolGoverned::PolicyMonitor:
+        ++s.policy_monitor;
+        [[fallthrough]];
+      case ToolGoverned::Policy:
+        ++s.policy;
+        break;
+      case ToolGoverned::DefaultPolicy:
         ++s.default_policy;
-      } else {
-        ++s.no_policy;
-        no_policy_names.push_back(t);
-      }
+        break;
     }
   }
   auto names = [](const std::vector<std::string>& v) {
@@ -196,18 +219,8 @@ void Pipeline::on_tools_listed(std::string_view server, const nlohmann::json& to
       all.assign(names.begin(), names.end());
     }
   }
-  if (summarize) {
-    GovernanceView view;
-    view.passthrough = chain_.empty() && !recorder_;
-    for (const auto& i : chain_) {
-      try {
-        i->describe(view);
-      } catch (const std::exception& e) {
-        spdlog::error("{}: cannot describe its governance: {}", i->name(), e.what());
-      }
-    }
-    spdlog::info("{}", summarize_tools(server, std::move(all), view).line);
-  }
+  if (summarize)
+    spdlog::info("{}", summarize_tools(server, std::move(all), governance_view()).line);
   for (auto& i : chain_) {
     try {
       i->on_tools_listed(server, tools);
@@ -413,39 +426,63 @@ std::map<std::string, std::vector<std::pair<std::string, std::string>>> Pipeline
     for (const auto& [server, l] : listed_)
       listed[server].assign(l.names.begin(), l.names.end());
   }
-  GovernanceView view;
-  view.passthrough = chain_.empty() && !recorder_;
-  for (const auto& i : chain_) {
-    try {
-      i->describe(view);
-    } catch (const std::exception&) {
-    }
-  }
+  const GovernanceView view = governance_view();
+  const bool monitor = view.policy_set && view.policy_set->options.mode == pol::Mode::Monitor;
   std::map<std::string, std::vector<std::pair<std::string, std::string>>> out;
   for (const auto& [server, names] : listed) {
     auto& tools = out[server];
     for (const auto& name : names) {
-      auto s = summarize_tools(server, {name}, view);
-      std::string how = view.passthrough       ? "passthrough"
-                        : s.deny_tools > 0     ? "deny_tools"
-                        : s.rejected > 0       ? "rejected policy file"
-                        : s.policy_monitor > 0 ? "policy (monitor mode)"
-                        : s.policy > 0         ? "policy"
-                        : s.default_policy > 0 ? "default policy"
-                        : s.unloaded > 0       ? "no policy set loaded: denied"
-                        : s.ungoverned > 0     ? "no policy check"
-                        : s.monitor            ? "no policy: forwarded (monitor mode)"
-                                               : "no policy: denied";
+      const char* how = "";
+      switch (classify_tool(server, name, view)) {
+        case ToolGoverned::Passthrough:
+          how = "passthrough";
+          break;
+        case ToolGoverned::DenyTools:
+          how = "deny_tools";
+          break;
+        case ToolGoverned::Rejected:
+          how = "rejected policy file";
+          break;
+        case ToolGoverned::PolicyMonitor:
+          how = "policy (monitor mode)";
+          break;
+        case ToolGoverned::Policy:
+          how = "policy";
+          break;
+        case ToolGoverned::DefaultPolicy:
+          how = "default policy";
+          break;
+        case ToolGoverned::Unloaded:
+          how = "no policy set loaded: denied";
+          break;
+        case ToolGoverned::Ungoverned:
+          how = "no policy check";
+          break;
+        case ToolGoverned::NoPolicy:
+          how = monitor ? "no policy: forwarded (monitor mode)" : "no policy: denied";
+          break;
+      }
       tools.emplace_back(name, how);
     }
   }
   return out;
 }
 
-Pipeline::AuditSource Pipeline::audit_source() const {
-  if (!recorder_) return {};
-  auto [dir, keyring] = recorder_->source();
-  return {dir, keyring};
+GovernanceView Pipeline::governance_view() const {
+  GovernanceView view;
+  view.passthrough = chain_.empty() && !recorder_;
+  for (const auto& i : chain_) {
+    try {
+      i->describe(view);
+    } catch (const std::exception& e) {
+      spdlog::error("{}: cannot describe its governance: {}", i->name(), e.what());
+    }
+  }
+  return view;
+}
+
+AuditSource Pipeline::audit_source() const {
+  return recorder_ ? recorder_->source() : AuditSource{};
 }
 
 void Pipeline::report(admin::Report& out) const {

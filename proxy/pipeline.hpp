@@ -145,6 +145,21 @@ struct ToolSummary {
   std::string line;           // "server example: 14 tools: 11 governed by a policy, ..."
 };
 
+// How one tool of `server` is governed, in the chain's order (what summarize_tools counts).
+enum class ToolGoverned {
+  Passthrough,    // no chain, no recorder
+  DenyTools,      // denied by deny_tools
+  Ungoverned,     // no governance.policies section
+  Unloaded,       // policies configured, no set loaded: denied
+  NoPolicy,       // no policy (or a bound policy not loaded): denied, forwarded in monitor mode
+  Rejected,       // a rejected (unsigned or altered) policy file governs it: denied
+  Policy,         // governed by a policy of its own
+  PolicyMonitor,  // ... every governing policy in monitor mode
+  DefaultPolicy,  // governed by the default policy
+};
+ToolGoverned classify_tool(std::string_view server, const std::string& tool,
+                           const GovernanceView& view);
+
 // Pure: counts how the listed tools of `server` are governed and writes the log line. Names
 // are sorted and deduplicated; a category other than "governed by a policy" lists its tools
 // (up to 10).
@@ -208,6 +223,12 @@ class Interceptor {
   virtual void report(admin::Report& /*out*/, const std::string& /*tenant*/) const {}
 };
 
+// Where a recorder writes, for reading decisions back (empty strings when nowhere).
+struct AuditSource {
+  std::string dir;      // the audit log's directory
+  std::string keyring;  // the keyring that verifies its records
+};
+
 // The last stage: makes the final decision durable (signed receipt in the audit log).
 class Recorder {
  public:
@@ -228,8 +249,7 @@ class Recorder {
   virtual void record_event(const nlohmann::json& /*event*/) {}
   // Readiness and metric samples of the audit log (see Interceptor::report).
   virtual void report(admin::Report& /*out*/, const std::string& /*tenant*/) const {}
-  // The log's directory and the keyring that verifies it, or empty strings.
-  virtual std::pair<std::string, std::string> source() const { return {}; }
+  virtual AuditSource source() const { return {}; }
 };
 
 class MrtrLinks;
@@ -284,15 +304,14 @@ class Pipeline {
   const std::string& tenant() const { return tenant_; }
   // Every interceptor's and the recorder's checks and samples (/readyz, /metrics).
   void report(admin::Report& out) const;
+  // What every interceptor says of its governance (for summarize_tools, classify_tool).
+  GovernanceView governance_view() const;
   // How each tool listed so far is governed, per server (the decisions page): "policy",
   // "policy (monitor mode)", "default policy", "deny_tools", "rejected policy file",
   // "no policy: denied", "no policy: forwarded (monitor mode)", "no policy set loaded: denied",
   // "no policy check", "passthrough". At most kMaxSummaryTools per server.
   std::map<std::string, std::vector<std::pair<std::string, std::string>>> tool_governance() const;
-  // Where the recorder writes, for reading decisions back (empty when there is none).
-  struct AuditSource {
-    std::string dir, keyring;
-  };
+  // Where the recorder writes (empty when there is none).
   AuditSource audit_source() const;
 
  private:

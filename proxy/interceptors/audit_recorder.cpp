@@ -318,7 +318,7 @@ std::unique_ptr<Recorder> make_audit_recorder(const InterceptorEnv& env,
   return std::make_unique<AuditRecorder>(std::move(log), std::move(s), env.tenant.id, agent);
 }
 
-std::pair<std::string, std::string> AuditRecorder::source() const {
+AuditSource AuditRecorder::source() const {
   return {log_->options().dir.string(),
           gov::audit::keyring_path(settings_.keys_dir, tenant_).string()};
 }

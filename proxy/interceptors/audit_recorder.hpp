@@ -48,7 +48,7 @@ class AuditRecorder : public Recorder {
   // /readyz: the log is writable (no failing batch, the directory writable); /metrics: its
   // record and failure counts.
   void report(admin::Report& out, const std::string& tenant) const override;
-  std::pair<std::string, std::string> source() const override;
+  AuditSource source() const override;
   gov::audit::AuditLog& log() { return *log_; }
 
  private:
