@@ -45,6 +45,24 @@ const char* action_name(ScanAction a) {
   return a == ScanAction::Hide ? "hidden" : a == ScanAction::Deny ? "denied" : "logged";
 }
 
+// The `tool-finding` record of one scanned definition: `findings` as describe_findings made
+// them, `entry` "prompt" or "resource" for an entry of those lists (null for a tool).
+nlohmann::json finding_record(const std::string& server, const std::string& name,
+                              const std::string& hash, ScanAction a,
+                              const tools::ScanReport& report, nlohmann::json findings,
+                              const char* entry = nullptr) {
+  const std::size_t more = report.findings.size() + report.more - findings.size();
+  nlohmann::json e = {{"kind", "tool-finding"},
+                      {"server", server},
+                      {"tool", name},
+                      {"sha256", hash},
+                      {"action", action_name(a)},
+                      {"findings", std::move(findings)},
+                      {"more", more}};
+  if (entry) e["entry"] = entry;
+  return e;
+}
+
 // One log per kind of line, each at most kLogBurst per 10 s (then one line with the count):
 // a server that changes a hundred tools at once cannot hide a scan finding or a failed save.
 constexpr std::size_t kLogBurst = 20;
@@ -459,13 +477,7 @@ void ToolGate::review_scan(const std::string& sname, Server& st, const nlohmann:
                "` looks poisoned: " + summary,
            s_.scan == ScanAction::Hide});
   }
-  event({{"kind", "tool-finding"},
-         {"server", sname},
-         {"tool", name},
-         {"sha256", hash},
-         {"action", action},
-         {"findings", findings},
-         {"more", report.findings.size() + report.more - findings.size()}});
+  event(finding_record(sname, name, hash, s_.scan, report, std::move(findings)));
 }
 
 bool ToolGate::governs(gov::ToolRef::Kind kind) const {
@@ -523,14 +535,7 @@ void ToolGate::on_entries_listed(gov::ToolRef::Kind kind, std::string_view serve
                               "` looks poisoned: " + summary,
                           s_.scan == ScanAction::Hide};
     }
-    event({{"kind", "tool-finding"},
-           {"entry", what},
-           {"server", sname},
-           {"tool", name},
-           {"sha256", hash},
-           {"action", action},
-           {"findings", findings},
-           {"more", report.findings.size() + report.more - findings.size()}});
+    event(finding_record(sname, name, hash, s_.scan, report, std::move(findings), what));
   }
 }
 
