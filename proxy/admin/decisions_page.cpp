@@ -105,13 +105,7 @@ nlohmann::json DecisionsPage::status_json() const {
 }
 
 void DecisionsPage::subscribe(std::shared_ptr<web::Exchange> ex) {
-  subscribers_.erase(std::remove_if(subscribers_.begin(), subscribers_.end(),
-                                    [](const auto& w) {
-                                      auto s = w.lock();
-                                      return !s || s->closed() || s->done();
-                                    }),
-                     subscribers_.end());
-  if (subscribers_.size() >= kMaxSubscribers) {
+  if (live_subscribers().size() >= kMaxSubscribers) {
     metrics().refused.inc({"ui_subscribers"});
     ex->respond(503, "too many decisions pages open\n", "text/plain", {{"Retry-After", "5"}});
     return;
@@ -158,13 +152,18 @@ void DecisionsPage::schedule() {
   });
 }
 
-void DecisionsPage::poll() {
+std::vector<std::shared_ptr<web::Exchange>> DecisionsPage::live_subscribers() {
   std::vector<std::shared_ptr<web::Exchange>> live;
   for (const auto& w : subscribers_) {
     auto s = w.lock();
     if (s && !s->closed() && !s->done()) live.push_back(std::move(s));
   }
   subscribers_.assign(live.begin(), live.end());
+  return live;
+}
+
+void DecisionsPage::poll() {
+  auto live = live_subscribers();
   if (live.empty()) {
     feeds_.clear();  // nobody watches: stop reading the logs
     return;

@@ -57,10 +57,11 @@ class DecisionsPage {
   void handle(std::string_view method, std::string_view path,
               std::shared_ptr<transport::http::Exchange> ex);
   void stop();
-  std::size_t subscribers() const { return subscribers_.size(); }
 
  private:
   void subscribe(std::shared_ptr<transport::http::Exchange> ex);
+  // The watchers still connected (the others are dropped from subscribers_).
+  std::vector<std::shared_ptr<transport::http::Exchange>> live_subscribers();
   void poll();
   void schedule();
   nlohmann::json status_json() const;
