@@ -217,6 +217,19 @@ function series(m, name, labels = {}) {
   return m.samples.filter((s) => s.name === name && Object.keys(labels).every((k) => s.labels[k] === labels[k]));
 }
 
+// The decision counter holds exactly one allowed and one denied call of `echo` on `server`
+// (the denial with `code`), and nothing else.
+function assertOneAllowOneDeny(m, server, code) {
+  const base = { tenant: TENANT, server, kind: 'tool', tool: 'echo' };
+  const decisions = series(m, 'glasstape_decisions_total')
+    .map((x) => ({ ...x.labels, value: x.value }))
+    .sort((a, b) => a.decision.localeCompare(b.decision));
+  assert.deepEqual(decisions, [
+    { ...base, decision: 'allow', code: '', value: 1 },
+    { ...base, decision: 'deny', code, value: 1 },
+  ], m.text);
+}
+
 // The value of the one series `name` with exactly `labels`, or undefined.
 function valueOf(m, name, labels = {}) {
   const hits = m.samples.filter((s) => s.name === name && sameLabels(s.labels, labels));
@@ -352,14 +365,7 @@ describe('healthz, readyz and metrics on glasstape serve', { skip }, () => {
       assert.ok(ready.text.split('\n').includes('ok    server[example]: up'), ready.text);
 
       const m = await scrape(serve.port);
-      const base = { tenant: TENANT, server: 'example', kind: 'tool', tool: 'echo' };
-      const decisions = series(m, 'glasstape_decisions_total')
-        .map((x) => ({ ...x.labels, value: x.value }))
-        .sort((a, b) => a.decision.localeCompare(b.decision));
-      assert.deepEqual(decisions, [
-        { ...base, decision: 'allow', code: '', value: 1 },
-        { ...base, decision: 'deny', code, value: 1 },
-      ], m.text);
+      assertOneAllowOneDeny(m, 'example', code);
       assert.equal(m.types.glasstape_decisions_total, 'counter');
       // Both calls were judged and recorded; only the allowed one went to the server.
       assert.equal(histogramCount(m, 'glasstape_decide_duration_seconds', { tenant: TENANT }), 2);
@@ -892,15 +898,7 @@ describe('a listener of their own', { skip }, () => {
       const adminPort = Number(ADMIN_LINE.exec(sess.stderr())[1]);
       const [code] = await allowAndDeny(sess.client);
       const m = await scrape(adminPort);
-      // `run -- CMD` names the server `server`.
-      const base = { tenant: TENANT, server: 'server', kind: 'tool', tool: 'echo' };
-      const decisions = series(m, 'glasstape_decisions_total')
-        .map((x) => ({ ...x.labels, value: x.value }))
-        .sort((a, b) => a.decision.localeCompare(b.decision));
-      assert.deepEqual(decisions, [
-        { ...base, decision: 'allow', code: '', value: 1 },
-        { ...base, decision: 'deny', code, value: 1 },
-      ], m.text);
+      assertOneAllowOneDeny(m, 'server', code);  // `run -- CMD` names the server `server`
       assert.equal(valueOf(m, 'glasstape_sessions', { front: 'stdio' }), 1, m.text);
       assert.equal(valueOf(m, 'glasstape_sessions_opened_total', { front: 'stdio' }), 1, m.text);
       assert.equal(valueOf(m, 'glasstape_upstream_up', { server: 'server' }), 1, m.text);
