@@ -10,8 +10,13 @@ namespace {
 constexpr std::string_view kEmDash = "\xE2\x80\x94";  // U+2014
 }
 
-std::string checkpoint_origin(const std::string& tenant) {
-  return "glasstape/audit/" + tenant;
+std::string checkpoint_origin(const std::string& tenant, std::string_view log_id) {
+  std::string origin = "glasstape/audit/" + tenant;
+  if (!log_id.empty()) {
+    origin += '/';
+    origin += log_id;
+  }
+  return origin;
 }
 
 std::string checkpoint_text(const Checkpoint& cp) {

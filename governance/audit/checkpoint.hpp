@@ -1,7 +1,8 @@
 // Checkpoints in C2SP tlog-checkpoint form (c2sp.org/tlog-checkpoint), as C2SP signed notes
 // (c2sp.org/signed-note) with an Ed25519 signature:
 //
-//   glasstape/audit/<tenant>          origin
+//   glasstape/audit/<tenant>/<log id> origin (v1 logs, before they had a log id:
+//                                     glasstape/audit/<tenant>)
 //   1234                              tree size (records 0..1233)
 //   <base64 RFC 6962 root hash>
 //                                     (blank line)
@@ -30,7 +31,9 @@ struct Checkpoint {
   Digest root{};
 };
 
-std::string checkpoint_origin(const std::string& tenant);
+// The origin of a tenant's log: with its random log id, so a new log, or another host's log
+// signed with the same key, never has the same origin. An empty log id gives the v1 origin.
+std::string checkpoint_origin(const std::string& tenant, std::string_view log_id = {});
 std::string checkpoint_text(const Checkpoint& cp);
 std::uint32_t note_key_hash(std::string_view name, const PublicKey& pk);
 // The signed-note verifier key string for `name`.

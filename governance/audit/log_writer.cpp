@@ -45,6 +45,8 @@ constexpr std::uint64_t kTailWindow = 64ull << 20;
 // How many unparseable complete lines at the very end count as torn (a crash can leave a
 // few lines of zeros on some file systems); more than that is damage, not a crash.
 constexpr int kMaxTornLines = 16;
+// A signed checkpoint is a few hundred bytes; a larger `checkpoint` file is not read.
+constexpr off_t kMaxCheckpointFile = 64 << 10;
 
 std::string compact_stamp() {
   std::string t = rfc3339_utc(Clock::now());  // 2025-06-01T12:34:56.789012Z
@@ -78,7 +80,6 @@ AuditLog::AuditLog(LogOptions opts, std::shared_ptr<KeyProvider> keys, std::stri
     : opts_(std::move(opts)), keys_(std::move(keys)), log_agent_(std::move(log_agent)) {
   if (opts_.group_records == 0) opts_.group_records = 1;
   check_key_name("tenant", opts_.tenant);
-  origin_ = checkpoint_origin(opts_.tenant);
   try {
     fsutil::make_dirs(opts_.dir, 0700);
   } catch (const std::system_error& e) {
@@ -98,6 +99,7 @@ AuditLog::AuditLog(LogOptions opts, std::shared_ptr<KeyProvider> keys, std::stri
   fsutil::LockGuard held(*lock_);
   std::vector<Item> startup;
   open_existing_or_create(startup);
+  check_continuity(startup);
   Item start = system_item("start");
   start.payload.set_string("version", opts_.version);
   start.payload.set_int("pid", static_cast<std::int64_t>(::getpid()));
@@ -307,6 +309,7 @@ void AuditLog::replay(const fs::path& file, std::uint64_t end) {
                          "`, not of `" + opts_.tenant + "`; each tenant needs its own directory");
       }
     }
+    note_root_at_checkpoint();
     state_.tree.append(merkle_leaf_hash(line));
     state_.prev_hex = to_hex(sha256(line));
     ++lines;
@@ -341,6 +344,7 @@ void AuditLog::replay(const fs::path& file, std::uint64_t end) {
   }
   ::close(fd);
   if (lines == 0) return;
+  note_root_at_checkpoint();
   auto last = parse_record(last_line);
   if (!last || last->seq != first_seq + lines - 1) {
     throw AuditError("`" + file.string() +
@@ -348,12 +352,42 @@ void AuditLog::replay(const fs::path& file, std::uint64_t end) {
                      "its first; run `glasstape verify`; refusing to append to it");
   }
   state_.seq = last->seq + 1;
+  log_id_ = last->log_id;
   state_.file_size = end;
   state_.since_checkpoint = last->kind == "checkpoint" ? 0 : 1;
   file_first_seq_ = first_seq;
 }
 
+void AuditLog::note_root_at_checkpoint() {
+  if (dir_checkpoint_ && state_.tree.size() == dir_checkpoint_->size)
+    root_at_checkpoint_ = state_.tree.root();
+}
+
+void AuditLog::load_dir_checkpoint() {
+  const fs::path file = opts_.dir / kCheckpointFileName;
+  struct stat st {};
+  if (::stat(file.c_str(), &st) != 0) return;
+  std::string err;
+  std::optional<Checkpoint> cp;
+  if (st.st_size > 0 && st.st_size <= kMaxCheckpointFile) {
+    try {
+      std::string text = fsutil::read_file(file);
+      if (auto note = parse_note(text, &err)) cp = parse_checkpoint_text(note->text, &err);
+    } catch (const std::exception& e) {
+      err = e.what();
+    }
+  } else {
+    err = "it is empty or larger than 64 KiB";
+  }
+  if (cp) {
+    dir_checkpoint_ = std::move(*cp);
+  } else {
+    dir_checkpoint_error_ = err.empty() ? "it is not a signed checkpoint" : err;
+  }
+}
+
 void AuditLog::open_existing_or_create(std::vector<Item>& startup) {
+  load_dir_checkpoint();
   struct stat st {};
   bool active_exists = ::stat(active_.c_str(), &st) == 0;
   if (active_exists && st.st_size > 0) {
@@ -380,10 +414,95 @@ void AuditLog::open_existing_or_create(std::vector<Item>& startup) {
     replay(last, t.size);
     last_rotated_ = last.filename().string();
   }
-  open_active(true);
+  created_ = rotated.empty();
+  if (created_) log_id_ = new_log_id();
   state_.file_size = 0;
   file_first_seq_ = state_.seq;
-  // commit() starts an empty file with its `open` record.
+  // commit() creates the file (not before check_continuity() accepted the directory) and
+  // starts it with its `open` record.
+}
+
+void AuditLog::check_continuity(std::vector<Item>& startup) {
+  const fs::path cp_file = opts_.dir / kCheckpointFileName;
+  if (!created_ && log_id_.empty()) {
+    // A log written before logs had ids continues with one: the switch is a record of its own,
+    // the first to carry the id; checkpoints from here on name the new origin.
+    log_id_ = new_log_id();
+    Item up = system_item("upgrade");
+    up.payload.set_string("change", "log-id");
+    up.payload.set_string("previous_origin", checkpoint_origin(opts_.tenant));
+    up.payload.set_string("origin", checkpoint_origin(opts_.tenant, log_id_));
+    startup.push_back(std::move(up));
+    upgraded_ = true;
+  }
+  origin_ = checkpoint_origin(opts_.tenant, log_id_);
+
+  std::string event, problem;
+  if (!dir_checkpoint_error_.empty()) {
+    // Not a sign of a cut log by itself (a crash can leave a damaged file): kept as evidence
+    // and recorded, then replaced by the next checkpoint.
+    event = "checkpoint-unreadable";
+    problem = "`" + cp_file.string() + "` is not a signed checkpoint: " + dir_checkpoint_error_;
+  } else if (dir_checkpoint_) {
+    const Checkpoint& cp = *dir_checkpoint_;
+    const bool ours =
+        cp.origin == origin_ || (upgraded_ && cp.origin == checkpoint_origin(opts_.tenant));
+    const std::string covers = "its checkpoint covers " + std::to_string(cp.size) +
+                               " record(s) of log `" + cp.origin + "`";
+    if (created_) {
+      event = "vanished";
+      problem = covers + ", but no log file is left";
+    } else if (!ours) {
+      event = "replaced";
+      problem = covers + ", but the log files are those of `" +
+                (upgraded_ ? checkpoint_origin(opts_.tenant) : origin_) + "`";
+    } else if (cp.size > state_.seq) {
+      event = "truncated";
+      problem = covers + ", but the log holds only " + std::to_string(state_.seq) + " (seq " +
+                std::to_string(state_.seq) + ".." + std::to_string(cp.size - 1) +
+                " are gone: cut from the end, or deleted)";
+    } else if (root_at_checkpoint_ && *root_at_checkpoint_ != cp.root) {
+      event = "rewritten";
+      problem = covers + ", but the log's first " + std::to_string(cp.size) +
+                " records no longer hash to its root (rewritten)";
+    }
+  }
+  if (problem.empty()) return;
+  const std::string log =
+      "the audit log of tenant `" + opts_.tenant + "` in `" + opts_.dir.string() + "`";
+  if (event != "checkpoint-unreadable" && !opts_.accept_loss) {
+    throw AuditError(
+        log + " has lost records: " + problem +
+        ". Refusing to append to it, which would hide the loss. Find out what happened "
+        "(`glasstape verify`); to continue anyway and record the loss in the log, "
+        "run `glasstape recover` with the proxy's --config (or `glasstape recover " +
+        opts_.dir.string() + " --tenant " + opts_.tenant + "`)");
+  }
+  // Continue: the checkpoint is kept as evidence and the recovery record says what was lost.
+  std::string evidence = std::string(kCheckpointFileName) + ".lost-" + compact_stamp();
+  for (int n = 1; fs::exists(opts_.dir / evidence) && n < 1000; ++n)
+    evidence =
+        std::string(kCheckpointFileName) + ".lost-" + compact_stamp() + "-" + std::to_string(n);
+  if (::rename(cp_file.c_str(), (opts_.dir / evidence).c_str()) != 0) {
+    throw AuditError(err_text(errno, "cannot keep `" + cp_file.string() + "` as evidence"));
+  }
+  fsutil::fsync_dir(opts_.dir);
+  Item rec = system_item("recovery");
+  rec.payload.set_string("event", event);
+  rec.payload.set_string("problem", problem);
+  rec.payload.set_string("evidence", evidence);
+  if (dir_checkpoint_) {
+    rec.payload.set_string("checkpoint_origin", dir_checkpoint_->origin);
+    rec.payload.set_int("checkpoint_size", static_cast<std::int64_t>(dir_checkpoint_->size));
+    rec.payload.set_string("checkpoint_root", to_base64(dir_checkpoint_->root));
+    if (dir_checkpoint_->size > state_.seq && !created_) {
+      rec.payload.set_int("lost", static_cast<std::int64_t>(dir_checkpoint_->size - state_.seq));
+    }
+  }
+  spdlog::warn("audit: {}: {}; continuing, the checkpoint is kept as `{}`", log, problem, evidence);
+  startup.push_back(std::move(rec));
+  loss_recorded_ = problem;
+  want_checkpoint_ = true;  // a checkpoint of the continued log soon replaces the evidence
 }
 
 void AuditLog::open_active(bool create) {
@@ -525,15 +644,18 @@ void AuditLog::sync(std::vector<Item>& recovered) {
 void AuditLog::append_record(Item& item, const SigningKey& key) {
   payload_.clear();
   if (item.is_frozen) {
-    item.frozen.finish_into(payload_, state_.seq, state_.prev_hex, key.key_id());
+    item.frozen.finish_into(payload_,
+                            ChainMembers{key.key_id(), log_id_, state_.prev_hex, state_.seq});
   } else {
-    item.payload.finish_into(payload_, state_.seq, state_.prev_hex, key.key_id());
+    item.payload.finish_into(payload_,
+                             ChainMembers{key.key_id(), log_id_, state_.prev_hex, state_.seq});
   }
   std::size_t start = buf_.size();
   append_envelope(buf_, scratch_, kReceiptPayloadType, payload_, key, nonces_.get());
   std::string_view line(buf_.data() + start, buf_.size() - start);
   state_.prev_hex = to_hex(sha256(line));
-  state_.tree.append(merkle_leaf_hash(line));
+  item.leaf = merkle_leaf_hash(line);
+  state_.tree.append(item.leaf);
   buf_ += '\n';
   item.seq = state_.seq++;
 }
@@ -727,7 +849,7 @@ void AuditLog::fail_items(std::vector<Item>& items, const std::string& error) {
     } else {
       ++failure_dropped_;
     }
-    if (done) done(AppendResult{false, error, 0});
+    if (done) done(AppendResult{false, error, 0, {}, {}});
   }
   if (dropped_before == 0 && failure_dropped_ > 0) {
     // Once per failure: from here on, denials are still answered but no longer remembered.
@@ -867,7 +989,8 @@ bool AuditLog::process_locked(std::vector<Item>& batch) {
     std::uint64_t written = 0;
     for (auto& item : items) {
       ++written;
-      if (item.done) item.done(AppendResult{item.error.empty(), item.error, item.seq});
+      if (item.done)
+        item.done(AppendResult{item.error.empty(), item.error, item.seq, item.leaf, log_id_});
     }
     {
       std::lock_guard lk(mu_);
@@ -1082,7 +1205,7 @@ void AuditLog::enqueue(Item it) {
       lk.unlock();
       std::string why = stop_ ? "the audit log is shutting down" : "the audit writer is overloaded";
       spdlog::error("audit: record for tenant `{}` refused: {}", opts_.tenant, why);
-      if (it.done) it.done(AppendResult{false, why, 0});
+      if (it.done) it.done(AppendResult{false, why, 0, {}, {}});
       return;
     }
     queue_.push_back(std::move(it));

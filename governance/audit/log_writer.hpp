@@ -54,6 +54,7 @@
 #include <thread>
 #include <vector>
 
+#include "governance/audit/checkpoint.hpp"
 #include "governance/audit/fsutil.hpp"
 #include "governance/audit/keys.hpp"
 #include "governance/audit/merkle.hpp"
@@ -97,6 +98,11 @@ struct LogOptions {
   std::size_t nonce_pool = 1024;
   // fsync off: a caller may write its own record when the writer is idle (see above).
   bool caller_writes = false;
+  // At start, a directory whose `checkpoint` covers records the log no longer has (cut from
+  // the end, deleted, replaced or rewritten) is refused with an AuditError naming what is
+  // missing. With accept_loss (`glasstape recover`) the log continues instead, after a
+  // signed `recovery` record that says what was lost; the checkpoint is kept as evidence.
+  bool accept_loss = false;
   std::function<int(IoOp)> fault;  // tests: return an errno to fail that operation
   // Observer (metrics): called on the writer thread after each batch is written, with its
   // record count and how long its fdatasync took (zero when the batch was not synced).
@@ -131,6 +137,9 @@ struct AppendResult {
   bool ok = true;
   std::string error;
   std::uint64_t seq = 0;
+  // When ok: the record's RFC 6962 leaf hash (merkle.hpp) and the id of the log it is in.
+  Digest leaf_hash{};
+  std::string log_id;
 };
 using AppendCallback = std::function<void(const AppendResult&)>;
 
@@ -181,6 +190,9 @@ class AuditLog {
   LogStats stats() const;
   const LogOptions& options() const { return opts_; }
   std::filesystem::path active_file() const;
+  const std::string& log_id() const { return log_id_; }
+  // With accept_loss: what was found lost at start and recorded ("" when nothing was).
+  const std::string& loss_recorded() const { return loss_recorded_; }
 
  private:
   struct Item {
@@ -194,6 +206,7 @@ class AuditLog {
     bool late = false;      // from the backlog: already failed once
     std::string error;      // set when the record was written but the call must fail
     std::uint64_t seq = 0;  // assigned when chained
+    Digest leaf{};          // its leaf hash, when chained
     std::chrono::steady_clock::time_point enqueued;
   };
   struct ChainState {
@@ -209,6 +222,11 @@ class AuditLog {
   };
 
   void open_existing_or_create(std::vector<Item>& startup);
+  void load_dir_checkpoint();
+  void note_root_at_checkpoint();
+  // Refuses (AuditError) a directory whose checkpoint shows records that are gone, unless
+  // LogOptions::accept_loss; gives a v1 log its log id.
+  void check_continuity(std::vector<Item>& startup);
   Tail scan_tail(const std::filesystem::path& file);
   Item move_aside(const std::filesystem::path& file, const Tail& tail, const std::string& event);
   void replay(const std::filesystem::path& file, std::uint64_t end);
@@ -247,6 +265,14 @@ class AuditLog {
   std::unique_ptr<NoncePool> nonces_;
   std::string log_agent_;
   std::string origin_;
+  std::string log_id_;     // random, made when the log was created (or switched to v2)
+  bool created_ = false;   // no log file existed at start: a new log
+  bool upgraded_ = false;  // a log without an id got one at this start
+  // The directory's `checkpoint` at start, and the log's root at its size (when replayed).
+  std::optional<Checkpoint> dir_checkpoint_;
+  std::string dir_checkpoint_error_;
+  std::optional<Digest> root_at_checkpoint_;
+  std::string loss_recorded_;
   std::filesystem::path active_;
   std::unique_ptr<fsutil::FileLock> lock_;
   int fd_ = -1;

@@ -97,39 +97,40 @@ std::string PayloadBuilder::get_string(std::string_view key) const {
   return j.is_string() ? j.get<std::string>() : std::string();
 }
 
-void PayloadBuilder::finish_into(std::string& out, std::uint64_t seq, std::string_view prev_hex,
-                                 std::string_view key_id) const {
-  // The chain members, in their sorted order: key_id < prev < seq.
-  struct Extra {
-    std::string_view name;
-    int kind;
-  };
-  static constexpr Extra extras[] = {{"key_id", 0}, {"prev", 1}, {"seq", 2}};
+void PayloadBuilder::finish_into(std::string& out, const ChainMembers& chain) const {
+  // The chain members, in their sorted order: key_id < log_id < prev < seq.
+  static constexpr std::string_view names[] = {"key_id", "log_id", "prev", "seq"};
   std::size_t next_extra = 0;
   bool first = true;
-  auto emit_extra = [&](int kind) {
+  auto emit_extra = [&](std::size_t which) {
+    if (which == 1 && chain.log_id.empty()) return;
     if (!first) out += ',';
     first = false;
-    switch (kind) {
+    switch (which) {
       case 0:
         out += "\"key_id\":\"";
-        out += key_id;
+        out += chain.key_id;
         out += '"';
         break;
       case 1:
+        out += "\"log_id\":\"";
+        out += chain.log_id;
+        out += '"';
+        break;
+      case 2:
         out += "\"prev\":\"";
-        out += prev_hex;
+        out += chain.prev_hex;
         out += '"';
         break;
       default:
         out += "\"seq\":";
-        out += std::to_string(seq);
+        out += std::to_string(chain.seq);
     }
   };
   out += '{';
   for (const auto& [name, value] : members_) {
-    while (next_extra < 3 && extras[next_extra].name < name)
-      emit_extra(extras[next_extra++].kind);
+    while (next_extra < 4 && names[next_extra] < name)
+      emit_extra(next_extra++);
     if (!first) out += ',';
     first = false;
     out += '"';
@@ -137,15 +138,16 @@ void PayloadBuilder::finish_into(std::string& out, std::uint64_t seq, std::strin
     out += "\":";
     out += value;
   }
-  while (next_extra < 3)
-    emit_extra(extras[next_extra++].kind);
+  while (next_extra < 4)
+    emit_extra(next_extra++);
   out += '}';
 }
 
 namespace {
 
 // Writes members into a FrozenPayload in ascending name order, splitting the text where the
-// chain members (key_id, prev, seq) go. Used by PayloadBuilder::freeze() and decision_frozen().
+// chain members (key_id, log_id, prev, seq) go. Used by PayloadBuilder::freeze() and
+// decision_frozen().
 class FrozenWriter {
  public:
   explicit FrozenWriter(std::size_t reserve) { f_.text.reserve(reserve); }
@@ -157,8 +159,8 @@ class FrozenWriter {
       throw std::logic_error("payload member `" + std::string(name) + "` written out of order");
     }
     last_ = name;
-    static constexpr std::string_view bounds[3] = {"key_id", "prev", "seq"};
-    while (seg_ < 3 && bounds[seg_] < name) {
+    static constexpr std::string_view bounds[4] = {"key_id", "log_id", "prev", "seq"};
+    while (seg_ < 4 && bounds[seg_] < name) {
       f_.ends[seg_++] = static_cast<std::uint32_t>(f_.text.size());
       first_in_seg_ = true;
     }
@@ -183,7 +185,7 @@ class FrozenWriter {
   void boolean(std::string_view name, bool v) { raw(name, v ? "true" : "false"); }
 
   FrozenPayload done() && {
-    while (seg_ < 4)
+    while (seg_ < 5)
       f_.ends[seg_++] = static_cast<std::uint32_t>(f_.text.size());
     return std::move(f_);
   }
@@ -207,44 +209,45 @@ FrozenPayload PayloadBuilder::freeze() const {
   return std::move(w).done();
 }
 
-void FrozenPayload::finish_into(std::string& out, std::uint64_t seq, std::string_view prev_hex,
-                                std::string_view key_id) const {
+void FrozenPayload::finish_into(std::string& out, const ChainMembers& chain) const {
   std::string_view all(text);
-  std::string_view seg[4] = {all.substr(0, ends[0]), all.substr(ends[0], ends[1] - ends[0]),
-                             all.substr(ends[1], ends[2] - ends[1]),
-                             all.substr(ends[2], ends[3] - ends[2])};
+  auto seg = [&](int i) {
+    std::uint32_t from = i == 0 ? 0 : ends[i - 1];
+    return all.substr(from, ends[i] - from);
+  };
+  auto segment = [&](int i) {
+    std::string_view s = seg(i);
+    if (s.empty()) return;
+    if (i > 0) out += ',';
+    out += s;
+    if (i == 0) out += ',';
+  };
   out += '{';
-  if (!seg[0].empty()) {
-    out += seg[0];
-    out += ',';
-  }
+  segment(0);
   out += "\"key_id\":\"";
-  out += key_id;
+  out += chain.key_id;
   out += '"';
-  if (!seg[1].empty()) {
-    out += ',';
-    out += seg[1];
+  segment(1);
+  if (!chain.log_id.empty()) {
+    out += ",\"log_id\":\"";
+    out += chain.log_id;
+    out += '"';
   }
+  segment(2);
   out += ",\"prev\":\"";
-  out += prev_hex;
+  out += chain.prev_hex;
   out += '"';
-  if (!seg[2].empty()) {
-    out += ',';
-    out += seg[2];
-  }
+  segment(3);
   out += ",\"seq\":";
-  out += std::to_string(seq);
-  if (!seg[3].empty()) {
-    out += ',';
-    out += seg[3];
-  }
+  out += std::to_string(chain.seq);
+  segment(4);
   out += '}';
 }
 
 PayloadBuilder FrozenPayload::thaw() const {
   std::string obj = "{";
   std::uint32_t start = 0;
-  for (int i = 0; i < 4; ++i) {
+  for (int i = 0; i < 5; ++i) {
     if (ends[i] > start) {
       if (obj.size() > 1) obj += ',';
       obj.append(text, start, ends[i] - start);
@@ -259,10 +262,9 @@ PayloadBuilder FrozenPayload::thaw() const {
   return b;
 }
 
-std::string PayloadBuilder::finish(std::uint64_t seq, std::string_view prev_hex,
-                                   std::string_view key_id) const {
+std::string PayloadBuilder::finish(const ChainMembers& chain) const {
   std::string out;
-  finish_into(out, seq, prev_hex, key_id);
+  finish_into(out, chain);
   return out;
 }
 

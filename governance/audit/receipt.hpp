@@ -2,7 +2,7 @@
 //
 // A payload is a JSON object serialized with JCS (jcs.hpp). PayloadBuilder keeps each
 // member already canonical and sorted, so the log writer only splices in the three chain
-// members it owns ("key_id", "prev", "seq") and never re-serializes on its hot path.
+// members it owns ("key_id", "log_id", "prev", "seq") and never re-serializes on its hot path.
 // The member list of each record kind is documented in the README (section audit).
 #pragma once
 
@@ -27,14 +27,28 @@ std::optional<ArgsMode> parse_args_mode(std::string_view s);
 
 class PayloadBuilder;
 
+// The members the log writer adds to every payload ("chain members"), in sorted order:
+// key_id < log_id < prev < seq. `log_id` is left out when empty (only tests do that; the
+// writer always has one).
+struct ChainMembers {
+  std::string_view key_id;
+  std::string_view log_id;
+  std::string_view prev_hex;
+  std::uint64_t seq = 0;
+};
+
 // A finished payload without its chain members, as one string: the members that sort before
-// "key_id", between "key_id" and "prev", between "prev" and "seq", and after "seq". The log
-// writer only splices the chain members in (one allocation per record to free, not fifty).
+// "key_id", between "key_id" and "log_id", between "log_id" and "prev", between "prev" and
+// "seq", and after "seq". The log writer only splices the chain members in (one allocation
+// per record to free, not fifty).
 struct FrozenPayload {
   std::string text;
-  std::uint32_t ends[4] = {0, 0, 0, 0};  // end offsets of the four segments in `text`
+  std::uint32_t ends[5] = {0, 0, 0, 0, 0};  // end offsets of the five segments in `text`
+  void finish_into(std::string& out, const ChainMembers& chain) const;
   void finish_into(std::string& out, std::uint64_t seq, std::string_view prev_hex,
-                   std::string_view key_id) const;
+                   std::string_view key_id) const {
+    finish_into(out, ChainMembers{key_id, {}, prev_hex, seq});
+  }
   PayloadBuilder thaw() const;  // back to an editable builder (failure paths only)
 };
 
@@ -55,9 +69,15 @@ class PayloadBuilder {
   std::string get_string(std::string_view key) const;
 
   // The whole payload with the chain members added, appended to `out`.
+  void finish_into(std::string& out, const ChainMembers& chain) const;
   void finish_into(std::string& out, std::uint64_t seq, std::string_view prev_hex,
-                   std::string_view key_id) const;
-  std::string finish(std::uint64_t seq, std::string_view prev_hex, std::string_view key_id) const;
+                   std::string_view key_id) const {
+    finish_into(out, ChainMembers{key_id, {}, prev_hex, seq});
+  }
+  std::string finish(const ChainMembers& chain) const;
+  std::string finish(std::uint64_t seq, std::string_view prev_hex, std::string_view key_id) const {
+    return finish(ChainMembers{key_id, {}, prev_hex, seq});
+  }
 
  private:
   std::vector<std::pair<std::string, std::string>> members_;  // sorted by name

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <fstream>
+
+#include <sodium.h>
 
 namespace gt::gov::audit {
 
@@ -38,6 +41,45 @@ std::vector<fs::path> log_files_in(const fs::path& dir) {
   return out;
 }
 
+std::string new_log_id() {
+  std::uint8_t raw[16];
+  randombytes_buf(raw, sizeof raw);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id;
+  for (auto b : raw) {
+    id += kHex[b >> 4];
+    id += kHex[b & 15];
+  }
+  return id;
+}
+
+bool valid_log_id(std::string_view id) {
+  return id.size() == 32 && std::all_of(id.begin(), id.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+std::string current_log_id(const fs::path& dir) {
+  auto files = log_files_in(dir);
+  for (auto f = files.rbegin(); f != files.rend(); ++f) {
+    std::ifstream in(*f, std::ios::binary);
+    if (!in) continue;
+    in.seekg(0, std::ios::end);
+    const std::streamoff size = in.tellg();
+    const std::streamoff from = size > (1 << 20) ? size - (1 << 20) : 0;
+    std::string buf(static_cast<std::size_t>(size - from), '\0');
+    in.seekg(from);
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    buf.resize(static_cast<std::size_t>(in.gcount()));
+    auto end = buf.rfind('\n');
+    if (end == std::string::npos) continue;
+    auto start = buf.rfind('\n', end == 0 ? 0 : end - 1);
+    start = (start == std::string::npos || end == 0) ? 0 : start + 1;
+    if (auto r = parse_record(std::string_view(buf).substr(start, end - start))) return r->log_id;
+  }
+  return {};
+}
+
 std::optional<ParsedRecord> parse_record(std::string_view line, std::string* error) {
   auto fail = [&](const std::string& why) -> std::optional<ParsedRecord> {
     if (error) *error = why;
@@ -67,6 +109,11 @@ std::optional<ParsedRecord> parse_record(std::string_view line, std::string* err
   r.seq = seq->get<std::uint64_t>();
   r.prev = prev->get<std::string>();
   r.key_id = kid->get<std::string>();
+  if (auto lid = p.find("log_id"); lid != p.end()) {
+    if (!lid->is_string() || !valid_log_id(lid->get<std::string>()))
+      return fail("the payload's `log_id` is malformed");
+    r.log_id = lid->get<std::string>();
+  }
   r.kind = kind->get<std::string>();
   return r;
 }

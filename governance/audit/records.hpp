@@ -26,6 +26,15 @@ bool is_rotated_log_name(const std::string& name);
 // The log files of a directory in chain order: rotated files by name, then the active one.
 std::vector<std::filesystem::path> log_files_in(const std::filesystem::path& dir);
 
+// A log id: 128 random bits as 32 lowercase hex digits, made once when a log is created (or
+// when a log written before log ids existed is continued). Every record carries it as
+// `log_id`, and it is part of the checkpoint origin (checkpoint.hpp).
+std::string new_log_id();
+bool valid_log_id(std::string_view id);
+// The id of the log in `dir`, from the last record of its newest file; "" when there is no
+// log or it has no id yet. Reads at most the last MiB.
+std::string current_log_id(const std::filesystem::path& dir);
+
 struct ParsedRecord {
   Envelope envelope;
   nlohmann::json payload;  // the decoded, parsed payload object
@@ -33,6 +42,7 @@ struct ParsedRecord {
   std::string prev;
   std::string key_id;
   std::string kind;
+  std::string log_id;  // "" in records written before the log had one (v1)
 };
 
 // Parses an envelope line and its payload; checks the members every record has.

@@ -31,6 +31,8 @@ std::string_view to_string(Damage d) {
       return "truncated";
     case Damage::WrongKey:
       return "wrong key";
+    case Damage::OtherLog:
+      return "other log";
   }
   return "unknown";
 }
@@ -243,7 +245,9 @@ class Verifier {
   void check_external_at_current_size() {
     if (external_ && !external_checked_ && tree_.size() == external_->size && started_) {
       external_checked_ = true;
-      if (tree_.root() != external_->root) {
+      if (!external_is_ours()) {
+        fail_other_log_checkpoint();
+      } else if (tree_.root() != external_->root) {
         fail(Damage::Edited, prev_line_,
              tree_.size() ? std::optional(tree_.size() - 1) : std::nullopt,
              "the first " + std::to_string(external_->size) +
@@ -392,6 +396,7 @@ class Verifier {
       }
       return;
     }
+    if (!check_log_id(li, rec)) return;
     check_external_at_current_size();
     if (failed()) return;
     // Per-kind checks, before this record joins the tree.
@@ -410,6 +415,12 @@ class Verifier {
         fail(c.ok ? Damage::Edited : Damage::WrongKey, li.line_no, rec.seq,
              "the checkpoint's signed note does not verify: " +
                  (c.ok ? std::string("it names another tree") : c.error));
+        return;
+      }
+      if (c.checkpoint.origin != origin()) {
+        fail(Damage::OtherLog, li.line_no, rec.seq,
+             "the checkpoint names log `" + c.checkpoint.origin + "`, not this log's `" + origin() +
+                 "`");
         return;
       }
       ++report_.checkpoints;
@@ -506,9 +517,9 @@ class Verifier {
            files_.empty() ? SIZE_MAX : 0);
       return;
     }
-    if (external_ && external_->origin != checkpoint_origin(report_.tenant)) {
-      report_.warnings.push_back("the external checkpoint's origin `" + external_->origin +
-                                 "` is not this log's `" + checkpoint_origin(report_.tenant) + "`");
+    if (external_ && !external_is_ours()) {
+      fail_other_log_checkpoint();
+      return;
     }
     check_external_at_current_size();
     if (failed()) return;
@@ -527,6 +538,54 @@ class Verifier {
       }
       return;
     }
+  }
+
+  // The checkpoint origin of the records read so far: with the log id once one appeared.
+  std::string origin() const { return checkpoint_origin(report_.tenant, log_id_); }
+
+  // An external checkpoint names this log: its origin now, or the origin it had before it got
+  // its id (a checkpoint kept from then).
+  bool external_is_ours() const {
+    return external_->origin == origin() ||
+           (saw_v1_ && external_->origin == checkpoint_origin(report_.tenant));
+  }
+  void fail_other_log_checkpoint() {
+    // Another log's checkpoint (a new log in the same directory, another host with the same
+    // key) says nothing about this one: checking against it would only look reassuring.
+    fail(Damage::OtherLog, 0, std::nullopt,
+         "the checkpoint `" + opts_.checkpoint_name + "` is of log `" + external_->origin +
+             "`, not of this log (`" + origin() + "`); it cannot vouch for this log",
+         SIZE_MAX);
+  }
+
+  // Every record of a log carries its id, from its first record on (or, for a log written
+  // before logs had ids, from the `upgrade` record that gave it one). A record with another
+  // id, or none after the log has one, belongs to another log.
+  bool check_log_id(const LineInfo& li, const ParsedRecord& rec) {
+    const bool first = !id_checked_any_;
+    id_checked_any_ = true;
+    if (log_id_.empty()) {
+      if (rec.log_id.empty()) {
+        saw_v1_ = true;
+        return true;
+      }
+      if (rec.seq == 0 || rec.kind == "upgrade" || (first && opts_.partial)) {
+        log_id_ = rec.log_id;
+        report_.log_id = log_id_;
+        return true;
+      }
+      fail(Damage::OtherLog, li.line_no, rec.seq,
+           "a record of log `" + rec.log_id +
+               "` in a log without an id (only a log's first record, or an `upgrade` record, "
+               "gives a log its id)");
+      return false;
+    }
+    if (rec.log_id == log_id_) return true;
+    fail(Damage::OtherLog, li.line_no, rec.seq,
+         rec.log_id.empty()
+             ? "a record without this log's id `" + log_id_ + "`"
+             : "a record of log `" + rec.log_id + "`, not of this log (`" + log_id_ + "`)");
+    return false;
   }
 
   VerifyReport finish() {
@@ -550,6 +609,9 @@ class Verifier {
   CompactRange tree_;
   std::optional<Checkpoint> external_;
   bool external_checked_ = false;
+  std::string log_id_;
+  bool saw_v1_ = false;  // records without a log id were read
+  bool id_checked_any_ = false;
   std::unordered_set<std::string> decision_ids_;
   std::deque<std::string> decision_order_;
 };

@@ -25,6 +25,7 @@ enum class Damage {
   Reordered,  // records present but out of order
   Truncated,  // records missing from the end (torn last line, or shorter than a checkpoint)
   WrongKey,   // signed by a key not in the keyring, not the agent's, or outside its window
+  OtherLog,   // a record or checkpoint of another log (another log id or origin)
 };
 std::string_view to_string(Damage d);
 
@@ -49,6 +50,7 @@ struct VerifyReport {
   Finding first;  // the first damage, when !ok
   std::vector<std::string> warnings;
   std::string tenant;
+  std::string log_id;  // "" for a log written before logs had ids
   std::uint64_t files = 0, records = 0, decisions = 0, denials = 0, results = 0;
   std::uint64_t checkpoints = 0, recoveries = 0;
   std::uint64_t first_seq = 0, next_seq = 0;

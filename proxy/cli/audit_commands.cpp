@@ -18,8 +18,10 @@
 
 #include "governance/audit/checkpoint.hpp"
 #include "governance/audit/fsutil.hpp"
+#include "governance/audit/key_store.hpp"
 #include "governance/audit/keys.hpp"
 #include "governance/audit/log_reader.hpp"
+#include "governance/audit/log_writer.hpp"
 #include "governance/audit/records.hpp"
 #include "governance/audit/verifier.hpp"
 #include "proxy/cli/commands.hpp"
@@ -71,6 +73,19 @@ struct VerifyArgs {
   bool json = false;
 };
 
+// Whether `file` lies in one of the log directories (or next to one of the log files) given:
+// a checkpoint there can be replaced together with the log, so it is not independent.
+bool inside_log_dirs(const fs::path& file, const std::vector<std::string>& logs) {
+  std::error_code ec;
+  const fs::path parent = fs::weakly_canonical(file, ec).parent_path();
+  for (const auto& l : logs) {
+    fs::path d = fs::is_directory(l, ec) ? fs::path(l) : fs::path(l).parent_path();
+    if (d.empty()) d = ".";
+    if (fs::weakly_canonical(d, ec) == parent) return true;
+  }
+  return false;
+}
+
 int run_verify(VerifyArgs a) {
   fs::path keys_root = audit::default_keys_root();
   if (!a.config.empty()) {
@@ -89,6 +104,7 @@ int run_verify(VerifyArgs a) {
   }
   std::vector<fs::path> files;
   fs::path auto_checkpoint;
+  bool external = false;  // the checkpoint was kept outside the log's directory
   for (const auto& l : a.logs) {
     std::error_code ec;
     if (fs::is_directory(l, ec)) {
@@ -132,6 +148,7 @@ int run_verify(VerifyArgs a) {
     if (!cp.empty()) {
       vo.checkpoint_note = audit::fsutil::read_file(cp);
       vo.checkpoint_name = cp.string();
+      external = !a.checkpoint.empty() && !inside_log_dirs(cp, a.logs);
     }
   } catch (const std::exception& e) {
     err(e.what());
@@ -150,6 +167,7 @@ int run_verify(VerifyArgs a) {
                         {"first_seq", rep.first_seq},
                         {"next_seq", rep.next_seq},
                         {"tenant", rep.tenant},
+                        {"log_id", rep.log_id},
                         {"key_ids", rep.key_ids},
                         {"warnings", rep.warnings}};
     nlohmann::json agents = nlohmann::json::object();
@@ -165,7 +183,10 @@ int run_verify(VerifyArgs a) {
                      {"message", rep.first.message}};
     }
     if (rep.external)
-      j["checkpoint"] = {{"file", vo.checkpoint_name}, {"size", rep.external->size}};
+      j["checkpoint"] = {{"file", vo.checkpoint_name},
+                         {"size", rep.external->size},
+                         {"origin", rep.external->origin},
+                         {"external", external}};
     std::printf("%s\n", j.dump(2).c_str());
     return rep.ok ? 0 : 1;
   }
@@ -192,7 +213,9 @@ int run_verify(VerifyArgs a) {
   std::string keys;
   for (const auto& k : rep.key_ids)
     keys += (keys.empty() ? "" : ", ") + k;
-  std::printf("tenant: %s; signed by key(s): %s\n", rep.tenant.c_str(), keys.c_str());
+  std::printf("tenant: %s; log id: %s; signed by key(s): %s\n", rep.tenant.c_str(),
+              rep.log_id.empty() ? "none (written before logs had ids)" : rep.log_id.c_str(),
+              keys.c_str());
   // Whose decisions these are: each agent signs with its own key (checked against the keyring).
   std::size_t shown = 0;
   for (const auto& [agent, t] : rep.agents) {
@@ -215,13 +238,22 @@ int run_verify(VerifyArgs a) {
                 static_cast<unsigned long long>(rep.agents_unlisted));
   std::printf("merkle root at size %llu: %s\n", static_cast<unsigned long long>(rep.next_seq),
               audit::to_base64(rep.root).c_str());
-  if (rep.external) {
-    std::printf("checkpoint %s (size %llu): consistent\n", vo.checkpoint_name.c_str(),
-                static_cast<unsigned long long>(rep.external->size));
+  if (rep.external && external) {
+    std::printf(
+        "checkpoint %s (size %llu, kept outside the log's directory): consistent; no record it "
+        "covers was cut or changed\n",
+        vo.checkpoint_name.c_str(), static_cast<unsigned long long>(rep.external->size));
+  } else if (rep.external) {
+    std::printf(
+        "checkpoint %s (size %llu, in the log's own directory): consistent\n"
+        "note: that checkpoint is not independent: whoever can write the directory can replace "
+        "it along with the log. Check against one kept elsewhere (--checkpoint FILE, e.g. from "
+        "governance.audit.witness) to detect records cut from the end.\n",
+        vo.checkpoint_name.c_str(), static_cast<unsigned long long>(rep.external->size));
   } else {
     std::printf(
-        "note: no checkpoint kept elsewhere was given (--checkpoint): records cut from the end "
-        "cannot be detected\n");
+        "note: no checkpoint was given (--checkpoint): records cut from the end cannot be "
+        "detected\n");
   }
   return 0;
 }
@@ -319,6 +351,7 @@ struct KeysArgs {
   std::string tenant = "default";
   std::string agent = kDefaultAgent;
   std::string keys_dir;
+  fs::path audit_dir;  // the tenant's log (from --config), for its checkpoint origin
   bool json = false;
 };
 
@@ -344,8 +377,17 @@ void print_key(const audit::SigningKey& k, const KeysArgs& a, const std::string&
   std::printf("tenant:      %s\nagent:       %s\nkey id:      %s\npublic key:  %s\n",
               a.tenant.c_str(), a.agent.c_str(), k.key_id().c_str(),
               k.public_key().base64().c_str());
-  std::printf("checkpoint verifier key: %s\n",
-              audit::note_verifier_key(audit::checkpoint_origin(a.tenant), k.public_key()).c_str());
+  // Checkpoints are signed notes named after the log's origin, which holds its random log id:
+  // the verifier key is per log.
+  const fs::path dir = a.audit_dir.empty() ? default_audit_dir(a.tenant) : a.audit_dir;
+  std::string log_id = audit::current_log_id(dir);
+  if (!log_id.empty()) {
+    std::printf("checkpoint verifier key: %s\n",
+                audit::note_verifier_key(audit::checkpoint_origin(a.tenant, log_id), k.public_key())
+                    .c_str());
+  } else {
+    std::printf("checkpoint verifier key: none yet (no log with an id in `%s`)\n", dir.c_str());
+  }
   if (source == "env") {
     std::printf("source:      %s\n", audit::kKeyEnvVar);
   } else {
@@ -361,6 +403,7 @@ int run_keys(const std::string& action, KeysArgs a, bool tenant_given, bool agen
       a.tenant = cp.tenant;
       if (!agent_given) a.agent = cp.agent;
       if (a.keys_dir.empty()) a.keys_dir = cp.keys_dir.string();
+      a.audit_dir = cp.audit_dir;
     } catch (const std::exception& e) {
       err(e.what());
       return 2;
@@ -386,6 +429,59 @@ int run_keys(const std::string& action, KeysArgs a, bool tenant_given, bool agen
             r.old_key_id.c_str());
       }
       print_key(r.new_key.key, a, "file", r.new_key.file);
+    }
+  } catch (const std::exception& e) {
+    err(e.what());
+    return 1;
+  }
+  return 0;
+}
+
+// --- recover --------------------------------------------------------------------------------
+
+struct RecoverArgs {
+  std::string config;
+  std::string tenant = "default";
+  std::string agent = kDefaultAgent;
+  std::string keys_dir;
+  std::string dir;
+};
+
+// The proxy refuses to append to a log that lost records (see LogOptions::accept_loss); this
+// is the explicit step that continues it, with a signed `recovery` record saying what was
+// lost, so the loss stays visible to every later `glasstape verify`.
+int run_recover(RecoverArgs a, bool tenant_given, bool agent_given) {
+  if (!a.config.empty()) {
+    try {
+      auto cp = paths_from_config(a.config, tenant_given ? a.tenant : "");
+      a.tenant = cp.tenant;
+      if (!agent_given) a.agent = cp.agent;
+      if (a.keys_dir.empty()) a.keys_dir = cp.keys_dir.string();
+      if (a.dir.empty()) a.dir = cp.audit_dir.string();
+    } catch (const std::exception& e) {
+      err(e.what());
+      return 2;
+    }
+  }
+  if (a.dir.empty()) a.dir = default_audit_dir(a.tenant).string();
+  try {
+    audit::LogOptions o;
+    o.dir = a.dir;
+    o.tenant = a.tenant;
+    o.accept_loss = true;
+    o.fsync = audit::FsyncMode::Always;
+    o.nonce_pool = 0;
+    auto keys = std::make_shared<audit::AgentKeyStore>(
+        a.keys_dir.empty() ? audit::default_keys_root() : fs::path(a.keys_dir), a.tenant);
+    audit::AuditLog log(o, keys, a.agent);
+    log.flush();
+    if (log.loss_recorded().empty()) {
+      std::printf("nothing was lost: the log in `%s` continues as it is\n", a.dir.c_str());
+    } else {
+      std::printf(
+          "recorded the loss in `%s` (a signed `recovery` record): %s\nthe proxy can start "
+          "again; `glasstape verify` will report the loss as a recovery event\n",
+          a.dir.c_str(), log.loss_recorded().c_str());
     }
   } catch (const std::exception& e) {
     err(e.what());
@@ -441,6 +537,28 @@ void add_audit_commands(CLI::App& app, int& exit_code) {
   tail->callback([ta, tenant_opt, &exit_code] {
     ta->tenant_given = tenant_opt->count() > 0;
     exit_code = run_tail(*ta);
+  });
+
+  auto ra = std::make_shared<RecoverArgs>();
+  auto* recover = app.add_subcommand(
+      "recover", "Continue an audit log that lost records, recording the loss in a signed record");
+  recover->add_option(
+      "dir", ra->dir,
+      "The log directory (default with --config: the tenant's governance.audit.dir)");
+  recover
+      ->add_option("-c,--config", ra->config, "Config file: the tenant's audit dir, keys and agent")
+      ->check(CLI::ExistingFile);
+  auto* r_tenant = recover->add_option("--tenant", ra->tenant, "Tenant (default `default`)");
+  auto* r_agent =
+      recover->add_option("--agent", ra->agent, "Agent whose key signs (default: the log's)");
+  recover->add_option("--keys-dir", ra->keys_dir,
+                      "Keys root (default $GT_KEYS_DIR or ~/.glasstape/keys)");
+  recover->footer(
+      "Run it only after finding out why records are missing (`glasstape verify`): the log "
+      "then continues, and the loss is recorded in it for good.\n\nExample:\n  glasstape "
+      "recover --config glasstape.yaml");
+  recover->callback([ra, r_tenant, r_agent, &exit_code] {
+    exit_code = run_recover(*ra, r_tenant->count() > 0, r_agent->count() > 0);
   });
 
   auto* keys = app.add_subcommand("keys", "Manage Ed25519 signing keys");

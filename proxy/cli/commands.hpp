@@ -1,7 +1,7 @@
 // The glasstape command line is assembled from command groups, one file each:
 //   run_commands.cpp     run (stdio front), serve (HTTP front)
 //   policy_commands.cpp  policy check | test | sign
-//   audit_commands.cpp   verify, tail, keys generate | show | rotate
+//   audit_commands.cpp   verify, tail, recover, keys generate | show | rotate
 //   auth_commands.cpp    keys api-key (after the audit group, which makes `keys`)
 //   tools_commands.cpp   tools diff | approve | pins
 //   wrap_commands.cpp    wrap (a client's config file → servers behind glasstape run)

@@ -74,7 +74,8 @@ TEST_CASE("log: records are chained, signed, checkpointed and verify", "[log]") 
   // The checkpoint file next to the log is the last signed tree head.
   auto cp = verify_checkpoint_note(slurp(f.opts.dir / kCheckpointFileName), ring_for(f.key));
   REQUIRE(cp.ok);
-  CHECK(cp.checkpoint.origin == "glasstape/audit/acme");
+  CHECK(cp.checkpoint.origin == "glasstape/audit/acme/" + rs.front().log_id);
+  CHECK(valid_log_id(rs.front().log_id));
   CHECK(cp.checkpoint.size == lines.size() - 1);
 }
 

@@ -240,7 +240,10 @@ TEST_CASE("receipt: a frozen payload splices the chain members exactly like the 
                                                        {"kind", "policy"},
                                                        {"reason", "schema"},
                                                        {"a", "m", "r", "t"},
-                                                       {"sz", "zz"}};
+                                                       {"sz", "zz"},
+                                                       {"late", "log", "logz", "mode"},
+                                                       {"kind", "lo", "pre"}};
+  const std::string id(32, 'c');
   for (const auto& names : member_sets) {
     PayloadBuilder b;
     for (const auto& n : names)
@@ -253,6 +256,16 @@ TEST_CASE("receipt: a frozen payload splices the chain members exactly like the 
     CHECK(got == want);
     CHECK(json::parse(got).size() == names.size() + 3);
     CHECK(f.thaw().finish(9, "pp", "kk") == want);
+    // With the log id, between key_id and prev, in JCS order.
+    const ChainMembers chain{"kk", id, "pp", 9};
+    std::string want_id = b.finish(chain), got_id;
+    f.finish_into(got_id, chain);
+    INFO(want_id);
+    CHECK(got_id == want_id);
+    json parsed = json::parse(got_id);
+    CHECK(parsed.size() == names.size() + 4);
+    CHECK(parsed.at("log_id") == id);
+    CHECK(parsed.dump() == got_id);  // sorted members: nlohmann's map order is byte order
   }
   json args = json::object();
   static const std::string empty_args = "{}";
@@ -363,7 +376,7 @@ TEST_CASE("receipt: decision_frozen writes exactly the reference builder's paylo
           FrozenPayload got = decision_frozen(in);
           INFO(want.text);
           CHECK(got.text == want.text);
-          for (int i = 0; i < 4; ++i)
+          for (int i = 0; i < 5; ++i)
             CHECK(got.ends[i] == want.ends[i]);
           std::string a1, a2;
           want.finish_into(a1, 42, std::string(64, 'f'), "kid");
