@@ -107,6 +107,10 @@ struct LogOptions {
   // Observer (metrics): called on the writer thread after each batch is written, with its
   // record count and how long its fdatasync took (zero when the batch was not synced).
   std::function<void(std::size_t records, std::chrono::nanoseconds sync)> on_batch;
+  // Observer (witnessing): called with the log id and the signed checkpoint note after each
+  // checkpoint is written (and synced, per the fsync mode), on the thread that wrote it.
+  // Must be quick: keep the note and return.
+  std::function<void(const std::string& log_id, const std::string& note)> on_checkpoint;
 };
 
 inline constexpr std::chrono::microseconds kGroupIdleGap{200};

@@ -18,18 +18,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::vector<ParsedRecord> parsed(const fs::path& dir) {
-  std::vector<ParsedRecord> out;
-  for (const auto& f : log_files_in(dir)) {
-    for (const auto& l : lines_of(slurp(f))) {
-      auto r = parse_record(l);
-      REQUIRE(r);
-      out.push_back(std::move(*r));
-    }
-  }
-  return out;
-}
-
 std::string message_of(LogFixture& f) {
   try {
     f.open();
@@ -108,7 +96,7 @@ TEST_CASE("log id: every record carries the log's random id, and checkpoints nam
     CHECK(log->log_id() == id);
     CHECK(f.write(*log, 5, 40) == 5);
   }
-  auto rs = parsed(f.opts.dir);
+  auto rs = records_of(f.opts.dir);
   for (const auto& r : rs)
     CHECK(r.log_id == id);
   auto cp = verify_checkpoint_note(slurp(f.opts.dir / kCheckpointFileName), ring_for(f.key));
@@ -133,7 +121,7 @@ TEST_CASE("log id: a start refuses a log cut from the end, and recover records t
     CHECK(f.write(*log, 40) == 40);
   }  // closes with a checkpoint over everything
   const std::string checkpoint = slurp(f.opts.dir / kCheckpointFileName);
-  const auto before = parsed(f.opts.dir).size();
+  const auto before = records_of(f.opts.dir).size();
   cut_last_lines(f.active(), 5);
 
   std::string msg = message_of(f);
@@ -143,7 +131,7 @@ TEST_CASE("log id: a start refuses a log cut from the end, and recover records t
   CHECK(msg.find("holds only " + std::to_string(before - 5)) != std::string::npos);
   CHECK(msg.find("glasstape recover") != std::string::npos);
   // Refused means untouched: no record was added, the checkpoint is where it was.
-  CHECK(parsed(f.opts.dir).size() == before - 5);
+  CHECK(records_of(f.opts.dir).size() == before - 5);
   CHECK(slurp(f.opts.dir / kCheckpointFileName) == checkpoint);
 
   f.opts.accept_loss = true;
@@ -154,7 +142,7 @@ TEST_CASE("log id: a start refuses a log cut from the end, and recover records t
     CHECK(f.write(*log, 3, 100) == 3);
   }
   CHECK(recorded.find("holds only") != std::string::npos);
-  auto rs = parsed(f.opts.dir);
+  auto rs = records_of(f.opts.dir);
   auto rec = std::find_if(rs.begin(), rs.end(), [](const ParsedRecord& r) {
     return r.kind == "recovery" && r.payload.value("event", "") == "truncated";
   });
@@ -199,7 +187,7 @@ TEST_CASE("log id: a vanished log is refused, and recover starts a new one that 
     auto log = f.open();
     CHECK(log->log_id() != old_id);
   }
-  auto rs = parsed(f.opts.dir);
+  auto rs = records_of(f.opts.dir);
   REQUIRE(rs.size() >= 3);
   CHECK(rs[0].kind == "open");
   CHECK(rs[1].kind == "recovery");
@@ -256,7 +244,7 @@ TEST_CASE("log id: an unreadable checkpoint file is kept and recorded, not fatal
   }
   spit(f.opts.dir / kCheckpointFileName, "garbage\n");
   { auto log = f.open(); }
-  auto rs = parsed(f.opts.dir);
+  auto rs = records_of(f.opts.dir);
   CHECK(std::any_of(rs.begin(), rs.end(), [](const ParsedRecord& r) {
     return r.kind == "recovery" && r.payload.value("event", "") == "checkpoint-unreadable";
   }));
@@ -279,7 +267,7 @@ TEST_CASE("log id: a v1 log verifies, and continues with a recorded switch", "[l
     id = log->log_id();
     CHECK(f.write(*log, 10, 50) == 10);
   }
-  auto rs = parsed(f.opts.dir);
+  auto rs = records_of(f.opts.dir);
   auto up =
       std::find_if(rs.begin(), rs.end(), [](const ParsedRecord& r) { return r.kind == "upgrade"; });
   REQUIRE(up != rs.end());

@@ -5,8 +5,11 @@
 #include <memory>
 #include <string>
 
+#include <catch2/catch.hpp>
+
 #include "audit_test_util.hpp"
 #include "governance/audit/log_writer.hpp"
+#include "governance/audit/records.hpp"
 #include "governance/audit/verifier.hpp"
 
 namespace gt::gov::audit::test {
@@ -83,5 +86,25 @@ struct LogFixture {
   }
   std::filesystem::path active() const { return opts.dir / kActiveLogName; }
 };
+
+// Every record of a log directory, parsed (the test fails on a line that does not parse).
+inline std::vector<ParsedRecord> records_of(const std::filesystem::path& dir) {
+  std::vector<ParsedRecord> out;
+  for (const auto& f : log_files_in(dir)) {
+    for (const auto& l : lines_of(slurp(f))) {
+      auto r = parse_record(l);
+      REQUIRE(r);
+      out.push_back(std::move(*r));
+    }
+  }
+  return out;
+}
+
+inline int count_kind(const std::vector<ParsedRecord>& rs, const std::string& kind) {
+  int n = 0;
+  for (const auto& r : rs)
+    n += r.kind == kind ? 1 : 0;
+  return n;
+}
 
 }  // namespace gt::gov::audit::test
