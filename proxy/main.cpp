@@ -99,6 +99,7 @@ int main(int argc, char** argv) {
   gt::proxy::cli::add_run_commands(app, exit_code);
   gt::proxy::cli::add_policy_commands(app, exit_code);
   gt::proxy::cli::add_audit_commands(app, exit_code);
+  gt::proxy::cli::add_receipt_commands(app, exit_code);
   gt::proxy::cli::add_auth_commands(app, exit_code);
   gt::proxy::cli::add_tools_commands(app, exit_code);
   gt::proxy::cli::add_wrap_commands(app, exit_code);

@@ -24,6 +24,7 @@
 #include "governance/audit/log_writer.hpp"
 #include "governance/audit/records.hpp"
 #include "governance/audit/verifier.hpp"
+#include "proxy/cli/audit_paths.hpp"
 #include "proxy/cli/commands.hpp"
 #include "proxy/config.hpp"
 #include "proxy/interceptors/audit_recorder.hpp"
@@ -35,30 +36,8 @@ namespace {
 namespace audit = gov::audit;
 namespace fs = std::filesystem;
 
-constexpr const char* kDefaultAgent = "glasstape-agent";
-
 void err(const std::string& msg) {
   std::fprintf(stderr, "glasstape: %s\n", msg.c_str());
-}
-
-fs::path default_audit_dir(const std::string& tenant) {
-  const char* home = std::getenv("HOME");
-  return fs::path(home && *home ? home : "/") / ".glasstape" / "audit" / tenant;
-}
-
-// Where a config puts a tenant's log and keys (`governance.audit.dir`, `.keys_dir`, the
-// identity's agent id), so the offline tools read what the proxy wrote. Throws ConfigError.
-struct ConfigPaths {
-  std::string tenant, agent;
-  fs::path audit_dir, keys_dir;
-};
-
-ConfigPaths paths_from_config(const std::string& file, const std::string& tenant_id) {
-  Config c = load_config(file);
-  const TenantConfig& t = tenant_id.empty() ? c.tenants.front() : c.tenant(tenant_id);
-  InterceptorEnv env{c, t, false};
-  AuditSettings s = parse_audit_settings(env, t.governance["audit"]);
-  return {t.id, t.principal.id.empty() ? kDefaultAgent : t.principal.id, s.log.dir, s.keys_dir};
 }
 
 // --- verify ---------------------------------------------------------------------------------

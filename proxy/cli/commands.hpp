@@ -2,6 +2,7 @@
 //   run_commands.cpp     run (stdio front), serve (HTTP front)
 //   policy_commands.cpp  policy check | test | sign
 //   audit_commands.cpp   verify, tail, recover, keys generate | show | rotate
+//   receipt_commands.cpp receipt, verify-receipt (one receipt, provable without the log)
 //   auth_commands.cpp    keys api-key (after the audit group, which makes `keys`)
 //   tools_commands.cpp   tools diff | approve | pins
 //   wrap_commands.cpp    wrap (a client's config file → servers behind glasstape run)
@@ -17,6 +18,7 @@ namespace gt::proxy::cli {
 void add_run_commands(CLI::App& app, int& exit_code);
 void add_policy_commands(CLI::App& app, int& exit_code);
 void add_audit_commands(CLI::App& app, int& exit_code);
+void add_receipt_commands(CLI::App& app, int& exit_code);
 void add_auth_commands(CLI::App& app, int& exit_code);
 void add_tools_commands(CLI::App& app, int& exit_code);
 void add_wrap_commands(CLI::App& app, int& exit_code);

@@ -189,7 +189,7 @@ describe('glasstape CLI', () => {
     const top = glasstape(['frobnicate']);
     assert.equal(top.status, 2, top.stderr);
     assert.match(top.stderr, /unknown command `frobnicate`/);
-    assert.match(top.stderr, /commands: serve, run, policy, verify, tail, keys/);
+    assert.match(top.stderr, /commands: serve, run, policy, verify, tail, recover, keys/);
     const none = glasstape([]);
     assert.equal(none.status, 2, none.stderr);
     assert.match(none.stderr, /commands: /);

@@ -1,0 +1,324 @@
+// Receipt bundles (README "Receipts you can verify on your own"): `glasstape receipt` exports
+// one receipt from a log that `glasstape run` wrote for real calls, `glasstape verify-receipt`
+// checks it, and so does a verifier written here from the README alone: Node's crypto
+// (Ed25519, SHA-256), the npm `canonicalize` package (RFC 8785), RFC 9162 inclusion and
+// consistency proofs, C2SP signed notes. Tampered bundles fail both.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+
+import canonicalize from 'canonicalize';
+
+import {
+  EVERYTHING,
+  assertDenied,
+  connect,
+  glasstapeBin,
+  modes,
+  requireBinary,
+  textOf,
+  tmpDir,
+  waitUntil,
+  writeConfig,
+} from './lib/harness.mjs';
+
+const T = { timeout: 90_000 };
+const PAYLOAD_TYPE = 'application/vnd.glasstape.receipt+json';
+
+// --- the independent verifier -------------------------------------------------------------
+
+const sha256 = (...parts) => {
+  const h = crypto.createHash('sha256');
+  for (const p of parts) h.update(p);
+  return h.digest();
+};
+const leafHash = (bytes) => sha256(Buffer.from([0]), bytes);
+const nodeHash = (l, r) => sha256(Buffer.from([1]), l, r);
+const b64 = (s) => {
+  if (typeof s !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(s) || s.length % 4 !== 0) {
+    throw new Error('not base64');
+  }
+  return Buffer.from(s, 'base64');
+};
+
+function ed25519Key(raw32) {
+  return crypto.createPublicKey({
+    key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(raw32).toString('base64url') },
+    format: 'jwk',
+  });
+}
+
+function pae(type, body) {
+  const t = Buffer.from(type, 'utf8');
+  return Buffer.concat([Buffer.from(`DSSEv1 ${t.length} `), t, Buffer.from(` ${body.length} `), body]);
+}
+
+// RFC 9162 §2.1.3.2.
+function verifyInclusion(index, size, leaf, proof, root) {
+  if (!(index < size)) return false;
+  let fn = BigInt(index);
+  let sn = BigInt(size) - 1n;
+  let r = leaf;
+  for (const p of proof) {
+    if (sn === 0n) return false;
+    if ((fn & 1n) === 1n || fn === sn) {
+      r = nodeHash(p, r);
+      if ((fn & 1n) === 0n) {
+        while (fn !== 0n && (fn & 1n) === 0n) { fn >>= 1n; sn >>= 1n; }
+      }
+    } else {
+      r = nodeHash(r, p);
+    }
+    fn >>= 1n;
+    sn >>= 1n;
+  }
+  return sn === 0n && r.equals(root);
+}
+
+// RFC 9162 §2.1.4.2 (first == second: an empty proof and equal roots).
+function verifyConsistency(first, second, firstRoot, secondRoot, proof) {
+  if (first === 0 || first > second) return false;
+  if (first === second) return proof.length === 0 && firstRoot.equals(secondRoot);
+  if (proof.length === 0) return false;
+  const path = (first & (first - 1)) === 0 ? [firstRoot, ...proof] : [...proof];
+  let fn = BigInt(first) - 1n;
+  let sn = BigInt(second) - 1n;
+  while ((fn & 1n) === 1n) { fn >>= 1n; sn >>= 1n; }
+  let fr = path[0];
+  let sr = path[0];
+  for (const c of path.slice(1)) {
+    if (sn === 0n) return false;
+    if ((fn & 1n) === 1n || fn === sn) {
+      fr = nodeHash(c, fr);
+      sr = nodeHash(c, sr);
+      if ((fn & 1n) === 0n) {
+        while (fn !== 0n && (fn & 1n) === 0n) { fn >>= 1n; sn >>= 1n; }
+      }
+    } else {
+      sr = nodeHash(sr, c);
+    }
+    fn >>= 1n;
+    sn >>= 1n;
+  }
+  return sn === 0n && fr.equals(firstRoot) && sr.equals(secondRoot);
+}
+
+// A C2SP signed note with a checkpoint body; returns {origin, size, root} when a key of
+// `keys` (key id → raw public key) signed it under the origin's name.
+function verifyCheckpointNote(note, keys) {
+  if (typeof note !== 'string' || !note.endsWith('\n')) throw new Error('malformed note');
+  const sep = note.lastIndexOf('\n\n');
+  const text = note.slice(0, sep + 1);
+  const [origin, size, root, ...rest] = text.split('\n');
+  if (rest.length !== 1 || rest[0] !== '' || !/^[1-9][0-9]*$/.test(size)) throw new Error('malformed checkpoint');
+  for (const line of note.slice(sep + 2).split('\n').filter(Boolean)) {
+    const m = /^\u2014 (\S+) (\S+)$/.exec(line);
+    if (!m || m[1] !== origin) continue;
+    const blob = b64(m[2]);
+    for (const raw of Object.values(keys)) {
+      const keyHash = sha256(Buffer.from(`${origin}\n`), Buffer.from([1]), raw).subarray(0, 4);
+      if (!blob.subarray(0, 4).equals(keyHash)) continue;
+      if (crypto.verify(null, Buffer.from(text), ed25519Key(raw), blob.subarray(4))) {
+        return { origin, size: Number(size), root: b64(root) };
+      }
+    }
+  }
+  throw new Error('the checkpoint is not signed by a known key');
+}
+
+// Throws on the first problem; returns the record's payload.
+function independentlyVerifyBundle(text, keys) {
+  const b = JSON.parse(text);
+  assert.equal(b.format, 'glasstape.receipt-bundle/1');
+  const record = Buffer.from(b.record, 'utf8');
+  const leaf = leafHash(record);
+  assert.ok(leaf.equals(b64(b.leaf_hash)), 'leaf hash');
+  const env = JSON.parse(b.record);
+  assert.equal(env.payloadType, PAYLOAD_TYPE);
+  const body = b64(env.payload);
+  const p = JSON.parse(body.toString('utf8'));
+  assert.equal(body.toString('utf8'), canonicalize(p), 'the payload is JCS');
+  assert.equal(p.id, b.receipt_id, 'receipt id');
+  assert.equal(p.seq, b.seq, 'seq');
+  if ('log_id' in b) assert.equal(p.log_id, b.log_id, 'log id');
+  const raw = keys[p.key_id];
+  assert.ok(raw, `key ${p.key_id} is known`);
+  assert.ok(crypto.verify(null, pae(PAYLOAD_TYPE, body), ed25519Key(raw), b64(env.signatures[0].sig)),
+    'the record signature verifies');
+  const cp = verifyCheckpointNote(b.checkpoint, keys);
+  assert.equal(b.inclusion.tree_size, cp.size, 'the proof is for the checkpoint size');
+  assert.ok(verifyInclusion(b.seq, cp.size, leaf, b.inclusion.hashes.map(b64), cp.root),
+    'the inclusion proof leads to the checkpoint root');
+  if (b.consistency) {
+    const old = verifyCheckpointNote(b.consistency.from_checkpoint, keys);
+    assert.equal(old.origin, cp.origin, 'same log');
+    assert.ok(verifyConsistency(old.size, cp.size, old.root, cp.root, b.consistency.hashes.map(b64)),
+      'the consistency proof');
+  }
+  return p;
+}
+
+// --- the test -------------------------------------------------------------------------------
+
+function cleanEnv(extra) {
+  const env = { ...process.env, ...extra };
+  delete env.GT_ED25519_PRIVATE_KEY;
+  return env;
+}
+
+function glasstape(args, env = {}) {
+  return spawnSync(glasstapeBin(), args, { env: cleanEnv(env), encoding: 'utf8' });
+}
+
+function payloadsOf(dir) {
+  const files = fs.readdirSync(dir).filter((f) => /^audit(-\d{12})?\.jsonl$/.test(f)).sort();
+  return files.flatMap((f) => fs.readFileSync(path.join(dir, f), 'utf8').split('\n').filter(Boolean))
+    .map((l) => JSON.parse(Buffer.from(JSON.parse(l).payload, 'base64').toString('utf8')));
+}
+
+const lastIsCheckpoint = (dir) => {
+  try {
+    return payloadsOf(dir).at(-1).kind === 'checkpoint';
+  } catch {
+    return false;
+  }
+};
+
+if (modes().includes('proxy')) {
+  describe('receipt bundles (proxy)', () => {
+    test('exported, verified by glasstape and independently; tampering fails both', T, async (t) => {
+      requireBinary();
+      const root = tmpDir('gt-e2e-bundle-');
+      const auditDir = path.join(root, 'audit');
+      const keysDir = path.join(root, 'keys');
+      // No checkpoint by count or time while the session runs: only the one at shutdown.
+      const config = writeConfig({
+        identity: { agent_id: 'e2e-agent' },
+        governance: {
+          deny_tools: ['get-sum'],
+          audit: { dir: auditDir, checkpoint_every: 1000, checkpoint_ms: 0 },
+        },
+      });
+      const env = { GT_KEYS_DIR: keysDir };
+      const session = async () => {
+        const s = await connect('proxy', EVERYTHING, { config, capabilities: {}, env: cleanEnv(env) });
+        await s.waitForTools(['echo']);
+        return s;
+      };
+
+      let s = await session();
+      let closed = false;
+      t.after(() => { if (!closed) s.close(); });
+      const r1 = await s.client.callTool({ name: 'echo', arguments: { message: 'bundle me' } });
+      assert.equal(r1.isError ?? false, false, textOf(r1));
+      const denied = assertDenied(assert, await s.client.callTool({ name: 'get-sum', arguments: { a: 1, b: 2 } }), 'get-sum');
+      const denyId = denied.receipt_id;
+      await waitUntil(() => payloadsOf(auditDir).some((p) => p.id === denyId), 10_000, 'the denial record');
+
+      // Not yet under a checkpoint: a clear error, exit 1.
+      const early = glasstape(['receipt', denyId, auditDir]);
+      assert.equal(early.status, 1, early.stdout + early.stderr);
+      assert.match(early.stderr, /is not yet covered by a checkpoint; the next one is written within checkpoint_ms/);
+      const unknown = glasstape(['receipt', 'no-such-receipt', auditDir]);
+      assert.equal(unknown.status, 1);
+      assert.match(unknown.stderr, /no record with receipt id `no-such-receipt`/);
+
+      await s.close();
+      closed = true;
+      await waitUntil(() => lastIsCheckpoint(auditDir), 10_000, 'the final checkpoint');
+
+      const ringFile = path.join(keysDir, 'default', 'keyring.json');
+      const ring = JSON.parse(fs.readFileSync(ringFile, 'utf8'));
+      const keys = Object.fromEntries(ring.keys.map((k) => [k.key_id, Buffer.from(k.public_key, 'base64')]));
+      const pubFile = path.join(root, 'public.key');
+      fs.writeFileSync(pubFile, `${ring.keys[0].public_key}\n`);
+
+      const allowId = payloadsOf(auditDir).find((p) => p.kind === 'decision' && p.tool === 'echo').id;
+      const bundles = {};
+      for (const [name, id] of [['allow', allowId], ['deny', denyId]]) {
+        const file = path.join(root, `${name}.json`);
+        // One by the config's log directory, one by an explicit one.
+        const args = name === 'allow' ? ['receipt', id, '-c', config, '-o', file] : ['receipt', id, auditDir, '-o', file];
+        const out = glasstape(args);
+        assert.equal(out.status, 0, out.stderr);
+        bundles[name] = fs.readFileSync(file, 'utf8');
+
+        const p = independentlyVerifyBundle(bundles[name], keys);
+        assert.equal(p.decision, name);
+
+        const v = glasstape(['verify-receipt', file, '--keyring', ringFile]);
+        assert.equal(v.status, 0, v.stdout + v.stderr);
+        assert.match(v.stdout, new RegExp(`^ok: receipt ${id} \\(seq ${p.seq}\\)`, 'm'));
+        assert.match(v.stdout, /^record signature: verified with key /m);
+        const j = glasstape(['verify-receipt', file, '--public-key', pubFile, '--json']);
+        assert.equal(j.status, 0, j.stdout + j.stderr);
+        const rep = JSON.parse(j.stdout);
+        assert.equal(rep.ok, true);
+        assert.equal(rep.decision, name);
+        assert.equal(rep.tool, name === 'allow' ? 'echo' : 'get-sum');
+        assert.equal(rep.record_signature_checked, true);
+        assert.equal(rep.checkpoint_size, payloadsOf(auditDir).length - 1);
+      }
+      const noKeys = glasstape(['verify-receipt', path.join(root, 'deny.json')]);
+      assert.equal(noKeys.status, 2);
+
+      // Tampered bundles: both verifiers refuse each.
+      const b = JSON.parse(bundles.deny);
+      const env0 = JSON.parse(b.record);
+      const p0 = JSON.parse(Buffer.from(env0.payload, 'base64').toString('utf8'));
+      const editedRecord = canonicalize({ ...env0, payload: Buffer.from(canonicalize({ ...p0, decision: 'allow' })).toString('base64') });
+      const otherRoot = crypto.randomBytes(32).toString('base64');
+      const [origin, size] = b.checkpoint.split('\n');
+      const tampered = {
+        'edited record': { ...b, record: editedRecord },
+        'edited record, leaf hash recomputed': { ...b, record: editedRecord, leaf_hash: leafHash(Buffer.from(editedRecord)).toString('base64') },
+        'swapped proof hashes': { ...b, inclusion: { ...b.inclusion, hashes: [b.inclusion.hashes[1], b.inclusion.hashes[0], ...b.inclusion.hashes.slice(2)] } },
+        // (Not the allow decision's leaf hash: that record may well be the denial's sibling.)
+        'another proof hash': { ...b, inclusion: { ...b.inclusion, hashes: [crypto.randomBytes(32).toString('base64'), ...b.inclusion.hashes.slice(1)] } },
+        'another tree size': { ...b, inclusion: { ...b.inclusion, tree_size: b.inclusion.tree_size + 1 } },
+        'forged checkpoint': { ...b, checkpoint: b.checkpoint.replace(/^(.*\n.*\n).*\n/, `$1${otherRoot}\n`) },
+        'another receipt id': { ...b, receipt_id: allowId },
+      };
+      assert.ok(origin.startsWith('glasstape/audit/default') && Number(size) > 0);
+      assert.ok(b.inclusion.hashes.length >= 2, 'a proof of at least two hashes');
+      for (const [what, bad] of Object.entries(tampered)) {
+        const file = path.join(root, 'tampered.json');
+        fs.writeFileSync(file, JSON.stringify(bad));
+        assert.throws(() => independentlyVerifyBundle(JSON.stringify(bad), keys), undefined, `independent: ${what}`);
+        const v = glasstape(['verify-receipt', file, '--keyring', ringFile]);
+        assert.equal(v.status, 1, `glasstape: ${what}: ${v.stdout}${v.stderr}`);
+        assert.match(v.stdout, /^FAILED: /m, what);
+      }
+
+      // More calls in a second run: a later bundle with a consistency proof from the first
+      // bundle's checkpoint shows the denial is still in the log.
+      s = await session();
+      closed = false;
+      for (let i = 0; i < 5; i++) await s.client.callTool({ name: 'echo', arguments: { message: `more ${i}` } });
+      await s.close();
+      closed = true;
+      await waitUntil(() => lastIsCheckpoint(auditDir), 10_000, 'the second final checkpoint');
+      const later = glasstape(['receipt', denyId, auditDir, '--since', path.join(root, 'deny.json')]);
+      assert.equal(later.status, 0, later.stderr);
+      const lb = JSON.parse(later.stdout);
+      assert.ok(lb.consistency, 'a consistency proof');
+      assert.ok(lb.inclusion.tree_size > b.inclusion.tree_size);
+      independentlyVerifyBundle(later.stdout, keys);
+      const laterFile = path.join(root, 'later.json');
+      fs.writeFileSync(laterFile, later.stdout);
+      const lv = glasstape(['verify-receipt', laterFile, '--keyring', ringFile, '--json']);
+      assert.equal(lv.status, 0, lv.stdout + lv.stderr);
+      assert.equal(JSON.parse(lv.stdout).consistent_from, b.inclusion.tree_size);
+      // A consistency proof that does not hold fails both.
+      const badLater = { ...lb, consistency: { ...lb.consistency, hashes: [lb.leaf_hash, ...lb.consistency.hashes.slice(1)] } };
+      assert.throws(() => independentlyVerifyBundle(JSON.stringify(badLater), keys));
+      fs.writeFileSync(laterFile, JSON.stringify(badLater));
+      const blv = glasstape(['verify-receipt', laterFile, '--keyring', ringFile]);
+      assert.equal(blv.status, 1, blv.stdout);
+      assert.match(blv.stdout, /^FAILED: the consistency proof does not show/m);
+    });
+  });
+}
