@@ -157,7 +157,8 @@ Pipeline::Pipeline(std::vector<std::unique_ptr<Interceptor>> chain,
                    std::unique_ptr<Recorder> recorder)
     : chain_(std::move(chain)),
       recorder_(std::move(recorder)),
-      links_(std::make_unique<MrtrLinks>()) {
+      links_(std::make_unique<MrtrLinks>()),
+      receipt_meta_(recorder_ && recorder_->receipt_meta()) {
   for (const auto& i : chain_) {
     may_hide_ |= i->may_hide();
     i->set_visibility_listener([this] { visibility_changed(); });
@@ -359,6 +360,7 @@ void Pipeline::decide(std::shared_ptr<CallContext> ctx, const Post& post, Done d
     ctx->decided = std::chrono::steady_clock::now();
     admin::metrics().audit_write_seconds.observe({tenant_}, seconds_since(judged, ctx->decided));
     if (!out.receipt_id.empty()) ctx->decision.receipt_id = out.receipt_id;
+    if (out.ok) ctx->decision.record = std::move(out.record);
     if (!out.ok) {
       // Fail closed: a decision that cannot be recorded is not acted on.
       ctx->decision.effect = Effect::Deny;

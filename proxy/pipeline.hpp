@@ -23,7 +23,9 @@
 //     result record: nobody waits for that record, so the response does not wait for it.
 #pragma once
 
+#include <array>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -49,6 +51,15 @@ namespace gt::proxy {
 
 enum class Effect { Allow, Deny };
 
+// Where a written decision record sits in the audit log, as the recorder reports it. The client
+// gets it in `_meta["dev.glasstape/receipt"]` (proxy/receipt_meta.hpp), so that it can find
+// exactly that record (`seq`) and check it is that line (`leaf_hash`), not just trust an id.
+struct RecordRef {
+  std::uint64_t seq = 0;
+  std::array<std::uint8_t, 32> leaf_hash{};  // RFC 6962 leaf hash: SHA-256(0x00 || line)
+  std::string log_id{};                      // the log's id; empty when the log has none
+};
+
 // What the pipeline decided, and why. Interceptors fill in their parts.
 struct Decision {
   Effect effect = Effect::Allow;
@@ -63,6 +74,9 @@ struct Decision {
   std::string mode = "enforce";            // "enforce" or "monitor"
   bool would_deny = false;  // monitor mode: a policy would have denied; the call is forwarded
   std::string receipt_id;   // set by the recorder
+  // Set by the recorder once the record is written (never for a record that failed, even when
+  // it has a receipt id: a failed denial is written later, at a place not known now).
+  std::optional<RecordRef> record;
   nlohmann::json details =
       nlohmann::json::object();  // extra structured detail (violations, limits)
 };
@@ -236,6 +250,7 @@ class Recorder {
     bool ok = true;
     std::string error;       // why the record could not be written (the call is then denied)
     std::string receipt_id;  // the id of the decision record
+    std::optional<RecordRef> record{};  // when ok: where the record was written
   };
   virtual ~Recorder() = default;
   // Record the decision. `done` may run before this returns (a record written on the calling
@@ -250,6 +265,8 @@ class Recorder {
   // Readiness and metric samples of the audit log (see Interceptor::report).
   virtual void report(admin::Report& /*out*/, const std::string& /*tenant*/) const {}
   virtual AuditSource source() const { return {}; }
+  // The operator wants clients to get each record's place (`dev.glasstape/receipt`).
+  virtual bool receipt_meta() const { return false; }
 };
 
 class MrtrLinks;
@@ -313,6 +330,8 @@ class Pipeline {
   std::map<std::string, std::vector<std::pair<std::string, std::string>>> tool_governance() const;
   // Where the recorder writes (empty when there is none).
   AuditSource audit_source() const;
+  // Answers carry `_meta["dev.glasstape/receipt"]` (governance.audit.receipt_meta).
+  bool receipt_meta() const { return receipt_meta_; }
 
  private:
   void decided(const CallContext& ctx);
@@ -322,6 +341,7 @@ class Pipeline {
   std::unique_ptr<MrtrLinks> links_;
   std::string tenant_ = "default";
   bool may_hide_ = false;
+  bool receipt_meta_ = false;
   struct Watcher {
     std::weak_ptr<void> alive;
     Post post;

@@ -8,6 +8,7 @@
 #include "proxy/admission.hpp"
 #include "proxy/client_lines.hpp"
 #include "proxy/era_bridge.hpp"
+#include "proxy/receipt_meta.hpp"
 #include "proxy/session_log.hpp"
 #include "transport/inspect.hpp"
 #include "transport/jsonrpc.hpp"
@@ -435,6 +436,9 @@ void Session::answer_denied(const CallContext& ctx) {
                          {"rule_id", d.rule_id},     {"schema", d.schema_outcome},
                          {"mode", d.mode},           {"receipt_id", d.receipt_id}};
   if (!d.details.empty()) meta["details"] = d.details;
+  // Next to the decision: where its record is (receipt_id stays above for older clients).
+  nlohmann::json receipt =
+      pipeline_->receipt_meta() ? receipt_meta::value(d) : nlohmann::json(nullptr);
   if (ctx.tool_ref.kind != gov::ToolRef::Kind::Tool) {
     // A resource read or a prompt has no isError result: the denial is a JSON-RPC error whose
     // `data` carries the same decision as a denied call's `_meta`.
@@ -442,8 +446,9 @@ void Session::answer_denied(const CallContext& ctx) {
     std::string text = "GlassTape denied " + std::string(resource ? "reading `" : "the prompt `") +
                        ctx.tool + "` on server `" + ctx.server + "`: " + d.reason;
     if (!d.receipt_id.empty()) text += " (receipt " + d.receipt_id + ")";
-    to_client_(transport::error_response(ctx.request_id, kDeniedByPolicy, text,
-                                         {{"dev.glasstape/decision", std::move(meta)}}));
+    nlohmann::json data = {{"dev.glasstape/decision", std::move(meta)}};
+    if (!receipt.is_null()) data[receipt_meta::kKey] = std::move(receipt);
+    to_client_(transport::error_response(ctx.request_id, kDeniedByPolicy, text, data));
     return;
   }
   // The tool as policies name it, `server/tool`, so the text tells the user what to write.
@@ -456,6 +461,7 @@ void Session::answer_denied(const CallContext& ctx) {
                          {{"content", nlohmann::json::array({{{"type", "text"}, {"text", text}}})},
                           {"isError", true},
                           {"_meta", {{"dev.glasstape/decision", std::move(meta)}}}}}};
+  if (!receipt.is_null()) msg["result"]["_meta"][receipt_meta::kKey] = std::move(receipt);
   // 2026-07-28 requires resultType on every result; earlier versions do not know it.
   if (ctx.protocol_version == transport::mcp::kModernVersion)
     msg["result"]["resultType"] = "complete";
@@ -651,8 +657,22 @@ void Session::on_visibility_changed() {
 void Session::answer_call(const CallContext& call, std::string_view answer) {
   Response r(answer);
   pipeline_->on_result(call, r);
+  // The receipt goes in after the interceptors looked at the server's answer, and before the
+  // result record: that record hashes what the client gets (README, audit).
+  nlohmann::json receipt =
+      pipeline_->receipt_meta() ? receipt_meta::value(call.decision) : nlohmann::json(nullptr);
   if (r.replaced()) {
+    if (!receipt.is_null()) {
+      auto message = r.replacement();
+      if (receipt_meta::add(message, receipt)) r.replace(std::move(message));
+    }
     to_client_(r.replacement().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  } else if (auto with = receipt_meta::add(answer, receipt, opts_.max_depth)) {
+    // The server's bytes with one member spliced in (never re-serialized, see receipt_meta).
+    Response sent(*with);
+    to_client_(*with);
+    pipeline_->record_result(call, sent);
+    return;
   } else {
     to_client_(answer);
   }

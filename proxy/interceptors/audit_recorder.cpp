@@ -71,9 +71,9 @@ AuditSettings parse_audit_settings(const InterceptorEnv& env, const YAML::Node& 
   if (!section || section.IsNull()) return s;
   if (!section.IsMap()) fail(where, "must be a mapping");
   static const std::set<std::string> known = {
-      "dir",           "fsync",        "group_ms",    "group_records", "checkpoint_every",
-      "checkpoint_ms", "rotate_bytes", "record_args", "redact",        "keys_dir",
-      "backlog_max",   "nonce_pool"};
+      "dir",           "fsync",        "group_ms",     "group_records", "checkpoint_every",
+      "checkpoint_ms", "rotate_bytes", "record_args",  "redact",        "keys_dir",
+      "backlog_max",   "nonce_pool",   "receipt_meta"};
   for (const auto& kv : section) {
     auto key = kv.first.as<std::string>();
     if (!known.count(key)) fail(where, "unknown key `" + key + "`");
@@ -136,6 +136,12 @@ AuditSettings parse_audit_settings(const InterceptorEnv& env, const YAML::Node& 
   }
   if (auto n = section["nonce_pool"]) {
     s.log.nonce_pool = static_cast<std::size_t>(integer(n, where + ".nonce_pool", 0, 1000000));
+  }
+  if (auto n = section["receipt_meta"]) {
+    // YAML's other spellings of a boolean (yes, on, True) are refused: one way to say it.
+    if (!n.IsScalar() || (n.Scalar() != "true" && n.Scalar() != "false"))
+      fail(where + ".receipt_meta", "must be true or false");
+    s.receipt_meta = n.Scalar() == "true";
   }
   return s;
 }
@@ -204,7 +210,9 @@ void AuditRecorder::record_decision(const CallContext& ctx, std::function<void(O
   }
   log_->append(agent, std::move(payload), audit::AuditLog::Kind::Decision,
                [done = std::move(done), id](const audit::AppendResult& r) {
-                 done(Outcome{r.ok, r.error, id});
+                 Outcome out{r.ok, r.error, id};
+                 if (r.ok) out.record = RecordRef{r.seq, r.leaf_hash, r.log_id};
+                 done(std::move(out));
                });
 }
 

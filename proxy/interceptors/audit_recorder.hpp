@@ -13,6 +13,8 @@
 //   redact: [token, /auth/password]    member names (any depth) or JSON Pointers
 //   keys_dir: ~/.glasstape/keys        default: $GT_KEYS_DIR or ~/.glasstape/keys
 //   backlog_max: 10000                 denials kept in memory while the log cannot be written
+//   receipt_meta: true                 answers carry _meta["dev.glasstape/receipt"] (see
+//                                      proxy/receipt_meta.hpp)
 // Two tenants may not share a directory. Pipelines of the same tenant share one writer.
 #pragma once
 
@@ -33,6 +35,7 @@ struct AuditSettings {
   gov::audit::ArgsMode record_args = gov::audit::ArgsMode::HashOnly;
   std::vector<std::string> redact;
   std::filesystem::path keys_dir;
+  bool receipt_meta = true;
 };
 
 // Parses a `governance.audit` section (undefined or null = defaults). Throws ConfigError.
@@ -49,6 +52,7 @@ class AuditRecorder : public Recorder {
   // record and failure counts.
   void report(admin::Report& out, const std::string& tenant) const override;
   AuditSource source() const override;
+  bool receipt_meta() const override { return settings_.receipt_meta; }
   gov::audit::AuditLog& log() { return *log_; }
 
  private:

@@ -24,7 +24,8 @@
 //     calls received are matched as multisets: their numbers must be equal.
 //  3. Each allowed decision has exactly one result record, whose result_sha256 is the
 //     SHA-256 of JCS of what the server answered to that very call (the spy's answer is a
-//     function of the bytes it received), and `glasstape verify` accepts the log.
+//     function of the bytes it received) with the receipt GlassTape adds to its `_meta`
+//     (that decision's id, seq and leaf hash), and `glasstape verify` accepts the log.
 //  4. Each generated message reached the server as the rules say (README "What reaches the
 //     server"): once if accepted (and not denied), never if refused or smuggled; every
 //     refused message got a JSON-RPC error with the rule's code (stdio) or a 400 (HTTP);
@@ -602,7 +603,12 @@ function readAudit(dir) {
   for (const f of files) {
     for (const line of fs.readFileSync(path.join(dir, f), 'utf8').split('\n')) {
       if (!line) continue;
-      payloads.push(JSON.parse(Buffer.from(JSON.parse(line).payload, 'base64').toString('utf8')));
+      const p = JSON.parse(Buffer.from(JSON.parse(line).payload, 'base64').toString('utf8'));
+      // The RFC 6962 leaf hash of its line: what the answer's dev.glasstape/receipt names.
+      Object.defineProperty(p, 'leafHash', {
+        value: crypto.createHash('sha256').update(Buffer.concat([Buffer.from([0]), Buffer.from(line, 'utf8')])).digest('base64'),
+      });
+      payloads.push(p);
     }
   }
   return payloads;
@@ -635,7 +641,18 @@ function checkAudit(d, calls, { shared, sessions }, v) {
     if (!byDecision.has(r.decision_id)) byDecision.set(r.decision_id, []);
     byDecision.get(r.decision_id).push(r);
   }
-  const answerHash = (c) => sha256hex(canonicalize(spyCallResult(c.argsRaw?.toString('utf8') ?? '{}', c.idRaw)));
+  // What the client got: the spy's answer plus _meta["dev.glasstape/receipt"] naming the
+  // decision's record (the result record hashes the answer as the client gets it).
+  const logId = payloads.find((p) => typeof p.log_id === 'string')?.log_id;
+  const answerHash = (c, dcs) => {
+    const r = spyCallResult(c.argsRaw?.toString('utf8') ?? '{}', c.idRaw);
+    if (dcs) {
+      const receipt = { receipt_id: dcs.id, seq: dcs.seq, leaf_hash: dcs.leafHash };
+      if (logId !== undefined) receipt.log_id = logId;
+      r._meta = { ...r._meta, 'dev.glasstape/receipt': receipt };
+    }
+    return sha256hex(canonicalize(r));
+  };
   const matched = [];
   for (const c of calls) {
     const sha = sha256hex(c.argsRaw ?? Buffer.from('{}'));
@@ -645,8 +662,7 @@ function checkAudit(d, calls, { shared, sessions }, v) {
     if (list?.length) {
       // Several candidates (same arguments on a shared link): the one whose result record
       // hashes this call's answer, if any.
-      const want = answerHash(c);
-      let i = list.findIndex((dcs) => (byDecision.get(dcs.id) ?? []).some((r) => r.result_sha256 === want));
+      let i = list.findIndex((dcs) => (byDecision.get(dcs.id) ?? []).some((r) => r.result_sha256 === answerHash(c, dcs)));
       if (i < 0) i = 0;
       matched.push({ call: c, decision: list.splice(i, 1)[0] });
       continue;
@@ -671,7 +687,7 @@ function checkAudit(d, calls, { shared, sessions }, v) {
   }
   for (const { call, decision } of matched) {
     const rs = byDecision.get(decision.id) ?? [];
-    const want = answerHash(call);
+    const want = answerHash(call, decision);
     if (rs.length !== 1) {
       v.add('allowed decision without exactly one result record', `${call.where}: id ${call.idRaw}: ${rs.length} result records`);
     } else if (rs[0].result_sha256 !== want || rs[0].is_error) {

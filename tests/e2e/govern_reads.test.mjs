@@ -144,6 +144,27 @@ function glasstape(args, opts = {}) {
 
 // A client on `front` in front of the config's servers: {client, messages(), log(), close()}.
 // messages() is every message the client received; close() also stops a serve it started.
+// A judged read or prompt carries GlassTape's receipt in `_meta` (receipt_meta.test.mjs checks
+// it against the log). Here answers are compared with the server's own, so it is taken off
+// (and `_meta` with it when nothing else is in it).
+function withoutReceipt(result) {
+  const receipt = result?._meta?.['dev.glasstape/receipt'];
+  if (!receipt) return result;
+  assert.ok(typeof receipt.receipt_id === 'string' && Number.isInteger(receipt.seq), JSON.stringify(receipt));
+  const { 'dev.glasstape/receipt': _, ...rest } = result._meta;
+  const out = { ...result, _meta: rest };
+  if (Object.keys(rest).length === 0) delete out._meta;
+  return out;
+}
+
+function receiptless(client) {
+  for (const m of ['readResource', 'getPrompt']) {
+    const call = client[m].bind(client);
+    client[m] = async (...args) => withoutReceipt(await call(...args));
+  }
+  return client;
+}
+
 async function open(front, s) {
   requireBinary();
   if (front === 'stdio') {
@@ -151,7 +172,7 @@ async function open(front, s) {
     return {
       front,
       audit: s.audit,
-      client: sess.client,
+      client: receiptless(sess.client),
       messages: () => sess.serverMessages,
       log: sess.stderr,
       async close() {
@@ -181,7 +202,7 @@ async function open(front, s) {
   return {
     front,
     audit: s.audit,
-    client,
+    client: receiptless(client),
     messages: () => messages,
     log: serve.log,
     async close() {
@@ -556,9 +577,9 @@ describe('ambiguous reads and prompts are refused, never forwarded (stdio, raw)'
       }
       // The same requests without the copy are forwarded (the fixture answers {method}).
       const read = await peer.request(41, 'resources/read', { uri: text1 });
-      assert.deepEqual(read.result, { method: 'resources/read' }, JSON.stringify(read));
+      assert.deepEqual(withoutReceipt(read.result), { method: 'resources/read' }, JSON.stringify(read));
       const get = await peer.request(42, 'prompts/get', { name: 'simple-prompt' });
-      assert.deepEqual(get.result, { method: 'prompts/get' }, JSON.stringify(get));
+      assert.deepEqual(withoutReceipt(get.result), { method: 'prompts/get' }, JSON.stringify(get));
       await peer.waitReflected((l) => JSON.parse(l).id === 42, 10_000, 'request 42');
       const seen = peer.reflected().map((l) => JSON.parse(l));
       assert.deepEqual(seen.filter((m) => m.id >= 31 && m.id <= 34), [], 'a refused request reached the server');
