@@ -72,6 +72,13 @@ int run_verify(VerifyArgs a) {
       auto cp = paths_from_config(a.config, a.tenant);
       if (a.logs.empty()) a.logs.push_back(cp.audit_dir.string());
       keys_root = cp.keys_dir;
+      if (a.checkpoint.empty() && !cp.witness_dir.empty()) {
+        // The witness's copy of this log's latest checkpoint: kept outside the directory.
+        auto w = witness_checkpoint_path(cp.witness_dir, cp.tenant,
+                                         audit::current_log_id(cp.audit_dir));
+        std::error_code ec;
+        if (fs::exists(w, ec)) a.checkpoint = w.string();
+      }
     } catch (const std::exception& e) {
       err(e.what());
       return 2;

@@ -22,7 +22,8 @@ ConfigPaths paths_from_config(const std::string& file, const std::string& tenant
   const TenantConfig& t = tenant_id.empty() ? c.tenants.front() : c.tenant(tenant_id);
   InterceptorEnv env{c, t, false};
   AuditSettings s = parse_audit_settings(env, t.governance["audit"]);
-  return {t.id, t.principal.id.empty() ? kDefaultAgent : t.principal.id, s.log.dir, s.keys_dir};
+  return {t.id, t.principal.id.empty() ? kDefaultAgent : t.principal.id, s.log.dir, s.keys_dir,
+          s.witness.dir};
 }
 
 audit::Keyring keyring_from_public_key_file(const fs::path& file) {

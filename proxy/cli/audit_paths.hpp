@@ -20,6 +20,7 @@ std::filesystem::path default_audit_dir(const std::string& tenant);
 struct ConfigPaths {
   std::string tenant, agent;
   std::filesystem::path audit_dir, keys_dir;
+  std::filesystem::path witness_dir;  // governance.audit.witness.dir, when set
 };
 ConfigPaths paths_from_config(const std::string& file, const std::string& tenant_id);
 

@@ -11,6 +11,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "governance/audit/fsutil.hpp"
 #include "governance/audit/key_store.hpp"
 #include "governance/audit/receipt.hpp"
 #include "proxy/config_section.hpp"
@@ -62,6 +63,35 @@ constexpr std::size_t kInlineResultBytes = 16 * 1024;
 
 }  // namespace
 
+namespace {
+
+WitnessOptions parse_witness(const InterceptorEnv& env, const YAML::Node& w,
+                             const std::string& where) {
+  WitnessOptions o;
+  if (!w.IsMap()) fail(where, "must be a mapping with `dir` and/or `command`");
+  static const std::set<std::string> known = {"dir", "command", "interval_ms", "timeout_ms"};
+  for (const auto& kv : w) {
+    auto key = kv.first.as<std::string>();
+    if (!known.count(key)) fail(where, "unknown key `" + key + "`");
+  }
+  if (auto n = w["dir"]) o.dir = env.config.resolve(scalar(n, where + ".dir"));
+  if (auto n = w["command"]) {
+    if (!n.IsSequence() || n.size() == 0)
+      fail(where + ".command",
+           "must be a non-empty list: the program and its arguments (no shell)");
+    for (std::size_t i = 0; i < n.size(); ++i)
+      o.command.push_back(scalar(n[i], where + ".command[" + std::to_string(i) + "]"));
+  }
+  if (!o.enabled()) fail(where, "needs `dir`, `command`, or both");
+  if (auto n = w["interval_ms"])
+    o.interval = std::chrono::milliseconds(integer(n, where + ".interval_ms", 100, 86400000));
+  if (auto n = w["timeout_ms"])
+    o.timeout = std::chrono::milliseconds(integer(n, where + ".timeout_ms", 100, 600000));
+  return o;
+}
+
+}  // namespace
+
 AuditSettings parse_audit_settings(const InterceptorEnv& env, const YAML::Node& section) {
   const std::string where = "tenant `" + env.tenant.id + "` governance.audit";
   AuditSettings s;
@@ -73,7 +103,7 @@ AuditSettings parse_audit_settings(const InterceptorEnv& env, const YAML::Node& 
   static const std::set<std::string> known = {
       "dir",           "fsync",        "group_ms",     "group_records", "checkpoint_every",
       "checkpoint_ms", "rotate_bytes", "record_args",  "redact",        "keys_dir",
-      "backlog_max",   "nonce_pool",   "receipt_meta"};
+      "backlog_max",   "nonce_pool",   "receipt_meta", "witness"};
   for (const auto& kv : section) {
     auto key = kv.first.as<std::string>();
     if (!known.count(key)) fail(where, "unknown key `" + key + "`");
@@ -142,6 +172,15 @@ AuditSettings parse_audit_settings(const InterceptorEnv& env, const YAML::Node& 
     if (!n.IsScalar() || (n.Scalar() != "true" && n.Scalar() != "false"))
       fail(where + ".receipt_meta", "must be true or false");
     s.receipt_meta = n.Scalar() == "true";
+  }
+  if (auto n = section["witness"]) {
+    s.witness = parse_witness(env, n, where + ".witness");
+    // Inside the log's directory a copy is no witness: whoever can cut the log can replace it.
+    std::error_code ec;
+    const auto w = fs::weakly_canonical(s.witness.dir, ec).string() + "/";
+    const auto l = fs::weakly_canonical(s.log.dir, ec).string() + "/";
+    if (!s.witness.dir.empty() && w.compare(0, l.size(), l) == 0)
+      fail(where + ".witness.dir", "must be outside the log's directory `" + l + "`");
   }
   return s;
 }
@@ -314,7 +353,23 @@ std::unique_ptr<Recorder> make_audit_recorder(const InterceptorEnv& env,
           if (sync.count() > 0)
             m.audit_sync_seconds.observe({tenant}, std::chrono::duration<double>(sync).count());
         };
+        std::shared_ptr<Witness> witness;
+        if (s.witness.enabled()) {
+          // Owned by the log's observer: destroyed with the log, after its final checkpoint,
+          // which it then pushes.
+          witness = std::make_shared<Witness>(s.witness, env.tenant.id);
+          options.on_checkpoint = [witness](const std::string& id, const std::string& note) {
+            witness->offer(id, note);
+          };
+        }
         log = std::make_shared<audit::AuditLog>(std::move(options), keys, agent);
+        if (witness) {
+          // What the directory holds now: pushed at the first interval even if no new
+          // checkpoint is written by then.
+          std::error_code ec;
+          const auto cp = s.log.dir / audit::kCheckpointFileName;
+          if (fs::exists(cp, ec)) witness->offer(log->log_id(), audit::fsutil::read_file(cp));
+        }
       } catch (const std::exception& e) {
         fail(where, e.what());
       }

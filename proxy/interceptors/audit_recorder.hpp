@@ -25,6 +25,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "governance/audit/log_writer.hpp"
+#include "proxy/audit_witness.hpp"
 #include "proxy/config.hpp"
 #include "proxy/pipeline.hpp"
 
@@ -36,6 +37,7 @@ struct AuditSettings {
   std::vector<std::string> redact;
   std::filesystem::path keys_dir;
   bool receipt_meta = true;
+  WitnessOptions witness;  // governance.audit.witness (audit_witness.hpp)
 };
 
 // Parses a `governance.audit` section (undefined or null = defaults). Throws ConfigError.

@@ -13,13 +13,14 @@ import { EVERYTHING, connect, glasstapeBin, modes, requireBinary, textOf, tmpDir
 
 const T = { timeout: 90_000 };
 
-function setup() {
+function setup(extraAudit = {}) {
   const root = tmpDir('gt-e2e-cont-');
   const auditDir = path.join(root, 'audit');
   const keysDir = path.join(root, 'keys');
+  const audit = { dir: auditDir, checkpoint_every: 4, ...(typeof extraAudit === 'function' ? extraAudit(root) : extraAudit) };
   const config = writeConfig({
     identity: { agent_id: 'e2e-agent' },
-    governance: { deny_tools: ['get-sum'], audit: { dir: auditDir, checkpoint_every: 4 } },
+    governance: { deny_tools: ['get-sum'], audit },
   });
   const env = { ...process.env, GT_KEYS_DIR: keysDir };
   delete env.GT_ED25519_PRIVATE_KEY;
@@ -125,6 +126,45 @@ if (modes().includes('proxy')) {
       const other = glasstape(s, ['verify', '--config', s.config, '--checkpoint', old]);
       assert.equal(other.status, 1, other.stdout);
       assert.match(other.stdout, /DAMAGED: other log/);
+    });
+
+    test('witnessing: checkpoints pushed to a directory and a command; verify checks the log against them', T, async () => {
+      requireBinary();
+      const s = setup((root) => ({
+        witness: {
+          dir: path.join(root, 'witness'),
+          command: ['/bin/sh', '-c', 'cat >> "$0"; echo >> "$0"', path.join(root, 'ticket.txt')],
+          interval_ms: 200,
+        },
+      }));
+      await someCalls(s, 6);
+      // The final checkpoint is pushed when the proxy stops.
+      const logId = payloads(s.auditDir)[0].log_id;
+      const copy = path.join(s.root, 'witness', 'default', logId, 'checkpoint');
+      assert.equal(fs.readFileSync(copy, 'utf8'), fs.readFileSync(path.join(s.auditDir, 'checkpoint'), 'utf8'));
+      assert.ok(fs.readFileSync(path.join(s.root, 'ticket.txt'), 'utf8')
+        .includes(fs.readFileSync(path.join(s.auditDir, 'checkpoint'), 'utf8')), 'the command got the final checkpoint');
+      const ok = glasstape(s, ['verify', '--config', s.config]);
+      assert.equal(ok.status, 0, ok.stdout + ok.stderr);
+      assert.match(ok.stdout, /kept outside the log's directory\): consistent/);
+
+      // An attacker who can write the log directory cuts the tail AND forges the directory's
+      // checkpoint state (here: removes it, so the proxy's start check has nothing to compare).
+      const file = path.join(s.auditDir, 'audit.jsonl');
+      const lines = fs.readFileSync(file, 'utf8').split('\n').filter(Boolean);
+      fs.writeFileSync(file, lines.slice(0, -3).map((l) => `${l}\n`).join(''));
+      fs.rmSync(path.join(s.auditDir, 'checkpoint'));
+      const cut = glasstape(s, ['verify', '--config', s.config]);
+      assert.equal(cut.status, 1, cut.stdout + cut.stderr);
+      assert.match(cut.stdout, /DAMAGED: truncated/);
+    });
+
+    test('a witness directory inside the log directory is refused', T, () => {
+      requireBinary();
+      const s = setup((root) => ({ witness: { dir: path.join(root, 'audit', 'copies') } }));
+      const r = start(s);
+      assert.notEqual(r.status, 0);
+      assert.match(r.stderr, /witness\.dir: must be outside the log's directory/);
     });
   });
 }
