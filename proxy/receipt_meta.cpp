@@ -43,7 +43,7 @@ nlohmann::json value(const Decision& d) {
 }
 
 bool add(nlohmann::json& message, const nlohmann::json& receipt) {
-  if (!message.is_object() || receipt.is_null()) return false;
+  if (!message.is_object()) return false;
   nlohmann::json* container = nullptr;
   const char* slot_name = nullptr;
   if (auto r = message.find("result"); r != message.end()) {
@@ -56,17 +56,21 @@ bool add(nlohmann::json& message, const nlohmann::json& receipt) {
   if (!container || !container->is_object()) return false;
   auto slot = container->find(slot_name);
   if (slot == container->end()) {
+    if (receipt.is_null()) return false;
     (*container)[slot_name] = nlohmann::json::object({{kKey, receipt}});
     return true;
   }
   if (!slot->is_object()) return false;
-  (*slot)[kKey] = receipt;  // replaces one the server put there
+  // GlassTape's members are GlassTape's to write: a server's copies are dropped, so a client
+  // never reads a receipt or a decision the proxy did not make.
+  bool changed = slot->erase(kKey) + slot->erase(kDecisionKey) > 0;
+  if (receipt.is_null()) return changed;
+  (*slot)[kKey] = receipt;
   return true;
 }
 
 std::optional<std::string> add(std::string_view message, const nlohmann::json& receipt,
                                std::size_t max_depth) {
-  if (receipt.is_null()) return std::nullopt;
   const auto top = transport::peek(message);
   // A repeated `result` or `error` never reaches here (inspect() refuses it); nor both.
   if (!top.object || top.duplicate || (top.result.has_value() == top.error.has_value()))
@@ -79,8 +83,10 @@ std::optional<std::string> add(std::string_view message, const nlohmann::json& r
   if (!rewrite) {
     slot = transport::member_span(container, {slot_name});
     if (slot && !is_object(*slot)) return std::nullopt;
-    rewrite = slot && transport::member_span(*slot, {kKey}).has_value();
+    rewrite = slot && (transport::member_span(*slot, {kKey}).has_value() ||
+                       transport::member_span(*slot, {kDecisionKey}).has_value());
   }
+  if (receipt.is_null() && !rewrite) return std::nullopt;
   if (rewrite) {
     // Rare, and only from a server that should not do it: parsed and written out again.
     auto parsed = transport::parse(message, nullptr, max_depth);

@@ -32,13 +32,18 @@
 namespace gt::proxy::receipt_meta {
 
 inline constexpr const char* kKey = "dev.glasstape/receipt";
+// The member a denial's answer carries (session.cpp); in an allowed answer only a server could
+// have put it there, and it is dropped.
+inline constexpr const char* kDecisionKey = "dev.glasstape/decision";
 
 // The member's value for a decision, or null when its record was not written (no receipt
 // yet, or a write that failed: such a denial is written later, somewhere not known now).
 nlohmann::json value(const Decision& d);
 
 // The JSON-RPC response `message` (valid JSON, as the session forwards it) with `receipt`
-// added; nullopt when it gets none (see above), and the message is to be sent as it is.
+// added (a null receipt: receipt_meta is off), and any `dev.glasstape/receipt` or
+// `dev.glasstape/decision` the server put in the same place removed; nullopt when nothing
+// changes (see above), and the message is to be sent as it is.
 // `max_depth` bounds the parse of the rare answer that is written out again.
 std::optional<std::string> add(std::string_view message, const nlohmann::json& receipt,
                                std::size_t max_depth);

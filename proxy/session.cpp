@@ -662,10 +662,8 @@ void Session::answer_call(const CallContext& call, std::string_view answer) {
   nlohmann::json receipt =
       pipeline_->receipt_meta() ? receipt_meta::value(call.decision) : nlohmann::json(nullptr);
   if (r.replaced()) {
-    if (!receipt.is_null()) {
-      auto message = r.replacement();
-      if (receipt_meta::add(message, receipt)) r.replace(std::move(message));
-    }
+    auto message = r.replacement();
+    if (receipt_meta::add(message, receipt)) r.replace(std::move(message));
     to_client_(r.replacement().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   } else if (auto with = receipt_meta::add(answer, receipt, opts_.max_depth)) {
     // The server's bytes with one member spliced in (never re-serialized, see receipt_meta).
