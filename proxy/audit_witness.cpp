@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -159,8 +160,21 @@ std::string Witness::run_command(const std::string& note) const {
     ::close(out[0]);
     return "cannot run `" + opts_.command[0] + "`: " + fsutil::errno_text(rc);
   }
-  // A note is a few hundred bytes: it fits the pipe, so this write does not block.
+  // A note is a few hundred bytes: it fits the pipe, so this write does not block. A command
+  // that exits without reading makes it fail with EPIPE; the SIGPIPE that comes with it is
+  // blocked and taken back here, so it never reaches the process (whatever its disposition).
+  sigset_t pipe_only, old_mask;
+  sigemptyset(&pipe_only);
+  sigaddset(&pipe_only, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_only, &old_mask);
   bool wrote = ::write(in[1], note.data(), note.size()) == static_cast<ssize_t>(note.size());
+  if (!wrote) {
+    sigset_t pending;
+    sigpending(&pending);
+    const timespec zero{0, 0};
+    if (sigismember(&pending, SIGPIPE) == 1) sigtimedwait(&pipe_only, nullptr, &zero);
+  }
+  pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
   ::close(in[1]);
   std::string output;
   const auto deadline = SteadyClock::now() + opts_.timeout;
