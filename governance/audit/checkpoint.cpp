@@ -3,6 +3,7 @@
 #include <charconv>
 
 #include "governance/audit/encoding.hpp"
+#include "governance/audit/nonce_pool.hpp"
 
 namespace gt::gov::audit {
 
@@ -42,15 +43,35 @@ std::string note_verifier_key(std::string_view name, const PublicKey& pk) {
 }
 
 std::string sign_checkpoint(const Checkpoint& cp, const SigningKey& key) {
+  return sign_checkpoint(cp, std::vector<const SigningKey*>{&key});
+}
+
+std::string sign_checkpoint(const Checkpoint& cp, const std::vector<const SigningKey*>& keys,
+                            NoncePool* nonces) {
   std::string text = checkpoint_text(cp);
-  std::uint32_t kh = note_key_hash(cp.origin, key.public_key());
-  std::string blob;
-  blob += static_cast<char>(kh >> 24);
-  blob += static_cast<char>(kh >> 16);
-  blob += static_cast<char>(kh >> 8);
-  blob += static_cast<char>(kh);
-  blob += key.sign(text);
-  return text + "\n" + std::string(kEmDash) + " " + cp.origin + " " + base64_encode(blob) + "\n";
+  std::string out = text + "\n";
+  for (const SigningKey* key : keys) {
+    std::uint32_t kh = note_key_hash(cp.origin, key->public_key());
+    std::string blob(4 + 64, '\0');
+    blob[0] = static_cast<char>(kh >> 24);
+    blob[1] = static_cast<char>(kh >> 16);
+    blob[2] = static_cast<char>(kh >> 8);
+    blob[3] = static_cast<char>(kh);
+    auto* sig = reinterpret_cast<std::uint8_t*>(blob.data() + 4);
+    Nonce nonce;
+    if (nonces && nonces->take(nonce)) {
+      key->sign_with(nonce, text, sig);
+    } else {
+      key->sign(text, sig);
+    }
+    out += kEmDash;
+    out += ' ';
+    out += cp.origin;
+    out += ' ';
+    out += base64_encode(blob);
+    out += '\n';
+  }
+  return out;
 }
 
 std::optional<SignedNote> parse_note(std::string_view note, std::string* error) {
@@ -150,6 +171,7 @@ CheckpointCheck verify_checkpoint_note(std::string_view note, const Keyring& key
       }
       out.ok = true;
       out.key_id = e.key_id;
+      out.key_ids.push_back(e.key_id);
     }
   }
   if (!out.ok) out.error = "no signature by a known key named `" + cp->origin + "`";

@@ -25,6 +25,8 @@
 
 namespace gt::gov::audit {
 
+class NoncePool;
+
 struct Checkpoint {
   std::string origin;
   std::uint64_t size = 0;
@@ -39,6 +41,11 @@ std::uint32_t note_key_hash(std::string_view name, const PublicKey& pk);
 // The signed-note verifier key string for `name`.
 std::string note_verifier_key(std::string_view name, const PublicKey& pk);
 std::string sign_checkpoint(const Checkpoint& cp, const SigningKey& key);
+// The same note with one signature line per key, in the order given (a seal: the log's key,
+// then the key of every agent whose records it covers). With a nonce pool that has nonces
+// ready, signatures use precomputed nonces (nonce_pool.hpp).
+std::string sign_checkpoint(const Checkpoint& cp, const std::vector<const SigningKey*>& keys,
+                            NoncePool* nonces = nullptr);
 
 struct NoteSignature {
   std::string name;
@@ -58,7 +65,8 @@ std::optional<Checkpoint> parse_checkpoint_text(std::string_view text,
 struct CheckpointCheck {
   bool ok = false;
   Checkpoint checkpoint;
-  std::string key_id;  // the keyring key that verified it
+  std::string key_id;                // the keyring key that verified it (the last one)
+  std::vector<std::string> key_ids;  // every keyring key whose signature verified
   std::string error;
 };
 

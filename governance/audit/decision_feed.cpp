@@ -4,6 +4,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <optional>
+
+#include "governance/audit/checkpoint.hpp"
 #include "governance/audit/records.hpp"
 
 namespace gt::gov::audit {
@@ -48,8 +52,14 @@ std::vector<std::string> last_lines(const std::filesystem::path& file, std::size
 
 namespace {
 
-// The view of a parsed decision record.
-nlohmann::json view_of(const ParsedRecord& r, const Keyring* keyring) {
+// Whether a keyring entry may vouch for a record of `p`'s tenant and agent.
+bool for_record(const KeyringEntry& e, const nlohmann::json& p) {
+  return (e.tenant == "*" || e.tenant == str(p, "tenant")) &&
+         (e.agent == "*" || e.agent == str(p, "agent"));
+}
+
+// The view of a parsed decision record, with the status of what vouches for it.
+nlohmann::json view_with(const ParsedRecord& r, std::string status) {
   const auto& p = r.payload;
   nlohmann::json v = {
       {"seq", r.seq},
@@ -70,19 +80,40 @@ nlohmann::json view_of(const ParsedRecord& r, const Keyring* keyring) {
        p.contains("policy") && p["policy"].is_object() ? str(p["policy"], "id") : std::string()},
       {"receipt_id", str(p, "id")},
       {"key_id", r.key_id}};
+  v["signature"] = std::move(status);
+  return v;
+}
+
+// A v1 record: its own signature.
+nlohmann::json view_of(const ParsedRecord& r, const Keyring* keyring) {
   std::string status = "unknown key";
   if (keyring && !r.envelope.signatures.empty()) {
     const auto& sig = r.envelope.signatures.front();
     for (const auto* e : keyring->find(sig.keyid)) {
-      const bool for_record = (e->tenant == "*" || e->tenant == str(p, "tenant")) &&
-                              (e->agent == "*" || e->agent == str(p, "agent"));
-      if (!for_record) continue;
+      if (!for_record(*e, r.payload)) continue;
       status = verify_envelope_signature(r.envelope, sig, e->public_key) ? "verified" : "invalid";
       if (status == "verified") break;
     }
   }
-  v["signature"] = status;
-  return v;
+  return view_with(r, std::move(status));
+}
+
+// A v2 record: the seal after it must carry a valid signature of its key. The page checks
+// that signature, not that the seal's tree holds the record (`glasstape verify` does).
+nlohmann::json view_sealed(const ParsedRecord& r, const CheckpointCheck* seal,
+                           const Keyring* keyring) {
+  std::string status = "unknown key";
+  if (!seal) {
+    status = "unsealed";
+  } else if (keyring) {
+    bool known = false;
+    for (const auto* e : keyring->find(r.key_id))
+      known = known || for_record(*e, r.payload);
+    const bool signed_it = seal->ok && std::find(seal->key_ids.begin(), seal->key_ids.end(),
+                                                 r.key_id) != seal->key_ids.end();
+    if (known) status = signed_it ? "verified" : "invalid";
+  }
+  return view_with(r, std::move(status));
 }
 
 }  // namespace
@@ -90,6 +121,7 @@ nlohmann::json view_of(const ParsedRecord& r, const Keyring* keyring) {
 nlohmann::json decision_view(std::string_view line, const Keyring* keyring) {
   auto r = parse_record(line);
   if (!r || r->kind != "decision") return nullptr;
+  if (r->version == kRecordV2) return view_sealed(*r, nullptr, keyring);
   return view_of(*r, keyring);
 }
 
@@ -116,8 +148,7 @@ void DecisionFeed::load_keyring() {
 
 const Keyring* DecisionFeed::keyring_for(const ParsedRecord& r) {
   // A key the keyring does not hold yet (a new agent): read it again, at most once a second.
-  const bool unknown = !keyring_ || (!r.envelope.signatures.empty() &&
-                                     keyring_->find(r.envelope.signatures.front().keyid).empty());
+  const bool unknown = !keyring_ || keyring_->find(r.key_id).empty();
   if (unknown && std::chrono::steady_clock::now() - keyring_loaded_ >= std::chrono::seconds(1))
     load_keyring();
   return keyring_.get();
@@ -126,8 +157,29 @@ const Keyring* DecisionFeed::keyring_for(const ParsedRecord& r) {
 // Each line is parsed once: records other than decisions stop here, before any keyring work.
 void DecisionFeed::add(std::string_view line, std::vector<nlohmann::json>* out) {
   auto r = parse_record(line);
-  if (!r || r->kind != "decision") return;
-  auto v = view_of(*r, keyring_for(*r));
+  if (!r) return;
+  if (r->version == kRecordV2) {
+    // Sealed batches: a decision is shown once the seal after it is read (the same write as
+    // the decision, so at once), with the status of the seal's signature of its key.
+    if (r->kind == "decision") {
+      unsealed_.push_back(std::move(*r));
+      if (unsealed_.size() > keep_) unsealed_.pop_front();
+    } else if (r->kind == "seal" && !unsealed_.empty()) {
+      const Keyring* ring = keyring_for(unsealed_.front());
+      std::optional<CheckpointCheck> seal;
+      if (ring)
+        seal = verify_checkpoint_note(str(r->payload, "note"), *ring, str(r->payload, "tenant"));
+      for (const auto& d : unsealed_)
+        show(view_sealed(d, seal ? &*seal : nullptr, ring), out);
+      unsealed_.clear();
+    }
+    return;
+  }
+  if (r->kind != "decision") return;
+  show(view_of(*r, keyring_for(*r)), out);
+}
+
+void DecisionFeed::show(nlohmann::json v, std::vector<nlohmann::json>* out) {
   recent_.push_back(v);
   while (recent_.size() > keep_)
     recent_.pop_front();

@@ -21,15 +21,15 @@
 
 #include "governance/audit/keys.hpp"
 #include "governance/audit/log_reader.hpp"
+#include "governance/audit/records.hpp"
 
 namespace gt::gov::audit {
 
-struct ParsedRecord;  // records.hpp
-
 // The page's view of one decision record line, or null when the line is not a decision.
-// `signature`: "verified" (a keyring key for the record's key id, tenant and agent signed it),
-// "invalid" (the signature does not verify), or "unknown key" (no keyring entry for it; also
-// when `keyring` is null).
+// `signature`: "verified" (a keyring key for the record's key id, tenant and agent signed it:
+// the record itself in a v1 log, the seal after it in a v2 log), "invalid" (the signature does
+// not verify, or the seal carries none of its key), "unknown key" (no keyring entry for it;
+// also when `keyring` is null), or "unsealed" (a v2 line read without its seal).
 nlohmann::json decision_view(std::string_view line, const Keyring* keyring);
 
 class DecisionFeed {
@@ -50,6 +50,7 @@ class DecisionFeed {
 
  private:
   void add(std::string_view line, std::vector<nlohmann::json>* out);
+  void show(nlohmann::json view, std::vector<nlohmann::json>* out);
   const Keyring* keyring_for(const ParsedRecord& record);
   void load_keyring();
 
@@ -58,6 +59,7 @@ class DecisionFeed {
   std::size_t skipped_ = 0;
   std::unique_ptr<LogFollower> follower_;
   std::deque<nlohmann::json> recent_;
+  std::deque<ParsedRecord> unsealed_;  // v2 decisions read, waiting for their seal
   std::unique_ptr<Keyring> keyring_;
   std::chrono::steady_clock::time_point keyring_loaded_{};
 };

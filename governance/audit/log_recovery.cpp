@@ -166,6 +166,7 @@ void AuditLog::replay(const fs::path& file, std::uint64_t end) {
       }
     }
     note_root_at_checkpoint();
+    note_existing_line(line, first_seq + lines);
     state_.tree.append(merkle_leaf_hash(line));
     state_.prev_hex = to_hex(sha256(line));
     ++lines;
@@ -209,9 +210,52 @@ void AuditLog::replay(const fs::path& file, std::uint64_t end) {
   }
   state_.seq = last->seq + 1;
   log_id_ = last->log_id;
+  replayed_v1_ = last->version == kRecordV1;
+  settle_unsealed();
   state_.file_size = end;
   state_.since_checkpoint = last->kind == "checkpoint" ? 0 : 1;
   file_first_seq_ = first_seq;
+}
+
+void AuditLog::note_existing_line(std::string_view line, std::uint64_t seq) {
+  // A v1 line is signed on its own; a seal covers everything before it. Which kind a v2 line
+  // is can be told from its bytes: in JCS text `"kind":"seal"` only occurs as that member
+  // (inside a string every quote is escaped).
+  if (line.substr(0, 12) == R"({"payload":")" ||
+      line.find(R"("kind":"seal")") != std::string_view::npos) {
+    unsealed_lines_.clear();
+    return;
+  }
+  if (unsealed_lines_.empty()) state_.unsealed_from = seq;
+  unsealed_lines_.emplace_back(line);
+}
+
+void AuditLog::settle_unsealed() {
+  // Lines after the last seal: a crash (this process's, or another's) between a batch's
+  // records and its seal. The next seal is signed by their agents' keys.
+  for (const auto& line : unsealed_lines_) {
+    auto r = parse_record(line);
+    if (!r) continue;
+    std::string agent = r->payload.value("signed_by", r->payload.value("agent", ""));
+    if (r->kind != "decision" && r->kind != "result") agent = log_agent_;
+    auto& list = state_.unsealed_agents;
+    if (!agent.empty() && std::find(list.begin(), list.end(), agent) == list.end())
+      list.push_back(agent);
+  }
+  state_.unsealed_count += unsealed_lines_.size();
+  unsealed_lines_.clear();
+}
+
+AuditLog::Item AuditLog::unsealed_record() {
+  Item rec = system_item("recovery");
+  rec.payload.set_string("event", "unsealed");
+  rec.payload.set_int("from_seq", static_cast<std::int64_t>(state_.unsealed_from));
+  rec.payload.set_int("records", static_cast<std::int64_t>(state_.unsealed_count));
+  spdlog::warn(
+      "audit: {} record(s) of tenant `{}` from seq {} had no seal (a crash between "
+      "records and their seal); sealing them now",
+      state_.unsealed_count, opts_.tenant, state_.unsealed_from);
+  return rec;
 }
 
 void AuditLog::note_root_at_checkpoint() {
@@ -280,17 +324,22 @@ void AuditLog::open_existing_or_create(std::vector<Item>& startup) {
 
 void AuditLog::check_continuity(std::vector<Item>& startup) {
   const fs::path cp_file = opts_.dir / kCheckpointFileName;
-  if (!created_ && log_id_.empty()) {
-    // A log written before logs had ids continues with one: the switch is a record of its own,
-    // the first to carry the id; checkpoints from here on name the new origin.
-    log_id_ = new_log_id();
+  if (!created_ && (log_id_.empty() || replayed_v1_)) {
+    // A v1 log (records signed one by one) continues as v2 (sealed batches), and a log written
+    // before logs had ids gets one: the switch is a record of its own, the first v2 record and
+    // the first to carry the id; seals from here on name the new origin.
     Item up = system_item("upgrade");
-    up.payload.set_string("change", "log-id");
-    up.payload.set_string("previous_origin", checkpoint_origin(opts_.tenant));
-    up.payload.set_string("origin", checkpoint_origin(opts_.tenant, log_id_));
+    up.payload.set_string("from", kReceiptFormatV1);
+    up.payload.set_string("to", kReceiptFormat);
+    if (log_id_.empty()) {
+      log_id_ = new_log_id();
+      up.payload.set_string("previous_origin", checkpoint_origin(opts_.tenant));
+      up.payload.set_string("origin", checkpoint_origin(opts_.tenant, log_id_));
+      upgraded_ = true;
+    }
     startup.push_back(std::move(up));
-    upgraded_ = true;
   }
+  if (state_.unsealed_count > 0) startup.push_back(unsealed_record());
   origin_ = checkpoint_origin(opts_.tenant, log_id_);
 
   std::string event, problem;

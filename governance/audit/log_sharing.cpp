@@ -58,6 +58,7 @@ std::uint64_t AuditLog::absorb(int fd, const fs::path& path, std::uint64_t from,
                          "chain at seq " + std::to_string(state_.seq) + "; run `glasstape verify`");
       }
     }
+    note_existing_line(line, state_.seq + lines);
     state_.tree.append(merkle_leaf_hash(line));
     state_.prev_hex = to_hex(sha256(line));
     last = line;
@@ -72,8 +73,11 @@ std::uint64_t AuditLog::absorb(int fd, const fs::path& path, std::uint64_t from,
                        "`glasstape verify`");
     }
     state_.seq = r->seq + 1;
-    state_.since_checkpoint = r->kind == "checkpoint" ? 0 : state_.since_checkpoint + lines;
+    state_.since_checkpoint += lines;
   }
+  // Records another process wrote without a seal yet (fsync off, or a batch nobody waited
+  // for; or it died): whichever process seals first signs for their agents too.
+  settle_unsealed();
   state_.file_size = from + complete;
   if (complete < buf.size() && !path.empty() && path.filename() == kActiveLogName) {
     // Bytes without a newline while we hold the lock: a writer died in the middle of a batch.

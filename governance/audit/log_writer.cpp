@@ -144,6 +144,11 @@ void AuditLog::publish() {
   pub_.since_checkpoint = state_.since_checkpoint;
   pub_.last_checkpoint = last_checkpoint_;
   pub_.retry_backlog = failing_ && !backlog_.empty();
+  const bool newly_pending = !pub_.seal_pending && seal_pending_now();
+  pub_.seal_pending = seal_pending_now();
+  pub_.unsealed_since = unsealed_since_;
+  // The writer thread may be waiting without a deadline: it owes these records their seal.
+  if (newly_pending) cv_.notify_one();
 }
 
 bool AuditLog::try_inline(Item& it) {
@@ -191,7 +196,9 @@ bool AuditLog::try_inline(Item& it) {
 }
 
 bool AuditLog::process_locked(std::vector<Item>& batch) {
-  keys_->refresh();
+  // Keys are reloaded only when no record waits for its seal: the seal is signed with the keys
+  // those records name.
+  if (!seal_pending_now()) keys_->refresh();
   std::string err;
   std::vector<Item> items;
   try {
@@ -235,14 +242,17 @@ bool AuditLog::process_locked(std::vector<Item>& batch) {
   // In group mode a batch nobody waits for (result records, timed checkpoints) is written now
   // and synced with the next batch that has a waiter, or within kDeferredSync: a decision
   // never waits behind the sync of a record that no call depends on.
-  bool durable = opts_.fsync != FsyncMode::Group || recovering ||
-                 std::any_of(batch.begin(), batch.end(),
-                             [](const Item& it) { return static_cast<bool>(it.done); });
+  const bool waited_for = std::any_of(batch.begin(), batch.end(),
+                                      [](const Item& it) { return static_cast<bool>(it.done); });
+  bool durable = opts_.fsync != FsyncMode::Group || recovering || waited_for;
+  // Sealed now when a call waits for it (group, always) or after a failure; otherwise (fsync
+  // off, results) within the seal window, one signature for many batches.
+  const bool seal = recovering || (opts_.fsync != FsyncMode::Off && waited_for);
   for (auto& b : batch)
     items.push_back(std::move(b));
   batch.clear();
   last_sync_ = std::chrono::nanoseconds{0};
-  if (commit(items, true, &err, durable)) {
+  if (commit(items, true, &err, durable, seal)) {
     if (opts_.on_batch) opts_.on_batch(items.size(), last_sync_);
     if (recovering) {
       spdlog::warn(
@@ -310,6 +320,10 @@ void AuditLog::writer_loop() {
           auto sync_due = unsynced_since_ + kDeferredSync;
           if (!due || sync_due < *due) due = sync_due;
         }
+        if (pub_.seal_pending) {  // records written without a seal (inline writes too)
+          auto seal_due = pub_.unsealed_since + seal_window();
+          if (!due || seal_due < *due) due = seal_due;
+        }
         if (due) {
           if (cv_.wait_until(lk, *due) == std::cv_status::timeout && queue_.empty() && !stop_) {
             break;  // write the timed checkpoint, or sync what nobody waited for
@@ -359,9 +373,12 @@ void AuditLog::writer_loop() {
       RoleHeld held;
       want_rotate_ = false;  // process() rotates when the file is over the size
       process(batch);
-      if (unsynced_ && (stopping || SteadyClock::now() >= unsynced_since_ + kDeferredSync)) {
-        sync_deferred();
+      const auto now = SteadyClock::now();
+      if (seal_pending_now() && (stopping || now >= unsealed_since_ + seal_window())) {
+        seal_pending();  // and synced with it
+        publish();
       }
+      if (unsynced_ && (stopping || now >= unsynced_since_ + kDeferredSync)) sync_deferred();
     }
     {
       std::lock_guard lk(mu_);

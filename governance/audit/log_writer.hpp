@@ -98,6 +98,10 @@ struct LogOptions {
   std::size_t nonce_pool = 1024;
   // fsync off: a caller may write its own record when the writer is idle (see above).
   bool caller_writes = false;
+  // fsync off: records are written at once and sealed together at most this long after the
+  // first of them (a call does not wait for a signature). Group mode seals every batch a call
+  // waits for, and those nobody waits for (results) within kDeferredSync.
+  std::chrono::milliseconds seal_window{50};
   // At start, a directory whose `checkpoint` covers records the log no longer has (cut from
   // the end, deleted, replaced or rewritten) is refused with an AuditError naming what is
   // missing. With accept_loss (`glasstape recover`) the log continues instead, after a
@@ -155,7 +159,8 @@ struct LogStats {
   std::uint64_t failed_batches = 0;
   std::uint64_t late_written = 0;  // backlog records written after a failure
   std::uint64_t dropped = 0;       // failed records that did not fit the backlog
-  std::uint64_t checkpoints = 0;
+  std::uint64_t checkpoints = 0;   // times `checkpoint` was refreshed from the latest seal
+  std::uint64_t seals = 0;
   std::uint64_t rotations = 0;
   std::uint64_t presigned = 0;       // records signed with a precomputed nonce
   std::uint64_t nonces_made = 0;     // nonces the pool has computed so far
@@ -218,7 +223,11 @@ class AuditLog {
     std::string prev_hex = std::string(kGenesisPrev);
     CompactRange tree;
     std::uint64_t file_size = 0;
-    std::uint64_t since_checkpoint = 0;
+    std::uint64_t since_checkpoint = 0;  // records since `checkpoint` was last refreshed
+    // Records already in the log that no seal covers yet (left by a crash, found at start or
+    // while catching up with another process): the next seal is signed by their agents' keys.
+    std::vector<std::string> unsealed_agents;
+    std::uint64_t unsealed_from = 0, unsealed_count = 0;
   };
   struct Tail {
     std::uint64_t size = 0;      // file size
@@ -249,8 +258,16 @@ class AuditLog {
   void publish();
   // durable: sync before the callbacks run (fsync group/always). Otherwise the batch is
   // written and left for the next durable batch or sync_deferred().
+  // seal: end the batch with a seal over everything before it (group and always seal every
+  // batch a call waits for; fsync off and batches nobody waits for leave it to seal_pending()).
   bool commit(std::vector<Item>& items, bool allow_checkpoint, std::string* error,
-              bool durable = true);
+              bool durable = true, bool seal = true);
+  std::chrono::milliseconds seal_window() const {
+    return opts_.fsync == FsyncMode::Off ? opts_.seal_window : kDeferredSync;
+  }
+  bool seal_pending_now() const { return !seal_keys_.empty() || !state_.unsealed_agents.empty(); }
+  // Writes the seal of the records written without one (and syncs, per the fsync mode).
+  void seal_pending();
   void sync_deferred();
   void undo_failed_write();
   void sync(std::vector<Item>& recovered);
@@ -259,7 +276,14 @@ class AuditLog {
                        std::uint64_t to, std::vector<Item>& recovered);
   void rotate();
   void append_record(Item& item, const SigningKey& key);
-  std::string append_checkpoint(const SigningKey& log_key);
+  // Appends the seal of everything before it; returns its signed note.
+  std::string append_seal(const SigningKey& log_key);
+  // A line already in the log (replayed, or written by another process) with its seq: kept
+  // while no seal follows it. settle_unsealed() turns those kept into unsealed_agents.
+  void note_existing_line(std::string_view line, std::uint64_t seq);
+  void settle_unsealed();
+  Item unsealed_record();  // the recovery record for records found without a seal
+  void publish_checkpoint();
   void fail_items(std::vector<Item>& items, const std::string& error);
   int fault(IoOp op) const { return opts_.fault ? opts_.fault(op) : 0; }
   bool checkpoint_due(std::chrono::steady_clock::time_point now) const;
@@ -303,8 +327,17 @@ class AuditLog {
   std::chrono::nanoseconds last_sync_{0};  // the latest batch's fdatasync (writer thread)
   std::chrono::steady_clock::time_point unsynced_since_;
 
-  // Reused buffers (role holder only).
-  std::string buf_, payload_, scratch_;
+  // Reused buffer (role holder only).
+  std::string buf_;
+  // The keys of the records appended since the last seal (the next seal is signed by each),
+  // and the latest seal's note (what `checkpoint` and witnesses get).
+  std::vector<const SigningKey*> seal_keys_;
+  std::uint64_t unsealed_records_ = 0;  // written since the last seal
+  std::chrono::steady_clock::time_point unsealed_since_;
+  std::string last_seal_note_;
+  // Lines read after the last seal (a crash between records and their seal).
+  std::vector<std::string> unsealed_lines_;
+  bool replayed_v1_ = false;  // the log's last record at start was a v1 record
 
   // The writer role: whoever holds it owns the file, chain and failure state above (the
   // writer thread, or with fsync off a caller writing its own record inline).
@@ -317,6 +350,8 @@ class AuditLog {
     std::uint64_t since_checkpoint = 0;
     std::chrono::steady_clock::time_point last_checkpoint;
     bool retry_backlog = false;
+    bool seal_pending = false;  // records written without a seal, since `unsealed_since`
+    std::chrono::steady_clock::time_point unsealed_since;
   } pub_;
   std::condition_variable cv_;       // the writer waits for work
   std::condition_variable idle_cv_;  // flush() waits for progress

@@ -19,7 +19,10 @@
 
 namespace gt::gov::audit {
 
-inline constexpr std::string_view kReceiptFormat = "glasstape.receipt/1";
+// Records of sealed logs (records.hpp: v2). v1 logs (one signature per record) said
+// "glasstape.receipt/1".
+inline constexpr std::string_view kReceiptFormat = "glasstape.receipt/2";
+inline constexpr std::string_view kReceiptFormatV1 = "glasstape.receipt/1";
 
 enum class ArgsMode { Full, Redact, HashOnly };
 std::string_view to_string(ArgsMode m);

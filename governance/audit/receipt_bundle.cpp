@@ -10,6 +10,7 @@
 #include "governance/audit/jcs.hpp"
 #include "governance/audit/merkle.hpp"
 #include "governance/audit/merkle_proof.hpp"
+#include "governance/audit/receipt.hpp"
 #include "governance/audit/records.hpp"
 #include "governance/audit/time.hpp"
 
@@ -56,11 +57,12 @@ class LineStream {
   std::uint64_t index_ = 0;
 };
 
-// The decoded payload of an envelope line. Records are written in JCS form, so the payload
-// is the first member; anything else goes through the full envelope parser.
+// The record of a line: a v2 line is the record itself; a v1 line is an envelope, written in
+// JCS form, so its payload is the first member (anything else goes through the full parser).
 std::optional<std::string> payload_of(std::string_view line) {
   constexpr std::string_view kPrefix = "{\"payload\":\"";
-  if (line.substr(0, kPrefix.size()) == kPrefix) {
+  if (line.substr(0, kPrefix.size()) != kPrefix) return std::string(line);
+  {
     auto end = line.find('"', kPrefix.size());
     if (end == std::string_view::npos) return std::nullopt;
     return base64_decode(line.substr(kPrefix.size(), end - kPrefix.size()));
@@ -102,7 +104,7 @@ std::optional<Checkpoint> checkpoint_of_note(std::string_view note) {
 
 // Pass one: the record and the checkpoint that covers it.
 Found find_record(const fs::path& dir, const std::vector<fs::path>& files,
-                  std::string_view receipt_id) {
+                  std::string_view receipt_id, bool own_seal) {
   std::string needle = "\"id\":";
   try {
     jcs_string_into(receipt_id, needle);
@@ -123,6 +125,7 @@ Found find_record(const fs::path& dir, const std::vector<fs::path>& files,
   LineStream lines(files);
   std::string line;
   std::optional<Found> found;
+  bool sealed = false;
   while (lines.next(line)) {
     if (lines.index() == 0) {
       auto first = parse_record(line);
@@ -148,7 +151,10 @@ Found find_record(const fs::path& dir, const std::vector<fs::path>& files,
                           " of the files in order): run `glasstape verify`");
       }
       found = Found{lines.index(), line, std::move(p), {}, {}, {}};
-      if (file_cp && file_cp->size > found->seq) {
+      // A sealed-batch (v2) record is vouched for by its own seal, the first after it: that
+      // one carries its agent's signature. Later checkpoints only hold the log's.
+      sealed = str_member(found->payload, "format") != kReceiptFormatV1;
+      if ((!sealed || !own_seal) && file_cp && file_cp->size > found->seq) {
         found->note = std::move(*file_note);
         found->checkpoint = *file_cp;
         found->checkpoint_name = (dir / kCheckpointFileName).string();
@@ -156,21 +162,34 @@ Found find_record(const fs::path& dir, const std::vector<fs::path>& files,
       }
       continue;
     }
-    // A checkpoint record after the receipt: tree_size is its own seq, so it covers it.
-    if (!has_member(*payload, "\"kind\":\"checkpoint\"")) continue;
+    // A checkpoint or seal record after the receipt: tree_size is its own seq, so it covers it.
+    if (!has_member(*payload, "\"kind\":\"checkpoint\"") &&
+        !has_member(*payload, "\"kind\":\"seal\""))
+      continue;
     auto p = nlohmann::json::parse(*payload, nullptr, false);
-    if (!p.is_object() || str_member(p, "kind") != "checkpoint") continue;
+    if (!p.is_object() ||
+        (str_member(p, "kind") != "checkpoint" && str_member(p, "kind") != "seal"))
+      continue;
     std::string note = str_member(p, "note");
     auto cp = checkpoint_of_note(note);
     if (!cp || cp->size <= found->seq) continue;
     found->note = std::move(note);
     found->checkpoint = *cp;
-    found->checkpoint_name = "the checkpoint record at seq " + std::to_string(lines.index());
+    found->checkpoint_name =
+        "the " + str_member(p, "kind") + " record at seq " + std::to_string(lines.index());
     return std::move(*found);
   }
   if (!found) {
     throw BundleError("no record with receipt id `" + std::string(receipt_id) + "` in `" +
                       dir.string() + "`");
+  }
+  if (file_cp && file_cp->size > found->seq) {
+    // Its own seal is gone, yet the directory's checkpoint covers it: proving against that
+    // checkpoint names what is wrong (the log is shorter than its checkpoint).
+    found->note = std::move(*file_note);
+    found->checkpoint = *file_cp;
+    found->checkpoint_name = (dir / kCheckpointFileName).string();
+    return std::move(*found);
   }
   throw BundleError("receipt `" + std::string(receipt_id) + "` (seq " + std::to_string(found->seq) +
                     ") is not yet covered by a checkpoint; the next one is written within "
@@ -209,7 +228,7 @@ std::string build_receipt_bundle(const fs::path& dir, std::string_view receipt_i
     if (!old_cp) throw BundleError("the older bundle has no valid `checkpoint`");
   }
 
-  Found f = find_record(dir, files, receipt_id);
+  Found f = find_record(dir, files, receipt_id, !opts.since_bundle);
   const std::uint64_t n = f.checkpoint.size;
   if (old_cp) {
     if (old_cp->origin != f.checkpoint.origin) {
@@ -300,6 +319,8 @@ bool uint_member(const nlohmann::json& j, const char* name, std::uint64_t& out) 
   return true;
 }
 
+std::string key_fits_record(const ParsedRecord& r, const std::vector<const KeyringEntry*>& cands);
+
 // The record's own DSSE signature, with the keyring's entries for the key it names: the
 // same checks as `glasstape verify` makes per record (key of this tenant and signer, valid at
 // the record's time). Empty when fine; sets `checked` when the key was in the keyring.
@@ -316,6 +337,11 @@ std::string check_record_signature(const ParsedRecord& r, const Keyring& keyring
   }
   if (!verify_envelope_signature(r.envelope, sig, cands.front()->public_key))
     return "the record's signature does not verify with key " + r.key_id;
+  return key_fits_record(r, cands);
+}
+
+// The key is the record's tenant's and signer's, and valid at the record's time.
+std::string key_fits_record(const ParsedRecord& r, const std::vector<const KeyringEntry*>& cands) {
   const auto& p = r.payload;
   std::string tenant = str_member(p, "tenant");
   std::string signer =
@@ -332,6 +358,26 @@ std::string check_record_signature(const ParsedRecord& r, const Keyring& keyring
   if (!window_error.empty())
     return "the record's key: " + window_error + " (record time " + str_member(p, "ts") + ")";
   return "key " + r.key_id + " is not a key of agent `" + signer + "` of tenant `" + tenant + "`";
+}
+
+// A v2 record is not signed alone: its own seal carries its key's signature. That seal is the
+// bundle's checkpoint, or (a bundle renewed with --since) the older checkpoint it grew from.
+std::string check_record_seal(const ParsedRecord& r, const Keyring& keyring,
+                              const CheckpointCheck& cp, const CheckpointCheck* older,
+                              bool& checked) {
+  checked = false;
+  auto cands = keyring.find(r.key_id);
+  if (cands.empty()) return {};
+  checked = true;
+  auto signs = [&](const CheckpointCheck& c) {
+    return c.ok && c.checkpoint.size > r.seq &&
+           std::find(c.key_ids.begin(), c.key_ids.end(), r.key_id) != c.key_ids.end();
+  };
+  if (!signs(cp) && !(older && signs(*older))) {
+    return "no checkpoint of the bundle carries a signature of the record's key " + r.key_id +
+           " (a sealed record is vouched for by its own seal)";
+  }
+  return key_fits_record(r, cands);
 }
 
 }  // namespace
@@ -413,8 +459,15 @@ BundleReport verify_receipt_bundle(std::string_view text, const Keyring& keyring
         "in the log the checkpoint signs");
   }
 
-  // The record's own signature, when the keyring knows its key.
-  std::string sig_error = check_record_signature(*r, keyring, rep.record_signature_checked);
+  // The record's own signature (v1), or its seal's signature of its key (v2), when the keyring
+  // knows its key.
+  std::optional<CheckpointCheck> older;
+  if (auto con = b.find("consistency"); con != b.end() && con->is_object())
+    older = verify_checkpoint_note(str_member(*con, "from_checkpoint"), keyring, rep.tenant);
+  std::string sig_error = r->version == kRecordV1
+                              ? check_record_signature(*r, keyring, rep.record_signature_checked)
+                              : check_record_seal(*r, keyring, cc, older ? &*older : nullptr,
+                                                  rep.record_signature_checked);
   if (!sig_error.empty()) return fail(sig_error);
 
   if (auto con = b.find("consistency"); con != b.end()) {

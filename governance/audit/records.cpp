@@ -85,14 +85,26 @@ std::optional<ParsedRecord> parse_record(std::string_view line, std::string* err
     if (error) *error = why;
     return std::nullopt;
   };
-  std::string err;
-  auto env = parse_envelope(line, &err);
-  if (!env) return fail(err);
   ParsedRecord r;
-  r.envelope = std::move(*env);
-  r.payload = nlohmann::json::parse(r.envelope.payload, nullptr, false);
+  bool envelope = line.substr(0, 12) == R"({"payload":")";
+  if (!envelope) {
+    r.payload = nlohmann::json::parse(line, nullptr, false);
+    // An envelope not in the writer's form (whitespace, another member order) is still one.
+    envelope = r.payload.is_object() && r.payload.contains("payloadType");
+  }
+  if (envelope) {
+    std::string err;
+    auto env = parse_envelope(line, &err);
+    if (!env) return fail(err);
+    r.version = kRecordV1;
+    r.envelope = std::move(*env);
+    r.payload = nlohmann::json::parse(r.envelope.payload, nullptr, false);
+  } else {
+    r.version = kRecordV2;
+  }
   if (r.payload.is_discarded() || !r.payload.is_object())
-    return fail("the payload is not a json object");
+    return fail(r.version == kRecordV1 ? "the payload is not a json object"
+                                       : "the line is not a json object");
   const auto& p = r.payload;
   auto seq = p.find("seq");
   auto prev = p.find("prev");

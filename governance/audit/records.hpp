@@ -35,9 +35,18 @@ bool valid_log_id(std::string_view id);
 // log or it has no id yet. Reads at most the last MiB.
 std::string current_log_id(const std::filesystem::path& dir);
 
+// Two forms of line:
+//   v1 (glasstape.receipt/1): a DSSE envelope (dsse.hpp) whose payload is the record, signed
+//       one by one; logs written before sealed batches.
+//   v2 (glasstape.receipt/2): the record itself, one JCS object per line, not signed alone:
+//       a `seal` record after each batch signs the Merkle root over every line before it
+//       (README: audit). A line that starts with `{"payload":"` is read as v1.
+inline constexpr int kRecordV1 = 1, kRecordV2 = 2;
+
 struct ParsedRecord {
-  Envelope envelope;
-  nlohmann::json payload;  // the decoded, parsed payload object
+  int version = kRecordV2;
+  Envelope envelope;       // v1 only
+  nlohmann::json payload;  // the record: the decoded envelope payload (v1) or the line (v2)
   std::uint64_t seq = 0;
   std::string prev;
   std::string key_id;
@@ -45,7 +54,7 @@ struct ParsedRecord {
   std::string log_id;  // "" in records written before the log had one (v1)
 };
 
-// Parses an envelope line and its payload; checks the members every record has.
+// Parses a line of either form; checks the members every record has.
 std::optional<ParsedRecord> parse_record(std::string_view line, std::string* error = nullptr);
 
 // Splits a buffer into lines; the last element is the unterminated tail ("" when the buffer

@@ -33,6 +33,8 @@ std::string_view to_string(Damage d) {
       return "wrong key";
     case Damage::OtherLog:
       return "other log";
+    case Damage::Unsealed:
+      return "unsealed";
   }
   return "unknown";
 }
@@ -62,12 +64,15 @@ struct LineInfo {
   SigStatus sig = SigStatus::Ok;
   std::string sig_detail;
   std::string signer_key;
+  std::optional<CheckpointCheck> seal;  // a v2 `seal`: its note, checked against the keyring
 };
 
 std::string str_member(const nlohmann::json& p, const char* name) {
   auto it = p.find(name);
   return it != p.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
+
+void check_key_of(LineInfo& li, const Keyring& ring);
 
 // Everything about one line that does not depend on the lines before it.
 void examine(LineInfo& li, const Keyring& ring) {
@@ -79,6 +84,15 @@ void examine(LineInfo& li, const Keyring& ring) {
   li.rec = std::move(*r);
   const auto& env = li.rec.envelope;
   const auto& p = li.rec.payload;
+  if (li.rec.version == kRecordV2) {
+    // Not signed alone: the seal after it must carry a signature of this key (check_line);
+    // here only that the key is in the keyring, the agent's, and valid at the record's time.
+    if (li.rec.kind == "seal") {
+      li.seal = verify_checkpoint_note(str_member(p, "note"), ring, str_member(p, "tenant"));
+    }
+    check_key_of(li, ring);
+    return;
+  }
   if (env.payload_type != kReceiptPayloadType) {
     li.sig = SigStatus::BadType;
     li.sig_detail =
@@ -116,6 +130,20 @@ void examine(LineInfo& li, const Keyring& ring) {
                     li.rec.key_id;
     return;
   }
+  check_key_of(li, ring);
+}
+
+// The record's key (`key_id`) is a keyring key of its tenant and agent (or `signed_by`),
+// valid at the record's `ts`.
+void check_key_of(LineInfo& li, const Keyring& ring) {
+  const auto& p = li.rec.payload;
+  auto cands = ring.find(li.rec.key_id);
+  if (cands.empty()) {
+    li.sig = SigStatus::UnknownKey;
+    li.sig_detail = "names key " + li.rec.key_id + ", which is not in the keyring";
+    return;
+  }
+  li.signer_key = li.rec.key_id;
   std::string tenant = str_member(p, "tenant");
   std::string signer =
       p.contains("signed_by") ? str_member(p, "signed_by") : str_member(p, "agent");
@@ -397,10 +425,29 @@ class Verifier {
       return;
     }
     if (!check_log_id(li, rec)) return;
+    if (rec.version == kRecordV1 && saw_v2_) {
+      fail(Damage::Inserted, li.line_no, rec.seq,
+           "a v1 (individually signed) record after the log switched to sealed batches");
+      return;
+    }
     check_external_at_current_size();
     if (failed()) return;
     // Per-kind checks, before this record joins the tree.
-    if (rec.kind == "checkpoint") {
+    if (rec.version == kRecordV2) {
+      saw_v2_ = true;
+      if (rec.kind == "seal") {
+        if (!check_seal(li)) return;
+      } else if (pending_.size() >= kMaxUnsealed) {
+        fail(Damage::Unsealed, li.line_no, rec.seq,
+             "more than " + std::to_string(kMaxUnsealed) + " records without a seal");
+        return;
+      } else {
+        pending_.push_back({rec.seq, rec.key_id, li.line_no, fi_});
+      }
+    }
+    if (rec.kind == "seal") {
+      // checked above
+    } else if (rec.kind == "checkpoint") {
       Digest root{};
       auto size = p.value("tree_size", std::uint64_t{0});
       if (size != rec.seq || !digest_from_base64(str_member(p, "root"), root) ||
@@ -511,10 +558,66 @@ class Verifier {
     }
   }
 
+  // A v2 seal: the tree it signs is the tree of every line before it, its note verifies with
+  // a keyring key and names this log, and it carries a signature of the key of every record
+  // since the previous seal.
+  bool check_seal(const LineInfo& li) {
+    const auto& rec = li.rec;
+    const auto& p = rec.payload;
+    Digest root{};
+    auto size = p.value("tree_size", std::uint64_t{0});
+    if (size != rec.seq || !digest_from_base64(str_member(p, "root"), root) ||
+        root != tree_.root()) {
+      fail(Damage::Edited, li.line_no, rec.seq,
+           "the seal does not match the records before it (tree size " + std::to_string(rec.seq) +
+               ")");
+      return false;
+    }
+    const CheckpointCheck& c = *li.seal;
+    if (!c.ok || c.checkpoint.size != size || c.checkpoint.root != root) {
+      fail(c.ok ? Damage::Edited : Damage::WrongKey, li.line_no, rec.seq,
+           "the seal's signed note does not verify: " +
+               (c.ok ? std::string("it names another tree") : c.error));
+      return false;
+    }
+    if (c.checkpoint.origin != origin()) {
+      fail(Damage::OtherLog, li.line_no, rec.seq,
+           "the seal names log `" + c.checkpoint.origin + "`, not this log's `" + origin() + "`");
+      return false;
+    }
+    if (std::find(c.key_ids.begin(), c.key_ids.end(), rec.key_id) == c.key_ids.end()) {
+      fail(Damage::WrongKey, li.line_no, rec.seq,
+           "the seal is not signed by the key it names (" + rec.key_id + ")");
+      return false;
+    }
+    for (const auto& u : pending_) {
+      if (std::find(c.key_ids.begin(), c.key_ids.end(), u.key_id) != c.key_ids.end()) continue;
+      fail(Damage::WrongKey, u.line_no, u.seq,
+           "record seq " + std::to_string(u.seq) + " names key " + u.key_id +
+               ", but the seal that covers it (seq " + std::to_string(rec.seq) +
+               ") carries no signature of that key",
+           u.file);
+      return false;
+    }
+    pending_.clear();
+    ++report_.seals;
+    return true;
+  }
+
   void check_end() {
     if (!started_) {
       fail(Damage::Truncated, 0, std::nullopt, "the log has no records",
            files_.empty() ? SIZE_MAX : 0);
+      return;
+    }
+    if (!pending_.empty()) {
+      const auto& u = pending_.front();
+      fail(Damage::Unsealed, u.line_no, u.seq,
+           std::to_string(pending_.size()) + " record(s) from seq " + std::to_string(u.seq) +
+               " at the end are covered by no seal, so no signature vouches for them: their "
+               "seal was cut off, or they were appended by someone without the key (a running "
+               "proxy seals each batch as it writes it; verify again)",
+           u.file);
       return;
     }
     if (external_ && !external_is_ours()) {
@@ -611,6 +714,16 @@ class Verifier {
   bool external_checked_ = false;
   std::string log_id_;
   bool saw_v1_ = false;  // records without a log id were read
+  bool saw_v2_ = false;  // sealed-batch records were read
+  // v2 records since the last seal: the next seal must be signed by each one's key.
+  struct Unsealed {
+    std::uint64_t seq = 0;
+    std::string key_id;
+    std::uint64_t line_no = 0;
+    std::size_t file = 0;
+  };
+  static constexpr std::size_t kMaxUnsealed = 1000000;
+  std::vector<Unsealed> pending_;
   bool id_checked_any_ = false;
   std::unordered_set<std::string> decision_ids_;
   std::deque<std::string> decision_order_;

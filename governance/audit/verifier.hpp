@@ -26,6 +26,7 @@ enum class Damage {
   Truncated,  // records missing from the end (torn last line, or shorter than a checkpoint)
   WrongKey,   // signed by a key not in the keyring, not the agent's, or outside its window
   OtherLog,   // a record or checkpoint of another log (another log id or origin)
+  Unsealed,   // sealed-batch records at the end that no seal covers
 };
 std::string_view to_string(Damage d);
 
@@ -52,7 +53,7 @@ struct VerifyReport {
   std::string tenant;
   std::string log_id;  // "" for a log written before logs had ids
   std::uint64_t files = 0, records = 0, decisions = 0, denials = 0, results = 0;
-  std::uint64_t checkpoints = 0, recoveries = 0;
+  std::uint64_t checkpoints = 0, seals = 0, recoveries = 0;
   std::uint64_t first_seq = 0, next_seq = 0;
   Digest root{};                       // Merkle root over all records read
   std::optional<Checkpoint> external;  // the external checkpoint, when it was checked

@@ -74,8 +74,8 @@ int run_verify(VerifyArgs a) {
       keys_root = cp.keys_dir;
       if (a.checkpoint.empty() && !cp.witness_dir.empty()) {
         // The witness's copy of this log's latest checkpoint: kept outside the directory.
-        auto w = witness_checkpoint_path(cp.witness_dir, cp.tenant,
-                                         audit::current_log_id(cp.audit_dir));
+        auto w =
+            witness_checkpoint_path(cp.witness_dir, cp.tenant, audit::current_log_id(cp.audit_dir));
         std::error_code ec;
         if (fs::exists(w, ec)) a.checkpoint = w.string();
       }
@@ -149,6 +149,7 @@ int run_verify(VerifyArgs a) {
                         {"denials", rep.denials},
                         {"results", rep.results},
                         {"checkpoints", rep.checkpoints},
+                        {"seals", rep.seals},
                         {"recoveries", rep.recoveries},
                         {"first_seq", rep.first_seq},
                         {"next_seq", rep.next_seq},
@@ -188,12 +189,12 @@ int run_verify(VerifyArgs a) {
   }
   std::printf(
       "ok: %llu records intact in %llu file(s), seq %llu..%llu: %llu decisions (%llu denied), %llu "
-      "results, %llu checkpoints verified, %llu recovery event(s)\n",
+      "results, %llu seals and %llu checkpoints verified, %llu recovery event(s)\n",
       static_cast<unsigned long long>(rep.records), static_cast<unsigned long long>(rep.files),
       static_cast<unsigned long long>(rep.first_seq),
       static_cast<unsigned long long>(rep.next_seq ? rep.next_seq - 1 : 0),
       static_cast<unsigned long long>(rep.decisions), static_cast<unsigned long long>(rep.denials),
-      static_cast<unsigned long long>(rep.results),
+      static_cast<unsigned long long>(rep.results), static_cast<unsigned long long>(rep.seals),
       static_cast<unsigned long long>(rep.checkpoints),
       static_cast<unsigned long long>(rep.recoveries));
   std::string keys;

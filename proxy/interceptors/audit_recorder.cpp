@@ -103,7 +103,7 @@ AuditSettings parse_audit_settings(const InterceptorEnv& env, const YAML::Node& 
   static const std::set<std::string> known = {
       "dir",           "fsync",        "group_ms",     "group_records", "checkpoint_every",
       "checkpoint_ms", "rotate_bytes", "record_args",  "redact",        "keys_dir",
-      "backlog_max",   "nonce_pool",   "receipt_meta", "witness"};
+      "backlog_max",   "nonce_pool",   "receipt_meta", "witness",       "seal_ms"};
   for (const auto& kv : section) {
     auto key = kv.first.as<std::string>();
     if (!known.count(key)) fail(where, "unknown key `" + key + "`");
@@ -161,6 +161,9 @@ AuditSettings parse_audit_settings(const InterceptorEnv& env, const YAML::Node& 
     fail(where, "`redact` is only used with `record_args: redact`");
   }
   if (auto n = section["keys_dir"]) s.keys_dir = env.config.resolve(scalar(n, where + ".keys_dir"));
+  if (auto n = section["seal_ms"]) {
+    s.log.seal_window = std::chrono::milliseconds(integer(n, where + ".seal_ms", 1, 10000));
+  }
   if (auto n = section["backlog_max"]) {
     s.log.backlog_max = static_cast<std::size_t>(integer(n, where + ".backlog_max", 0, 10000000));
   }

@@ -26,6 +26,8 @@
 #include <thread>
 #include <vector>
 
+#include "governance/audit/checkpoint.hpp"
+#include "governance/audit/dsse.hpp"
 #include "governance/audit/log_writer.hpp"
 #include "governance/audit/receipt.hpp"
 #include "governance/audit/records.hpp"
@@ -109,26 +111,43 @@ void throughput(const Opts& o, FsyncMode mode, const SigningKey& key, fs::path& 
                  std::make_shared<StaticKeys>(SigningKey::parse(key.seed_base64(), "k")),
                  "bench-agent");
     std::atomic<std::uint64_t> acked{0}, failed{0};
-    double producer0 = thread_cpu_seconds();
+    // `clients` threads append at once (the sessions of a busy proxy), each its share.
+    std::atomic<double> producers_cpu{0};
     double cpu0 = cpu_seconds();
     auto t0 = SteadyClock::now();
-    for (auto& p : payloads) {
-      log.append("bench-agent", std::move(p), AuditLog::Kind::Decision,
-                 [&](const AppendResult& r) { (r.ok ? acked : failed)++; });
+    std::vector<std::thread> producers;
+    const std::size_t per = (payloads.size() + static_cast<std::size_t>(o.clients) - 1) /
+                            static_cast<std::size_t>(o.clients);
+    for (int c = 0; c < o.clients; ++c) {
+      producers.emplace_back([&, c] {
+        double mine0 = thread_cpu_seconds();
+        const std::size_t lo = static_cast<std::size_t>(c) * per;
+        const std::size_t hi = std::min(payloads.size(), lo + per);
+        for (std::size_t k = lo; k < hi; ++k) {
+          log.append("bench-agent", std::move(payloads[k]), AuditLog::Kind::Decision,
+                     [&](const AppendResult& r) { (r.ok ? acked : failed)++; });
+        }
+        double used = thread_cpu_seconds() - mine0;
+        double cur = producers_cpu.load();
+        while (!producers_cpu.compare_exchange_weak(cur, cur + used)) {
+        }
+      });
     }
+    for (auto& t : producers)
+      t.join();
     log.flush();
     double wall = std::chrono::duration<double>(SteadyClock::now() - t0).count();
-    double writer_cpu = (cpu_seconds() - cpu0) - (thread_cpu_seconds() - producer0);
+    double writer_cpu = (cpu_seconds() - cpu0) - producers_cpu.load();
     auto st = log.stats();
     bytes = fs::file_size(dir / kActiveLogName);
     std::printf(
-        "sign+append fsync=%-5s %8llu records in %6.3f s = %8.0f records/s wall, %8.0f records per "
-        "writer CPU-second; %llu syncs, %llu batches, %llu checkpoints, %.0f bytes/record, failed "
+        "sign+append fsync=%-5s %d writers: %8llu records in %6.3f s = %8.0f records/s wall, %8.0f "
+        "records per log CPU-second; %llu syncs, %llu batches (seals), %.0f bytes/record, failed "
         "%llu\n",
-        std::string(to_string(mode)).c_str(), static_cast<unsigned long long>(acked.load()), wall,
-        static_cast<double>(acked) / wall, static_cast<double>(acked) / writer_cpu,
-        static_cast<unsigned long long>(st.syncs), static_cast<unsigned long long>(st.batches),
-        static_cast<unsigned long long>(st.checkpoints),
+        std::string(to_string(mode)).c_str(), o.clients,
+        static_cast<unsigned long long>(acked.load()), wall, static_cast<double>(acked) / wall,
+        static_cast<double>(acked) / writer_cpu, static_cast<unsigned long long>(st.syncs),
+        static_cast<unsigned long long>(st.seals),
         static_cast<double>(bytes) / static_cast<double>(o.records),
         static_cast<unsigned long long>(failed.load()));
   }
@@ -137,7 +156,64 @@ void throughput(const Opts& o, FsyncMode mode, const SigningKey& key, fs::path& 
   dir_out = dir;
 }
 
-void verification(const fs::path& dir, const SigningKey& key) {
+// A v1 log (one DSSE signature per record, a checkpoint record every 1000) with as many
+// decisions as `like` holds records: what `glasstape verify` read before sealed batches.
+fs::path v1_log_like(const Opts& o, std::uint64_t records, const SigningKey& key) {
+  fs::path dir = o.dir / "gt-audit-bench-v1";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  std::string raw = R"({"path":"/workspace/src/main.cpp","encoding":"utf-8","max_bytes":65536})";
+  std::string out, prev(kGenesisPrev);
+  CompactRange tree;
+  std::uint64_t seq = 0;
+  auto add = [&](const PayloadBuilder& p) {
+    std::string line = make_envelope(kReceiptPayloadType, p.finish(seq, prev, key.key_id()), key);
+    tree.append(merkle_leaf_hash(line));
+    prev = sha256_hex(line);
+    out += line;
+    out += '\n';
+    ++seq;
+  };
+  auto system = [&](const std::string& kind) {
+    PayloadBuilder p;
+    p.set_string("format", kReceiptFormatV1);
+    p.set_string("kind", kind);
+    p.set_string("id", new_receipt_id());
+    p.set_string("ts", rfc3339_utc(Clock::now()));
+    p.set_string("tenant", "bench");
+    p.set_string("agent", "bench-agent");
+    return p;
+  };
+  auto open = system("open");
+  open.set_int("tree_size", 0);
+  open.set("frontier", nlohmann::json::array());
+  open.set_string("prev_file", "");
+  add(open);
+  while (seq < records) {
+    if (seq % 1000 == 999) {
+      auto c = system("checkpoint");
+      Checkpoint cp{checkpoint_origin("bench"), seq, tree.root()};
+      c.set_string("origin", cp.origin);
+      c.set_int("tree_size", static_cast<std::int64_t>(cp.size));
+      c.set_string("root", to_base64(cp.root));
+      c.set_string("note", sign_checkpoint(cp, key));
+      add(c);
+      continue;
+    }
+    auto d = decision(seq, raw).thaw();
+    d.set_string("format", kReceiptFormatV1);
+    add(d);
+  }
+  std::FILE* f = std::fopen((dir / kActiveLogName).c_str(), "wb");
+  std::fwrite(out.data(), 1, out.size(), f);
+  std::fclose(f);
+  return dir;
+}
+
+// Records per second, one thread then all, of `glasstape verify`'s check of `dir`.
+std::pair<double, double> verification(const fs::path& dir, const SigningKey& key,
+                                       const char* what) {
+  std::pair<double, double> rates;
   VerifyOptions vo;
   KeyringEntry e;
   e.key_id = key.key_id();
@@ -150,13 +226,15 @@ void verification(const fs::path& dir, const SigningKey& key) {
     auto rep = verify_log(log_files_in(dir), vo);
     double wall = std::chrono::duration<double>(SteadyClock::now() - t0).count();
     double cpu = cpu_seconds() - cpu0;
+    (threads ? rates.first : rates.second) = static_cast<double>(rep.records) / wall;
     std::printf(
-        "verify threads=%-3s %8llu records in %6.3f s = %8.0f records/s wall, %8.0f records per "
-        "CPU-second (%s)\n",
-        threads ? std::to_string(threads).c_str() : "all",
+        "verify %s threads=%-3s %8llu records in %6.3f s = %8.0f records/s wall, %8.0f records "
+        "per CPU-second (%s)\n",
+        what, threads ? std::to_string(threads).c_str() : "all",
         static_cast<unsigned long long>(rep.records), wall, static_cast<double>(rep.records) / wall,
         static_cast<double>(rep.records) / cpu, rep.ok ? "intact" : rep.first.message.c_str());
   }
+  return rates;
 }
 
 void latency(const Opts& o, FsyncMode mode, const SigningKey& key) {
@@ -313,7 +391,17 @@ int main(int argc, char** argv) {
   fs::path group_dir, off_dir;
   throughput(o, FsyncMode::Group, key, group_dir);
   throughput(o, FsyncMode::Off, key, off_dir);
-  verification(group_dir, key);
+  auto v2 = verification(group_dir, key, "v2 (sealed)");
+  std::uint64_t n = 0;
+  for (const auto& f : log_files_in(group_dir)) {
+    std::FILE* in = std::fopen(f.c_str(), "rb");
+    for (int c; (c = std::fgetc(in)) != EOF;)
+      n += c == '\n';
+    std::fclose(in);
+  }
+  auto v1 = verification(v1_log_like(o, n, key), key, "v1 (signed)");
+  std::printf("verify v2 / v1 on logs of %llu records: %.2fx (one thread), %.2fx (all)\n",
+              static_cast<unsigned long long>(n), v2.first / v1.first, v2.second / v1.second);
   latency(o, FsyncMode::Group, key);
   latency(o, FsyncMode::Off, key);
   fs::remove_all(group_dir);

@@ -258,7 +258,9 @@ for path in sorted(glob.glob(audit + "/*.jsonl")):
     for line in open(path):
         if not line.strip():
             continue
-        p = json.loads(base64.b64decode(json.loads(line)["payload"]))
+        p = json.loads(line)
+        if "payloadType" in p:  # v1: a DSSE envelope; v2: the line is the record
+            p = json.loads(base64.b64decode(p["payload"]))
         if p.get("kind") == "decision":
             ok = (p.get("decision") == "allow" and p.get("protocol_version") == version
                   and (p.get("session") == "") == modern

@@ -29,6 +29,7 @@ import {
   TESTS_DIR,
   assertDenied,
   modes,
+  recordPayload,
   requireBinary,
   startGlasstapeServe,
   textOf,
@@ -78,13 +79,13 @@ function makeConfig({ servers, governance = {}, aggregate }) {
   return { file, dir, audit: path.join(dir, 'audit') };
 }
 
-// The payloads of the audit log's records (each line a DSSE envelope).
+// The payloads of the audit log's records (v1: DSSE envelopes; v2: the lines themselves).
 function records(dir) {
   if (!fs.existsSync(dir)) return [];
   const out = [];
   for (const f of fs.readdirSync(dir).filter((n) => /^audit(-\d{12})?\.jsonl$/.test(n))) {
     for (const line of fs.readFileSync(path.join(dir, f), 'utf8').split('\n')) {
-      if (line.trim()) out.push(JSON.parse(Buffer.from(JSON.parse(line).payload, 'base64').toString('utf8')));
+      if (line.trim()) out.push(recordPayload(line));
     }
   }
   return out;

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 
-import { EVERYTHING, connect, glasstapeBin, modes, requireBinary, textOf, tmpDir, writeConfig } from './lib/harness.mjs';
+import { EVERYTHING, connect, glasstapeBin, modes, requireBinary, textOf, tmpDir, writeConfig, recordPayload } from './lib/harness.mjs';
 
 const T = { timeout: 90_000 };
 
@@ -33,7 +33,7 @@ function glasstape(s, args) {
 
 function payloads(dir) {
   return fs.readFileSync(path.join(dir, 'audit.jsonl'), 'utf8').split('\n').filter(Boolean)
-    .map((l) => JSON.parse(Buffer.from(JSON.parse(l).payload, 'base64').toString('utf8')));
+    .map((l) => recordPayload(l));
 }
 
 async function someCalls(s, n) {
@@ -152,7 +152,18 @@ if (modes().includes('proxy')) {
       // checkpoint state (here: removes it, so the proxy's start check has nothing to compare).
       const file = path.join(s.auditDir, 'audit.jsonl');
       const lines = fs.readFileSync(file, 'utf8').split('\n').filter(Boolean);
-      fs.writeFileSync(file, lines.slice(0, -3).map((l) => `${l}\n`).join(''));
+      let keep = lines.length - 3;
+      if (recordPayload(lines.at(-1)).format === 'glasstape.receipt/2') {
+        // v2: a cut that leaves records after the last seal is damage in itself (unsealed)...
+        fs.writeFileSync(file, lines.slice(0, keep).map((l) => `${l}\n`).join(''));
+        const tail = glasstape(s, ['verify', '--config', s.config]);
+        assert.equal(tail.status, 1, tail.stdout + tail.stderr);
+        assert.match(tail.stdout, /DAMAGED: (unsealed|truncated)/);
+        // ...so the attacker cuts back to a seal: what is left is sealed and self-consistent,
+        // and only the checkpoint kept outside shows the cut.
+        while (keep > 0 && recordPayload(lines[keep - 1]).kind !== 'seal') keep -= 1;
+      }
+      fs.writeFileSync(file, lines.slice(0, keep).map((l) => `${l}\n`).join(''));
       fs.rmSync(path.join(s.auditDir, 'checkpoint'));
       const cut = glasstape(s, ['verify', '--config', s.config]);
       assert.equal(cut.status, 1, cut.stdout + cut.stderr);

@@ -45,6 +45,7 @@ import {
   isAlive,
   killQuietly,
   modes,
+  recordPayload,
   requireBinary,
   textOf,
   tmpDir,
@@ -371,7 +372,7 @@ function auditPayloads(dir) {
     for (const line of text.split('\n')) {
       if (!line) continue;
       try {
-        out.push(JSON.parse(Buffer.from(JSON.parse(line).payload, 'base64').toString('utf8')));
+        out.push(recordPayload(line));
       } catch {
         // a line being written
       }

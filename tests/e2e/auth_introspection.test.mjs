@@ -11,7 +11,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
-import { killQuietly, requireBinary, REPO_ROOT, tmpDir, waitUntil } from './lib/harness.mjs';
+import { killQuietly, requireBinary, REPO_ROOT, tmpDir, waitUntil, recordPayload } from './lib/harness.mjs';
 import { startIssuer } from './lib/oidc.mjs';
 
 const EXAMPLE =
@@ -56,7 +56,7 @@ function decisions(auditDir) {
   for (const f of fs.readdirSync(auditDir).filter((n) => n.endsWith('.jsonl')).sort()) {
     for (const line of fs.readFileSync(path.join(auditDir, f), 'utf8').split('\n')) {
       if (!line.trim()) continue;
-      const p = JSON.parse(Buffer.from(JSON.parse(line).payload, 'base64').toString('utf8'));
+      const p = recordPayload(line);
       if (p.kind === 'decision') out.push(p);
     }
   }

@@ -45,7 +45,7 @@ import { describe, test } from 'node:test';
 import canonicalize from 'canonicalize';
 
 import { Generator, Rng, show } from './lib/boundary_gen.mjs';
-import { E2E_DIR, NODE, killQuietly, requireBinary, tmpDir, waitUntil } from './lib/harness.mjs';
+import { E2E_DIR, NODE, killQuietly, requireBinary, tmpDir, waitUntil, recordPayload } from './lib/harness.mjs';
 import {
   idKey,
   member,
@@ -603,7 +603,7 @@ function readAudit(dir) {
   for (const f of files) {
     for (const line of fs.readFileSync(path.join(dir, f), 'utf8').split('\n')) {
       if (!line) continue;
-      const p = JSON.parse(Buffer.from(JSON.parse(line).payload, 'base64').toString('utf8'));
+      const p = recordPayload(line);
       // The RFC 6962 leaf hash of its line: what the answer's dev.glasstape/receipt names.
       Object.defineProperty(p, 'leafHash', {
         value: crypto.createHash('sha256').update(Buffer.concat([Buffer.from([0]), Buffer.from(line, 'utf8')])).digest('base64'),

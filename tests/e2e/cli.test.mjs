@@ -17,6 +17,7 @@ import {
   NODE,
   connect,
   glasstapeBin,
+  recordPayload,
   requireBinary,
   textOf,
   tmpDir,
@@ -53,7 +54,7 @@ function records(dir) {
   const out = [];
   for (const f of fs.readdirSync(dir).filter((n) => /^audit(-\d{12})?\.jsonl$/.test(n))) {
     for (const line of fs.readFileSync(path.join(dir, f), 'utf8').split('\n')) {
-      if (line.trim()) out.push(JSON.parse(Buffer.from(JSON.parse(line).payload, 'base64').toString('utf8')));
+      if (line.trim()) out.push(recordPayload(line));
     }
   }
   return out;

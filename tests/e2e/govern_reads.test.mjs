@@ -30,6 +30,7 @@ import {
   glasstapeBin,
   isAlive,
   modes,
+  recordPayload,
   requireBinary,
   startGlasstapeServe,
   textOf,
@@ -217,13 +218,13 @@ async function open(front, s) {
 
 // ------------------------------------------------------------------------ the audit log
 
-// The payloads of the audit log's records (each line a DSSE envelope).
+// The payloads of the audit log's records (v1: DSSE envelopes; v2: the lines themselves).
 function records(dir) {
   if (!fs.existsSync(dir)) return [];
   const out = [];
   for (const f of fs.readdirSync(dir).filter((n) => /^audit(-\d{12})?\.jsonl$/.test(n)).sort()) {
     for (const line of fs.readFileSync(path.join(dir, f), 'utf8').split('\n')) {
-      if (line.trim()) out.push(JSON.parse(Buffer.from(JSON.parse(line).payload, 'base64').toString('utf8')));
+      if (line.trim()) out.push(recordPayload(line));
     }
   }
   return out;

@@ -17,7 +17,7 @@ import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport as HttpV1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 
 import { E2E_DIR, NODE, modes, requireBinary, tmpDir, waitUntil, killQuietly, withTimeout, textOf,
-  DECISION_META_KEY } from './lib/harness.mjs';
+  DECISION_META_KEY, recordPayload } from './lib/harness.mjs';
 
 const T = { timeout: 90_000 };
 const FIXTURE = path.join(E2E_DIR, 'fixtures', 'modern_server.mjs');
@@ -98,7 +98,7 @@ function records(dir) {
   const out = [];
   for (const f of fs.readdirSync(dir).filter((n) => /^audit(-\d{12})?\.jsonl$/.test(n))) {
     for (const line of fs.readFileSync(path.join(dir, f), 'utf8').split('\n')) {
-      if (line.trim()) out.push(JSON.parse(Buffer.from(JSON.parse(line).payload, 'base64').toString('utf8')));
+      if (line.trim()) out.push(recordPayload(line));
     }
   }
   return out;

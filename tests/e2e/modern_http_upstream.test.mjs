@@ -26,6 +26,7 @@ import {
   isAlive,
   killQuietly,
   modes,
+  recordPayload,
   requireBinary,
   textOf,
   tmpDir,
@@ -121,7 +122,7 @@ function records(dir) {
   if (!fs.existsSync(dir)) return out;
   for (const f of fs.readdirSync(dir).filter((n) => /^audit(-\d{12})?\.jsonl$/.test(n))) {
     for (const line of fs.readFileSync(path.join(dir, f), 'utf8').split('\n')) {
-      if (line.trim()) out.push(JSON.parse(Buffer.from(JSON.parse(line).payload, 'base64').toString('utf8')));
+      if (line.trim()) out.push(recordPayload(line));
     }
   }
   return out;

@@ -13,7 +13,7 @@ import { Client } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 
 import { E2E_DIR, NODE, glasstapeBin, modes, requireBinary, tmpDir, writeConfig, withTimeout, textOf,
-  DECISION_META_KEY } from './lib/harness.mjs';
+  DECISION_META_KEY, recordPayload } from './lib/harness.mjs';
 import { RawPeer } from './lib/raw.mjs';
 import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport as StdioV1 } from '@modelcontextprotocol/sdk/client/stdio.js';
@@ -62,7 +62,7 @@ function records(dir) {
   const out = [];
   for (const f of fs.readdirSync(dir).filter((n) => /^audit(-\d{12})?\.jsonl$/.test(n))) {
     for (const line of fs.readFileSync(path.join(dir, f), 'utf8').split('\n')) {
-      if (line.trim()) out.push(JSON.parse(Buffer.from(JSON.parse(line).payload, 'base64').toString('utf8')));
+      if (line.trim()) out.push(recordPayload(line));
     }
   }
   return out;

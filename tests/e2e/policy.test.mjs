@@ -21,6 +21,7 @@ import {
   connect,
   glasstapeBin,
   modes,
+  recordPayload,
   requireBinary,
   textOf,
   tmpDir,
@@ -64,14 +65,15 @@ function setup(files, policies = {}, identity = {}) {
   return s;
 }
 
-// The audit log's records (decisions and results): the payloads of its signed envelopes.
+// The audit log's records (decisions and results): the payloads of its signed envelopes (v1)
+// or its lines (v2).
 // (`glasstape tail` shows decisions only; `glasstape verify` checks the signatures.)
 function auditRecords(s) {
   const out = [];
   for (const f of fs.readdirSync(s.auditDir).filter((n) => /^audit(-\d{12})?\.jsonl$/.test(n)).sort()) {
     for (const line of fs.readFileSync(path.join(s.auditDir, f), 'utf8').split('\n')) {
       if (!line.trim()) continue;
-      out.push(JSON.parse(Buffer.from(JSON.parse(line).payload, 'base64').toString('utf8')));
+      out.push(recordPayload(line));
     }
   }
   return out;

@@ -26,6 +26,7 @@ import {
   assertDenied,
   connect,
   modes,
+  recordPayload,
   startGlasstapeServe,
   textOf,
   tmpDir,
@@ -55,7 +56,7 @@ function readLines(dir) {
   return lines;
 }
 
-const payloadOf = (line) => JSON.parse(Buffer.from(JSON.parse(line.toString('utf8')).payload, 'base64').toString('utf8'));
+const payloadOf = (line) => recordPayload(line);
 
 // The receipt points at exactly the record of this call: found by seq alone, then checked.
 function assertReceipt(receipt, auditDir, want) {

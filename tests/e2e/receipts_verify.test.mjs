@@ -1,8 +1,19 @@
 // Signed receipts checked by an independent implementation: Node's crypto.verify (Ed25519)
-// over the DSSE PAE bytes, the npm `canonicalize` package (RFC 8785) for the payload bytes,
-// node:crypto SHA-256 for the hash chain and an RFC 6962 Merkle root written here, against a
-// log that `glasstape run` wrote for real calls. Then `glasstape verify` on the real log and
-// on tampered copies, a GT_ED25519_PRIVATE_KEY made by Node, and kill -9 under load.
+// over the DSSE PAE bytes (v1 records) and over C2SP signed notes (v1 checkpoints, v2 seals),
+// the npm `canonicalize` package (RFC 8785) for the record bytes, node:crypto SHA-256 for the
+// hash chain and an RFC 6962 Merkle root written here, against a log that `glasstape run`
+// wrote for real calls. Then `glasstape verify` on the real log and on tampered copies, a
+// GT_ED25519_PRIVATE_KEY made by Node, and kill -9 under load.
+//
+// Two line formats (a v1 log may continue in v2 after an `upgrade` record):
+//   v1 `glasstape.receipt/1`: a DSSE envelope, its base64 payload the record (JCS), signed
+//      one by one; a `checkpoint` record's note is signed by its own key.
+//   v2 `glasstape.receipt/2`: a JSON object without `payloadType`: the line is the record
+//      (JCS), not signed one by one. After each batch a `seal` record (itself v2) carries the
+//      RFC 6962 root over every line before it in a C2SP note; every v2 record since the
+//      previous seal is covered by it, and its note must carry a valid signature by that
+//      record's key (and by the key the seal names). v2 records after the last seal are unsealed:
+//      the log does not verify. A log never goes back from v2 to v1.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -17,7 +28,9 @@ import {
   assertDenied,
   connect,
   glasstapeBin,
+  isCheckpointKind,
   modes,
+  recordPayload,
   requireBinary,
   textOf,
   tmpDir,
@@ -27,6 +40,8 @@ import {
 
 const T = { timeout: 60_000 };
 const PAYLOAD_TYPE = 'application/vnd.glasstape.receipt+json';
+const FORMAT_V1 = 'glasstape.receipt/1';
+const FORMAT_V2 = 'glasstape.receipt/2';
 
 const sha256 = (bytes) => crypto.createHash('sha256').update(bytes).digest();
 const sha256hex = (bytes) => sha256(bytes).toString('hex');
@@ -57,22 +72,35 @@ function merkleRoot(leaves) {
   ]));
 }
 
-// A C2SP signed note: text, blank line, "— name base64(keyhash4 || sig)" lines.
-function verifyNote(note, name, raw32) {
-  const sep = note.lastIndexOf('\n\n');
+// A C2SP signed note with a checkpoint body: `<origin>\n<size>\n<base64 root>\n`, a blank line,
+// then "— <origin> base64(keyhash4 || sig)" lines. Returns the body's parts and the ids of the
+// keys of `keys` (key id → raw public key) whose signature over the body verifies; the key
+// hash is SHA-256(origin || 0x0A || 0x01 || public key)[:4].
+function noteSigners(note, keys, what) {
+  assert.equal(typeof note, 'string', `${what}: a note`);
+  assert.ok(note.endsWith('\n'), `${what}: the note ends with a newline`);
+  const sep = note.indexOf('\n\n');
+  assert.ok(sep > 0, `${what}: the note has a blank line after its body`);
   const text = note.slice(0, sep + 1);
-  const sigLines = note.slice(sep + 2).split('\n').filter(Boolean);
-  const keyHash = sha256(Buffer.concat([
-    Buffer.from(`${name}\n`), Buffer.from([1]), Buffer.from(raw32),
-  ])).subarray(0, 4);
-  for (const line of sigLines) {
+  const body = text.split('\n');
+  assert.equal(body.length, 4, `${what}: the note's body is three lines`);
+  const [origin, size, root] = body;
+  const signers = new Set();
+  for (const line of note.slice(sep + 2).split('\n').slice(0, -1)) {
     const m = /^\u2014 (\S+) (\S+)$/.exec(line);
-    if (!m || m[1] !== name) continue;
+    assert.ok(m, `${what}: a signature line: ${JSON.stringify(line)}`);
+    if (m[1] !== origin) continue;
     const blob = Buffer.from(m[2], 'base64');
-    if (!blob.subarray(0, 4).equals(keyHash)) continue;
-    return { text, ok: crypto.verify(null, Buffer.from(text), ed25519Key(raw32), blob.subarray(4)) };
+    if (blob.length !== 68) continue;
+    for (const [id, raw] of Object.entries(keys)) {
+      const keyHash = sha256(Buffer.concat([
+        Buffer.from(`${origin}\n`), Buffer.from([1]), Buffer.from(raw),
+      ])).subarray(0, 4);
+      if (!blob.subarray(0, 4).equals(keyHash)) continue;
+      if (crypto.verify(null, Buffer.from(text), ed25519Key(raw), blob.subarray(4))) signers.add(id);
+    }
   }
-  return { text, ok: false };
+  return { text, origin, size, root, signers };
 }
 
 function readLog(dir) {
@@ -92,40 +120,95 @@ function readLog(dir) {
   return lines;
 }
 
-// Checks every line the way a third party would, with only public keys. Returns payloads.
-function independentlyVerify(lines, publicKeys) {
+// Checks every line the way a third party would, with only public keys (key id → raw 32-byte
+// key). Returns the payloads, and for each line how it is vouched for: `signed` (a v1 record
+// signature verified with its key), `sealedBy` (v2: the seq of the seal that covers it) and
+// `sealSigners` (for a seal: the key ids whose signature its note carries).
+function independentlyVerifyLog(lines, publicKeys) {
   const payloads = [];
+  const evidence = [];
   let prev = '0'.repeat(64);
   const leaves = [];
+  let unsealed = []; // the v2 records (but seals) since the last seal
+  let sawV2 = false; // the log switched to v2 (it never switches back)
   lines.forEach((line, i) => {
-    const env = JSON.parse(line.toString('utf8'));
-    assert.equal(env.payloadType, PAYLOAD_TYPE);
-    const body = Buffer.from(env.payload, 'base64');
-    const p = JSON.parse(body.toString('utf8'));
-    // The signed bytes are exactly RFC 8785 of the payload, as another implementation makes them.
-    assert.equal(body.toString('utf8'), canonicalize(p), `line ${i + 1}: payload is JCS`);
-    const raw = publicKeys[p.key_id];
-    assert.ok(raw, `line ${i + 1}: key ${p.key_id} is known`);
-    assert.equal(env.signatures.length, 1);
-    assert.equal(env.signatures[0].keyid, p.key_id);
-    const sig = Buffer.from(env.signatures[0].sig, 'base64');
-    assert.ok(crypto.verify(null, pae(PAYLOAD_TYPE, body), ed25519Key(raw), sig),
-      `line ${i + 1}: Ed25519 signature over the PAE verifies`);
-    assert.equal(p.seq, i, `line ${i + 1}: seq`);
-    assert.equal(p.prev, prev, `line ${i + 1}: prev is the SHA-256 of the previous line`);
+    const where = `line ${i + 1}`;
+    const text = line.toString('utf8');
+    const obj = JSON.parse(text);
+    let p;
+    const ev = { format: 0, signed: false, sealedBy: null, sealSigners: null };
+    if (obj !== null && typeof obj === 'object' && 'payloadType' in obj) {
+      // v1: a DSSE envelope over the record.
+      const env = obj;
+      assert.equal(env.payloadType, PAYLOAD_TYPE);
+      const body = Buffer.from(env.payload, 'base64');
+      p = JSON.parse(body.toString('utf8'));
+      // The signed bytes are exactly RFC 8785 of the payload, as another implementation makes them.
+      assert.equal(body.toString('utf8'), canonicalize(p), `${where}: payload is JCS`);
+      assert.equal(p.format, FORMAT_V1, `${where}: an envelope holds a v1 record`);
+      assert.ok(!sawV2, `${where}: a v1 record after the log continued in v2`);
+      const raw = publicKeys[p.key_id];
+      assert.ok(raw, `${where}: key ${p.key_id} is known`);
+      assert.equal(env.signatures.length, 1);
+      assert.equal(env.signatures[0].keyid, p.key_id);
+      const sig = Buffer.from(env.signatures[0].sig, 'base64');
+      assert.ok(crypto.verify(null, pae(PAYLOAD_TYPE, body), ed25519Key(raw), sig),
+        `${where}: Ed25519 signature over the PAE verifies`);
+      ev.format = 1;
+      ev.signed = true;
+    } else {
+      // v2: the line is the record, in RFC 8785 form as another implementation makes it.
+      assert.ok(obj !== null && typeof obj === 'object' && !Array.isArray(obj), `${where}: a JSON object`);
+      p = obj;
+      assert.equal(canonicalize(p), text, `${where}: the line is JCS`);
+      assert.equal(p.format, FORMAT_V2, `${where}: a line without payloadType is a v2 record`);
+      assert.ok(publicKeys[p.key_id], `${where}: key ${p.key_id} is known`);
+      assert.match(p.log_id ?? '', /^[0-9a-f]{32}$/, `${where}: a v2 record names its log`);
+      ev.format = 2;
+      sawV2 = true;
+    }
+    assert.equal(p.seq, i, `${where}: seq`);
+    assert.equal(p.prev, prev, `${where}: prev is the SHA-256 of the previous line`);
     if (p.kind === 'checkpoint') {
+      // v1: the checkpoint's note is signed by the checkpoint record's own key.
       assert.equal(p.tree_size, i);
       assert.equal(p.root, merkleRoot(leaves).toString('base64'), `checkpoint at ${i}: RFC 6962 root`);
-      const note = verifyNote(p.note, p.origin, raw);
-      assert.ok(note.ok, `checkpoint at ${i}: signed note verifies`);
+      const note = noteSigners(p.note, { [p.key_id]: publicKeys[p.key_id] }, `checkpoint at ${i}`);
+      assert.equal(note.origin, p.origin, `checkpoint at ${i}: the note's origin`);
+      assert.ok(note.signers.has(p.key_id), `checkpoint at ${i}: signed note verifies`);
       assert.equal(note.text, `${p.origin}\n${p.tree_size}\n${p.root}\n`);
+    }
+    if (p.kind === 'seal') {
+      assert.equal(ev.format, 2, `seal at ${i}: a seal is a v2 record`);
+      assert.equal(p.tree_size, i, `seal at ${i}: tree_size is its seq`);
+      assert.equal(p.root, merkleRoot(leaves).toString('base64'), `seal at ${i}: RFC 6962 root over the lines before it`);
+      const note = noteSigners(p.note, publicKeys, `seal at ${i}`);
+      assert.equal(note.text, `${note.origin}\n${p.tree_size}\n${p.root}\n`, `seal at ${i}: the note's body`);
+      if ('origin' in p) assert.equal(note.origin, p.origin, `seal at ${i}: the note's origin`);
+      const tenant = 'tenant' in p ? p.tenant.replace(/[.*+?^${}()|[\]\\]/g, '\\$&') : '[^/]+';
+      assert.match(note.origin, new RegExp(`^glasstape/audit/${tenant}/${p.log_id}$`), `seal at ${i}: the origin names this log`);
+      assert.ok(note.signers.size >= 1, `seal at ${i}: the note verifies with a keyring key`);
+      for (const k of unsealed) {
+        assert.ok(note.signers.has(payloads[k].key_id),
+          `seal at ${i}: its note carries a valid signature by key ${payloads[k].key_id} of the record at seq ${k}`);
+        evidence[k].sealedBy = i;
+      }
+      assert.ok(note.signers.has(p.key_id), `seal at ${i}: signed by the key it names (${p.key_id})`);
+      unsealed = [];
+      ev.sealSigners = [...note.signers];
+    } else if (ev.format === 2) {
+      unsealed.push(i);
     }
     prev = sha256hex(line);
     leaves.push(line);
     payloads.push(p);
+    evidence.push(ev);
   });
-  return payloads;
+  assert.equal(unsealed.length, 0, `v2 records after the last seal are unsealed: seq ${unsealed.join(', ')}`);
+  return { payloads, evidence };
 }
+
+const independentlyVerify = (lines, publicKeys) => independentlyVerifyLog(lines, publicKeys).payloads;
 
 function runGlasstape(args, env) {
   return spawnSync(glasstapeBin(), args, { env: cleanEnv(env), encoding: 'utf8' });
@@ -183,14 +266,15 @@ if (modes().includes('proxy')) {
         await waitUntil(() => {
           try {
             const lines = readLog(s0.auditDir);
-            return JSON.parse(Buffer.from(JSON.parse(lines.at(-1)).payload, 'base64')).kind === 'checkpoint';
+            return isCheckpointKind(recordPayload(lines.at(-1)).kind);
           } catch {
             return false;
           }
         }, 10_000, 'the final checkpoint');
 
         const lines = readLog(s0.auditDir);
-        const payloads = independentlyVerify(lines, keyringKeys(s0.keysDir));
+        const keys = keyringKeys(s0.keysDir);
+        const { payloads, evidence } = independentlyVerifyLog(lines, keys);
         const decisions = payloads.filter((p) => p.kind === 'decision');
         const allow = decisions.find((p) => p.tool === 'echo');
         assert.ok(allow, 'a decision record for echo');
@@ -217,7 +301,39 @@ if (modes().includes('proxy')) {
         assert.equal(deny.code, d.code);
         assert.ok(!payloads.some((p) => p.kind === 'result' && p.decision_id === deny.id),
           'a denied call has no result');
-        assert.ok(payloads.filter((p) => p.kind === 'checkpoint').length >= 2);
+        assert.ok(payloads.filter((p) => isCheckpointKind(p.kind)).length >= 2);
+        for (const p of payloads) assert.ok([FORMAT_V1, FORMAT_V2].includes(p.format), `seq ${p.seq}: format ${p.format}`);
+        if (payloads.some((p) => p.format === FORMAT_V2)) {
+          // v2: decisions and results are not signed one by one; each is covered by a seal
+          // whose note carries a valid signature by the record's own key.
+          const calls = payloads.filter((p) => p.format === FORMAT_V2 && (p.kind === 'decision' || p.kind === 'result'));
+          assert.ok(calls.some((p) => p.id === allow.id) && calls.some((p) => p.id === deny.id) && calls.some((p) => p.id === result.id),
+            'the calls of this run are v2 records');
+          for (const p of calls) {
+            const line = JSON.parse(lines[p.seq].toString('utf8'));
+            assert.ok(!('payloadType' in line) && !('signatures' in line) && !('sig' in line),
+              `seq ${p.seq}: a v2 ${p.kind} carries no signature of its own`);
+            assert.equal(evidence[p.seq].signed, false);
+            const by = evidence[p.seq].sealedBy;
+            assert.ok(Number.isInteger(by) && by > p.seq, `seq ${p.seq}: covered by a later seal`);
+            assert.equal(payloads[by].kind, 'seal');
+            assert.ok(payloads.slice(p.seq + 1, by).every((q) => q.kind !== 'seal'), `seq ${p.seq}: sealed by the first seal after it`);
+            assert.ok(evidence[by].sealSigners.includes(p.key_id), `seq ${p.seq}: its seal is signed with its key ${p.key_id}`);
+          }
+          // Unsealed v2 records do not verify: the log without its final seal fails...
+          assert.equal(payloads.at(-1).kind, 'seal');
+          assert.throws(() => independentlyVerify(lines.slice(0, -1), keys), /unsealed/,
+            'the records after the last seal are unsealed');
+          // ...and so does a record whose key did not sign its seal (here: its key id names
+          // another key, while the real key, under another id, still signs the seal).
+          const other = crypto.generateKeyPairSync('ed25519').publicKey;
+          const otherRaw = Buffer.from(other.export({ format: 'jwk' }).x, 'base64url');
+          const swapped = { [deny.key_id]: otherRaw, 'the-real-key': keys[deny.key_id] };
+          assert.throws(() => independentlyVerify(lines, swapped), /carries a valid signature by key/,
+            'a seal not signed by the record\'s key');
+        } else {
+          assert.ok(evidence.every((e) => e.signed), 'v1: every record is signed');
+        }
 
         // glasstape verify agrees (exit 0), and names the damage on a tampered copy (exit 1).
         const ok = runGlasstape(['verify', s0.auditDir], { GT_KEYS_DIR: s0.keysDir });
@@ -227,8 +343,17 @@ if (modes().includes('proxy')) {
         fs.mkdirSync(tampered);
         const i = payloads.indexOf(deny);
         const env = JSON.parse(lines[i]);
-        env.payload = Buffer.from(canonicalize({ ...deny, decision: 'allow' })).toString('base64');
-        const edited = lines.map((l, k) => (k === i ? Buffer.from(JSON.stringify(env)) : l));
+        let editedLine;
+        if (evidence[i].format === 1) {
+          // v1: the envelope's payload edited, its signature kept.
+          env.payload = Buffer.from(canonicalize({ ...deny, decision: 'allow' })).toString('base64');
+          editedLine = Buffer.from(JSON.stringify(env));
+        } else {
+          // v2: the line (the record itself) edited, still JCS.
+          editedLine = Buffer.from(canonicalize({ ...deny, decision: 'allow' }));
+        }
+        const edited = lines.map((l, k) => (k === i ? editedLine : l));
+        assert.throws(() => independentlyVerify(edited, keys), undefined, 'the independent verifier finds the edit');
         fs.writeFileSync(path.join(tampered, 'audit.jsonl'), Buffer.concat(edited.flatMap((l) => [l, Buffer.from('\n')])));
         const bad = runGlasstape(['verify', tampered, '--keyring', path.join(s0.keysDir, 'default', 'keyring.json')], {});
         assert.equal(bad.status, 1, bad.stdout + bad.stderr);
@@ -299,7 +424,7 @@ if (modes().includes('proxy')) {
         await again.close();
         await waitUntil(() => {
           const lines = readLog(s0.auditDir);
-          return JSON.parse(Buffer.from(JSON.parse(lines.at(-1)).payload, 'base64')).kind === 'checkpoint';
+          return isCheckpointKind(recordPayload(lines.at(-1)).kind);
         }, 10_000, 'the final checkpoint');
         const v = runGlasstape(['verify', s0.auditDir], { GT_KEYS_DIR: s0.keysDir });
         assert.equal(v.status, 0, v.stdout + v.stderr);

@@ -33,6 +33,8 @@ import {
   assertDenied,
   connect,
   glasstapeBin,
+  isEnvelopeLine,
+  recordPayload,
   requireBinary,
   startGlasstapeServe,
   textOf,
@@ -126,7 +128,7 @@ function records(dir) {
   const files = fs.readdirSync(dir).filter((n) => /^audit(-\d{12})?\.jsonl$/.test(n)).sort();
   for (const f of files) {
     for (const line of fs.readFileSync(path.join(dir, f), 'utf8').split('\n')) {
-      if (line.trim()) out.push(JSON.parse(Buffer.from(JSON.parse(line).payload, 'base64').toString('utf8')));
+      if (line.trim()) out.push(recordPayload(line));
     }
   }
   return out;
@@ -708,15 +710,21 @@ describe('the audit log with tool records', () => {
     const lines = fs.readFileSync(path.join(s.auditDir, file), 'utf8').split('\n');
     const at = lines.findIndex((l) => {
       if (!l.trim()) return false;
-      const p = JSON.parse(Buffer.from(JSON.parse(l).payload, 'base64').toString('utf8'));
+      const p = recordPayload(l);
       return p.kind === 'tool-change' && p.action === 'hidden';
     });
     assert.ok(at >= 0);
     const env = JSON.parse(lines[at]);
-    const payload = JSON.parse(Buffer.from(env.payload, 'base64').toString('utf8'));
+    const payload = recordPayload(lines[at]);
     payload.action = 'pinned';
-    env.payload = Buffer.from(JSON.stringify(payload)).toString('base64');
-    lines[at] = JSON.stringify(env);
+    if (isEnvelopeLine(env)) {
+      // v1: the envelope's payload edited, the signature kept.
+      env.payload = Buffer.from(JSON.stringify(payload)).toString('base64');
+      lines[at] = JSON.stringify(env);
+    } else {
+      // v2: the line is the record (JCS), edited in place.
+      lines[at] = canonicalize(payload);
+    }
     fs.writeFileSync(path.join(s.auditDir, file), lines.join('\n'));
     const damaged = glasstape(['verify', s.auditDir, '--keyring', keyring]);
     assert.equal(damaged.status, 1, damaged.stdout + damaged.stderr);

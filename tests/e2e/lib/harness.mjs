@@ -371,3 +371,29 @@ export function assertDenied(assert, result, tool) {
   assert.ok(decision.code, `decision has a stable code: ${JSON.stringify(decision)}`);
   return decision;
 }
+
+// --- audit log records ----------------------------------------------------------------------
+// Two line formats can appear in one log (a v1 log continues in v2 after an `upgrade` record):
+//   v1 (`glasstape.receipt/1`): a DSSE envelope {"payload","payloadType","signatures"} whose
+//       base64 payload is the record (JCS), signed one by one;
+//   v2 (`glasstape.receipt/2`): a JSON object without `payloadType`: the line itself is the
+//       record (JCS), not signed one by one but covered by the next `seal` record's signed note.
+export const RECEIPT_PAYLOAD_TYPE = 'application/vnd.glasstape.receipt+json';
+export const RECEIPT_FORMATS = ['glasstape.receipt/1', 'glasstape.receipt/2'];
+
+// True for a v1 line (a DSSE envelope); `line` is a string, a Buffer or a parsed line.
+export function isEnvelopeLine(line) {
+  const obj = typeof line === 'string' || Buffer.isBuffer(line) ? JSON.parse(line.toString('utf8')) : line;
+  return obj !== null && typeof obj === 'object' && !Array.isArray(obj) && 'payloadType' in obj;
+}
+
+// The record a line of audit.jsonl / audit-NNNNNNNNNNNN.jsonl holds: v1, the envelope's
+// decoded payload; v2, the line itself. (No signature is checked here.)
+export function recordPayload(line) {
+  const obj = JSON.parse(Buffer.isBuffer(line) ? line.toString('utf8') : line);
+  if (isEnvelopeLine(obj)) return JSON.parse(Buffer.from(obj.payload, 'base64').toString('utf8'));
+  return obj;
+}
+
+// A record that ends a batch with a signed checkpoint note: v1 `checkpoint`, v2 `seal`.
+export const isCheckpointKind = (kind) => kind === 'checkpoint' || kind === 'seal';

@@ -35,50 +35,6 @@ void cut_last_lines(const fs::path& file, std::size_t n) {
   spit(file, join_lines(lines));
 }
 
-// A log as GlassTape wrote it before logs had ids: open, start, decisions, checkpoint, each a
-// DSSE envelope over a payload without `log_id`, and a v1 checkpoint origin.
-void write_v1_log(const fs::path& dir, const SigningKey& key, int decisions) {
-  fs::create_directories(dir);
-  std::string out, prev(kGenesisPrev);
-  CompactRange tree;
-  std::uint64_t seq = 0;
-  auto add = [&](const PayloadBuilder& p) {
-    std::string line = make_envelope(kReceiptPayloadType, p.finish(seq, prev, key.key_id()), key);
-    tree.append(merkle_leaf_hash(line));
-    prev = sha256_hex(line);
-    out += line + "\n";
-    ++seq;
-  };
-  auto system = [&](const std::string& kind) {
-    PayloadBuilder p;
-    p.set_string("format", kReceiptFormat);
-    p.set_string("kind", kind);
-    p.set_string("id", new_receipt_id());
-    p.set_string("ts", rfc3339_utc(Clock::now()));
-    p.set_string("tenant", "acme");
-    p.set_string("agent", "agent-1");
-    return p;
-  };
-  auto open = system("open");
-  open.set_int("tree_size", 0);
-  open.set("frontier", nlohmann::json::array());
-  open.set_string("prev_file", "");
-  add(open);
-  add(system("start"));
-  for (int i = 0; i < decisions; ++i)
-    add(decision(i));
-  Checkpoint cp{checkpoint_origin("acme"), seq, tree.root()};
-  std::string note = sign_checkpoint(cp, key);
-  auto c = system("checkpoint");
-  c.set_string("origin", cp.origin);
-  c.set_int("tree_size", static_cast<std::int64_t>(cp.size));
-  c.set_string("root", to_base64(cp.root));
-  c.set_string("note", note);
-  add(c);
-  spit(dir / kActiveLogName, out);
-  spit(dir / kCheckpointFileName, note);
-}
-
 }  // namespace
 
 TEST_CASE("log id: every record carries the log's random id, and checkpoints name it",

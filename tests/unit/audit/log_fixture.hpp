@@ -8,8 +8,12 @@
 #include <catch2/catch.hpp>
 
 #include "audit_test_util.hpp"
+#include "governance/audit/checkpoint.hpp"
+#include "governance/audit/dsse.hpp"
 #include "governance/audit/log_writer.hpp"
+#include "governance/audit/merkle.hpp"
 #include "governance/audit/records.hpp"
+#include "governance/audit/sha256.hpp"
 #include "governance/audit/verifier.hpp"
 
 namespace gt::gov::audit::test {
@@ -105,6 +109,64 @@ inline int count_kind(const std::vector<ParsedRecord>& rs, const std::string& ki
   for (const auto& r : rs)
     n += r.kind == kind ? 1 : 0;
   return n;
+}
+
+// A log as GlassTape wrote it before sealed batches (v1): open, start, `decisions` decisions
+// (denials for i % 3 == 0), each a DSSE envelope signed alone over a payload without `log_id`,
+// a checkpoint record every `checkpoint_every` records and one at the end, v1 origins, and
+// the `checkpoint` file. Kept so that v1 logs stay verifiable and continuable.
+inline void write_v1_log(const std::filesystem::path& dir, const SigningKey& key, int decisions,
+                         std::uint64_t checkpoint_every = 16) {
+  std::filesystem::create_directories(dir);
+  std::string out, prev(kGenesisPrev), note;
+  CompactRange tree;
+  std::uint64_t seq = 0, since = 0;
+  auto add = [&](const PayloadBuilder& p) {
+    std::string line = make_envelope(kReceiptPayloadType, p.finish(seq, prev, key.key_id()), key);
+    tree.append(merkle_leaf_hash(line));
+    prev = sha256_hex(line);
+    out += line + "\n";
+    ++seq;
+  };
+  auto system = [&](const std::string& kind) {
+    PayloadBuilder p;
+    p.set_string("format", kReceiptFormatV1);
+    p.set_string("kind", kind);
+    p.set_string("id", new_receipt_id());
+    p.set_string("ts", rfc3339_utc(Clock::now()));
+    p.set_string("tenant", "acme");
+    p.set_string("agent", "agent-1");
+    return p;
+  };
+  auto checkpoint = [&] {
+    Checkpoint cp{checkpoint_origin("acme"), seq, tree.root()};
+    note = sign_checkpoint(cp, key);
+    auto c = system("checkpoint");
+    c.set_string("origin", cp.origin);
+    c.set_int("tree_size", static_cast<std::int64_t>(cp.size));
+    c.set_string("root", to_base64(cp.root));
+    c.set_string("note", note);
+    add(c);
+    since = 0;
+  };
+  auto record = [&](const PayloadBuilder& p) {
+    add(p);
+    if (++since >= checkpoint_every) checkpoint();
+  };
+  auto open = system("open");
+  open.set_int("tree_size", 0);
+  open.set("frontier", nlohmann::json::array());
+  open.set_string("prev_file", "");
+  record(open);
+  record(system("start"));
+  for (int i = 0; i < decisions; ++i) {
+    auto d = decision(i, i % 3 != 0);
+    d.set_string("format", kReceiptFormatV1);
+    record(d);
+  }
+  if (since > 0) checkpoint();
+  spit(dir / kActiveLogName, out);
+  spit(dir / kCheckpointFileName, note);
 }
 
 }  // namespace gt::gov::audit::test

@@ -39,7 +39,7 @@ TEST_CASE("log: rotation by size keeps the chain across files", "[log]") {
   for (std::size_t i = 0; i + 1 < files.size(); ++i) {
     auto ls = lines_of(slurp(files[i]));
     CHECK(parse_record(ls.front())->kind == "open");
-    CHECK(parse_record(ls.back())->kind == "checkpoint");  // every rotated file is closed by one
+    CHECK(parse_record(ls.back())->kind == "seal");  // every rotated file is closed by one
     // Named after its first seq.
     CHECK(files[i].filename() == rotated_log_name(parse_record(ls.front())->seq));
   }

@@ -22,7 +22,7 @@ using namespace gt::gov::audit;
 using namespace gt::gov::audit::test;
 using nlohmann::json;
 
-TEST_CASE("log: records are chained, signed, checkpointed and verify", "[log]") {
+TEST_CASE("log: records are chained, sealed batch by batch, checkpointed and verify", "[log]") {
   LogFixture f;
   {
     auto log = f.open();
@@ -42,9 +42,20 @@ TEST_CASE("log: records are chained, signed, checkpointed and verify", "[log]") 
   auto rs = records_of(f.opts.dir);
   CHECK(rs.front().kind == "open");
   CHECK(rs[1].kind == "start");
-  CHECK(rs.back().kind == "checkpoint");  // the final checkpoint at shutdown
   CHECK(count_kind(rs, "decision") == 50);
-  CHECK(count_kind(rs, "checkpoint") >= 3);  // every 16 records, and at the end
+  // Each line is the record itself (v2), never signed alone; every batch ends with its seal,
+  // so the log does too, and no record is more than a batch away from the seal covering it.
+  CHECK(rs.back().kind == "seal");
+  CHECK(count_kind(rs, "checkpoint") == 0);
+  std::size_t since = 0;
+  for (const auto& r : rs) {
+    CHECK(r.version == kRecordV2);
+    CHECK(r.envelope.signatures.empty());
+    since = r.kind == "seal" ? 0 : since + 1;
+    CHECK(since <= f.opts.group_records + 2);
+  }
+  // The checkpoint file is the last seal (refreshed every 16 records, and at shutdown).
+  CHECK(slurp(f.opts.dir / kCheckpointFileName) == rs.back().payload["note"]);
   auto rep = f.verify();
   INFO(rep.first.message);
   CHECK(rep.ok);
@@ -103,7 +114,12 @@ TEST_CASE("log: group mode syncs records nobody waits for later, never a decisio
   };
   auto log = f.open();
   auto syncs0 = count(IoOp::Sync);
-  // A result record (no callback): written at once, synced within kDeferredSync.
+  std::size_t first_op = 0;
+  {
+    std::lock_guard lk(mu);
+    first_op = ops.size();
+  }
+  // A result record (no callback): written at once, sealed and synced within kDeferredSync.
   log->append("agent-1", decision(1), AuditLog::Kind::Result, nullptr);
   log->flush();
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
@@ -111,12 +127,13 @@ TEST_CASE("log: group mode syncs records nobody waits for later, never a decisio
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   CHECK(count(IoOp::Sync) == syncs0 + 1);
   {
-    // The sync came kDeferredSync after the write, not with it.
+    // The record's write, then kDeferredSync later its seal's write and the sync.
     std::lock_guard lk(mu);
-    REQUIRE(ops.size() >= 2);
-    CHECK(ops[ops.size() - 2] == IoOp::Write);
+    REQUIRE(ops.size() == first_op + 3);
+    CHECK(ops[first_op] == IoOp::Write);
+    CHECK(ops[first_op + 1] == IoOp::Write);
     CHECK(ops.back() == IoOp::Sync);
-    CHECK(when.back() - when[when.size() - 2] >= kDeferredSync);
+    CHECK(when.back() - when[first_op] >= kDeferredSync);
   }
   // A decision is acknowledged only after a sync of its own batch.
   auto before = count(IoOp::Sync);
@@ -217,8 +234,16 @@ TEST_CASE("log: fsync off writes a record on the caller's thread when the writer
   CHECK(log->stats().inline_records == 1);
   auto rs = records_of(f.opts.dir);
   REQUIRE_FALSE(rs.empty());
+  // Written at once; its seal follows within seal_window (fsync off: no signature on the way).
   CHECK(rs.back().payload["id"] == id);
   CHECK(rs.back().seq == got.seq);
+  // ...and the writer thread seals it within seal_window, with no other record to wake it.
+  const auto sealed_by = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (records_of(f.opts.dir).back().kind != "seal" &&
+         std::chrono::steady_clock::now() < sealed_by)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  CHECK(records_of(f.opts.dir).back().kind == "seal");
+  CHECK(records_of(f.opts.dir).back().seq == got.seq + 1);
 
   // A callback that appends again (to the same log) gets its record queued, not a deadlock.
   std::atomic<bool> nested_ok{false};
@@ -304,10 +329,11 @@ TEST_CASE("log: fsync off, threads writing inline and queued, with rotation and 
   auto rs = records_of(f.opts.dir);
   int since = 0, most = 0;
   for (const auto& r : rs) {
-    since = r.kind == "checkpoint" ? 0 : since + 1;
+    since = r.kind == "seal" ? 0 : since + 1;
     most = std::max(most, since);
   }
-  CHECK(most <= 7);  // checkpoint_every holds for inline writes too
+  // Every batch is sealed, inline writes too: at most a batch (plus a new file's `open`).
+  CHECK(most <= static_cast<int>(f.opts.group_records) + 1);
   CHECK(ok == kThreads * kEach + extra);
   CHECK(results == kThreads * (kEach / 5));
   CHECK(seqs.size() == static_cast<std::size_t>(kThreads * kEach + extra));  // own places
@@ -317,11 +343,11 @@ TEST_CASE("log: fsync off, threads writing inline and queued, with rotation and 
   CHECK(rep.decisions ==
         static_cast<std::uint64_t>(kThreads * kEach + extra) + kThreads * (kEach / 5));
   CHECK(rep.files > 2);
-  // Every rotated file is still closed by a checkpoint, though rotation was requested inline.
+  // Every rotated file is still closed by a seal, though rotation was requested inline.
   auto files = log_files_in(f.opts.dir);
   for (std::size_t i = 0; i + 1 < files.size(); ++i) {
     auto ls = lines_of(slurp(files[i]));
-    CHECK(parse_record(ls.back())->kind == "checkpoint");
+    CHECK(parse_record(ls.back())->kind == "seal");
   }
 }
 
@@ -348,8 +374,10 @@ TEST_CASE("log: timed checkpoints", "[log]") {
   f.write(*log, 2);
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   CHECK(log->stats().checkpoints >= 1);
+  // The checkpoint file was refreshed on time from the last seal, with no record written.
   auto rs = records_of(f.opts.dir);
-  CHECK(rs.back().kind == "checkpoint");
+  CHECK(rs.back().kind == "seal");
+  CHECK(slurp(f.opts.dir / kCheckpointFileName) == rs.back().payload["note"]);
 }
 
 TEST_CASE("log: keys rotated while running, and an agent whose key cannot be loaded",

@@ -41,10 +41,6 @@ std::vector<Rec> rec_list(const std::filesystem::path& dir) {
   return out;
 }
 
-std::string checkpoint_of_file(const std::filesystem::path& dir) {
-  return slurp(dir / kCheckpointFileName);
-}
-
 std::vector<Rec> decisions_of(const std::filesystem::path& dir) {
   std::vector<Rec> out;
   for (auto& r : rec_list(dir))
@@ -56,7 +52,8 @@ std::vector<Rec> decisions_of(const std::filesystem::path& dir) {
 struct BundleLog : LogFixture {
   BundleLog() {
     auto log = open();
-    write(*log, 40);
+    write(*log, 20);  // two batches at least: a record's own seal is not the last one
+    write(*log, 20, 20);
   }
   std::string bundle(const std::string& id, BundleOptions o = {}) {
     return build_receipt_bundle(opts.dir, id, o);
@@ -77,15 +74,22 @@ TEST_CASE("receipt bundle: every decision of a log gets a bundle that verifies",
   BundleLog g;
   auto ds = decisions_of(g.opts.dir);
   REQUIRE(ds.size() == 40);
-  auto cp = checkpoint_of_file(g.opts.dir);
+  auto all = rec_list(g.opts.dir);
   for (const auto& d : ds) {
     std::string b = g.bundle(d.id);
     json j = json::parse(b);
     CHECK(j["format"] == "glasstape.receipt-bundle/1");
     CHECK(j["receipt_id"] == d.id);
     CHECK(j["seq"] == d.seq);
-    // The directory's checkpoint file is the latest and covers everything.
-    CHECK(j["checkpoint"] == cp);
+    // A sealed record is proved against its own seal: the first after it, which carries the
+    // signature of its key.
+    std::uint64_t own_seal = 0;
+    for (const auto& r : all) {
+      if (r.kind == "seal" && r.seq > d.seq) {
+        own_seal = r.seq;
+        break;
+      }
+    }
     auto rep = g.check(b);
     INFO(rep.error);
     REQUIRE(rep.ok);
@@ -99,7 +103,7 @@ TEST_CASE("receipt bundle: every decision of a log gets a bundle that verifies",
     CHECK(rep.tenant == "acme");
     CHECK(rep.record_signature_checked);
     CHECK(rep.checkpoint_key_id == g.key.key_id());
-    CHECK(rep.checkpoint_size == rec_list(g.opts.dir).size() - 1);
+    CHECK(rep.checkpoint_size == own_seal);
     CHECK_FALSE(rep.consistent_from);
   }
 }
@@ -121,7 +125,7 @@ TEST_CASE("receipt bundle: the bundle is canonical and names the record's log_id
   CHECK(j["leaf_hash"] == to_base64(merkle_leaf_hash(j["record"].get<std::string>())));
 }
 
-TEST_CASE("receipt bundle: without the checkpoint file the next checkpoint record is used",
+TEST_CASE("receipt bundle: without the checkpoint file the record's own seal is used",
           "[receipt_bundle]") {
   BundleLog g;
   std::filesystem::remove(g.opts.dir / kCheckpointFileName);
@@ -129,7 +133,7 @@ TEST_CASE("receipt bundle: without the checkpoint file the next checkpoint recor
   for (const auto& d : decisions_of(g.opts.dir)) {
     std::uint64_t want = 0;
     for (const auto& r : all) {
-      if (r.kind == "checkpoint" && r.seq > d.seq) {
+      if (r.kind == "seal" && r.seq > d.seq) {
         want = r.seq;
         break;
       }
@@ -148,14 +152,23 @@ TEST_CASE("receipt bundle: errors when building", "[receipt_bundle]") {
   auto log = f.open();
   f.write(*log, 3);
   auto d = decisions_of(f.opts.dir).front();
-  CHECK_THROWS_WITH(build_receipt_bundle(f.opts.dir, d.id),
-                    Catch::Contains("is not yet covered by a checkpoint; the next one is written"));
+  // Sealed as it was written: provable at once, while the log is open.
+  CHECK(verify_receipt_bundle(build_receipt_bundle(f.opts.dir, d.id), ring_for(f.key)).ok);
   CHECK_THROWS_WITH(build_receipt_bundle(f.opts.dir, "no-such-id"),
                     Catch::Contains("no record with receipt id `no-such-id`"));
   CHECK_THROWS_WITH(build_receipt_bundle(f.dir.path / "nowhere", d.id),
                     Catch::Contains("is not a directory"));
-  log.reset();  // the final checkpoint covers it
+  log.reset();  // the final checkpoint file covers it too
   CHECK(verify_receipt_bundle(build_receipt_bundle(f.opts.dir, d.id), ring_for(f.key)).ok);
+
+  SECTION("a record whose seal was cut off, and no checkpoint covers it") {
+    std::filesystem::remove(f.opts.dir / kCheckpointFileName);
+    auto lines = lines_of(slurp(f.active()));
+    lines.resize(d.seq + 1);
+    spit(f.active(), join_lines(lines));
+    CHECK_THROWS_WITH(build_receipt_bundle(f.opts.dir, d.id),
+                      Catch::Contains("is not yet covered by a checkpoint"));
+  }
 
   SECTION("a log that does not match its checkpoint") {
     auto lines = lines_of(slurp(f.active()));
@@ -244,9 +257,7 @@ TEST_CASE("receipt bundle: tampered bundles fail", "[receipt_bundle]") {
       auto r = parse_record(j["record"].get<std::string>());
       json p = r->payload;
       p["decision"] = p["decision"] == "allow" ? "deny" : "allow";
-      json env = json::parse(j["record"].get<std::string>());
-      env["payload"] = base64_encode(canonicalize(p));
-      j["record"] = canonicalize(env);
+      j["record"] = canonicalize(p);  // a sealed (v2) record is its line
     });
     fails(edited, "does not match the bundle's `leaf_hash`");
     // With a leaf hash made to match, the inclusion proof no longer leads to the root.
@@ -301,11 +312,12 @@ TEST_CASE("receipt bundle: tampered bundles fail", "[receipt_bundle]") {
     CHECK_FALSE(rep.record_signature_checked);
   }
   SECTION("a checkpoint of another size") {
-    // An in-log checkpoint that also covers the record, but smaller than the file's.
+    // A later seal that also covers the record, but not the bundle's (its own seal).
     std::string older;
+    const std::string own = json::parse(b)["checkpoint"];
     for (const auto& l : lines_of(slurp(g.active()))) {
       auto r = parse_record(l);
-      if (r->kind == "checkpoint" && r->seq > d.seq) {
+      if (r->kind == "seal" && r->seq > d.seq && r->payload["note"] != own) {
         older = r->payload["note"].get<std::string>();
         break;
       }

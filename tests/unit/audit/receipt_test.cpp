@@ -46,7 +46,7 @@ TEST_CASE("receipt: a decision payload is canonical and complete", "[receipt]") 
   std::string text = decision_payload(in).finish(42, std::string(64, 'b'), "0123456789abcdef");
   json p = json::parse(text);
   CHECK(canonicalize(p) == text);  // exactly the JCS bytes
-  CHECK(p["format"] == "glasstape.receipt/1");
+  CHECK(p["format"] == "glasstape.receipt/2");
   CHECK(p["kind"] == "decision");
   CHECK(p["id"] == in.receipt_id);
   CHECK(p["ts"] == "2024-06-01T12:34:56.789012Z");
@@ -282,7 +282,7 @@ namespace {
 // `policy`), as the library did before it wrote the frozen form directly.
 PayloadBuilder reference_payload(const DecisionInput& in) {
   PayloadBuilder p;
-  p.set_string("format", "glasstape.receipt/1");
+  p.set_string("format", "glasstape.receipt/2");
   p.set_string("kind", "decision");
   p.set_string("id", in.receipt_id);
   p.set_string("ts", rfc3339_utc(in.ts));

@@ -1,5 +1,6 @@
-// The verifier against real logs tampered with in each way it must name: edited, deleted,
-// inserted, reordered, truncated, wrong key.
+// The verifier against v1 logs (records signed one by one) tampered with in each way it must
+// name: edited, deleted, inserted, reordered, truncated, wrong key. Sealed (v2) logs have their
+// own tests in verify_sealed_test.cpp.
 #include <catch2/catch.hpp>
 
 #include "governance/audit/checkpoint.hpp"
@@ -20,10 +21,8 @@ struct Tamper : LogFixture {
   std::string checkpoint_note;
 
   Tamper() {
-    {
-      auto log = open();
-      write(*log, 40);
-    }
+    // A v1 log: records signed one by one (sealed logs: verify_sealed_test.cpp).
+    write_v1_log(opts.dir, key, 40);
     lines = lines_of(slurp(active()));
     checkpoint_note = slurp(opts.dir / kCheckpointFileName);
   }
