@@ -80,56 +80,6 @@ std::string current_log_id(const fs::path& dir) {
   return {};
 }
 
-std::optional<ParsedRecord> parse_record(std::string_view line, std::string* error) {
-  auto fail = [&](const std::string& why) -> std::optional<ParsedRecord> {
-    if (error) *error = why;
-    return std::nullopt;
-  };
-  ParsedRecord r;
-  bool envelope = line.substr(0, 12) == R"({"payload":")";
-  if (!envelope) {
-    r.payload = nlohmann::json::parse(line, nullptr, false);
-    // An envelope not in the writer's form (whitespace, another member order) is still one.
-    envelope = r.payload.is_object() && r.payload.contains("payloadType");
-  }
-  if (envelope) {
-    std::string err;
-    auto env = parse_envelope(line, &err);
-    if (!env) return fail(err);
-    r.version = kRecordV1;
-    r.envelope = std::move(*env);
-    r.payload = nlohmann::json::parse(r.envelope.payload, nullptr, false);
-  } else {
-    r.version = kRecordV2;
-  }
-  if (r.payload.is_discarded() || !r.payload.is_object())
-    return fail(r.version == kRecordV1 ? "the payload is not a json object"
-                                       : "the line is not a json object");
-  const auto& p = r.payload;
-  auto seq = p.find("seq");
-  auto prev = p.find("prev");
-  auto kid = p.find("key_id");
-  auto kind = p.find("kind");
-  if (seq == p.end() || !seq->is_number_unsigned()) {
-    if (!(seq != p.end() && seq->is_number_integer() && seq->get<std::int64_t>() >= 0)) {
-      return fail("the payload has no `seq`");
-    }
-  }
-  if (prev == p.end() || !prev->is_string()) return fail("the payload has no `prev`");
-  if (kid == p.end() || !kid->is_string()) return fail("the payload has no `key_id`");
-  if (kind == p.end() || !kind->is_string()) return fail("the payload has no `kind`");
-  r.seq = seq->get<std::uint64_t>();
-  r.prev = prev->get<std::string>();
-  r.key_id = kid->get<std::string>();
-  if (auto lid = p.find("log_id"); lid != p.end()) {
-    if (!lid->is_string() || !valid_log_id(lid->get<std::string>()))
-      return fail("the payload's `log_id` is malformed");
-    r.log_id = lid->get<std::string>();
-  }
-  r.kind = kind->get<std::string>();
-  return r;
-}
-
 std::vector<std::string_view> split_lines(std::string_view buf) {
   std::vector<std::string_view> out;
   std::size_t start = 0;

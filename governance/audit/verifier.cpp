@@ -78,7 +78,8 @@ void check_key_of(LineInfo& li, const Keyring& ring);
 void examine(LineInfo& li, const Keyring& ring) {
   li.hash_hex = to_hex(sha256(li.bytes));
   li.leaf = merkle_leaf_hash(li.bytes);
-  auto r = parse_record(li.bytes, &li.error);
+  // Decisions and results without a payload tree: `fields` has what the checks read.
+  auto r = parse_record(li.bytes, &li.error, PayloadNeed::ExceptRoutine);
   if (!r) return;
   li.parsed = true;
   li.rec = std::move(*r);
@@ -136,7 +137,7 @@ void examine(LineInfo& li, const Keyring& ring) {
 // The record's key (`key_id`) is a keyring key of its tenant and agent (or `signed_by`),
 // valid at the record's `ts`.
 void check_key_of(LineInfo& li, const Keyring& ring) {
-  const auto& p = li.rec.payload;
+  const auto& f = li.rec.fields;
   auto cands = ring.find(li.rec.key_id);
   if (cands.empty()) {
     li.sig = SigStatus::UnknownKey;
@@ -144,10 +145,9 @@ void check_key_of(LineInfo& li, const Keyring& ring) {
     return;
   }
   li.signer_key = li.rec.key_id;
-  std::string tenant = str_member(p, "tenant");
-  std::string signer =
-      p.contains("signed_by") ? str_member(p, "signed_by") : str_member(p, "agent");
-  auto ts = parse_rfc3339(str_member(p, "ts"));
+  const std::string& tenant = f.tenant;
+  const std::string& signer = f.signed_by ? *f.signed_by : f.agent;
+  auto ts = parse_rfc3339(f.ts);
   if (!ts) {
     li.sig = SigStatus::BadSig;
     li.sig_detail = "the payload has no valid `ts`";
@@ -168,7 +168,7 @@ void check_key_of(LineInfo& li, const Keyring& ring) {
                     tenant + "`";
   } else {
     li.sig = SigStatus::Window;
-    li.sig_detail = window_error + " (record time " + str_member(p, "ts") + ")";
+    li.sig_detail = window_error + " (record time " + f.ts + ")";
   }
 }
 
@@ -352,7 +352,7 @@ class Verifier {
     }
     if (!started_) {
       report_.first_seq = rec.seq;
-      report_.tenant = str_member(p, "tenant");
+      report_.tenant = rec.fields.tenant;
       if (rec.seq != 0) {
         if (!opts_.partial) {
           fail(Damage::Deleted, li.line_no, rec.seq,
@@ -487,9 +487,9 @@ class Verifier {
       }
     } else if (rec.kind == "decision") {
       ++report_.decisions;
-      bool denied = str_member(p, "decision") == "deny";
+      bool denied = rec.fields.decision == "deny";
       if (denied) ++report_.denials;
-      std::string agent = str_member(p, "agent");
+      const std::string& agent = rec.fields.agent;
       auto a = report_.agents.find(agent);
       if (a == report_.agents.end() && report_.agents.size() < VerifyReport::kMaxAgentsListed)
         a = report_.agents.emplace(agent, VerifyReport::AgentTally{}).first;
@@ -502,10 +502,10 @@ class Verifier {
         if (ks.size() < 16 && std::find(ks.begin(), ks.end(), li.signer_key) == ks.end())
           ks.push_back(li.signer_key);
       }
-      remember_decision(str_member(p, "id"));
+      remember_decision(rec.fields.id);
     } else if (rec.kind == "result") {
       ++report_.results;
-      std::string did = str_member(p, "decision_id");
+      const std::string& did = rec.fields.decision_id;
       if (!decision_ids_.count(did) && !opts_.partial && report_.first_seq == 0) {
         report_.warnings.push_back(files_[fi_].string() + ":" + std::to_string(li.line_no) +
                                    ": result for decision `" + did +
@@ -520,9 +520,9 @@ class Verifier {
     if (li.line_no == 1 && rec.kind != "open") {
       report_.warnings.push_back(files_[fi_].string() + " does not start with an `open` record");
     }
-    if (!report_.tenant.empty() && str_member(p, "tenant") != report_.tenant) {
+    if (!report_.tenant.empty() && rec.fields.tenant != report_.tenant) {
       fail(Damage::Inserted, li.line_no, rec.seq,
-           "a record of tenant `" + str_member(p, "tenant") + "` in the log of tenant `" +
+           "a record of tenant `" + rec.fields.tenant + "` in the log of tenant `" +
                report_.tenant + "`");
       return;
     }

@@ -1,6 +1,8 @@
 // Fuzzes everything that reads audit data written by someone else: record lines, DSSE
 // envelopes, signed notes and checkpoints, keyrings, timestamps, and the whole verifier over
 // the input as a log file. None may crash; a log of arbitrary bytes must never verify.
+// The verifier's fast reading of a line (simdjson, no payload) must say what the full reading
+// says whenever it answers at all.
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -21,7 +23,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size > 1 << 18) return 0;
   std::string text(reinterpret_cast<const char*>(data), size);
   for (auto line : split_lines(text)) {
-    (void)parse_record(line);
+    std::string full_error, fast_error;
+    auto full = parse_record(line, &full_error);
+    auto fast = parse_record(line, &fast_error, PayloadNeed::ExceptRoutine);
+    if (fast.has_value() != full.has_value()) std::abort();
+    if (!fast && fast_error != full_error) std::abort();
+    if (fast) {
+      const auto &a = fast->fields, &b = full->fields;
+      if (fast->seq != full->seq || fast->prev != full->prev || fast->key_id != full->key_id ||
+          fast->kind != full->kind || fast->log_id != full->log_id ||
+          fast->version != full->version || a.tenant != b.tenant || a.agent != b.agent ||
+          a.ts != b.ts || a.signed_by != b.signed_by || a.decision != b.decision || a.id != b.id ||
+          a.decision_id != b.decision_id)
+        std::abort();
+    }
     (void)parse_envelope(line);
     (void)parse_rfc3339(line);
   }
