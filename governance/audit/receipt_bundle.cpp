@@ -82,11 +82,6 @@ bool has_member(std::string_view payload, const std::string& member) {
   return false;
 }
 
-std::string str_member(const nlohmann::json& j, const char* name) {
-  auto it = j.find(name);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
 struct Found {
   std::uint64_t seq = 0;
   std::string line;

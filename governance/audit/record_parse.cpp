@@ -7,6 +7,8 @@
 // the two cannot disagree on what a record says. The audit_verify fuzzer checks that.
 #include <simdjson.h>
 
+#include <iterator>
+
 #include "governance/audit/records.hpp"
 
 namespace gt::gov::audit {
@@ -27,17 +29,13 @@ bool routine_kind(std::string_view kind) {
 }
 
 void fields_from_tree(const nlohmann::json& p, RecordFields& f) {
-  auto str = [&](const char* name) {
-    auto it = p.find(name);
-    return it != p.end() && it->is_string() ? it->get<std::string>() : std::string();
-  };
-  f.tenant = str("tenant");
-  f.agent = str("agent");
-  f.ts = str("ts");
-  if (p.contains("signed_by")) f.signed_by = str("signed_by");
-  f.decision = str("decision");
-  f.id = str("id");
-  f.decision_id = str("decision_id");
+  f.tenant = str_member(p, "tenant");
+  f.agent = str_member(p, "agent");
+  f.ts = str_member(p, "ts");
+  if (p.contains("signed_by")) f.signed_by = str_member(p, "signed_by");
+  f.decision = str_member(p, "decision");
+  f.id = str_member(p, "id");
+  f.decision_id = str_member(p, "decision_id");
 }
 
 std::optional<ParsedRecord> parse_tree(std::string_view line, std::string* error) {
@@ -92,6 +90,27 @@ std::optional<ParsedRecord> parse_tree(std::string_view line, std::string* error
 
 enum class Fast { Parsed, Failed, UseTree };
 
+// The members parse_fast() reads, by index into kNames.
+enum Member {
+  Seq,
+  Prev,
+  KeyId,
+  Kind,
+  LogId,
+  Tenant,
+  Agent,
+  Ts,
+  SignedBy,
+  Decision,
+  Id,
+  DecisionId
+};
+constexpr std::string_view kNames[] = {"seq",       "prev",     "key_id", "kind",
+                                       "log_id",    "tenant",   "agent",  "ts",
+                                       "signed_by", "decision", "id",     "decision_id"};
+constexpr std::size_t kMembers = std::size(kNames);
+static_assert(kMembers == DecisionId + 1, "a name for every Member");
+
 // The simdjson path: UseTree unless the line is a v2 decision or result it read completely.
 Fast parse_fast(std::string_view line, ParsedRecord& r, std::string* error) {
   using simdjson::dom::element;
@@ -103,82 +122,60 @@ Fast parse_fast(std::string_view line, ParsedRecord& r, std::string* error) {
   element root = doc.value_unsafe();
   if (root.type() != element_type::OBJECT) return Fast::UseTree;
   // The last value of each name, as the tree keeps it.
-  element seq, prev, kid, kind, lid;
-  bool has_seq = false, has_prev = false, has_kid = false, has_kind = false, has_lid = false;
-  struct Str {
-    explicit Str(std::string_view n) : name(n) {}
-    std::string_view name;
-    element value;
-    bool present = false;
-  };
-  Str strs[] = {Str("tenant"),   Str("agent"), Str("ts"),         Str("signed_by"),
-                Str("decision"), Str("id"),    Str("decision_id")};
+  element v[kMembers];
+  bool has[kMembers] = {};
   for (auto field : simdjson::dom::object(root)) {
-    const std::string_view k = field.key;
-    if (k == "seq") {
-      seq = field.value, has_seq = true;
-    } else if (k == "prev") {
-      prev = field.value, has_prev = true;
-    } else if (k == "key_id") {
-      kid = field.value, has_kid = true;
-    } else if (k == "kind") {
-      kind = field.value, has_kind = true;
-    } else if (k == "log_id") {
-      lid = field.value, has_lid = true;
-    } else if (k == "payloadType") {
-      return Fast::UseTree;  // an envelope in another member order
-    } else {
-      for (auto& s : strs) {
-        if (k == s.name) s.value = field.value, s.present = true;
+    if (field.key == "payloadType") return Fast::UseTree;  // an envelope in another order
+    for (std::size_t i = 0; i < kMembers; ++i) {
+      if (field.key == kNames[i]) {
+        v[i] = field.value;
+        has[i] = true;
+        break;
       }
     }
   }
-  // Only the kinds whose payload the caller may go without.
-  if (!has_kind || kind.type() != element_type::STRING || !routine_kind(std::string_view(kind)))
-    return Fast::UseTree;
-  if (has_seq && seq.type() == element_type::UINT64) {
-    r.seq = std::uint64_t(seq);
-  } else if (has_seq && seq.type() == element_type::INT64 && std::int64_t(seq) >= 0) {
-    r.seq = static_cast<std::uint64_t>(std::int64_t(seq));
-  } else {
-    failed(error, "the payload has no `seq`");
-    return Fast::Failed;
-  }
-  if (!has_prev || prev.type() != element_type::STRING) {
-    failed(error, "the payload has no `prev`");
-    return Fast::Failed;
-  }
-  if (!has_kid || kid.type() != element_type::STRING) {
-    failed(error, "the payload has no `key_id`");
-    return Fast::Failed;
-  }
-  r.version = kRecordV2;
-  r.prev = std::string_view(prev);
-  r.key_id = std::string_view(kid);
-  r.kind = std::string_view(kind);
-  if (has_lid) {
-    if (lid.type() != element_type::STRING || !valid_log_id(std::string_view(lid))) {
-      failed(error, "the payload's `log_id` is malformed");
-      return Fast::Failed;
-    }
-    r.log_id = std::string_view(lid);
-  }
-  auto text = [](const Str& s) {
-    return s.present && s.value.type() == element_type::STRING
-               ? std::string(std::string_view(s.value))
-               : std::string();
+  auto is_string = [&](Member m) { return has[m] && v[m].type() == element_type::STRING; };
+  auto text = [&](Member m) {
+    return is_string(m) ? std::string(std::string_view(v[m])) : std::string();
   };
-  r.fields.tenant = text(strs[0]);
-  r.fields.agent = text(strs[1]);
-  r.fields.ts = text(strs[2]);
-  if (strs[3].present) r.fields.signed_by = text(strs[3]);
-  r.fields.decision = text(strs[4]);
-  r.fields.id = text(strs[5]);
-  r.fields.decision_id = text(strs[6]);
+  auto fail = [&](const char* why) {
+    if (error) *error = why;
+    return Fast::Failed;
+  };
+  // Only the kinds whose payload the caller may go without.
+  if (!is_string(Kind) || !routine_kind(std::string_view(v[Kind]))) return Fast::UseTree;
+  if (has[Seq] && v[Seq].type() == element_type::UINT64) {
+    r.seq = std::uint64_t(v[Seq]);
+  } else if (has[Seq] && v[Seq].type() == element_type::INT64 && std::int64_t(v[Seq]) >= 0) {
+    r.seq = static_cast<std::uint64_t>(std::int64_t(v[Seq]));
+  } else {
+    return fail("the payload has no `seq`");
+  }
+  if (!is_string(Prev)) return fail("the payload has no `prev`");
+  if (!is_string(KeyId)) return fail("the payload has no `key_id`");
+  if (has[LogId] && (!is_string(LogId) || !valid_log_id(std::string_view(v[LogId]))))
+    return fail("the payload's `log_id` is malformed");
+  r.version = kRecordV2;
+  r.prev = text(Prev);
+  r.key_id = text(KeyId);
+  r.kind = text(Kind);
+  r.log_id = text(LogId);
+  r.fields.tenant = text(Tenant);
+  r.fields.agent = text(Agent);
+  r.fields.ts = text(Ts);
+  if (has[SignedBy]) r.fields.signed_by = text(SignedBy);
+  r.fields.decision = text(Decision);
+  r.fields.id = text(Id);
+  r.fields.decision_id = text(DecisionId);
   return Fast::Parsed;
 }
 
 }  // namespace
+
+std::string str_member(const nlohmann::json& p, const char* name) {
+  auto it = p.find(name);
+  return it != p.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
 
 std::optional<ParsedRecord> parse_record(std::string_view line, std::string* error,
                                          PayloadNeed need) {

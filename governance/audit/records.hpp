@@ -63,6 +63,9 @@ struct ParsedRecord {
   RecordFields fields;
 };
 
+// p[name] when it is a string, else "". Every reader of record members uses this one.
+std::string str_member(const nlohmann::json& p, const char* name);
+
 // Whether `payload` is filled. `ExceptRoutine` leaves it null for `decision` and `result`
 // records (nearly every line of a log), whose `fields` say all a verifier needs: a v2 line of
 // those kinds is then read with simdjson alone, several times faster than building the tree.

@@ -67,11 +67,6 @@ struct LineInfo {
   std::optional<CheckpointCheck> seal;  // a v2 `seal`: its note, checked against the keyring
 };
 
-std::string str_member(const nlohmann::json& p, const char* name) {
-  auto it = p.find(name);
-  return it != p.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
 void check_key_of(LineInfo& li, const Keyring& ring);
 
 // Everything about one line that does not depend on the lines before it.
