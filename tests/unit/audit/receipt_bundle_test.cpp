@@ -364,7 +364,11 @@ TEST_CASE("receipt bundle: tampered bundles fail", "[receipt_bundle]") {
   SECTION("another seq or receipt id") {
     fails(edit(b, [](json& x) { x["seq"] = x["seq"].get<std::uint64_t>() + 1; }),
           "is not the bundle's seq");
-    fails(edit(b, [&](json& x) { x["receipt_id"] = ds[6].id; }), "is not the bundle's receipt id");
+    // Another decision's id (not ds[k]'s own: k depends on how the writer batched).
+    const auto& another = ds[(k + 1) % ds.size()];
+    REQUIRE(another.id != d.id);
+    fails(edit(b, [&](json& x) { x["receipt_id"] = another.id; }),
+          "is not the bundle's receipt id");
     fails(edit(b, [](json& x) { x["log_id"] = "0123456789abcdef0123456789abcdef"; }), "`log_id`");
   }
   SECTION("malformed bundles are refused, not crashed on") {
