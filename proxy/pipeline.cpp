@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 
 #include "governance/policy/policy.hpp"
 #include "proxy/admin/health.hpp"
@@ -323,7 +324,22 @@ double seconds_since(std::chrono::steady_clock::time_point t,
 
 }  // namespace
 
+namespace {
+std::atomic<std::size_t> g_calls_in_flight{0};
+struct InFlight {
+  InFlight() { g_calls_in_flight.fetch_add(1, std::memory_order_relaxed); }
+  ~InFlight() { g_calls_in_flight.fetch_sub(1, std::memory_order_relaxed); }
+  InFlight(const InFlight&) = delete;
+  InFlight& operator=(const InFlight&) = delete;
+};
+}  // namespace
+
+std::size_t calls_in_flight() {
+  return g_calls_in_flight.load(std::memory_order_relaxed);
+}
+
 void Pipeline::decide(std::shared_ptr<CallContext> ctx, const Post& post, Done done) {
+  ctx->in_flight = std::make_shared<InFlight>();
   // 1-2. The chain: the first Deny stops it. An exception is a Deny (fail closed). A resource
   // read or a prompt passes only through the interceptors that judge its kind.
   const auto kind = ctx->tool_ref.kind;

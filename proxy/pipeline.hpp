@@ -108,7 +108,15 @@ struct CallContext {
   // was final (the call is forwarded then, if allowed).
   std::chrono::steady_clock::time_point received{};
   std::chrono::steady_clock::time_point decided{};
+  // Held from the start of decide() until the context goes with the call: counts it in
+  // calls_in_flight().
+  std::shared_ptr<void> in_flight;
 };
+
+// Calls being judged, forwarded or answered, in the whole process. The recorder lets the only
+// one write its own decision record on its thread (AuditLog::append's caller_idle): with
+// others in flight, the thread they share must not wait for the disk.
+std::size_t calls_in_flight();
 
 // The server's response to an allowed call. It is parsed only when someone asks: most
 // responses go back to the client as the exact bytes the server sent.

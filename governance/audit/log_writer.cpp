@@ -144,15 +144,31 @@ void AuditLog::publish() {
   pub_.since_checkpoint = state_.since_checkpoint;
   pub_.last_checkpoint = last_checkpoint_;
   pub_.retry_backlog = failing_ && !backlog_.empty();
-  const bool newly_pending = !pub_.seal_pending && seal_pending_now();
+  const bool newly_sealing = !pub_.seal_pending && seal_pending_now();
+  const bool newly_syncing = !pub_.unsynced && unsynced_;
   pub_.seal_pending = seal_pending_now();
   pub_.unsealed_since = unsealed_since_;
-  // The writer thread may be waiting without a deadline: it owes these records their seal.
-  if (newly_pending) cv_.notify_one();
+  pub_.unsynced = unsynced_;
+  pub_.unsynced_since = unsynced_since_;
+  // The writer thread owes these records their seal (or their sync) by a deadline. Woken only
+  // when it waits for a later one (or none): a wait that ends earlier finds the new deadline
+  // when it recomputes, so a caller writing one record after another inline does not wake it
+  // for each.
+  SteadyClock::time_point due = SteadyClock::time_point::max();
+  if (newly_sealing) due = std::min(due, unsealed_since_ + seal_window());
+  if (newly_syncing) due = std::min(due, unsynced_since_ + kDeferredSync);
+  if ((newly_sealing || newly_syncing) && writer_waiting_ && writer_deadline_ > due)
+    cv_.notify_one();
 }
 
-bool AuditLog::try_inline(Item& it) {
-  if (!opts_.caller_writes || opts_.fsync != FsyncMode::Off || tl_roles_held > 0) return false;
+bool AuditLog::try_inline(Item& it, bool caller_idle) {
+  if (!opts_.caller_writes || tl_roles_held > 0) return false;
+  // What writing it would make the caller wait for: the disk in always mode, and in group mode
+  // for a record a call waits for (process_locked() syncs and seals those at once). Only a
+  // caller with nothing else to do meanwhile waits for the disk itself.
+  const bool waits_for_disk = opts_.fsync == FsyncMode::Always ||
+                              (opts_.fsync == FsyncMode::Group && static_cast<bool>(it.done));
+  if (waits_for_disk && !caller_idle) return false;
   std::unique_lock role(role_mu_, std::try_to_lock);
   // The writer thread is busy, or the log is failing (its backlog goes first, in order), or
   // another process holds the directory lock: queue, never wait on the caller's thread.
@@ -316,8 +332,8 @@ void AuditLog::writer_loop() {
         if (pub_.since_checkpoint > 0 && opts_.checkpoint_interval.count() > 0) {
           due = pub_.last_checkpoint + opts_.checkpoint_interval;
         }
-        if (unsynced_) {  // only this thread changes it (group mode has no inline writes)
-          auto sync_due = unsynced_since_ + kDeferredSync;
+        if (pub_.unsynced) {  // records written without a sync (inline writes too)
+          auto sync_due = pub_.unsynced_since + kDeferredSync;
           if (!due || sync_due < *due) due = sync_due;
         }
         if (pub_.seal_pending) {  // records written without a seal (inline writes too)
@@ -325,14 +341,22 @@ void AuditLog::writer_loop() {
           if (!due || seal_due < *due) due = seal_due;
         }
         if (due) {
-          if (cv_.wait_until(lk, *due) == std::cv_status::timeout && queue_.empty() && !stop_) {
-            break;  // write the timed checkpoint, or sync what nobody waited for
-          }
+          // Due now: write the timed checkpoint, seal or sync what nobody waited for. Otherwise
+          // wait, and recompute: an inline write may have sealed and synced it meanwhile.
+          if (SteadyClock::now() >= *due) break;
+          writer_deadline_ = *due;
+          cv_.wait_until(lk, *due);
+          writer_deadline_ = SteadyClock::time_point::min();
         } else if (pub_.retry_backlog) {
           // Retry the backlog now and then even when no new call arrives.
-          if (cv_.wait_for(lk, std::chrono::seconds(1)) == std::cv_status::timeout) break;
+          writer_deadline_ = SteadyClock::now() + std::chrono::seconds(1);
+          const auto woke = cv_.wait_until(lk, writer_deadline_);
+          writer_deadline_ = SteadyClock::time_point::min();
+          if (woke == std::cv_status::timeout) break;
         } else {
+          writer_deadline_ = SteadyClock::time_point::max();
           cv_.wait(lk);
+          writer_deadline_ = SteadyClock::time_point::min();
         }
       }
       writer_waiting_ = false;
@@ -378,7 +402,10 @@ void AuditLog::writer_loop() {
         seal_pending();  // and synced with it
         publish();
       }
-      if (unsynced_ && (stopping || now >= unsynced_since_ + kDeferredSync)) sync_deferred();
+      if (unsynced_ && (stopping || now >= unsynced_since_ + kDeferredSync)) {
+        sync_deferred();
+        publish();
+      }
     }
     {
       std::lock_guard lk(mu_);
@@ -392,19 +419,21 @@ void AuditLog::writer_loop() {
   }
 }
 
-void AuditLog::append(std::string agent, PayloadBuilder payload, Kind kind, AppendCallback done) {
+void AuditLog::append(std::string agent, PayloadBuilder payload, Kind kind, AppendCallback done,
+                      bool caller_idle) {
   // Frozen on the caller's thread: the writer only splices the chain members in.
-  append(std::move(agent), payload.freeze(), kind, std::move(done));
+  append(std::move(agent), payload.freeze(), kind, std::move(done), caller_idle);
 }
 
-void AuditLog::append(std::string agent, FrozenPayload payload, Kind kind, AppendCallback done) {
+void AuditLog::append(std::string agent, FrozenPayload payload, Kind kind, AppendCallback done,
+                      bool caller_idle) {
   Item it;
   it.kind = kind;
   it.agent = std::move(agent);
   it.frozen = std::move(payload);
   it.is_frozen = true;
   it.done = std::move(done);
-  if (try_inline(it)) return;
+  if (try_inline(it, caller_idle)) return;
   enqueue(std::move(it));
 }
 

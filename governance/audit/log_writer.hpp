@@ -21,14 +21,18 @@
 // then runs each record's callback. So a callback that reports ok means: written (off), or
 // written and on stable storage (group, always).
 //
-// With fsync off nothing waits for the disk, so with `caller_writes` a record whose payload is
-// ready is written by the calling thread itself when the writer is idle (append() takes the
-// writer role and the directory lock without waiting, or else queues). A call then waits for
-// its own signature and write(2) only, not for two thread hand-offs, which cost more than the
-// work on a small VM. Whoever holds the role (a mutex) owns the file, chain and failure state;
-// the writer thread keeps what may block: group commit and syncs, rotation, timed checkpoints
-// and the failure backlog. It suits one caller thread (the proxy's session thread): with
-// many, a caller holding the role can be preempted by the others, and batching is better.
+// With `caller_writes`, a record whose payload is ready is written by the calling thread itself
+// when the writer is idle (append() takes the writer role and the directory lock without
+// waiting, or else queues), as long as that does not block the caller on the disk: with fsync
+// off, and in group mode for records nobody waits for (results). A record a call waits for in
+// group or always mode is written, sealed and synced by the caller only when it says it has
+// nothing else to do meanwhile (`caller_idle`: the only call in flight). A call then waits for
+// its own write(2), seal and fdatasync, not also for two thread hand-offs (waking the writer,
+// and being woken by it), which cost more than the work on a small VM. Whoever holds the role
+// (a mutex) owns the file, chain and failure state; the writer thread keeps group commit under
+// load, deferred syncs and seals, rotation, timed checkpoints and the failure backlog. It
+// suits one caller thread (the proxy's session thread): with many, a caller holding the role
+// can be preempted by the others, and batching is better.
 //
 // A failed write or sync (disk full, permissions, I/O error) fails that batch's callbacks;
 // the chain state rolls back, and the failed decisions are kept in memory (up to
@@ -96,7 +100,7 @@ struct LogOptions {
   // record waits for a hash and two scalar operations instead of a full Ed25519 signature.
   // 0: every record is signed the RFC 8032 way on the writer thread.
   std::size_t nonce_pool = 1024;
-  // fsync off: a caller may write its own record when the writer is idle (see above).
+  // A caller may write its own record when the writer is idle (see above).
   bool caller_writes = false;
   // fsync off: records are written at once and sealed together at most this long after the
   // first of them (a call does not wait for a signature). Group mode seals every batch a call
@@ -181,11 +185,14 @@ class AuditLog {
   AuditLog& operator=(const AuditLog&) = delete;
 
   // Queues a record signed with `agent`'s key. `done` (may be empty) runs on the writer
-  // thread when the record is durable per the fsync mode, or has failed. With fsync off it
-  // may instead run on the calling thread before append() returns (written inline).
-  void append(std::string agent, PayloadBuilder payload, Kind kind, AppendCallback done);
+  // thread when the record is durable per the fsync mode, or has failed. With caller_writes
+  // it may instead run on the calling thread before append() returns (written inline; see
+  // above for when, and `caller_idle`).
+  void append(std::string agent, PayloadBuilder payload, Kind kind, AppendCallback done,
+              bool caller_idle = false);
   // The same for a payload already frozen by the caller (e.g. decision_frozen()).
-  void append(std::string agent, FrozenPayload payload, Kind kind, AppendCallback done);
+  void append(std::string agent, FrozenPayload payload, Kind kind, AppendCallback done,
+              bool caller_idle = false);
   // The same, with the payload built on the writer thread: for records no call waits for
   // (results), whose payload (parsing and hashing the response) need not hold up the caller.
   // `build` must not throw; it runs once.
@@ -252,8 +259,9 @@ class AuditLog {
   // The body of process(), with the directory lock held; true when the batch was written.
   bool process_locked(std::vector<Item>& batch);
   bool rotation_due() const;
-  // Fsync off: writes `it` on this thread if the role and the directory lock are free now.
-  bool try_inline(Item& it);
+  // Writes `it` on this thread if caller_writes allows it (see above) and the role and the
+  // directory lock are free now.
+  bool try_inline(Item& it, bool caller_idle);
   // Copies what writer_loop()'s wait needs into pub_ (role holder, after each change).
   void publish();
   // durable: sync before the callbacks run (fsync group/always). Otherwise the batch is
@@ -321,10 +329,9 @@ class AuditLog {
   std::optional<Item> failure_evidence_;  // bytes a failed write left, moved aside
   std::deque<Item> backlog_;
 
-  // Written but not yet synced (group mode: the writer thread only, as nothing is written
-  // inline then).
+  // Written but not yet synced (group and always mode; published for the writer's wait).
   bool unsynced_ = false;
-  std::chrono::nanoseconds last_sync_{0};  // the latest batch's fdatasync (writer thread)
+  std::chrono::nanoseconds last_sync_{0};  // the latest batch's fdatasync
   std::chrono::steady_clock::time_point unsynced_since_;
 
   // Reused buffer (role holder only).
@@ -352,6 +359,8 @@ class AuditLog {
     bool retry_backlog = false;
     bool seal_pending = false;  // records written without a seal, since `unsealed_since`
     std::chrono::steady_clock::time_point unsealed_since;
+    bool unsynced = false;  // records written without a sync, since `unsynced_since`
+    std::chrono::steady_clock::time_point unsynced_since;
   } pub_;
   std::condition_variable cv_;       // the writer waits for work
   std::condition_variable idle_cv_;  // flush() waits for progress
@@ -359,6 +368,9 @@ class AuditLog {
   std::uint64_t enqueued_ = 0, completed_ = 0;
   bool stop_ = false;
   bool writer_waiting_ = false;  // the writer thread is idle (inline writes only then)
+  // When the writer's wait ends by itself (max: it waits for work only; min: not waiting).
+  std::chrono::steady_clock::time_point writer_deadline_ =
+      std::chrono::steady_clock::time_point::min();
   LogStats stats_;
   std::thread writer_;
 };

@@ -250,12 +250,17 @@ void AuditRecorder::record_decision(const CallContext& ctx, std::function<void(O
                  ctx.server, ctx.tool, d.code.empty() ? "-" : d.code,
                  d.rule_id.empty() ? "" : " rule " + d.rule_id, d.reason, id);
   }
-  log_->append(agent, std::move(payload), audit::AuditLog::Kind::Decision,
-               [done = std::move(done), id](const audit::AppendResult& r) {
-                 Outcome out{r.ok, r.error, id};
-                 if (r.ok) out.record = RecordRef{r.seq, r.leaf_hash, r.log_id};
-                 done(std::move(out));
-               });
+  // The only call in flight: this thread has nothing else to do until the record is durable,
+  // so it may write, seal and sync the record itself (no hand-off to the writer and back).
+  const bool alone = calls_in_flight() <= 1;
+  log_->append(
+      agent, std::move(payload), audit::AuditLog::Kind::Decision,
+      [done = std::move(done), id](const audit::AppendResult& r) {
+        Outcome out{r.ok, r.error, id};
+        if (r.ok) out.record = RecordRef{r.seq, r.leaf_hash, r.log_id};
+        done(std::move(out));
+      },
+      alone);
 }
 
 void AuditRecorder::record_result(const CallContext& ctx, const Response& response) {
@@ -269,11 +274,14 @@ void AuditRecorder::record_result(const CallContext& ctx, const Response& respon
   r.server = ctx.server;
   r.tool = ctx.tool;
   std::string agent = r.agent;
-  if (settings_.log.fsync == audit::FsyncMode::Off && !response.replaced() &&
-      response.raw().size() <= kInlineResultBytes) {
-    // With fsync off the log writes a record on the calling thread when it can (no hand-off
-    // to the writer thread, see AuditLog::append): the client already has the response, and
-    // hashing a small one costs a few microseconds.
+  const auto fsync = settings_.log.fsync;
+  if ((fsync == audit::FsyncMode::Off ||
+       (fsync == audit::FsyncMode::Group && calls_in_flight() <= 1)) &&
+      !response.replaced() && response.raw().size() <= kInlineResultBytes) {
+    // With fsync off, or in group mode (where nobody waits for a result's sync) when no other
+    // call needs this thread, the log writes a record on the calling thread when it can (no
+    // hand-off to the writer thread, see AuditLog::append): the client already has the
+    // response, and hashing a small one costs a few microseconds.
     r.response_text = response.raw();
     log_->append(std::move(agent), result_payload_or_note(r), audit::AuditLog::Kind::Result,
                  nullptr);

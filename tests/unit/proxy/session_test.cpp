@@ -20,9 +20,11 @@ struct FakeUpstream : Upstream {
 struct FakeRecorder : Recorder {
   std::vector<std::string> decisions;
   std::vector<json> results;
+  std::vector<std::size_t> in_flight;  // calls_in_flight() at each decision
   bool fail = false;
   void record_decision(const CallContext& ctx, std::function<void(Outcome)> done) override {
     decisions.push_back(ctx.tool + ":" + (ctx.decision.effect == Effect::Allow ? "allow" : "deny"));
+    in_flight.push_back(calls_in_flight());
     done(Outcome{!fail, fail ? "disk full" : "", "r-" + std::to_string(decisions.size())});
   }
   void record_result(const CallContext&, const Response& response) override {
@@ -163,6 +165,35 @@ TEST_CASE("an allowed call is forwarded as received and its result recorded", "[
   CHECK(h.to_client.back() == result);
   REQUIRE(h.rec->results.size() == 1);
   CHECK(h.rec->results[0]["id"] == 6);
+}
+
+TEST_CASE("a call counts as in flight from its decision until it is answered or dropped",
+          "[session]") {
+  // The recorder lets only the one call in flight wait for the disk on the session's thread
+  // (AuditRecorder): a call that stayed counted would only cost speed, one not counted would
+  // stall the other sessions of the thread.
+  const std::size_t base = calls_in_flight();
+  {
+    Harness h({"delete_*"});
+    auto call = [&](int id, const char* tool) {
+      h.session->on_client_line(R"({"jsonrpc":"2.0","id":)" + std::to_string(id) +
+                                R"(,"method":"tools/call","params":{"name":")" + tool +
+                                R"(","arguments":{}}})");
+    };
+    call(1, "echo");
+    call(2, "echo");
+    call(3, "delete_file");  // denied: answered at once
+    CHECK(h.rec->in_flight == std::vector<std::size_t>{base + 1, base + 2, base + 3});
+    CHECK(calls_in_flight() == base + 2);
+    h.session->on_server_line(R"({"jsonrpc":"2.0","id":1,"result":{"content":[]}})");
+    CHECK(calls_in_flight() == base + 1);
+    call(4, "echo");
+    CHECK(h.rec->in_flight.back() == base + 2);
+    h.session->on_server_line(R"({"jsonrpc":"2.0","id":2,"result":{"content":[]}})");
+    CHECK(calls_in_flight() == base + 1);
+  }
+  // A session that goes with a call still pending lets go of it.
+  CHECK(calls_in_flight() == base);
 }
 
 TEST_CASE("a decision that cannot be recorded is a denial", "[session]") {
