@@ -307,9 +307,14 @@ TEST_CASE("log: group mode, an idle caller writes, seals and syncs its own decis
   LogFixture f;
   f.opts.fsync = FsyncMode::Group;
   f.opts.caller_writes = true;
-  std::atomic<int> fail_syncs{0};
+  // Fails a sync made on this (the caller's) thread only: the writer thread may sync too
+  // meanwhile (a deferred sync, or a queued attempt), and must not take the failure.
+  std::atomic<int> fail_syncs{0}, caller_syncs{0};
+  const auto caller = std::this_thread::get_id();
   f.opts.fault = [&](IoOp op) {
-    if (op == IoOp::Sync && fail_syncs > 0) {
+    if (op != IoOp::Sync || std::this_thread::get_id() != caller) return 0;
+    ++caller_syncs;
+    if (fail_syncs > 0) {
       --fail_syncs;
       return EIO;
     }
@@ -332,19 +337,38 @@ TEST_CASE("log: group mode, an idle caller writes, seals and syncs its own decis
 
   // A result (nobody waits for it): written on this thread too, but neither synced nor sealed
   // there; the writer thread does both within kDeferredSync, with nothing else to wake it.
-  PayloadBuilder result = decision(1000);  // its kind does not matter to the writer
-  const std::string result_id = result.get_string("id");
-  log->append("agent-1", std::move(result), AuditLog::Kind::Result, nullptr);
-  CHECK(log->stats().inline_records == 2);
-  CHECK(log->stats().syncs == syncs);
-  CHECK(records_of(f.opts.dir).back().payload["id"] == result_id);
+  // (A result is queued instead when the writer is not waiting: retried until one is inline.)
+  const int synced_here = caller_syncs;  // opening the log, and the decision above
+  CHECK(synced_here >= 2);
+  std::string result_id;
+  for (int i = 0; i < 500 && log->stats().inline_records < 2; ++i) {
+    PayloadBuilder result = decision(1000 + i);  // its kind does not matter to the writer
+    result_id = result.get_string("id");
+    log->append("agent-1", std::move(result), AuditLog::Kind::Result, nullptr);
+    ++records;
+    if (log->stats().inline_records < 2) {
+      log->flush();
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  }
+  REQUIRE(log->stats().inline_records == 2);
+  CHECK(caller_syncs == synced_here);  // not synced on this thread
+  // Sealed and synced by the writer thread: a seal after it, and one more sync.
+  auto sealed_after = [&] {
+    bool seen = false;
+    for (const auto& r : records_of(f.opts.dir)) {
+      if (r.payload.value("id", "") == result_id) seen = true;
+      if (seen && r.kind == "seal") return true;
+    }
+    return false;
+  };
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while ((records_of(f.opts.dir).back().kind != "seal" || log->stats().syncs == syncs) &&
+  while ((!sealed_after() || log->stats().syncs == syncs) &&
          std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  CHECK(records_of(f.opts.dir).back().kind == "seal");
+  CHECK(sealed_after());
   CHECK(log->stats().syncs > syncs);
-  ++records;
+  CHECK(caller_syncs == synced_here);
 
   // A decision whose caller did not say it is idle goes to the writer thread.
   CHECK(f.write(*log, 1, 2000) == 1);
