@@ -144,21 +144,27 @@ void AuditLog::publish() {
   pub_.since_checkpoint = state_.since_checkpoint;
   pub_.last_checkpoint = last_checkpoint_;
   pub_.retry_backlog = failing_ && !backlog_.empty();
-  const bool newly_sealing = !pub_.seal_pending && seal_pending_now();
-  const bool newly_syncing = !pub_.unsynced && unsynced_;
   pub_.seal_pending = seal_pending_now();
   pub_.unsealed_since = unsealed_since_;
   pub_.unsynced = unsynced_;
   pub_.unsynced_since = unsynced_since_;
-  // The writer thread owes these records their seal (or their sync) by a deadline. Woken only
-  // when it waits for a later one (or none): a wait that ends earlier finds the new deadline
-  // when it recomputes, so a caller writing one record after another inline does not wake it
-  // for each.
-  SteadyClock::time_point due = SteadyClock::time_point::max();
-  if (newly_sealing) due = std::min(due, unsealed_since_ + seal_window());
-  if (newly_syncing) due = std::min(due, unsynced_since_ + kDeferredSync);
-  if ((newly_sealing || newly_syncing) && writer_waiting_ && writer_deadline_ > due)
-    cv_.notify_one();
+  // The writer thread owes records their seal (or their sync) by a deadline. Woken only when
+  // its wait ends later (or never): a wait that ends earlier finds the new deadline when it
+  // recomputes, so a caller writing one record after another inline does not wake it for each.
+  const auto due = next_due();
+  if (due && writer_waiting_ && writer_deadline_ > *due) cv_.notify_one();
+}
+
+std::optional<SteadyClock::time_point> AuditLog::next_due() const {
+  std::optional<SteadyClock::time_point> due;
+  auto earliest = [&](SteadyClock::time_point t) {
+    if (!due || t < *due) due = t;
+  };
+  if (pub_.since_checkpoint > 0 && opts_.checkpoint_interval.count() > 0)
+    earliest(pub_.last_checkpoint + opts_.checkpoint_interval);
+  if (pub_.unsynced) earliest(pub_.unsynced_since + kDeferredSync);
+  if (pub_.seal_pending) earliest(pub_.unsealed_since + seal_window());
+  return due;
 }
 
 bool AuditLog::try_inline(Item& it, bool caller_idle) {
@@ -328,35 +334,21 @@ void AuditLog::writer_loop() {
         if (!queue_.empty() || stop_ || want_rotate_ ||
             (want_checkpoint_ && pub_.since_checkpoint > 0))
           break;
-        std::optional<SteadyClock::time_point> due;
-        if (pub_.since_checkpoint > 0 && opts_.checkpoint_interval.count() > 0) {
-          due = pub_.last_checkpoint + opts_.checkpoint_interval;
-        }
-        if (pub_.unsynced) {  // records written without a sync (inline writes too)
-          auto sync_due = pub_.unsynced_since + kDeferredSync;
-          if (!due || sync_due < *due) due = sync_due;
-        }
-        if (pub_.seal_pending) {  // records written without a seal (inline writes too)
-          auto seal_due = pub_.unsealed_since + seal_window();
-          if (!due || seal_due < *due) due = seal_due;
-        }
+        // Records written without a seal or sync (inline writes too), a timed checkpoint.
+        const auto due = next_due();
         if (due) {
           // Due now: write the timed checkpoint, seal or sync what nobody waited for. Otherwise
           // wait, and recompute: an inline write may have sealed and synced it meanwhile.
           if (SteadyClock::now() >= *due) break;
           writer_deadline_ = *due;
           cv_.wait_until(lk, *due);
-          writer_deadline_ = SteadyClock::time_point::min();
         } else if (pub_.retry_backlog) {
           // Retry the backlog now and then even when no new call arrives.
           writer_deadline_ = SteadyClock::now() + std::chrono::seconds(1);
-          const auto woke = cv_.wait_until(lk, writer_deadline_);
-          writer_deadline_ = SteadyClock::time_point::min();
-          if (woke == std::cv_status::timeout) break;
+          if (cv_.wait_until(lk, writer_deadline_) == std::cv_status::timeout) break;
         } else {
           writer_deadline_ = SteadyClock::time_point::max();
           cv_.wait(lk);
-          writer_deadline_ = SteadyClock::time_point::min();
         }
       }
       writer_waiting_ = false;

@@ -264,6 +264,8 @@ class AuditLog {
   bool try_inline(Item& it, bool caller_idle);
   // Copies what writer_loop()'s wait needs into pub_ (role holder, after each change).
   void publish();
+  // From pub_ (mu_ held): when the writer must next act without new work, if ever.
+  std::optional<std::chrono::steady_clock::time_point> next_due() const;
   // durable: sync before the callbacks run (fsync group/always). Otherwise the batch is
   // written and left for the next durable batch or sync_deferred().
   // seal: end the batch with a seal over everything before it (group and always seal every
@@ -368,9 +370,9 @@ class AuditLog {
   std::uint64_t enqueued_ = 0, completed_ = 0;
   bool stop_ = false;
   bool writer_waiting_ = false;  // the writer thread is idle (inline writes only then)
-  // When the writer's wait ends by itself (max: it waits for work only; min: not waiting).
+  // While writer_waiting_: when its current wait ends by itself (max: it waits for work only).
   std::chrono::steady_clock::time_point writer_deadline_ =
-      std::chrono::steady_clock::time_point::min();
+      std::chrono::steady_clock::time_point::max();
   LogStats stats_;
   std::thread writer_;
 };
