@@ -221,11 +221,11 @@ bool AuditLog::commit(std::vector<Item>& items, bool allow_checkpoint, std::stri
 void AuditLog::seal_pending() {
   if (!seal_pending_now()) return;
   // Like any batch: under the directory lock, after what other processes appended since.
-  fsutil::LockGuard held(*lock_);
+  DirLockGuard held(*lock_);
   std::vector<Item> recovered;
   std::string err;
   try {
-    sync(recovered);
+    catch_up(recovered);
   } catch (const std::exception& e) {
     spdlog::error("audit: cannot seal the audit log of tenant `{}`: {}", opts_.tenant, e.what());
     unsealed_since_ = SteadyClock::now();

@@ -108,6 +108,13 @@ void AuditLog::absorb_rotated(std::vector<Item>& recovered) {
   }
 }
 
+void AuditLog::catch_up(std::vector<Item>& recovered) {
+  const auto now = SteadyClock::now();
+  if (lock_->continued() && now < next_catch_up_) return;
+  sync(recovered);
+  next_catch_up_ = now + kSoleCheck;
+}
+
 void AuditLog::sync(std::vector<Item>& recovered) {
   struct stat st {};
   if (::stat(active_.c_str(), &st) != 0) {

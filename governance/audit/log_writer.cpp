@@ -54,7 +54,7 @@ AuditLog::AuditLog(LogOptions opts, std::shared_ptr<KeyProvider> keys, std::stri
     throw AuditError(std::string("cannot create the audit directory: ") + e.what());
   }
   try {
-    lock_ = std::make_unique<fsutil::FileLock>(opts_.dir / ".lock");
+    lock_ = std::make_unique<DirLock>(opts_.dir);
   } catch (const std::system_error& e) {
     throw AuditError(std::string("cannot lock the audit directory: ") + e.what());
   }
@@ -64,7 +64,7 @@ AuditLog::AuditLog(LogOptions opts, std::shared_ptr<KeyProvider> keys, std::stri
   // Several processes may share the directory (e.g. one proxy per MCP server for the same
   // tenant): every batch is appended under an exclusive flock, after catching up with what
   // the others wrote (sync()).
-  fsutil::LockGuard held(*lock_);
+  DirLockGuard held(*lock_);
   std::vector<Item> startup;
   open_existing_or_create(startup);
   check_continuity(startup);
@@ -132,7 +132,7 @@ AuditLog::Item AuditLog::system_item(const std::string& kind) {
 }
 
 void AuditLog::process(std::vector<Item>& batch) {
-  fsutil::LockGuard held(*lock_);
+  DirLockGuard held(*lock_);
   if (process_locked(batch) && rotation_due()) {
     rotate();
     publish();
@@ -188,7 +188,7 @@ bool AuditLog::try_inline(Item& it, bool caller_idle) {
   }
   if (!lock_->lock(false)) return false;
   struct Unlock {
-    fsutil::FileLock& lock;
+    DirLock& lock;
     ~Unlock() { lock.unlock(); }
   } unlock{*lock_};
   {
@@ -224,7 +224,7 @@ bool AuditLog::process_locked(std::vector<Item>& batch) {
   std::string err;
   std::vector<Item> items;
   try {
-    sync(items);
+    catch_up(items);
   } catch (const std::exception& e) {
     err = e.what();
     if (!failing_) {
@@ -475,6 +475,8 @@ LogStats AuditLog::stats() const {
     std::lock_guard lk(mu_);
     s = stats_;
   }
+  s.sole = lock_->sole();
+  s.leases_given_up = lock_->leases_given_up();
   if (nonces_) {
     auto ns = nonces_->stats();
     s.presigned = ns.taken;

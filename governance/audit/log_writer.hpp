@@ -6,11 +6,15 @@
 //   audit-<first seq>.jsonl    rotated files (12 digits), in chain order by name
 //   checkpoint                 the latest signed checkpoint (copy it elsewhere)
 //   audit.jsonl.torn-<time>-<offset>   bytes of a torn last line found at startup
-//   .lock                      flock held while a batch is appended
+//   .lock                      flock held while a batch is appended (dir_lock.hpp)
+//   .writers                   OFD locks: which logs append to the directory (dir_lock.hpp)
 //
 // Several processes may append to one directory (e.g. a proxy per MCP server, all for the
 // same tenant): each batch is written under the exclusive flock, after reading what the
 // others appended since (their records join this process's view of the chain and tree).
+// A log appending alone keeps the flock between batches until another one asks for it, and
+// then checks the active file (for someone cutting or replacing it) only once per
+// kSoleCheck (dir_lock.hpp).
 //
 // Every record's payload carries `seq` (0, 1, 2, ... across files) and `prev` (lowercase hex
 // SHA-256 of the previous line's bytes, without its newline; 64 zeros for seq 0). Every line
@@ -59,6 +63,7 @@
 #include <vector>
 
 #include "governance/audit/checkpoint.hpp"
+#include "governance/audit/dir_lock.hpp"
 #include "governance/audit/fsutil.hpp"
 #include "governance/audit/keys.hpp"
 #include "governance/audit/merkle.hpp"
@@ -122,6 +127,9 @@ struct LogOptions {
 };
 
 inline constexpr std::chrono::microseconds kGroupIdleGap{200};
+// A log holding the directory lock without a break checks the active file at least this
+// often (for a file cut, moved or replaced by hand), instead of at every batch.
+inline constexpr std::chrono::seconds kSoleCheck{1};
 // Group mode: records no call waits for (results, timed checkpoints) are synced at the latest
 // this long after they were written.
 inline constexpr std::chrono::milliseconds kDeferredSync{5};
@@ -166,9 +174,11 @@ struct LogStats {
   std::uint64_t checkpoints = 0;   // times `checkpoint` was refreshed from the latest seal
   std::uint64_t seals = 0;
   std::uint64_t rotations = 0;
-  std::uint64_t presigned = 0;       // records signed with a precomputed nonce
-  std::uint64_t nonces_made = 0;     // nonces the pool has computed so far
-  std::uint64_t inline_records = 0;  // fsync off: records written on the caller's thread
+  std::uint64_t presigned = 0;        // records signed with a precomputed nonce
+  std::uint64_t nonces_made = 0;      // nonces the pool has computed so far
+  std::uint64_t inline_records = 0;   // fsync off: records written on the caller's thread
+  bool sole = false;                  // appending alone: the directory lock is kept (dir_lock.hpp)
+  std::uint64_t leases_given_up = 0;  // times another log asked this one for the lock
   bool failing = false;
 };
 
@@ -281,6 +291,9 @@ class AuditLog {
   void sync_deferred();
   void undo_failed_write();
   void sync(std::vector<Item>& recovered);
+  // sync(), unless the directory lock was held without a break since the last batch (no
+  // other process can have appended) and the last check is less than kSoleCheck old.
+  void catch_up(std::vector<Item>& recovered);
   void absorb_rotated(std::vector<Item>& recovered);
   std::uint64_t absorb(int fd, const std::filesystem::path& path, std::uint64_t from,
                        std::uint64_t to, std::vector<Item>& recovered);
@@ -312,7 +325,8 @@ class AuditLog {
   std::optional<Digest> root_at_checkpoint_;
   std::string loss_recorded_;
   std::filesystem::path active_;
-  std::unique_ptr<fsutil::FileLock> lock_;
+  std::unique_ptr<DirLock> lock_;
+  std::chrono::steady_clock::time_point next_catch_up_;  // see catch_up()
   int fd_ = -1;
   ino_t ino_ = 0;  // of the active file fd_ refers to
   std::uint64_t file_first_seq_ = 0;
