@@ -7,6 +7,7 @@
 #include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -41,6 +42,28 @@ bool is_conflict(int err) {
   return err == EAGAIN || err == EACCES;
 }
 
+// File systems that other hosts may write to: inotify does not see their processes touch
+// `.lock`, so a log there is never sole (it takes the flock per batch, as they do).
+bool shared_with_other_hosts(const std::filesystem::path& dir) {
+  struct statfs fs {};
+  if (::statfs(dir.c_str(), &fs) != 0) return true;
+  switch (static_cast<unsigned long>(fs.f_type)) {
+    case 0x6969:      // NFS
+    case 0x517B:      // SMB
+    case 0xFF534D42:  // CIFS
+    case 0xFE534D42:  // SMB2
+    case 0x65735546:  // FUSE (sshfs, virtiofs, ...)
+    case 0x00C36400:  // Ceph
+    case 0x5346414F:  // AFS
+    case 0x01021997:  // 9P
+    case 0x47504653:  // GPFS
+    case 0x0BD00BD0:  // Lustre
+      return true;
+    default:
+      return false;
+  }
+}
+
 }  // namespace
 
 DirLock::DirLock(const std::filesystem::path& dir, std::chrono::milliseconds retry)
@@ -56,7 +79,7 @@ DirLock::DirLock(const std::filesystem::path& dir, std::chrono::milliseconds ret
   }
   // The watch exists before this log can be sole: whoever finds it sole has touched `.lock`
   // after that, so the event is never missed.
-  inotify_fd_ = ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+  if (!shared_with_other_hosts(dir)) inotify_fd_ = ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
   if (inotify_fd_ >= 0 && ::inotify_add_watch(inotify_fd_, lock_file_.c_str(), IN_ATTRIB) < 0) {
     ::close(inotify_fd_);
     inotify_fd_ = -1;
@@ -67,8 +90,10 @@ DirLock::DirLock(const std::filesystem::path& dir, std::chrono::milliseconds ret
     inotify_fd_ = -1;
   }
   if (inotify_fd_ < 0) {
-    spdlog::debug("audit: no inotify for `{}`: the directory lock is taken for every batch",
-                  lock_file_.string());
+    spdlog::debug(
+        "audit: no inotify for `{}` (or a network file system): the directory lock is "
+        "taken for every batch",
+        lock_file_.string());
   } else {
     watching_ = true;
     watcher_ = std::thread([this] { watch(); });
