@@ -434,5 +434,54 @@ if (modes().includes('proxy')) {
         assert.equal(payloads.filter((p) => p.kind === 'start').length, 2);
       });
     }
+
+    // A proxy alone keeps the directory's lock between batches; a second proxy of the tenant
+    // (Claude Desktop starts one per server) must still get in, and both then extend one chain.
+    for (const fsync of ['group', 'off']) {
+      test(`two proxies append to one audit directory at once; the log verifies (fsync ${fsync})`, T, async (t) => {
+        requireBinary();
+        const s0 = setup({ fsync });
+        const env = cleanEnv(s0.env);
+        const a = await connect('proxy', EVERYTHING, { config: s0.config, capabilities: {}, env });
+        t.after(() => a.close());
+        await a.waitForTools(['echo']);
+        for (let i = 0; i < 5; i++) {
+          const r = await a.client.callTool({ name: 'echo', arguments: { message: `alone ${i}` } });
+          assert.equal(r.isError ?? false, false, textOf(r));
+        }
+        // The first proxy holds the lock now; the second starts (and writes its `start` record)
+        // only if the first lets go.
+        const b = await connect('proxy', EVERYTHING, { config: s0.config, capabilities: {}, env });
+        t.after(() => b.close());
+        await b.waitForTools(['echo']);
+        const calls = [];
+        for (let i = 0; i < 100; i++) {
+          for (const [who, s] of [['a', a], ['b', b]]) {
+            calls.push(s.client.callTool({ name: 'echo', arguments: { message: `${who} ${i}` } }));
+          }
+        }
+        for (const r of await Promise.all(calls)) assert.equal(r.isError ?? false, false, textOf(r));
+        await a.close();
+        await b.close();
+        await waitUntil(() => {
+          try {
+            const payloads = readLog(s0.auditDir).map((l) => recordPayload(l));
+            return isCheckpointKind(payloads.at(-1).kind)
+              && payloads.filter((p) => p.kind === 'result').length === 205;
+          } catch {
+            return false;
+          }
+        }, 10_000, 'both proxies\' records, sealed');
+        const v = runGlasstape(['verify', s0.auditDir], { GT_KEYS_DIR: s0.keysDir });
+        assert.equal(v.status, 0, v.stdout + v.stderr);
+        const payloads = independentlyVerify(readLog(s0.auditDir), keyringKeys(s0.keysDir));
+        assert.equal(payloads.filter((p) => p.kind === 'start').length, 2);
+        const decisions = payloads.filter((p) => p.kind === 'decision' && p.decision === 'allow');
+        assert.equal(decisions.length, 205);
+        for (const who of ['a', 'b']) {
+          assert.equal(decisions.filter((p) => p.args?.message?.startsWith(`${who} `)).length, 100, who);
+        }
+      });
+    }
   });
 }
