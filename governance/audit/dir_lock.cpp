@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
-#include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
@@ -67,20 +66,14 @@ bool shared_with_other_hosts(const std::filesystem::path& dir) {
 }  // namespace
 
 DirLock::DirLock(const std::filesystem::path& dir, std::chrono::milliseconds retry)
-    : lock_file_(dir / ".lock"), retry_(retry) {
-  lock_fd_ = ::open(lock_file_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (lock_fd_ < 0) fail(errno, "cannot open lock file `" + lock_file_.string() + "`");
+    : file_(dir / ".lock"), retry_(retry) {
   const auto writers = dir / ".writers";
   writers_fd_ = ::open(writers.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (writers_fd_ < 0) {
-    int err = errno;
-    ::close(lock_fd_);
-    fail(err, "cannot open `" + writers.string() + "`");
-  }
+  if (writers_fd_ < 0) fail(errno, "cannot open `" + writers.string() + "`");
   // The watch exists before this log can be sole: whoever finds it sole has touched `.lock`
   // after that, so the event is never missed.
   if (!shared_with_other_hosts(dir)) inotify_fd_ = ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-  if (inotify_fd_ >= 0 && ::inotify_add_watch(inotify_fd_, lock_file_.c_str(), IN_ATTRIB) < 0) {
+  if (inotify_fd_ >= 0 && ::inotify_add_watch(inotify_fd_, file_.path().c_str(), IN_ATTRIB) < 0) {
     ::close(inotify_fd_);
     inotify_fd_ = -1;
   }
@@ -93,7 +86,7 @@ DirLock::DirLock(const std::filesystem::path& dir, std::chrono::milliseconds ret
     spdlog::debug(
         "audit: no inotify for `{}` (or a network file system): the directory lock is "
         "taken for every batch",
-        lock_file_.string());
+        file_.path().string());
   } else {
     watching_ = true;
     watcher_ = std::thread([this] { watch(); });
@@ -113,7 +106,7 @@ DirLock::DirLock(const std::filesystem::path& dir, std::chrono::milliseconds ret
       shut();
       fail(err, "cannot lock `" + writers.string() + "`");
     }
-    if (i % 50 == 0) ::futimens(lock_fd_, nullptr);
+    if (i % 50 == 0) file_.touch();
     if (!warned && SteadyClock::now() - start > std::chrono::seconds(5)) {
       warned = true;
       spdlog::warn("audit: waiting for the process appending to `{}` to share it", dir.string());
@@ -132,7 +125,7 @@ void DirLock::shut() {
     (void)!::write(stop_fd_, &one, sizeof one);
     watcher_.join();
   }
-  for (int* fd : {&stop_fd_, &inotify_fd_, &writers_fd_, &lock_fd_}) {
+  for (int* fd : {&stop_fd_, &inotify_fd_, &writers_fd_}) {
     if (*fd >= 0) ::close(*fd);
     *fd = -1;
   }
@@ -147,16 +140,10 @@ bool DirLock::lock(bool wait) {
       return true;
     }
   }
-  while (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
-    if (errno == EINTR) continue;
-    if (errno != EWOULDBLOCK) fail(errno, "cannot lock `" + lock_file_.string() + "`");
+  if (!file_.lock(false)) {
     if (!wait) return false;
-    // Held elsewhere: if by a sole log, this asks it to let go.
-    ::futimens(lock_fd_, nullptr);
-    while (::flock(lock_fd_, LOCK_EX) != 0) {
-      if (errno != EINTR) fail(errno, "cannot lock `" + lock_file_.string() + "`");
-    }
-    break;
+    file_.touch();  // held elsewhere: if by a sole log, this asks it to let go
+    file_.lock(true);
   }
   std::lock_guard g(m_);
   held_ = true;
@@ -174,7 +161,7 @@ void DirLock::unlock() {
   std::lock_guard g(m_);
   in_use_ = false;
   if (sole_ || !held_) return;
-  ::flock(lock_fd_, LOCK_UN);
+  file_.unlock();
   held_ = false;
 }
 
@@ -197,7 +184,7 @@ void DirLock::give_up() {
   // The flock first: the log asking gets `.writers` next, and then finds the flock free (or
   // held for the batch being written, released by unlock()).
   if (held_ && !in_use_) {
-    ::flock(lock_fd_, LOCK_UN);
+    file_.unlock();
     held_ = false;
   }
   ofd_lock(writers_fd_, F_RDLCK);  // converts our own lock: cannot conflict

@@ -24,6 +24,8 @@
 #include <mutex>
 #include <thread>
 
+#include "governance/audit/fsutil.hpp"
+
 namespace gt::gov::audit {
 
 class DirLock {
@@ -37,8 +39,9 @@ class DirLock {
   DirLock& operator=(const DirLock&) = delete;
 
   // Takes the flock exclusively (waiting, or not: false when another log holds it). Returns
-  // at once, without a system call, while the lease holds it. One thread at a time.
-  bool lock(bool wait);
+  // at once, without a system call, while the lease holds it. One thread at a time. With
+  // unlock(), a std::lock_guard can hold it for a scope.
+  bool lock(bool wait = true);
   // Releases the flock, unless this log is sole (then it keeps it until asked for it).
   void unlock();
   // After lock(): the flock was held without a break since the previous unlock(), so no other
@@ -50,11 +53,10 @@ class DirLock {
  private:
   void watch();
   void give_up();
-  void shut();  // ends the watcher and closes the files (releasing both locks)
+  void shut();  // ends the watcher and closes the files it owns (`file_` closes itself)
 
-  std::filesystem::path lock_file_;
+  fsutil::FileLock file_;  // `.lock`
   std::chrono::milliseconds retry_;
-  int lock_fd_ = -1;
   int writers_fd_ = -1;
   int inotify_fd_ = -1;
   int stop_fd_ = -1;  // eventfd: ends the watcher
@@ -67,18 +69,6 @@ class DirLock {
   std::uint64_t given_up_ = 0;
   std::chrono::steady_clock::time_point next_try_;
   std::thread watcher_;
-};
-
-// Holds a DirLock (waiting for it) for a scope.
-class DirLockGuard {
- public:
-  explicit DirLockGuard(DirLock& l) : l_(l) { l_.lock(true); }
-  ~DirLockGuard() { l_.unlock(); }
-  DirLockGuard(const DirLockGuard&) = delete;
-  DirLockGuard& operator=(const DirLockGuard&) = delete;
-
- private:
-  DirLock& l_;
 };
 
 }  // namespace gt::gov::audit

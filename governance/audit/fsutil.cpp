@@ -121,6 +121,10 @@ void FileLock::unlock() {
   ::flock(fd_, LOCK_UN);
 }
 
+void FileLock::touch() {
+  ::futimens(fd_, nullptr);
+}
+
 FileLock::~FileLock() {
   if (fd_ >= 0) ::close(fd_);
 }

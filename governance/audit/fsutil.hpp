@@ -29,6 +29,10 @@ class FileLock {
   FileLock& operator=(const FileLock&) = delete;
   bool lock(bool wait);  // false only when !wait and another holder has it
   void unlock();
+  // Sets the file's times to now (an inotify IN_ATTRIB event): how a DirLock asks the log
+  // holding the lock to let go (dir_lock.hpp).
+  void touch();
+  const std::filesystem::path& path() const { return file_; }
 
  private:
   int fd_ = -1;

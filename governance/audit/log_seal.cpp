@@ -221,7 +221,7 @@ bool AuditLog::commit(std::vector<Item>& items, bool allow_checkpoint, std::stri
 void AuditLog::seal_pending() {
   if (!seal_pending_now()) return;
   // Like any batch: under the directory lock, after what other processes appended since.
-  DirLockGuard held(*lock_);
+  std::lock_guard held(*lock_);
   std::vector<Item> recovered;
   std::string err;
   try {

@@ -64,7 +64,7 @@ AuditLog::AuditLog(LogOptions opts, std::shared_ptr<KeyProvider> keys, std::stri
   // Several processes may share the directory (e.g. one proxy per MCP server for the same
   // tenant): every batch is appended under an exclusive flock, after catching up with what
   // the others wrote (sync()).
-  DirLockGuard held(*lock_);
+  std::lock_guard held(*lock_);
   std::vector<Item> startup;
   open_existing_or_create(startup);
   check_continuity(startup);
@@ -132,7 +132,7 @@ AuditLog::Item AuditLog::system_item(const std::string& kind) {
 }
 
 void AuditLog::process(std::vector<Item>& batch) {
-  DirLockGuard held(*lock_);
+  std::lock_guard held(*lock_);
   if (process_locked(batch) && rotation_due()) {
     rotate();
     publish();
@@ -187,10 +187,7 @@ bool AuditLog::try_inline(Item& it, bool caller_idle) {
     if (stop_ || !queue_.empty() || !writer_waiting_) return false;
   }
   if (!lock_->lock(false)) return false;
-  struct Unlock {
-    DirLock& lock;
-    ~Unlock() { lock.unlock(); }
-  } unlock{*lock_};
+  std::lock_guard held_lock(*lock_, std::adopt_lock);
   {
     std::lock_guard lk(mu_);
     if (stop_) return false;

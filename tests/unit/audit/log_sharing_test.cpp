@@ -52,7 +52,7 @@ TEST_CASE("log: several writers (processes) share one directory", "[log]") {
   // under the open writer, which then (rightly) reports a second, unrelated failure.
   {
     DirLock dying(f.opts.dir);
-    DirLockGuard held(dying);
+    std::lock_guard held(dying);
     std::ofstream(f.active(), std::ios::binary | std::ios::app) << R"({"payload":"dG9ybg)";
   }
   CHECK(f.write(*c, 2, 5001) == 2);
