@@ -214,6 +214,13 @@ function runGlasstape(args, env) {
   return spawnSync(glasstapeBin(), args, { env: cleanEnv(env), encoding: 'utf8' });
 }
 
+// The log of setup() `s0` passes `glasstape verify` and the independent verifier; its payloads.
+function verifiedBothWays(s0) {
+  const v = runGlasstape(['verify', s0.auditDir], { GT_KEYS_DIR: s0.keysDir });
+  assert.equal(v.status, 0, v.stdout + v.stderr);
+  return independentlyVerify(readLog(s0.auditDir), keyringKeys(s0.keysDir));
+}
+
 function setup(extraAudit = {}) {
   const root = tmpDir('gt-e2e-audit-');
   const auditDir = path.join(root, 'audit');
@@ -426,9 +433,7 @@ if (modes().includes('proxy')) {
           const lines = readLog(s0.auditDir);
           return isCheckpointKind(recordPayload(lines.at(-1)).kind);
         }, 10_000, 'the final checkpoint');
-        const v = runGlasstape(['verify', s0.auditDir], { GT_KEYS_DIR: s0.keysDir });
-        assert.equal(v.status, 0, v.stdout + v.stderr);
-        const payloads = independentlyVerify(readLog(s0.auditDir), keyringKeys(s0.keysDir));
+        const payloads = verifiedBothWays(s0);
         const answered = payloads.filter((p) => p.kind === 'decision' && p.decision === 'allow').length;
         assert.ok(answered >= done, `every answered call has its decision record (${answered} >= ${done})`);
         assert.equal(payloads.filter((p) => p.kind === 'start').length, 2);
@@ -472,9 +477,7 @@ if (modes().includes('proxy')) {
             return false;
           }
         }, 10_000, 'both proxies\' records, sealed');
-        const v = runGlasstape(['verify', s0.auditDir], { GT_KEYS_DIR: s0.keysDir });
-        assert.equal(v.status, 0, v.stdout + v.stderr);
-        const payloads = independentlyVerify(readLog(s0.auditDir), keyringKeys(s0.keysDir));
+        const payloads = verifiedBothWays(s0);
         assert.equal(payloads.filter((p) => p.kind === 'start').length, 2);
         const decisions = payloads.filter((p) => p.kind === 'decision' && p.decision === 'allow');
         assert.equal(decisions.length, 205);
