@@ -1,5 +1,6 @@
 // The audit log writer: crash recovery (torn tails, kill -9 under load) and write failures
 // (the fault hook and a real EFBIG): denied calls recorded late, failed bytes never chained.
+#include <poll.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -86,16 +87,22 @@ TEST_CASE("log: kill -9 under load loses no acknowledged record", "[log][crash]"
     ::_exit(3);
   }
   ::close(pipefd[1]);
-  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  // Killed once it has acknowledged more than 100 records (however long that takes on a busy
+  // machine; at most 60 s), in the middle of the stream of appends that follows.
+  std::uint64_t s = 0, max_acked = 0, acked = 0;
+  auto take = [&] {
+    max_acked = std::max(max_acked, s);
+    ++acked;
+  };
+  pollfd pfd{pipefd[0], POLLIN, 0};
+  while (acked <= 100 && ::poll(&pfd, 1, 60000) == 1 && ::read(pipefd[0], &s, sizeof s) == sizeof s)
+    take();
   ::kill(pid, SIGKILL);
   int status = 0;
   ::waitpid(pid, &status, 0);
   CHECK(WIFSIGNALED(status));
-  std::uint64_t s = 0, max_acked = 0, acked = 0;
-  while (::read(pipefd[0], &s, sizeof s) == sizeof s) {
-    max_acked = std::max(max_acked, s);
-    ++acked;
-  }
+  while (::read(pipefd[0], &s, sizeof s) == sizeof s)
+    take();
   ::close(pipefd[0]);
   CHECK(acked > 100);
   {
