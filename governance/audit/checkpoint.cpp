@@ -21,7 +21,13 @@ std::string checkpoint_origin(const std::string& tenant, std::string_view log_id
 }
 
 std::string checkpoint_text(const Checkpoint& cp) {
-  return cp.origin + "\n" + std::to_string(cp.size) + "\n" + to_base64(cp.root) + "\n";
+  std::string text = cp.origin + "\n" + std::to_string(cp.size) + "\n" + to_base64(cp.root) + "\n";
+  if (!cp.chain_head.empty()) {
+    text += kChainHeadPrefix;
+    text += cp.chain_head;
+    text += '\n';
+  }
+  return text;
 }
 
 std::uint32_t note_key_hash(std::string_view name, const PublicKey& pk) {
@@ -139,6 +145,12 @@ std::optional<Checkpoint> parse_checkpoint_text(std::string_view text, std::stri
   if (!digest_from_base64(lines[2], cp.root)) return fail("root hash is not base64 of 32 bytes");
   for (std::size_t i = 3; i < lines.size(); ++i) {
     if (lines[i].empty()) return fail("empty extension line");
+    if (lines[i].substr(0, kChainHeadPrefix.size()) != kChainHeadPrefix) continue;  // not ours
+    auto hex = lines[i].substr(kChainHeadPrefix.size());
+    if (!cp.chain_head.empty()) return fail("more than one chain-head line");
+    if (hex.size() != 64 || hex.find_first_not_of("0123456789abcdef") != std::string_view::npos)
+      return fail("chain-head is not 64 lowercase hex digits");
+    cp.chain_head = std::string(hex);
   }
   return cp;
 }

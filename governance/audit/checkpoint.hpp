@@ -5,12 +5,17 @@
 //                                     glasstape/audit/<tenant>)
 //   1234                              tree size (records 0..1233)
 //   <base64 RFC 6962 root hash>
+//   chain-head <hex>                  v2 seals since 0.1.0's chain heads: SHA-256 (lowercase hex)
+//                                     of the last line the tree covers, i.e. the `prev` of the
+//                                     next line (a C2SP extension line; absent in older notes)
 //                                     (blank line)
 //   — glasstape/audit/<tenant> <base64(4-byte key hash || 64-byte signature)>
 //
 // The key name is the origin; the 4-byte key hash is SHA-256(name || 0x0A || 0x01 ||
-// public key)[:4] (big-endian), and the signature covers the note text (the three lines,
-// final newline included). Any signed-note verifier (e.g. golang.org/x/mod/sumdb/note)
+// public key)[:4] (big-endian), and the signature covers the note text (the three or four
+// lines, final newline included). The chain head lets a reader that follows the log from any
+// point (the decisions page) tie each line to a signature by hashing forward to the seal,
+// without the whole tree. Any signed-note verifier (e.g. golang.org/x/mod/sumdb/note)
 // accepts it with the verifier key "<name>+<hex key hash>+<base64(0x01 || public key)>".
 #pragma once
 
@@ -31,7 +36,10 @@ struct Checkpoint {
   std::string origin;
   std::uint64_t size = 0;
   Digest root{};
+  std::string chain_head;  // lowercase hex SHA-256 of line size-1; "" when the note has none
 };
+
+inline constexpr std::string_view kChainHeadPrefix = "chain-head ";
 
 // The origin of a tenant's log: with its random log id, so a new log, or another host's log
 // signed with the same key, never has the same origin. An empty log id gives the v1 origin.

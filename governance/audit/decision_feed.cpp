@@ -9,6 +9,7 @@
 
 #include "governance/audit/checkpoint.hpp"
 #include "governance/audit/records.hpp"
+#include "governance/audit/sha256.hpp"
 
 namespace gt::gov::audit {
 
@@ -98,9 +99,10 @@ nlohmann::json view_of(const ParsedRecord& r, const Keyring* keyring) {
   return view_with(r, std::move(status));
 }
 
-// A v2 record: the seal after it must carry a valid signature of its key. The page checks
-// that signature, not that the seal's tree holds the record (`glasstape verify` does).
-nlohmann::json view_sealed(const ParsedRecord& r, const CheckpointCheck* seal,
+// A v2 record: the seal after it must carry a valid signature of its key, and its place under
+// that seal must be shown by hashes: each line from the record to the seal is the `prev` of the
+// next, and the seal's signed chain head is the hash of the line before it (`linked`).
+nlohmann::json view_sealed(const ParsedRecord& r, const CheckpointCheck* seal, SealLink link,
                            const Keyring* keyring) {
   std::string status = "unknown key";
   if (!seal) {
@@ -111,7 +113,17 @@ nlohmann::json view_sealed(const ParsedRecord& r, const CheckpointCheck* seal,
       known = known || for_record(*e, r.payload);
     const bool signed_it = seal->ok && std::find(seal->key_ids.begin(), seal->key_ids.end(),
                                                  r.key_id) != seal->key_ids.end();
-    if (known) status = signed_it ? "verified" : "invalid";
+    if (known) {
+      if (!signed_it || link == SealLink::Broken) {
+        status = "invalid";
+      } else if (link == SealLink::PassedOver) {
+        status = "not linked";  // this feed did not read every line up to the seal
+      } else if (seal->checkpoint.chain_head.empty()) {
+        status = "seal signed";  // a note from before chain heads: only its signature is known
+      } else {
+        status = "verified";
+      }
+    }
   }
   return view_with(r, std::move(status));
 }
@@ -121,7 +133,7 @@ nlohmann::json view_sealed(const ParsedRecord& r, const CheckpointCheck* seal,
 nlohmann::json decision_view(std::string_view line, const Keyring* keyring) {
   auto r = parse_record(line);
   if (!r || r->kind != "decision") return nullptr;
-  if (r->version == kRecordV2) return view_sealed(*r, nullptr, keyring);
+  if (r->version == kRecordV2) return view_sealed(*r, nullptr, SealLink::Linked, keyring);
   return view_of(*r, keyring);
 }
 
@@ -157,20 +169,39 @@ const Keyring* DecisionFeed::keyring_for(const ParsedRecord& r) {
 // Each line is parsed once: records other than decisions stop here, before any keyring work.
 void DecisionFeed::add(std::string_view line, std::vector<nlohmann::json>* out) {
   auto r = parse_record(line);
+  std::string hash = sha256_hex(line);
+  if (r && r->version == kRecordV2 && !last_hash_.empty() && r->prev != last_hash_) {
+    // This line does not continue from the one read before it: a line was inserted, removed or
+    // changed. Decisions up to the one it does name (if any) are still tied to it.
+    bool tied = std::any_of(unsealed_.begin(), unsealed_.end(),
+                            [&](const Pending& d) { return d.hash == r->prev; });
+    for (auto it = unsealed_.rbegin(); it != unsealed_.rend(); ++it) {
+      if (tied && it->hash == r->prev) break;
+      it->link = SealLink::Broken;
+    }
+  }
+  last_hash_ = std::move(hash);
   if (!r) return;
   if (r->version == kRecordV2) {
     // Sealed batches: a decision is shown once the seal after it is read (the same write as
-    // the decision, so at once), with the status of the seal's signature of its key.
+    // the decision, so at once), with the status of the seal's signature of its key and of
+    // the hashes that tie it to the seal.
     if (r->kind == "decision") {
-      unsealed_.push_back(std::move(*r));
+      unsealed_.push_back({std::move(*r), last_hash_, SealLink::Linked});
       if (unsealed_.size() > keep_) unsealed_.pop_front();
     } else if (r->kind == "seal" && !unsealed_.empty()) {
-      const Keyring* ring = keyring_for(unsealed_.front());
+      const Keyring* ring = keyring_for(unsealed_.front().record);
       std::optional<CheckpointCheck> seal;
       if (ring)
         seal = verify_checkpoint_note(str(r->payload, "note"), *ring, str(r->payload, "tenant"));
-      for (const auto& d : unsealed_)
-        show(view_sealed(d, seal ? &*seal : nullptr, ring), out);
+      // The signed chain head must be the line before the seal, which the seal's `prev` is
+      // (checked above against what was read).
+      const bool head_ok =
+          seal && (seal->checkpoint.chain_head.empty() || seal->checkpoint.chain_head == r->prev);
+      for (auto& d : unsealed_) {
+        if (!head_ok) d.link = SealLink::Broken;
+        show(view_sealed(d.record, seal ? &*seal : nullptr, d.link, ring), out);
+      }
       unsealed_.clear();
     }
     return;
@@ -193,6 +224,12 @@ std::vector<nlohmann::json> DecisionFeed::poll() {
   // decoded or verified at all (counted in skipped()).
   std::size_t first = lines.size() > keep_ ? lines.size() - keep_ : 0;
   skipped_ += first;
+  if (first > 0) {
+    // What is waiting for a seal can no longer be tied to it by hashes through what was not read.
+    for (auto& d : unsealed_)
+      if (d.link == SealLink::Linked) d.link = SealLink::PassedOver;
+    last_hash_.clear();
+  }
   for (std::size_t i = first; i < lines.size(); ++i)
     add(lines[i], &out);
   return out;

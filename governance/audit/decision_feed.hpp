@@ -26,11 +26,23 @@
 namespace gt::gov::audit {
 
 // The page's view of one decision record line, or null when the line is not a decision.
-// `signature`: "verified" (a keyring key for the record's key id, tenant and agent signed it:
-// the record itself in a v1 log, the seal after it in a v2 log), "invalid" (the signature does
-// not verify, or the seal carries none of its key), "unknown key" (no keyring entry for it;
-// also when `keyring` is null), or "unsealed" (a v2 line read without its seal).
+// `signature`:
+//   "verified"     a keyring key for the record's key id, tenant and agent signed it: the record
+//                  itself (v1), or the seal after it (v2), whose signed chain head is tied to the
+//                  record by hashes (each line from the record on is the `prev` of the next);
+//   "invalid"      the signature does not verify, the seal carries none of its key, or the
+//                  hashes do not lead from the record to the seal's chain head (a line was
+//                  inserted, removed or changed: `glasstape verify` says which);
+//   "unknown key"  no keyring entry for it (also when `keyring` is null);
+//   "unsealed"     a v2 line read without its seal (decision_view);
+//   "seal signed"  the seal's note is from before chain heads: its signature is checked, the
+//                  record's place under it is not (`glasstape verify` checks the tree);
+//   "not linked"   the feed passed over lines between the record and its seal (a burst longer
+//                  than `keep`), so it cannot tie them.
 nlohmann::json decision_view(std::string_view line, const Keyring* keyring);
+
+// How a v2 decision waiting for its seal is tied to the lines a feed read after it.
+enum class SealLink { Linked, Broken, PassedOver };
 
 class DecisionFeed {
  public:
@@ -59,7 +71,13 @@ class DecisionFeed {
   std::size_t skipped_ = 0;
   std::unique_ptr<LogFollower> follower_;
   std::deque<nlohmann::json> recent_;
-  std::deque<ParsedRecord> unsealed_;  // v2 decisions read, waiting for their seal
+  struct Pending {
+    ParsedRecord record;
+    std::string hash;  // SHA-256 hex of its line
+    SealLink link;
+  };
+  std::deque<Pending> unsealed_;  // v2 decisions read, waiting for their seal
+  std::string last_hash_;         // of the last line read; "" at start or after lines passed over
   std::unique_ptr<Keyring> keyring_;
   std::chrono::steady_clock::time_point keyring_loaded_{};
 };

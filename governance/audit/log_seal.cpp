@@ -42,7 +42,9 @@ void AuditLog::append_record(Item& item, const SigningKey& key) {
 }
 
 std::string AuditLog::append_seal(const SigningKey& log_key) {
-  const Checkpoint cp{origin_, state_.seq, state_.tree.root()};
+  // The chain head ties the signature to the last line by hash too: a reader following the
+  // log from any point verifies a line by hashing forward to the seal (decision_feed.hpp).
+  const Checkpoint cp{origin_, state_.seq, state_.tree.root(), state_.prev_hex};
   // Signed by the log's key, then by the key of every record since the last seal: each
   // agent's records are vouched for by its own key, one signature per key per batch.
   std::vector<const SigningKey*> keys{&log_key};

@@ -575,6 +575,14 @@ class Verifier {
                (c.ok ? std::string("it names another tree") : c.error));
       return false;
     }
+    // Notes since chain heads: the signed head must be the line before the seal (its `prev`,
+    // which the chain check has tied to that line). The root already covers every line; this
+    // checks what a reader that follows the log without the tree relies on.
+    if (!c.checkpoint.chain_head.empty() && c.checkpoint.chain_head != rec.prev) {
+      fail(Damage::Edited, li.line_no, rec.seq,
+           "the seal's signed chain head is not the hash of the line before it");
+      return false;
+    }
     if (c.checkpoint.origin != origin()) {
       fail(Damage::OtherLog, li.line_no, rec.seq,
            "the seal names log `" + c.checkpoint.origin + "`, not this log's `" + origin() + "`");

@@ -192,7 +192,7 @@ fs::path v1_log_like(const Opts& o, std::uint64_t records, const SigningKey& key
   while (seq < records) {
     if (seq % 1000 == 999) {
       auto c = system("checkpoint");
-      Checkpoint cp{checkpoint_origin("bench"), seq, tree.root()};
+      Checkpoint cp{checkpoint_origin("bench"), seq, tree.root(), {}};
       c.set_string("origin", cp.origin);
       c.set_int("tree_size", static_cast<std::int64_t>(cp.size));
       c.set_string("root", to_base64(cp.root));

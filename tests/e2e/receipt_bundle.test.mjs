@@ -115,15 +115,20 @@ function verifyConsistency(first, second, firstRoot, secondRoot, proof) {
   return sn === 0n && fr.equals(firstRoot) && sr.equals(secondRoot);
 }
 
-// A C2SP signed note with a checkpoint body; returns {origin, size, root, signers} when a key
-// of `keys` (key id → raw public key) signed it under the origin's name; `signers`: the ids of
-// every key of `keys` whose signature on it verifies (a seal carries one per key).
+// A C2SP signed note with a checkpoint body (and any extension lines); returns {origin, size,
+// root, signers} when a key of `keys` (key id → raw public key) signed it under the origin's
+// name; `signers`: the ids of every key of `keys` whose signature on it verifies (a seal
+// carries one per key).
 function verifyCheckpointNote(note, keys) {
   if (typeof note !== 'string' || !note.endsWith('\n')) throw new Error('malformed note');
   const sep = note.lastIndexOf('\n\n');
   const text = note.slice(0, sep + 1);
   const [origin, size, root, ...rest] = text.split('\n');
-  if (rest.length !== 1 || rest[0] !== '' || !/^[1-9][0-9]*$/.test(size)) throw new Error('malformed checkpoint');
+  // After the root: C2SP extension lines (a seal's `chain-head <hex>`, not needed with an
+  // inclusion proof), then the empty string after the final newline.
+  if (rest.at(-1) !== '' || rest.slice(0, -1).some((l) => l === '') || !/^[1-9][0-9]*$/.test(size)) {
+    throw new Error('malformed checkpoint');
+  }
   const signers = new Set();
   for (const line of note.slice(sep + 2).split('\n').filter(Boolean)) {
     const m = /^\u2014 (\S+) (\S+)$/.exec(line);

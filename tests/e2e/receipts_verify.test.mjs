@@ -72,7 +72,8 @@ function merkleRoot(leaves) {
   ]));
 }
 
-// A C2SP signed note with a checkpoint body: `<origin>\n<size>\n<base64 root>\n`, a blank line,
+// A C2SP signed note with a checkpoint body: `<origin>\n<size>\n<base64 root>\n`, then
+// extension lines (a seal's `chain-head <hex>`), a blank line,
 // then "— <origin> base64(keyhash4 || sig)" lines. Returns the body's parts and the ids of the
 // keys of `keys` (key id → raw public key) whose signature over the body verifies; the key
 // hash is SHA-256(origin || 0x0A || 0x01 || public key)[:4].
@@ -83,8 +84,16 @@ function noteSigners(note, keys, what) {
   assert.ok(sep > 0, `${what}: the note has a blank line after its body`);
   const text = note.slice(0, sep + 1);
   const body = text.split('\n');
-  assert.equal(body.length, 4, `${what}: the note's body is three lines`);
+  assert.ok(body.length >= 4, `${what}: the note's body is at least three lines`);
   const [origin, size, root] = body;
+  // C2SP extension lines after the root: a seal's `chain-head <hex>` (the SHA-256 of the last
+  // line the tree covers); others are ignored, as C2SP allows.
+  const extensions = body.slice(3, -1);
+  assert.ok(extensions.every((l) => l !== ''), `${what}: no empty extension line`);
+  const heads = extensions.filter((l) => l.startsWith('chain-head ')).map((l) => l.slice('chain-head '.length));
+  assert.ok(heads.length <= 1, `${what}: at most one chain-head line`);
+  const chainHead = heads[0];
+  if (chainHead !== undefined) assert.match(chainHead, /^[0-9a-f]{64}$/, `${what}: chain-head is 64 lowercase hex digits`);
   const signers = new Set();
   for (const line of note.slice(sep + 2).split('\n').slice(0, -1)) {
     const m = /^\u2014 (\S+) (\S+)$/.exec(line);
@@ -100,7 +109,7 @@ function noteSigners(note, keys, what) {
       if (crypto.verify(null, Buffer.from(text), ed25519Key(raw), blob.subarray(4))) signers.add(id);
     }
   }
-  return { text, origin, size, root, signers };
+  return { text, origin, size, root, chainHead, signers };
 }
 
 function readLog(dir) {
@@ -122,8 +131,9 @@ function readLog(dir) {
 
 // Checks every line the way a third party would, with only public keys (key id → raw 32-byte
 // key). Returns the payloads, and for each line how it is vouched for: `signed` (a v1 record
-// signature verified with its key), `sealedBy` (v2: the seq of the seal that covers it) and
-// `sealSigners` (for a seal: the key ids whose signature its note carries).
+// signature verified with its key), `sealedBy` (v2: the seq of the seal that covers it),
+// `sealSigners` (for a seal: the key ids whose signature its note carries) and `chainHead`
+// (for a seal: its note names the line before it by hash).
 function independentlyVerifyLog(lines, publicKeys) {
   const payloads = [];
   const evidence = [];
@@ -136,7 +146,7 @@ function independentlyVerifyLog(lines, publicKeys) {
     const text = line.toString('utf8');
     const obj = JSON.parse(text);
     let p;
-    const ev = { format: 0, signed: false, sealedBy: null, sealSigners: null };
+    const ev = { format: 0, signed: false, sealedBy: null, sealSigners: null, chainHead: false };
     if (obj !== null && typeof obj === 'object' && 'payloadType' in obj) {
       // v1: a DSSE envelope over the record.
       const env = obj;
@@ -183,7 +193,13 @@ function independentlyVerifyLog(lines, publicKeys) {
       assert.equal(p.tree_size, i, `seal at ${i}: tree_size is its seq`);
       assert.equal(p.root, merkleRoot(leaves).toString('base64'), `seal at ${i}: RFC 6962 root over the lines before it`);
       const note = noteSigners(p.note, publicKeys, `seal at ${i}`);
-      assert.equal(note.text, `${note.origin}\n${p.tree_size}\n${p.root}\n`, `seal at ${i}: the note's body`);
+      const head = note.chainHead === undefined ? '' : `chain-head ${note.chainHead}\n`;
+      assert.equal(note.text, `${note.origin}\n${p.tree_size}\n${p.root}\n${head}`, `seal at ${i}: the note's body`);
+      // Seals from before chain heads have none; when there is one, it names the line before.
+      if (note.chainHead !== undefined) {
+        assert.equal(note.chainHead, prev, `seal at ${i}: the signed chain head is the SHA-256 of the line before it`);
+      }
+      ev.chainHead = note.chainHead !== undefined;
       if ('origin' in p) assert.equal(note.origin, p.origin, `seal at ${i}: the note's origin`);
       const tenant = 'tenant' in p ? p.tenant.replace(/[.*+?^${}()|[\]\\]/g, '\\$&') : '[^/]+';
       assert.match(note.origin, new RegExp(`^glasstape/audit/${tenant}/${p.log_id}$`), `seal at ${i}: the origin names this log`);
@@ -282,6 +298,9 @@ if (modes().includes('proxy')) {
         const lines = readLog(s0.auditDir);
         const keys = keyringKeys(s0.keysDir);
         const { payloads, evidence } = independentlyVerifyLog(lines, keys);
+        const seals = payloads.filter((p) => p.kind === 'seal');
+        assert.ok(seals.length > 0 && seals.every((p) => evidence[p.seq].chainHead),
+          "every seal's signed note carries the chain head");
         const decisions = payloads.filter((p) => p.kind === 'decision');
         const allow = decisions.find((p) => p.tool === 'echo');
         assert.ok(allow, 'a decision record for echo');

@@ -50,7 +50,9 @@
     code.textContent = d.receipt_id;
     td.appendChild(code);
     const sig = document.createElement("span");
-    const kind = d.signature === "verified" ? "verified" : d.signature === "invalid" ? "invalid" : "unknown";
+    // "seal signed" and "not linked": signed, but the page could not tie this line to it.
+    const kind = d.signature === "verified" ? "verified" : d.signature === "invalid" ? "invalid"
+      : d.signature === "seal signed" || d.signature === "not linked" ? "partial" : "unknown";
     sig.className = "sig sig-" + kind;
     sig.textContent = " " + (kind === "verified" ? "\u2713 signature verified" : d.signature);
     td.appendChild(sig);

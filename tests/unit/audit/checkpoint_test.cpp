@@ -23,7 +23,7 @@ TEST_CASE("checkpoint: the note has the C2SP layout", "[checkpoint]") {
   SigningKey k = SigningKey::generate();
   CompactRange t;
   t.append(merkle_leaf_hash("a"));
-  Checkpoint cp{checkpoint_origin("acme"), 1, t.root()};
+  Checkpoint cp{checkpoint_origin("acme"), 1, t.root(), {}};
   std::string note = sign_checkpoint(cp, k);
   auto lines = std::vector<std::string>();
   std::string cur;
@@ -64,7 +64,7 @@ TEST_CASE("checkpoint: the note has the C2SP layout", "[checkpoint]") {
 
 TEST_CASE("checkpoint: tampering and unknown keys are rejected", "[checkpoint]") {
   SigningKey k = SigningKey::generate();
-  Checkpoint cp{checkpoint_origin("acme"), 10, merkle_empty_root()};
+  Checkpoint cp{checkpoint_origin("acme"), 10, merkle_empty_root(), {}};
   std::string note = sign_checkpoint(cp, k);
   std::string edited = note;
   edited.replace(edited.find("\n10\n"), 4, "\n11\n");
@@ -78,4 +78,34 @@ TEST_CASE("checkpoint: tampering and unknown keys are rejected", "[checkpoint]")
   CHECK_FALSE(parse_checkpoint_text("o\n01\nAAAA\n", &err));
   CHECK_FALSE(parse_checkpoint_text("o\n1\nnot-a-hash\n", &err));
   CHECK(parse_checkpoint_text("o\n0\n" + to_base64(merkle_empty_root()) + "\next\n", &err));
+}
+
+TEST_CASE("checkpoint: a seal's chain head is a signed extension line", "[checkpoint]") {
+  SigningKey k = SigningKey::generate();
+  CompactRange t;
+  t.append(merkle_leaf_hash("a"));
+  const std::string head = sha256_hex("a");
+  Checkpoint cp{checkpoint_origin("acme", "0123abcd"), 1, t.root(), head};
+  const std::string text = checkpoint_text(cp);
+  CHECK(text == cp.origin + "\n1\n" + to_base64(t.root()) + "\nchain-head " + head + "\n");
+  auto ok = verify_checkpoint_note(sign_checkpoint(cp, k), ring_of(k), "acme");
+  REQUIRE(ok.ok);
+  CHECK(ok.checkpoint.chain_head == head);
+
+  // It is under the signature: changed, the note no longer verifies.
+  std::string note = sign_checkpoint(cp, k);
+  note.replace(note.find(head), 64, std::string(64, '0'));
+  CHECK_FALSE(verify_checkpoint_note(note, ring_of(k), "acme").ok);
+
+  // Notes without one (older seals, other logs' checkpoints) still parse; other extension
+  // lines are passed over, as C2SP allows.
+  CHECK(parse_checkpoint_text("o\n1\n" + to_base64(t.root()) + "\n")->chain_head.empty());
+  CHECK(parse_checkpoint_text("o\n1\n" + to_base64(t.root()) + "\nother thing\n"));
+  std::string err;
+  CHECK_FALSE(parse_checkpoint_text(
+      "o\n1\n" + to_base64(t.root()) + "\nchain-head " + head + "\nchain-head " + head + "\n",
+      &err));
+  CHECK(err == "more than one chain-head line");
+  CHECK_FALSE(parse_checkpoint_text("o\n1\n" + to_base64(t.root()) + "\nchain-head ABC\n", &err));
+  CHECK(err == "chain-head is not 64 lowercase hex digits");
 }

@@ -6,11 +6,15 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <map>
 #include <random>
 
 #include "governance/audit/dsse.hpp"
 #include "governance/audit/encoding.hpp"
+#include "governance/audit/jcs.hpp"
 #include "governance/audit/records.hpp"
+#include "log_fixture.hpp"
 
 namespace audit = gt::gov::audit;
 using nlohmann::json;
@@ -177,4 +181,142 @@ TEST_CASE("a feed reads only the last bytes of a large log at start", "[audit][f
   CHECK(feed.recent().back()["seq"] == 200);
   CHECK(feed.recent().front()["seq"] == 191);
   CHECK(feed.recent().back()["signature"] == "unknown key");
+}
+
+namespace {
+
+// A sealed (v2) log as the writer makes it, and the feed's view of it (or of a tampered copy).
+struct SealedLog : audit::test::LogFixture {
+  std::vector<std::string> lines;
+  std::filesystem::path keyring;
+  SealedLog() {
+    auto log = open();
+    for (int round = 0; round < 3; ++round)
+      write(*log, 10, round * 10);
+    log.reset();
+    lines = audit::test::lines_of(audit::test::slurp(active()));
+    std::filesystem::permissions(dir.path, std::filesystem::perms::owner_all);
+    keyring = dir.path / "keyring.json";
+    std::ofstream(keyring) << audit::test::ring_for(key).to_json();
+    std::filesystem::permissions(
+        keyring, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  }
+  std::string kind(std::size_t i) const { return audit::parse_record(lines[i])->kind; }
+  // Status by receipt id, of every decision the feed shows for `ls` as the active file.
+  std::map<std::string, std::string> statuses(const std::vector<std::string>& ls) {
+    audit::test::spit(active(), audit::test::join_lines(ls));
+    audit::DecisionFeed feed(opts.dir, keyring);
+    std::map<std::string, std::string> out;
+    for (const auto& v : feed.recent())
+      out[v["receipt_id"].get<std::string>()] = v["signature"].get<std::string>();
+    return out;
+  }
+  std::string id(std::size_t i) const {
+    return audit::parse_record(lines[i])->payload["id"].get<std::string>();
+  }
+};
+
+std::string changed(const std::string& line, const std::function<void(json&)>& change) {
+  json p = json::parse(line);
+  change(p);
+  return audit::canonicalize(p);
+}
+
+}  // namespace
+
+TEST_CASE("a sealed decision is verified only when hashes tie it to its seal's signature",
+          "[audit][feed]") {
+  SealedLog log;
+  // A decision followed by another one of its batch (not by its seal).
+  std::size_t d = 0;
+  for (std::size_t i = 0; i + 1 < log.lines.size() && !d; ++i)
+    if (log.kind(i) == "decision" && log.kind(i + 1) == "decision") d = i;
+  REQUIRE(d > 0);
+
+  auto intact = log.statuses(log.lines);
+  REQUIRE(intact.size() == 30);
+  for (const auto& [id, status] : intact) {
+    INFO(id);
+    CHECK(status == "verified");
+  }
+
+  SECTION("a decision forged into a batch, chained to the line before it: invalid") {
+    // Whoever can write the log can hash; only the seal's signed chain head cannot be moved.
+    auto ls = log.lines;
+    auto forged = changed(ls[d], [&](json& p) {
+      p["id"] = "forged";
+      p["prev"] = audit::sha256_hex(ls[d]);
+    });
+    ls.insert(ls.begin() + static_cast<std::ptrdiff_t>(d) + 1, forged);
+    auto st = log.statuses(ls);
+    CHECK(st["forged"] == "invalid");
+    CHECK(st[log.id(d)] == "verified");  // the line after the forgery still names it
+  }
+  SECTION("a decision forged just before a seal: invalid") {
+    std::size_t seal = 0;
+    for (std::size_t i = d; i < log.lines.size() && !seal; ++i)
+      if (log.kind(i) == "seal") seal = i;
+    REQUIRE(log.kind(seal - 1) == "decision");
+    auto ls = log.lines;
+    auto forged = changed(ls[seal - 1], [&](json& p) {
+      p["id"] = "forged";
+      p["prev"] = audit::sha256_hex(ls[seal - 1]);
+    });
+    ls.insert(ls.begin() + static_cast<std::ptrdiff_t>(seal), forged);
+    auto st = log.statuses(ls);
+    CHECK(st["forged"] == "invalid");
+    CHECK(st[log.id(seal - 1)] == "verified");
+  }
+  SECTION("a decision turned from deny to allow: invalid") {
+    auto ls = log.lines;
+    ls[d] = changed(ls[d],
+                    [](json& p) { p["decision"] = p["decision"] == "allow" ? "deny" : "allow"; });
+    CHECK(log.statuses(ls)[log.id(d)] == "invalid");
+  }
+  SECTION("the seal's prev moved to the forged line: its signed chain head still says no") {
+    std::size_t seal = 0;
+    for (std::size_t i = d; i < log.lines.size() && !seal; ++i)
+      if (log.kind(i) == "seal") seal = i;
+    auto ls = log.lines;
+    auto forged = changed(ls[seal - 1], [&](json& p) {
+      p["id"] = "forged";
+      p["prev"] = audit::sha256_hex(ls[seal - 1]);
+    });
+    ls.insert(ls.begin() + static_cast<std::ptrdiff_t>(seal), forged);
+    ls[seal + 1] = changed(ls[seal + 1], [&](json& p) { p["prev"] = audit::sha256_hex(forged); });
+    auto st = log.statuses(ls);
+    CHECK(st["forged"] == "invalid");
+    CHECK(st[log.id(seal - 1)] == "invalid");
+  }
+  SECTION("a seal from before chain heads: only its signature is known") {
+    auto ls = log.lines;
+    const std::size_t last = ls.size() - 1;
+    REQUIRE(log.kind(last) == "seal");
+    json p = json::parse(ls[last]);
+    auto cp = audit::parse_checkpoint_text(audit::parse_note(p["note"].get<std::string>())->text);
+    REQUIRE(cp);
+    cp->chain_head.clear();
+    p["note"] = audit::sign_checkpoint(*cp, log.key);
+    ls[last] = audit::canonicalize(p);
+    auto st = log.statuses(ls);
+    CHECK(st[log.id(last - 1)] == "seal signed");
+    CHECK(st[log.id(d)] == "verified");  // under an earlier seal
+  }
+  SECTION("lines passed over between a decision and its seal: not linked") {
+    std::size_t seal = 0;
+    for (std::size_t i = d; i < log.lines.size() && !seal; ++i)
+      if (log.kind(i) == "seal") seal = i;
+    std::vector<std::string> head(log.lines.begin(),
+                                  log.lines.begin() + static_cast<std::ptrdiff_t>(d) + 1);
+    audit::test::spit(log.active(), audit::test::join_lines(head));
+    audit::DecisionFeed feed(log.opts.dir, log.keyring, /*keep=*/1);
+    std::ofstream out(log.active(), std::ios::app);
+    for (std::size_t i = d + 1; i <= seal; ++i)
+      out << log.lines[i] << "\n";  // a burst longer than keep: only the seal is read
+    out.close();
+    auto fresh = feed.poll();
+    REQUIRE(fresh.size() == 1);
+    CHECK(fresh[0]["receipt_id"] == log.id(d));
+    CHECK(fresh[0]["signature"] == "not linked");
+  }
 }

@@ -139,7 +139,7 @@ inline void write_v1_log(const std::filesystem::path& dir, const SigningKey& key
     return p;
   };
   auto checkpoint = [&] {
-    Checkpoint cp{checkpoint_origin("acme"), seq, tree.root()};
+    Checkpoint cp{checkpoint_origin("acme"), seq, tree.root(), {}};  // v1: no chain head
     note = sign_checkpoint(cp, key);
     auto c = system("checkpoint");
     c.set_string("origin", cp.origin);

@@ -108,6 +108,31 @@ TEST_CASE("verify sealed: edits, forgeries and cuts are named", "[verify][sealed
     auto rep = s.save_and_verify(ls);
     CHECK(rep.first.damage == Damage::Unsealed);
   }
+  SECTION("every seal's signed chain head is the hash of the line before it") {
+    for (std::size_t i = 1; i < s.lines.size(); ++i) {
+      auto r = parse_record(s.lines[i]);
+      if (r->kind != "seal") continue;
+      auto cp = parse_checkpoint_text(parse_note(r->payload["note"].get<std::string>())->text);
+      REQUIRE(cp);
+      CHECK(cp->chain_head == sha256_hex(s.lines[i - 1]));
+    }
+  }
+  SECTION("a seal whose signed chain head names another line: named, though its tree is right") {
+    // Only the key's holder can make such a note; a verifier that follows the chain head
+    // rather than the tree (the decisions page) must not be the only one to notice.
+    auto ls = s.lines;
+    const std::size_t seal = ls.size() - 1;  // the last line: nothing after it to re-chain
+    REQUIRE(parse_record(ls[seal])->kind == "seal");
+    json p = json::parse(ls[seal]);
+    auto cp = parse_checkpoint_text(parse_note(p["note"].get<std::string>())->text);
+    REQUIRE(cp);
+    cp->chain_head = sha256_hex(ls[seal - 2]);
+    p["note"] = sign_checkpoint(*cp, s.key);
+    ls[seal] = canonicalize(p);
+    auto rep = s.save_and_verify(ls);
+    CHECK(rep.first.damage == Damage::Edited);
+    CHECK_THAT(rep.first.message, Catch::Contains("chain head is not the hash of the line before"));
+  }
   SECTION("whole batches cut from the end: only a checkpoint kept elsewhere tells") {
     const std::string kept = slurp(s.opts.dir / kCheckpointFileName);
     auto ls = s.lines;

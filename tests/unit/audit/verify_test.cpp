@@ -190,14 +190,16 @@ TEST_CASE("verify: truncated", "[verify]") {
     CHECK(rep.first.line == t.lines.size() + 1);
   }
   SECTION("an external checkpoint of another history") {
-    Checkpoint cp{checkpoint_origin("acme", parse_record(t.lines[0])->log_id), 10, sha256("other")};
+    Checkpoint cp{
+        checkpoint_origin("acme", parse_record(t.lines[0])->log_id), 10, sha256("other"), {}};
     auto rep = t.verify(sign_checkpoint(cp, t.key));
     CHECK(rep.first.damage == Damage::Edited);
     CHECK_THAT(rep.first.message, Catch::Contains("history was rewritten"));
   }
   SECTION("an external checkpoint signed by a stranger is not trusted") {
     auto stranger = SigningKey::generate();
-    Checkpoint cp{checkpoint_origin("acme", parse_record(t.lines[0])->log_id), 10, sha256("other")};
+    Checkpoint cp{
+        checkpoint_origin("acme", parse_record(t.lines[0])->log_id), 10, sha256("other"), {}};
     auto rep = t.verify(sign_checkpoint(cp, stranger));
     CHECK_FALSE(rep.ok);
     CHECK(rep.first.damage == Damage::WrongKey);
