@@ -174,6 +174,7 @@ CheckpointCheck verify_checkpoint_note(std::string_view note, const Keyring& key
     if (s.name != cp->origin) continue;
     for (const auto& e : keyring.entries) {
       if (!tenant.empty() && e.tenant != "*" && e.tenant != tenant) continue;
+      if (!e.origin.empty() && e.origin != s.name) continue;  // a key given for another log
       if (note_key_hash(s.name, e.public_key) != s.key_hash) continue;
       if (!ed25519_verify(e.public_key, parsed->text, s.sig)) {
         out.ok = false;

@@ -526,7 +526,7 @@ void Keyring::merge(const Keyring& other) {
   for (const auto& e : other.entries) {
     bool dup = std::any_of(entries.begin(), entries.end(), [&](const KeyringEntry& x) {
       return x.key_id == e.key_id && x.tenant == e.tenant && x.agent == e.agent &&
-             x.not_before == e.not_before && x.not_after == e.not_after;
+             x.not_before == e.not_before && x.not_after == e.not_after && x.origin == e.origin;
     });
     if (!dup) entries.push_back(e);
   }

@@ -130,6 +130,9 @@ struct KeyringEntry {
   std::string agent = "*";
   std::string not_before;  // RFC 3339; "" = since always
   std::string not_after;   // RFC 3339; "" = still valid
+  // The one checkpoint origin (signed-note name) this key may sign for; "" = any. Set from a
+  // C2SP verifier key (`name+hash+key`), which binds its key to its name.
+  std::string origin;
 };
 
 // Seconds before `not_before` during which a key is still accepted: records queued just

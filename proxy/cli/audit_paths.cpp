@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 
+#include "governance/audit/checkpoint.hpp"
 #include "governance/audit/encoding.hpp"
 #include "governance/audit/fsutil.hpp"
 #include "proxy/config.hpp"
@@ -37,13 +38,23 @@ audit::Keyring keyring_from_public_key_file(const fs::path& file) {
     text.pop_back();
   std::optional<audit::PublicKey> pk = audit::public_key_from_base64(text);
   // A verifier key: `name+hash+key`, where the name has no `+` (base64 may have some), and
-  // the key is base64 of the algorithm byte (1 = Ed25519) and the 32 key bytes.
+  // the key is base64 of the algorithm byte (1 = Ed25519) and the 32 key bytes. As in C2SP
+  // signed notes, it verifies only signatures under its name: checkpoints of that one log.
+  std::string origin;
   auto p1 = text.find('+');
   auto p2 = p1 == std::string::npos ? p1 : text.find('+', p1 + 1);
   if (!pk && p2 != std::string::npos) {
     auto raw = audit::base64_decode(std::string_view(text).substr(p2 + 1));
     if (raw && raw->size() == 33 && (*raw)[0] == 0x01) {
       pk = audit::public_key_from_base64(audit::base64_encode(raw->substr(1)));
+    }
+    if (pk) {
+      origin = text.substr(0, p1);
+      if (origin.empty() || audit::note_verifier_key(origin, *pk) != text) {
+        throw audit::KeyError("`" + file.string() +
+                              "`: the verifier key's hash does not match its name and key (it "
+                              "was changed; copy it again from `glasstape keys show`)");
+      }
     }
   }
   if (!pk) {
@@ -55,6 +66,7 @@ audit::Keyring keyring_from_public_key_file(const fs::path& file) {
   audit::KeyringEntry e;
   e.key_id = audit::key_id_of(*pk);
   e.public_key = *pk;
+  e.origin = std::move(origin);
   ring.entries.push_back(e);
   return ring;
 }

@@ -326,6 +326,30 @@ if (modes().includes('proxy')) {
           // The record's own seal: the first after it.
           assert.equal(rep.checkpoint_size, sealAfter(payloadsOf(auditDir), p.seq));
           assert.equal(JSON.parse(bundles[name]).inclusion.tree_size, rep.checkpoint_size);
+
+          // A C2SP checkpoint verifier key (`name+hash+key`, as `keys show` prints it) trusts
+          // its key for the log it names, and for no other log the same key signs.
+          const shown = glasstape(['keys', 'show', '--config', config, '--keys-dir', keysDir]);
+          const vkey = /^checkpoint verifier key: (\S+)$/m.exec(shown.stdout)?.[1];
+          assert.ok(vkey, shown.stdout + shown.stderr);
+          const name0 = vkey.slice(0, vkey.indexOf('+'));
+          const keyPart = vkey.slice(vkey.indexOf('+', name0.length + 1) + 1);
+          assert.equal(name0, rep.origin, "the verifier key names the log's origin");
+          const vkeyFile = path.join(root, 'verifier.key');
+          fs.writeFileSync(vkeyFile, `${vkey}\n`);
+          const byName = glasstape(['verify-receipt', file, '--public-key', vkeyFile]);
+          assert.equal(byName.status, 0, byName.stdout + byName.stderr);
+          const otherName = name0.replace(/[0-9a-f]{32}$/, 'f'.repeat(32));
+          const otherHash = sha256(Buffer.from(`${otherName}\n`), b64(keyPart)).subarray(0, 4).toString('hex');
+          fs.writeFileSync(vkeyFile, `${otherName}+${otherHash}+${keyPart}\n`);
+          const otherLog = glasstape(['verify-receipt', file, '--public-key', vkeyFile]);
+          assert.equal(otherLog.status, 1, otherLog.stdout + otherLog.stderr);
+          assert.match(otherLog.stdout, /FAILED: the checkpoint does not verify: no signature by a known key named/);
+          const badHash = otherHash === '00000000' ? '00000001' : '00000000';
+          fs.writeFileSync(vkeyFile, `${name0}+${badHash}+${keyPart}\n`);
+          const edited = glasstape(['verify-receipt', file, '--public-key', vkeyFile]);
+          assert.equal(edited.status, 2, edited.stdout + edited.stderr);
+          assert.match(edited.stderr, /the verifier key's hash does not match its name and key/);
         }
       }
       const noKeys = glasstape(['verify-receipt', path.join(root, 'deny.json')]);

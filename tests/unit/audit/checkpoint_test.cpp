@@ -109,3 +109,21 @@ TEST_CASE("checkpoint: a seal's chain head is a signed extension line", "[checkp
   CHECK_FALSE(parse_checkpoint_text("o\n1\n" + to_base64(t.root()) + "\nchain-head ABC\n", &err));
   CHECK(err == "chain-head is not 64 lowercase hex digits");
 }
+
+TEST_CASE("checkpoint: a key bound to one origin verifies no other log's notes", "[checkpoint]") {
+  // A C2SP verifier key names the log it is for; a key given that way must not vouch for a
+  // checkpoint of another log the same key signed (another host, a new log in the directory).
+  SigningKey k = SigningKey::generate();
+  const std::string ours = checkpoint_origin("acme", "aaaa"),
+                    theirs = checkpoint_origin("acme", "bbbb");
+  Keyring bound = ring_of(k);
+  bound.entries[0].origin = ours;
+  CHECK(verify_checkpoint_note(sign_checkpoint({ours, 1, merkle_empty_root(), {}}, k), bound).ok);
+  auto other =
+      verify_checkpoint_note(sign_checkpoint({theirs, 1, merkle_empty_root(), {}}, k), bound);
+  CHECK_FALSE(other.ok);
+  CHECK(other.error == "no signature by a known key named `" + theirs + "`");
+  // The same key without a name vouches for both.
+  CHECK(verify_checkpoint_note(sign_checkpoint({theirs, 1, merkle_empty_root(), {}}, k), ring_of(k))
+            .ok);
+}
