@@ -172,13 +172,10 @@ void DecisionFeed::add(std::string_view line, std::vector<nlohmann::json>* out) 
   std::string hash = sha256_hex(line);
   if (r && r->version == kRecordV2 && !last_hash_.empty() && r->prev != last_hash_) {
     // This line does not continue from the one read before it: a line was inserted, removed or
-    // changed. Decisions up to the one it does name (if any) are still tied to it.
-    bool tied = std::any_of(unsealed_.begin(), unsealed_.end(),
-                            [&](const Pending& d) { return d.hash == r->prev; });
-    for (auto it = unsealed_.rbegin(); it != unsealed_.rend(); ++it) {
-      if (tied && it->hash == r->prev) break;
+    // changed. Decisions up to the one it does name (if any) are still tied to it; the ones
+    // after it (all of them, when it names none) are not.
+    for (auto it = unsealed_.rbegin(); it != unsealed_.rend() && it->hash != r->prev; ++it)
       it->link = SealLink::Broken;
-    }
   }
   last_hash_ = std::move(hash);
   if (!r) return;
